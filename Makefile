@@ -1,0 +1,49 @@
+# Two entry points (see README):
+#   make drill   install, then run the complete local DR drill (no cloud account)
+#   make test    install, then run every test: unit, scripts and integration
+# Everything lands in .venv; system packages (PostgreSQL 15, a JDK) are installed
+# only when missing, and only when we are allowed to (root with apt-get).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: drill test plan lint bench system-deps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP_RUN) $@
+
+system-deps:
+	@bash .ci/system-deps.sh
+
+drill: system-deps $(STAMP_RUN)
+	$(PY) -m scripts drill --local
+
+plan: $(STAMP_RUN)
+	$(PY) -m scripts plan --stack prod
+
+lint: $(STAMP_DEV)
+	$(VENV)/bin/ruff check .
+
+# pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
+# IDP_DR_REQUIRE_INTEGRATION=1 turns "PostgreSQL/Keycloak missing" into a failure instead of a skip.
+test: system-deps $(STAMP_DEV)
+	$(VENV)/bin/ruff check .
+	IDP_DR_REQUIRE_INTEGRATION=1 $(PY) -m pytest
+
+bench: system-deps $(STAMP_DEV)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

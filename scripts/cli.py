@@ -1,0 +1,141 @@
+"""``python -m scripts <command>``: the single entry point for every runbook step.
+
+Conventions every command follows (a command module only fills a Report):
+
+* ``register(subparsers, common)`` adds the command's parser, with ``common``
+  as a parent (``--json``, ``--quiet``, ``--report-file``), and sets
+  ``handler=run`` where ``run(args, report) -> None``.
+* The report goes to stdout (a table, or one JSON document with ``--json``);
+  progress and ``error:``/``hint:`` lines go to stderr.
+* Exit code: the raised error's code, else 1 if any step or check failed,
+  else 0 (see ``scripts.errors.ExitCode``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from scripts import __version__
+from scripts.errors import DrError, ExitCode
+from scripts.report import Report
+
+#: Top-level commands: (module that defines register/run).
+COMMAND_MODULES: list[str] = []
+
+#: ``restore <source>`` subcommands; each module defines register_restore().
+RESTORE_MODULES: list[str] = []
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit with our BAD_INPUT code (2, same as argparse)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(ExitCode.BAD_INPUT)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    out = common.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print the report as one JSON document on stdout")
+    out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    out.add_argument(
+        "--report-file",
+        type=Path,
+        metavar="FILE",
+        help="also write the JSON report to FILE (written even when the command fails)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m scripts",
+        description="idp-dr runbook commands: plan, restore, verify, failover and drills for "
+        "Keycloak/authentik.",
+        epilog="Run 'python -m scripts <command> --help' for a command's options. "
+        "Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused for safety, 4 timed out (re-run to "
+        "resume), 5 external failure, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"idp-dr {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
+    subparsers.required = True
+    common = _common_options()
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers, common)
+    if RESTORE_MODULES:
+        restore = subparsers.add_parser(
+            "restore",
+            help="restore a database to a point in time (RDS or a self-managed WAL archive)",
+            description="Restore a database to a point in time. Choose the source kind.",
+        )
+        restore_sub = restore.add_subparsers(dest="source", metavar="<source>", parser_class=_Parser)
+        restore_sub.required = True
+        for module_name in RESTORE_MODULES:
+            importlib.import_module(module_name).register_restore(restore_sub, common)
+    return parser
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    name = args.command
+    if getattr(args, "source", None):
+        name = f"{name} {args.source}"
+    return name
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # Unwind through the same cleanup path as Ctrl-C: every started process is stopped.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code or 0)
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+    report = Report(_command_name(args))
+    exit_code: int
+    try:
+        args.handler(args, report)
+        exit_code = ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
+    except DrError as exc:
+        report.error = exc
+        exit_code = exc.exit_code
+    except KeyboardInterrupt:
+        report.error = DrError("interrupted; started processes were stopped")
+        report.error.exit_code = ExitCode.INTERRUPTED
+        exit_code = ExitCode.INTERRUPTED
+
+    _emit(report, args, stdout, stderr)
+    return int(exit_code)
+
+
+def _emit(report: Report, args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> None:
+    doc_json = report.to_json()
+    if getattr(args, "report_file", None):
+        args.report_file.parent.mkdir(parents=True, exist_ok=True)
+        args.report_file.write_text(doc_json + "\n")
+    if getattr(args, "json", False):
+        stdout.write(doc_json + "\n")
+    elif report.steps or report.checks or report.result:
+        stdout.write(report.render_text() + "\n")
+    if report.error is not None:
+        err = report.to_dict()["error"]  # scrubbed of registered secrets
+        stderr.write(f"error: {err['message']}\n")
+        if err.get("hint"):
+            stderr.write(f"hint: {err['hint']}\n")
+    stdout.flush()
+    stderr.flush()

@@ -1,0 +1,138 @@
+"""The stack outputs the runbook commands read (``pulumi stack output --json``).
+
+``__main__.py`` exports exactly this shape; ``failover``, ``failback`` and
+``restore rds`` read it with :func:`load_stack_outputs`, so a renamed output is
+caught by a test on both sides instead of at 3 a.m. Field names are the
+exported camelCase keys.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scripts.errors import InputError
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class DatabaseOutputs(_Out):
+    mode: Literal["rds", "self-managed"]
+    primaryInstanceId: str
+    primaryInstanceArn: str
+    primaryEndpoint: str
+    port: int = 5432
+    dbName: str
+    #: RDS-managed master secret (primary region). Deleted with the instance by RDS.
+    masterSecretArn: str | None = None
+    #: Cross-region read replica in the DR region, when configured (warm DB standby).
+    drReplicaInstanceId: str | None = None
+    drReplicaArn: str | None = None
+    #: ARN of the replicated automated backups in the DR region (restore source).
+    replicatedBackupsArn: str | None = None
+    drKmsKeyArn: str
+    drSubnetGroupName: str
+    drSecurityGroupIds: list[str]
+    drParameterGroupName: str
+    #: Identifier to use for a DB restored in the DR region during failover.
+    drRestoreInstanceId: str
+
+
+class ArchiveOutputs(_Out):
+    primaryBucket: str
+    drBucket: str
+    #: barman-cloud server name; WAL lives under s3://<bucket>/<prefix>/<serverName>/wals/.
+    prefix: str
+    serverName: str
+
+
+class StandbyOutputs(_Out):
+    idp: Literal["keycloak", "authentik"]
+    namespace: str
+    serverDeployment: str
+    workerDeployment: str | None = None
+    primaryReplicas: int
+    #: Replicas the passive site runs in normal times (0 = pilot light).
+    drReplicas: int
+    #: external-secrets: the DB Secret is synced from Secrets Manager in the DR region.
+    #: pulumi: the DB Secret is a Kubernetes Secret written by Pulumi.
+    secretsMode: Literal["external-secrets", "pulumi"]
+    #: Kubernetes Secret (in ``namespace``) holding the DB connection for the app.
+    dbSecretName: str
+    externalSecretName: str | None = None
+    #: Secrets Manager secret in the DR region with {"host","port","dbname"} for the
+    #: standby; failover writes the recovered endpoint here (external-secrets mode).
+    drDbEndpointSecretArn: str | None = None
+    drKubeContext: str | None = None
+
+
+class DnsOutputs(_Out):
+    zoneId: str
+    recordName: str
+    ttl: int
+    primaryHealthCheckId: str
+    drHealthCheckId: str
+    #: Health check attached to the PRIMARY failover record (the calculated one).
+    primaryRecordHealthCheckId: str
+    #: Health check attached to the SECONDARY record, None when deliberately omitted.
+    secondaryRecordHealthCheckId: str | None = None
+    primaryHealthHostname: str
+    drHealthHostname: str
+    healthPath: str
+    #: Path the sticky-failover step writes into the primary check so it stays unhealthy.
+    failedOverPath: str
+
+
+class StackOutputs(_Out):
+    primaryRegion: str
+    drRegion: str
+    idp: Literal["keycloak", "authentik"]
+    publicHostname: str
+    #: The OIDC issuer production tokens carry (verify compares byte for byte).
+    issuer: str
+    database: DatabaseOutputs
+    archive: ArchiveOutputs
+    standby: StandbyOutputs
+    dns: DnsOutputs
+    restoreCommand: str
+    rto_target_s: int = Field(alias="rtoTargetSeconds")
+    rpo_target_s: int = Field(alias="rpoTargetSeconds")
+
+
+def load_stack_outputs(source: str) -> StackOutputs:
+    """Read outputs from a file path, or from stdin when ``source`` is '-'.
+
+    Accepts both ``pulumi stack output --json`` (values inline) and
+    ``pulumi stack output --json --show-secrets``.
+    """
+    field = "--stack-outputs"
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(field, source, "expected a readable file (or '-' for stdin)",
+                             hint="create it with: pulumi stack output --json > outputs.json")
+        text = path.read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(field, source, f"expected JSON from 'pulumi stack output --json' ({exc})") from None
+    try:
+        return StackOutputs.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            field,
+            source,
+            f"missing or malformed output '{where}' ({first['msg']}); expected the outputs of this "
+            "project's stack",
+            hint="run 'pulumi stack output --json' in the idp-dr project directory",
+        ) from None
