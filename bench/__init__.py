@@ -1,0 +1,1 @@
+"""Benchmarks. Each module writes comparable results to bench/results/<name>.jsonl."""

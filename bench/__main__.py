@@ -1,0 +1,14 @@
+"""Run every benchmark: ``python -m bench`` (or one: ``python -m bench.<name>``)."""
+
+import importlib
+import sys
+
+#: Benchmark modules, each exposing main(argv) -> int.
+BENCHMARKS: list[str] = []
+
+if __name__ == "__main__":
+    status = 0
+    for name in BENCHMARKS:
+        print(f"== bench.{name}", flush=True)
+        status |= importlib.import_module(f"bench.{name}").main([])
+    sys.exit(status)

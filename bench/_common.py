@@ -1,0 +1,80 @@
+"""Shared plumbing for benchmarks: repeat, take medians, append comparable results.
+
+Machines are shared and noisy, so a benchmark never asserts a time. It runs
+each arm several times (interleaved where there are arms), reports the median
+and min, ratios measured in the same run, and appends one JSON line to
+``bench/results/<name>.jsonl`` together with what is needed to compare runs:
+git commit, machine, Python and tool versions, and the parameters used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def summarize(samples: list[float]) -> dict[str, float | int]:
+    """Median, min, max and count of a list of seconds (rounded to ms)."""
+    if not samples:
+        return {"n": 0}
+    return {
+        "n": len(samples),
+        "median_s": round(statistics.median(samples), 4),
+        "min_s": round(min(samples), 4),
+        "max_s": round(max(samples), 4),
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "hostname": platform.node(),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
+                               cwd=Path(__file__).parent, check=True).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def write_result(name: str, params: dict[str, Any], results: dict[str, Any]) -> Path:
+    """Append one run to bench/results/<name>.jsonl and return the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.jsonl"
+    record = {
+        "benchmark": name,
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": git_commit(),
+        "machine": machine(),
+        "params": params,
+        "results": results,
+    }
+    with path.open("a") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+    return path
