@@ -1,0 +1,65 @@
+"""Small helpers shared by the components (not a component themselves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import known_regions
+
+TOOL_TAG = "idp-dr"
+
+
+def opts(parent: pulumi.Resource, provider: pulumi.ProviderResource | None = None, **kwargs: Any):
+    """Child options: always parented to the component; the provider is explicit.
+
+    Passing ``provider=`` on every child (instead of relying on the component's
+    ``providers`` map) makes the region of each resource visible in code and in
+    tests; Python silently ignores ``providers`` on custom resources.
+    """
+    return pulumi.ResourceOptions(parent=parent, provider=provider, **kwargs)
+
+
+def tags(base: dict[str, str], **extra: str) -> dict[str, str]:
+    merged = {"managed-by": TOOL_TAG}
+    merged.update(base)
+    merged.update(extra)
+    return merged
+
+
+def partition_of(region: str) -> str:
+    return known_regions()[region]
+
+
+def policy_json(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
+    """An IAM policy document; statements may contain Outputs (ARNs)."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def customer_managed_key(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    provider: pulumi.ProviderResource,
+    description: str,
+    alias: str,
+    tag_base: dict[str, str],
+) -> aws.kms.Key:
+    """A symmetric CMK with yearly rotation and a 30-day deletion window.
+
+    The default key policy (account root) is kept on purpose: access is granted
+    by IAM policies scoped to the roles that need it, and a custom key policy is
+    the classic way to lock everyone out of a DR key.
+    """
+    key = aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        tags=tags(tag_base),
+        opts=opts(parent, provider, protect=True),
+    )
+    aws.kms.Alias(f"{name}-alias", name=f"alias/{alias}", target_key_id=key.key_id, opts=opts(parent, provider))
+    return key

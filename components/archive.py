@@ -1,0 +1,185 @@
+"""WalArchive: the archive buckets for WAL, base backups and logical dumps.
+
+Creates, per region, a customer-managed KMS key (rotation on) and a hardened,
+versioned bucket (see :mod:`components.buckets`), replicated primary -> DR with
+Replication Time Control. Layout inside each bucket:
+
+* ``<prefix>/<serverName>/{base,wals}/...`` barman-cloud / CloudNativePG layout
+  (self-managed PostgreSQL), kept ``walRetentionDays`` (>= the PITR window);
+* ``dumps/daily|weekly|monthly/...`` logical dumps (``pg_dump -Fc``), expired
+  after 14 / 90 / 365 days by default (the Keycloak guide's tiers).
+
+Optionally an IRSA role for the Kubernetes service account that writes the
+archive, limited to these two buckets, their keys and the two prefixes; it
+trusts the service account in both clusters so the DR site can archive after a
+failover (under its own server name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components._common import customer_managed_key, opts, policy_json, tags
+from components.buckets import ObjectLockSettings, ReplicatedBuckets, ReplicatedBucketsArgs
+
+DUMP_PREFIX = "dumps"
+
+
+@dataclass(frozen=True)
+class IrsaSubject:
+    """A Kubernetes service account in a cluster whose OIDC provider IAM trusts."""
+
+    oidc_provider_arn: str
+    oidc_issuer_host: str
+    namespace: str
+    service_account: str
+
+
+@dataclass(frozen=True)
+class WalArchiveArgs:
+    primary_provider: pulumi.ProviderResource
+    dr_provider: pulumi.ProviderResource
+    primary_region: str
+    dr_region: str
+    primary_bucket_name: str | None
+    dr_bucket_name: str | None
+    prefix: str
+    server_name: str
+    wal_retention_days: int
+    daily_dump_days: int
+    weekly_dump_days: int
+    monthly_dump_days: int
+    object_lock: ObjectLockSettings | None = None
+    writers: list[IrsaSubject] = field(default_factory=list)
+    tag_base: dict[str, str] = field(default_factory=dict)
+
+
+def irsa_trust_policy(subjects: list[IrsaSubject]) -> pulumi.Output[str]:
+    """Trust policy letting exactly these service accounts assume a role (IRSA)."""
+    return policy_json([
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": subject.oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                f"{subject.oidc_issuer_host}:sub":
+                    f"system:serviceaccount:{subject.namespace}:{subject.service_account}",
+                f"{subject.oidc_issuer_host}:aud": "sts.amazonaws.com",
+            }},
+        }
+        for subject in subjects
+    ])
+
+
+class WalArchive(pulumi.ComponentResource):
+    primary_bucket_name: pulumi.Output[str]
+    dr_bucket_name: pulumi.Output[str]
+    primary_key_arn: pulumi.Output[str]
+    dr_key_arn: pulumi.Output[str]
+    writer_role_arn: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: WalArchiveArgs, opts_: pulumi.ResourceOptions | None = None):
+        super().__init__("idp-dr:archive:WalArchive", name, None, opts_)
+        primary_key = customer_managed_key(
+            f"{name}-primary-key", parent=self, provider=args.primary_provider,
+            description=f"idp-dr {name}: WAL, base backups and dumps ({args.primary_region})",
+            alias=f"idp-dr/{name}/archive", tag_base=args.tag_base,
+        )
+        dr_key = customer_managed_key(
+            f"{name}-dr-key", parent=self, provider=args.dr_provider,
+            description=f"idp-dr {name}: replicated WAL, base backups and dumps ({args.dr_region})",
+            alias=f"idp-dr/{name}/archive", tag_base=args.tag_base,
+        )
+        buckets = ReplicatedBuckets(
+            f"{name}-buckets",
+            ReplicatedBucketsArgs(
+                primary_provider=args.primary_provider,
+                dr_provider=args.dr_provider,
+                primary_region=args.primary_region,
+                dr_region=args.dr_region,
+                primary_key_arn=primary_key.arn,
+                dr_key_arn=dr_key.arn,
+                primary_bucket_name=args.primary_bucket_name,
+                dr_bucket_name=args.dr_bucket_name,
+                lifecycle_rules=self._lifecycle_rules(args),
+                object_lock=args.object_lock,
+                tag_base=args.tag_base,
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.primary_bucket_name = buckets.primary_bucket_name
+        self.dr_bucket_name = buckets.dr_bucket_name
+        self.primary_key_arn = primary_key.arn
+        self.dr_key_arn = dr_key.arn
+        self.writer_role_arn = None
+        if args.writers:
+            self.writer_role_arn = self._writer_role(name, args, buckets, primary_key, dr_key).arn
+        self.register_outputs({
+            "primary_bucket_name": self.primary_bucket_name,
+            "dr_bucket_name": self.dr_bucket_name,
+            "primary_key_arn": self.primary_key_arn,
+            "dr_key_arn": self.dr_key_arn,
+            "writer_role_arn": self.writer_role_arn,
+        })
+
+    @staticmethod
+    def _lifecycle_rules(args: WalArchiveArgs) -> list[dict]:
+        return [
+            {
+                # A safety net under barman-cloud-backup-delete's retention policy: never
+                # shorter than the PITR window (validated in config).
+                "id": "wal-and-base-backups",
+                "status": "Enabled",
+                "filter": {"prefix": f"{args.prefix}/"},
+                "expiration": {"days": args.wal_retention_days},
+            },
+            {"id": "dumps-daily", "status": "Enabled", "filter": {"prefix": f"{DUMP_PREFIX}/daily/"},
+             "expiration": {"days": args.daily_dump_days}},
+            {"id": "dumps-weekly", "status": "Enabled", "filter": {"prefix": f"{DUMP_PREFIX}/weekly/"},
+             "expiration": {"days": args.weekly_dump_days}},
+            {"id": "dumps-monthly", "status": "Enabled", "filter": {"prefix": f"{DUMP_PREFIX}/monthly/"},
+             "expiration": {"days": args.monthly_dump_days}},
+        ]
+
+    def _writer_role(self, name: str, args: WalArchiveArgs, buckets: ReplicatedBuckets,
+                     primary_key: aws.kms.Key, dr_key: aws.kms.Key) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{name}-writer-role",
+            description="Writes WAL, base backups and dumps to the idp-dr archive (IRSA)",
+            assume_role_policy=irsa_trust_policy(args.writers),
+            tags=tags(args.tag_base),
+            opts=opts(self, args.primary_provider),
+        )
+        bucket_arns = [buckets.primary_bucket.arn, buckets.dr_bucket.arn]
+        prefixes = [f"{args.prefix}/*", f"{DUMP_PREFIX}/*"]
+        aws.iam.RolePolicy(
+            f"{name}-writer-policy",
+            role=role.id,
+            policy=policy_json([
+                {
+                    "Sid": "ListArchivePrefixes",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket_arns,
+                    "Condition": {"StringLike": {"s3:prefix": [*prefixes, args.prefix, DUMP_PREFIX, ""]}},
+                },
+                {
+                    "Sid": "ReadWriteArchiveObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                    "Resource": [pulumi.Output.concat(arn, "/", prefix) for arn in bucket_arns
+                                 for prefix in prefixes],
+                },
+                {
+                    "Sid": "UseArchiveKeys",
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": [primary_key.arn, dr_key.arn],
+                },
+            ]),
+            opts=opts(self, args.primary_provider),
+        )
+        return role

@@ -1,0 +1,275 @@
+"""ReplicatedBuckets: a hardened bucket in each region, replicated primary -> DR.
+
+Used for the WAL/backup archive and for authentik's media files. Each bucket:
+
+* versioned, SSE-KMS with a bucket key (its region's CMK), all four public-access
+  blocks, objects owned by the bucket owner (ACLs off), ``force_destroy`` off and
+  Pulumi ``protect=True``;
+* a bucket policy denying plain-HTTP access and uploads that do not request
+  SSE-KMS (writers must send ``x-amz-server-side-encryption: aws:kms``; for
+  barman-cloud that is ``-e aws:kms``);
+* lifecycle rules given by the caller, plus aborting incomplete multipart
+  uploads and expiring noncurrent versions;
+* optional Object Lock (default retention), which S3 allows only on new buckets.
+
+Replication: every object to the DR bucket with Replication Time Control
+(15 minutes, the only threshold S3 offers) and its metrics, re-encrypted with
+the DR key, through a role that can read only the source and write only the
+destination. Delete markers are deliberately *not* replicated, so a deletion
+(or ransomware) in the primary region never empties the DR copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components._common import opts, policy_json, tags
+
+NONCURRENT_VERSION_DAYS = 30
+ABORT_MULTIPART_DAYS = 7
+RTC_MINUTES = 15
+
+
+@dataclass(frozen=True)
+class ObjectLockSettings:
+    mode: str
+    days: int
+
+
+@dataclass(frozen=True)
+class ReplicatedBucketsArgs:
+    primary_provider: pulumi.ProviderResource
+    dr_provider: pulumi.ProviderResource
+    primary_region: str
+    dr_region: str
+    primary_key_arn: pulumi.Input[str]
+    dr_key_arn: pulumi.Input[str]
+    #: Explicit names, or None to let S3 name them from ``<name>-primary-`` / ``<name>-dr-``.
+    primary_bucket_name: str | None
+    dr_bucket_name: str | None
+    #: Caller-specific lifecycle rules (BucketLifecycleConfigurationRule dicts).
+    lifecycle_rules: list[dict[str, Any]] = field(default_factory=list)
+    object_lock: ObjectLockSettings | None = None
+    tag_base: dict[str, str] = field(default_factory=dict)
+
+
+class ReplicatedBuckets(pulumi.ComponentResource):
+    primary_bucket: aws.s3.Bucket
+    dr_bucket: aws.s3.Bucket
+    primary_bucket_name: pulumi.Output[str]
+    dr_bucket_name: pulumi.Output[str]
+    replication_role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ReplicatedBucketsArgs, opts_: pulumi.ResourceOptions | None = None):
+        super().__init__("idp-dr:buckets:ReplicatedBuckets", name, None, opts_)
+        self._args = args
+        primary = self._bucket(f"{name}-primary", args.primary_provider, args.primary_bucket_name,
+                               args.primary_key_arn, "primary")
+        dr = self._bucket(f"{name}-dr", args.dr_provider, args.dr_bucket_name, args.dr_key_arn, "dr")
+        self.primary_bucket, primary_versioning = primary
+        self.dr_bucket, dr_versioning = dr
+
+        role = self._replication_role(name)
+        aws.s3.BucketReplicationConfig(
+            f"{name}-replication",
+            bucket=self.primary_bucket.id,
+            role=role.arn,
+            rules=[{
+                "id": "all-objects-to-dr",
+                "status": "Enabled",
+                "priority": 1,
+                "filter": {"prefix": ""},
+                # Not replicating delete markers keeps the DR copy when the primary is wiped.
+                "delete_marker_replication": {"status": "Disabled"},
+                "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
+                "destination": {
+                    "bucket": self.dr_bucket.arn,
+                    "storage_class": "STANDARD",
+                    "encryption_configuration": {"replica_kms_key_id": args.dr_key_arn},
+                    "replication_time": {"status": "Enabled", "time": {"minutes": RTC_MINUTES}},
+                    "metrics": {"status": "Enabled", "event_threshold": {"minutes": RTC_MINUTES}},
+                },
+            }],
+            # S3 refuses replication until versioning is on at both ends.
+            opts=opts(self, args.primary_provider, depends_on=[primary_versioning, dr_versioning]),
+        )
+        self.primary_bucket_name = self.primary_bucket.bucket
+        self.dr_bucket_name = self.dr_bucket.bucket
+        self.replication_role_arn = role.arn
+        self.register_outputs({
+            "primary_bucket_name": self.primary_bucket_name,
+            "dr_bucket_name": self.dr_bucket_name,
+            "replication_role_arn": self.replication_role_arn,
+        })
+
+    # ------------------------------------------------------------------ pieces
+    def _bucket(self, name: str, provider: pulumi.ProviderResource, bucket_name: str | None,
+                key_arn: pulumi.Input[str], site: str) -> tuple[aws.s3.Bucket, aws.s3.BucketVersioning]:
+        args = self._args
+        lock = args.object_lock
+        bucket = aws.s3.Bucket(
+            name,
+            bucket=bucket_name,
+            bucket_prefix=None if bucket_name else f"{name}-",
+            force_destroy=False,
+            object_lock_enabled=bool(lock),
+            tags=tags(args.tag_base, **{"idp-dr:site": site}),
+            opts=opts(self, provider, protect=True),
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership", bucket=bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"}, opts=opts(self, provider),
+        )
+        access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=opts(self, provider),
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning", bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"}, opts=opts(self, provider),
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[{
+                "apply_server_side_encryption_by_default": {
+                    "sse_algorithm": "aws:kms", "kms_master_key_id": key_arn,
+                },
+                "bucket_key_enabled": True,
+            }],
+            opts=opts(self, provider),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket.id,
+            policy=self._deny_insecure_policy(bucket.arn),
+            # A policy PUT racing the public-access block is rejected by S3.
+            opts=opts(self, provider, depends_on=[access_block]),
+        )
+        rules = [
+            *args.lifecycle_rules,
+            {
+                "id": "abort-incomplete-multipart-uploads",
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_MULTIPART_DAYS},
+            },
+            {
+                "id": "expire-noncurrent-versions",
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+            },
+        ]
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle", bucket=bucket.id, rules=rules,
+            opts=opts(self, provider, depends_on=[versioning]),
+        )
+        if lock:
+            aws.s3.BucketObjectLockConfiguration(
+                f"{name}-object-lock",
+                bucket=bucket.id,
+                rule={"default_retention": {"mode": lock.mode, "days": lock.days}},
+                opts=opts(self, provider, depends_on=[versioning]),
+            )
+        return bucket, versioning
+
+    @staticmethod
+    def _deny_insecure_policy(bucket_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+        objects = pulumi.Output.concat(bucket_arn, "/*")
+        return policy_json([
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, objects],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "DenyUploadsNotRequestingKms",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": objects,
+                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            },
+            {
+                "Sid": "DenyUploadsWithoutEncryptionHeader",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": objects,
+                "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}},
+            },
+        ])
+
+    def _replication_role(self, name: str) -> aws.iam.Role:
+        args = self._args
+        role = aws.iam.Role(
+            f"{name}-replication-role",
+            description="S3 cross-region replication of the idp-dr buckets (source read, destination write)",
+            assume_role_policy=policy_json([{
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }]),
+            tags=tags(args.tag_base),
+            opts=opts(self, args.primary_provider),
+        )
+        src, dst = self.primary_bucket.arn, self.dr_bucket.arn
+        aws.iam.RolePolicy(
+            f"{name}-replication-policy",
+            role=role.id,
+            policy=policy_json([
+                {
+                    "Sid": "ReadSourceConfiguration",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                    "Resource": src,
+                },
+                {
+                    "Sid": "ReadSourceObjects",
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObjectVersionForReplication",
+                        "s3:GetObjectVersionAcl",
+                        "s3:GetObjectVersionTagging",
+                    ],
+                    "Resource": pulumi.Output.concat(src, "/*"),
+                },
+                {
+                    "Sid": "WriteDestinationObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                    "Resource": pulumi.Output.concat(dst, "/*"),
+                },
+                {
+                    "Sid": "DecryptSource",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": args.primary_key_arn,
+                    "Condition": {"StringLike": {
+                        "kms:ViaService": f"s3.{args.primary_region}.amazonaws.com",
+                    }},
+                },
+                {
+                    "Sid": "EncryptDestination",
+                    "Effect": "Allow",
+                    "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                    "Resource": args.dr_key_arn,
+                    "Condition": {"StringLike": {"kms:ViaService": f"s3.{args.dr_region}.amazonaws.com"}},
+                },
+            ]),
+            opts=opts(self, args.primary_provider),
+        )
+        return role

@@ -1,0 +1,303 @@
+"""PitrDatabase: RDS PostgreSQL with point-in-time recovery that survives a region.
+
+Creates, in the primary region:
+
+* a customer-managed KMS key (rotation on) for storage, Performance Insights and
+  the RDS-managed master secret;
+* a parameter group with ``rds.force_ssl=1``, a DB subnet group, a security
+  group admitting only the app CIDRs on 5432;
+* the instance: Multi-AZ, encrypted, deletion-protected, PITR window of
+  ``backupRetentionDays``, a final snapshot on delete, automated backups kept
+  when the instance is deleted, tags copied to snapshots, master password
+  generated and rotated by RDS in Secrets Manager (never in Pulumi state),
+  Pulumi ``protect=True``.
+
+And in the DR region (explicit DR provider, because AWS requires the
+replication to be created in the destination region):
+
+* a CMK (or the configured ``drKmsKeyArn``), a parameter group, subnet group and
+  security group matching the primary's, so a restore or promotion there never
+  falls back to AWS defaults;
+* cross-region automated-backup replication encrypted with the DR key;
+* optionally a cross-region read replica (a warm database to promote).
+
+Alarms: replica lag above the declared RPO (DR region) and low free storage
+(primary region).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components._common import customer_managed_key, opts, tags
+
+PG_PORT = 5432
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class RegionNetworkArgs:
+    vpc_id: str
+    subnet_ids: list[str]
+    app_cidrs: list[str]
+
+
+@dataclass(frozen=True)
+class PitrDatabaseArgs:
+    primary_provider: pulumi.ProviderResource
+    dr_provider: pulumi.ProviderResource
+    primary_region: str
+    dr_region: str
+    primary_network: RegionNetworkArgs
+    dr_network: RegionNetworkArgs
+    engine_version: str
+    engine_major: int
+    instance_class: str
+    allocated_storage_gb: int
+    max_allocated_storage_gb: int
+    storage_type: str
+    multi_az: bool
+    backup_retention_days: int
+    replicated_backup_retention_days: int
+    backup_window: str
+    maintenance_window: str
+    deletion_protection: bool
+    master_username: str
+    manage_master_password: bool
+    master_password: pulumi.Input[str] | None
+    db_name: str
+    performance_insights: bool
+    dr_read_replica: bool
+    dr_replica_instance_class: str
+    dr_kms_key_arn: str | None
+    rpo_seconds: int
+    low_storage_alarm_gb: int
+    primary_alarm_topic_arn: pulumi.Input[str]
+    dr_alarm_topic_arn: pulumi.Input[str]
+    tag_base: dict[str, str]
+    #: RDS identifiers are '<prefix>-db' and '<prefix>-dr-replica' (what operators type in runbooks).
+    identifier_prefix: str
+
+
+class PitrDatabase(pulumi.ComponentResource):
+    instance: aws.rds.Instance
+    dr_replica: aws.rds.Instance | None
+    backup_replication: aws.rds.InstanceAutomatedBackupsReplication
+    primary_key_arn: pulumi.Output[str]
+    dr_key_arn: pulumi.Output[str]
+    master_secret_arn: pulumi.Output[str | None]
+    replicated_backups_arn: pulumi.Output[str]
+    """ARN of the replicated automated backups in the DR region: the restore source there."""
+    dr_subnet_group_name: pulumi.Output[str]
+    dr_security_group_id: pulumi.Output[str]
+    dr_parameter_group_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PitrDatabaseArgs, opts_: pulumi.ResourceOptions | None = None):
+        super().__init__("idp-dr:database:PitrDatabase", name, None, opts_)
+        self._args = args
+        family = f"postgres{args.engine_major}"
+
+        primary_key = customer_managed_key(
+            f"{name}-primary-key", parent=self, provider=args.primary_provider,
+            description=f"idp-dr {name}: RDS storage, Performance Insights, master secret ({args.primary_region})",
+            alias=f"idp-dr/{name}/db", tag_base=args.tag_base,
+        )
+        if args.dr_kms_key_arn:
+            dr_key_arn: pulumi.Output[str] = pulumi.Output.from_input(args.dr_kms_key_arn)
+        else:
+            dr_key_arn = customer_managed_key(
+                f"{name}-dr-key", parent=self, provider=args.dr_provider,
+                description=f"idp-dr {name}: replicated backups and DR replica ({args.dr_region})",
+                alias=f"idp-dr/{name}/db", tag_base=args.tag_base,
+            ).arn
+
+        primary_params = self._parameter_group(f"{name}-params", family, args.primary_provider)
+        dr_params = self._parameter_group(f"{name}-dr-params", family, args.dr_provider)
+        primary_subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets", subnet_ids=args.primary_network.subnet_ids,
+            description=f"idp-dr {name} database subnets", tags=tags(args.tag_base),
+            opts=opts(self, args.primary_provider),
+        )
+        dr_subnets = aws.rds.SubnetGroup(
+            f"{name}-dr-subnets", subnet_ids=args.dr_network.subnet_ids,
+            description=f"idp-dr {name} DR database subnets (restores and promotions land here)",
+            tags=tags(args.tag_base), opts=opts(self, args.dr_provider),
+        )
+        primary_sg = self._security_group(f"{name}-sg", args.primary_network, args.primary_provider)
+        dr_sg = self._security_group(f"{name}-dr-sg", args.dr_network, args.dr_provider)
+
+        self.instance = aws.rds.Instance(
+            f"{name}-db",
+            identifier=f"{args.identifier_prefix}-db",
+            engine="postgres",
+            engine_version=args.engine_version,
+            instance_class=args.instance_class,
+            allocated_storage=args.allocated_storage_gb,
+            max_allocated_storage=args.max_allocated_storage_gb,
+            storage_type=args.storage_type,
+            storage_encrypted=True,
+            kms_key_id=primary_key.arn,
+            multi_az=args.multi_az,
+            db_name=args.db_name,
+            username=args.master_username,
+            manage_master_user_password=True if args.manage_master_password else None,
+            master_user_secret_kms_key_id=primary_key.arn if args.manage_master_password else None,
+            password=None if args.manage_master_password else args.master_password,
+            port=PG_PORT,
+            parameter_group_name=primary_params.name,
+            db_subnet_group_name=primary_subnets.name,
+            vpc_security_group_ids=[primary_sg.id],
+            publicly_accessible=False,
+            backup_retention_period=args.backup_retention_days,
+            backup_window=args.backup_window,
+            maintenance_window=args.maintenance_window,
+            copy_tags_to_snapshot=True,
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=f"{args.identifier_prefix}-db-final",
+            # Keep the PITR history when the instance is deleted (the provider defaults to deleting it).
+            delete_automated_backups=False,
+            auto_minor_version_upgrade=True,
+            iam_database_authentication_enabled=True,
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            performance_insights_enabled=args.performance_insights,
+            performance_insights_kms_key_id=primary_key.arn if args.performance_insights else None,
+            performance_insights_retention_period=7 if args.performance_insights else None,
+            tags=tags(args.tag_base, **{"idp-dr:role": "primary"}),
+            opts=opts(self, args.primary_provider, protect=True),
+        )
+
+        self.backup_replication = aws.rds.InstanceAutomatedBackupsReplication(
+            f"{name}-backup-replication",
+            source_db_instance_arn=self.instance.arn,
+            kms_key_id=dr_key_arn,
+            retention_period=args.replicated_backup_retention_days,
+            # Created in the destination region: that is where AWS runs the replication.
+            opts=opts(self, args.dr_provider),
+        )
+
+        self.dr_replica = None
+        if args.dr_read_replica:
+            self.dr_replica = aws.rds.Instance(
+                f"{name}-dr-replica",
+                identifier=f"{args.identifier_prefix}-dr-replica",
+                replicate_source_db=self.instance.arn,
+                instance_class=args.dr_replica_instance_class,
+                storage_type=args.storage_type,
+                storage_encrypted=True,
+                kms_key_id=dr_key_arn,
+                parameter_group_name=dr_params.name,
+                db_subnet_group_name=dr_subnets.name,
+                vpc_security_group_ids=[dr_sg.id],
+                publicly_accessible=False,
+                copy_tags_to_snapshot=True,
+                deletion_protection=args.deletion_protection,
+                # RDS takes no final snapshot of a read replica; after promotion the runbook
+                # turns on backups (see README, "After a failover").
+                skip_final_snapshot=True,
+                auto_minor_version_upgrade=True,
+                performance_insights_enabled=args.performance_insights,
+                performance_insights_kms_key_id=dr_key_arn if args.performance_insights else None,
+                tags=tags(args.tag_base, **{"idp-dr:role": "dr-replica"}),
+                opts=opts(self, args.dr_provider, protect=True),
+            )
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-dr-replica-lag",
+                alarm_description=(
+                    f"idp-dr {name}: DR replica lag above the declared RPO ({args.rpo_seconds} s); a failover "
+                    "now would lose more data than promised"
+                ),
+                namespace="AWS/RDS",
+                metric_name="ReplicaLag",
+                dimensions={"DBInstanceIdentifier": self.dr_replica.identifier},
+                statistic="Maximum",
+                period=60,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                threshold=args.rpo_seconds,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="breaching",
+                alarm_actions=[args.dr_alarm_topic_arn],
+                ok_actions=[args.dr_alarm_topic_arn],
+                tags=tags(args.tag_base),
+                opts=opts(self, args.dr_provider),
+            )
+
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-low-storage",
+            alarm_description=f"idp-dr {name}: less than {args.low_storage_alarm_gb} GiB free on the primary",
+            namespace="AWS/RDS",
+            metric_name="FreeStorageSpace",
+            dimensions={"DBInstanceIdentifier": self.instance.identifier},
+            statistic="Minimum",
+            period=300,
+            evaluation_periods=1,
+            threshold=args.low_storage_alarm_gb * GIB,
+            comparison_operator="LessThanThreshold",
+            alarm_actions=[args.primary_alarm_topic_arn],
+            ok_actions=[args.primary_alarm_topic_arn],
+            tags=tags(args.tag_base),
+            opts=opts(self, args.primary_provider),
+        )
+
+        self.primary_key_arn = primary_key.arn
+        self.dr_key_arn = dr_key_arn
+        self.master_secret_arn = self.instance.master_user_secrets.apply(_first_secret_arn)
+        self.replicated_backups_arn = self.backup_replication.id
+        self.dr_subnet_group_name = dr_subnets.name
+        self.dr_security_group_id = dr_sg.id
+        self.dr_parameter_group_name = dr_params.name
+        self.register_outputs({
+            "endpoint": self.instance.address,
+            "instance_arn": self.instance.arn,
+            "master_secret_arn": self.master_secret_arn,
+            "replicated_backups_arn": self.replicated_backups_arn,
+            "dr_replica_arn": self.dr_replica.arn if self.dr_replica else None,
+            "dr_key_arn": self.dr_key_arn,
+        })
+
+    def _parameter_group(self, name: str, family: str, provider: pulumi.ProviderResource) -> aws.rds.ParameterGroup:
+        return aws.rds.ParameterGroup(
+            name,
+            family=family,
+            description="idp-dr: TLS required for every client connection",
+            parameters=[
+                {"name": "rds.force_ssl", "value": "1"},
+                {"name": "password_encryption", "value": "scram-sha-256"},
+                {"name": "log_connections", "value": "1"},
+            ],
+            tags=tags(self._args.tag_base),
+            opts=opts(self, provider),
+        )
+
+    def _security_group(self, name: str, network: RegionNetworkArgs,
+                        provider: pulumi.ProviderResource) -> aws.ec2.SecurityGroup:
+        group = aws.ec2.SecurityGroup(
+            name,
+            vpc_id=network.vpc_id,
+            description="idp-dr: PostgreSQL from the identity provider's cluster only",
+            tags=tags(self._args.tag_base),
+            opts=opts(self, provider),
+        )
+        for index, cidr in enumerate(network.app_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-postgres-{index}",
+                security_group_id=group.id,
+                ip_protocol="tcp",
+                from_port=PG_PORT,
+                to_port=PG_PORT,
+                **({"cidr_ipv6": cidr} if ":" in cidr else {"cidr_ipv4": cidr}),
+                description="PostgreSQL from the app cluster",
+                opts=opts(self, provider),
+            )
+        return group
+
+
+def _first_secret_arn(secrets) -> str | None:
+    if not secrets:
+        return None
+    first = secrets[0]
+    return first.get("secret_arn") if isinstance(first, dict) else getattr(first, "secret_arn", None)

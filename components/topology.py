@@ -1,0 +1,304 @@
+"""DrTopology: the whole DR topology for one identity provider, composed.
+
+    Notifications   SNS topics (primary, DR, us-east-1) for the alarms
+    WalArchive      KMS keys + archive buckets (WAL, base backups, dumps), CRR to DR
+    PitrDatabase    RDS PostgreSQL with PITR, backups replicated to DR, optional DR replica
+    DatabaseAccess  app credentials (replicated) + per-region endpoint secrets
+    ReplicatedBuckets (authentik only) media bucket per region, CRR to DR
+    IdentityStandby x2  the IdP on the primary cluster (active) and the DR cluster (passive)
+    FailoverDns     Route 53 health checks, failover records, alarms
+
+:attr:`DrTopology.stack_outputs` is the dict ``__main__.py`` exports; its shape is
+``scripts.stack_outputs.StackOutputs``, which the runbook commands read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.archive import IrsaSubject, WalArchive, WalArchiveArgs
+from components.buckets import ObjectLockSettings, ReplicatedBuckets, ReplicatedBucketsArgs
+from components.config import StackConfig
+from components.credentials import DatabaseAccess, DatabaseAccessArgs
+from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionNetworkArgs
+from components.failover_dns import FAILED_OVER_PATH, FailoverDns, FailoverDnsArgs, SiteTarget
+from components.notifications import Notifications, NotificationsArgs
+from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
+
+#: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
+#: resolves nowhere (.invalid is reserved), so nothing can connect before failover writes a real one.
+PENDING_FAILOVER_HOST = "pending-failover.invalid"
+
+
+@dataclass(frozen=True)
+class Providers:
+    aws_primary: pulumi.ProviderResource
+    aws_dr: pulumi.ProviderResource
+    aws_us_east_1: pulumi.ProviderResource
+    k8s_primary: pulumi.ProviderResource
+    k8s_dr: pulumi.ProviderResource
+
+
+@dataclass(frozen=True)
+class Secrets:
+    db_app_password: pulumi.Input[str]
+    authentik_secret_key: pulumi.Input[str] | None = None
+    master_password: pulumi.Input[str] | None = None
+
+
+class DrTopology(pulumi.ComponentResource):
+    stack_outputs: dict
+
+    def __init__(self, name: str, config: StackConfig, providers: Providers, secrets: Secrets,
+                 opts_: pulumi.ResourceOptions | None = None):
+        super().__init__("idp-dr:topology:DrTopology", name, None, opts_)
+        cfg = config
+        child = pulumi.ResourceOptions(parent=self)
+        tag_base = {**cfg.tags, "idp-dr:stack": name, "idp-dr:idp": cfg.idp.kind}
+        warm = cfg.standby.dr_replicas > 0
+
+        notifications = Notifications(f"{name}-alarms", NotificationsArgs(
+            primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
+            us_east_1_provider=providers.aws_us_east_1, emails=cfg.dns.alarm_emails, tag_base=tag_base,
+        ), child)
+
+        writers = []
+        if cfg.archive.writer:
+            for cluster in (cfg.kubernetes.primary, cfg.kubernetes.dr):
+                writers.append(IrsaSubject(cluster.oidc_provider_arn, cluster.oidc_issuer_host,
+                                           cfg.archive.writer.namespace, cfg.archive.writer.name))
+        lock = cfg.archive.object_lock
+        object_lock = ObjectLockSettings(lock.mode, lock.days) if lock.enabled else None
+        archive = WalArchive(f"{name}-archive", WalArchiveArgs(
+            primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
+            primary_region=cfg.primary_region, dr_region=cfg.dr_region,
+            primary_bucket_name=cfg.archive.bucket_name, dr_bucket_name=cfg.archive.dr_bucket_name,
+            prefix=cfg.archive.prefix, server_name=cfg.server_name,
+            wal_retention_days=cfg.wal_retention_days,
+            daily_dump_days=cfg.archive.dump_retention.daily_days,
+            weekly_dump_days=cfg.archive.dump_retention.weekly_days,
+            monthly_dump_days=cfg.archive.dump_retention.monthly_days,
+            object_lock=object_lock, writers=writers, tag_base=tag_base,
+        ), child)
+
+        db = cfg.database
+        database: PitrDatabase | None = None
+        if db.mode == "rds":
+            primary_net, dr_net = cfg.network.primary, cfg.network.dr
+            # A warm standby runs against the primary database until failover: admit its CIDRs.
+            primary_cidrs = primary_net.app_cidrs + (dr_net.app_cidrs if warm else [])
+            database = PitrDatabase(f"{name}-database", PitrDatabaseArgs(
+                primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
+                primary_region=cfg.primary_region, dr_region=cfg.dr_region,
+                primary_network=RegionNetworkArgs(primary_net.vpc_id, primary_net.db_subnet_ids, primary_cidrs),
+                dr_network=RegionNetworkArgs(dr_net.vpc_id, dr_net.db_subnet_ids, dr_net.app_cidrs),
+                engine_version=db.engine_version, engine_major=db.engine_major,
+                instance_class=db.instance_class, allocated_storage_gb=db.allocated_storage_gb,
+                max_allocated_storage_gb=db.max_allocated_storage_gb, storage_type=db.storage_type,
+                multi_az=db.multi_az, backup_retention_days=db.backup_retention_days,
+                replicated_backup_retention_days=db.replicated_retention,
+                backup_window=db.backup_window, maintenance_window=db.maintenance_window,
+                deletion_protection=db.deletion_protection, master_username=db.master_username,
+                manage_master_password=db.manage_master_password, master_password=secrets.master_password,
+                db_name=cfg.db_name, performance_insights=db.performance_insights,
+                dr_read_replica=db.dr_read_replica,
+                dr_replica_instance_class=db.dr_replica_instance_class or db.instance_class,
+                dr_kms_key_arn=db.dr_kms_key_arn, rpo_seconds=cfg.targets.rpo_seconds,
+                low_storage_alarm_gb=db.low_storage_alarm_gb,
+                primary_alarm_topic_arn=notifications.primary_topic_arn,
+                dr_alarm_topic_arn=notifications.dr_topic_arn, tag_base=tag_base, identifier_prefix=name,
+            ), child)
+            primary_host: pulumi.Input[str] = database.instance.address
+            primary_secret_key, dr_secret_key = database.primary_key_arn, database.dr_key_arn
+            if warm:
+                dr_initial_host: pulumi.Input[str] = database.instance.address
+            elif database.dr_replica is not None:
+                dr_initial_host = database.dr_replica.address
+            else:
+                dr_initial_host = PENDING_FAILOVER_HOST
+        else:
+            primary_host = db.self_managed_primary_host
+            dr_initial_host = db.self_managed_primary_host if warm else db.self_managed_dr_host
+            primary_secret_key, dr_secret_key = archive.primary_key_arn, archive.dr_key_arn
+
+        access = DatabaseAccess(f"{name}-db-access", DatabaseAccessArgs(
+            primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
+            primary_region=cfg.primary_region, dr_region=cfg.dr_region,
+            primary_key_arn=primary_secret_key, dr_key_arn=dr_secret_key,
+            app_username=cfg.app_username, app_password=secrets.db_app_password, db_name=cfg.db_name,
+            port=PG_PORT, primary_host=primary_host, dr_initial_host=dr_initial_host,
+            authentik_secret_key=secrets.authentik_secret_key, tag_base=tag_base, secret_prefix=name,
+        ), child)
+
+        media = None
+        if cfg.idp.kind == "authentik":
+            media = ReplicatedBuckets(f"{name}-media", ReplicatedBucketsArgs(
+                primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
+                primary_region=cfg.primary_region, dr_region=cfg.dr_region,
+                primary_key_arn=archive.primary_key_arn, dr_key_arn=archive.dr_key_arn,
+                primary_bucket_name=None, dr_bucket_name=None, tag_base=tag_base,
+            ), child)
+
+        idp = cfg.idp
+        spec = IdpSpec(
+            kind=idp.kind, image=idp.image, public_hostname=idp.public_hostname, issuer=idp.issuer,
+            discovery_path=idp.discovery_path, health_path=cfg.health_path,
+            optimized_image=idp.optimized_image, needs_redis=idp.needs_redis,
+            # The stock Keycloak image re-augments at start and writes to its root filesystem.
+            read_only_root_filesystem=cfg.standby.read_only_root_filesystem
+            and (idp.kind == "authentik" or idp.optimized_image),
+            cpu_request=cfg.standby.resources.cpu_request, memory_request=cfg.standby.resources.memory_request,
+            cpu_limit=cfg.standby.resources.cpu_limit, memory_limit=cfg.standby.resources.memory_limit,
+        )
+        sites = {}
+        for site in ("primary", "dr"):
+            is_primary = site == "primary"
+            cluster = cfg.kubernetes.primary if is_primary else cfg.kubernetes.dr
+            replicas = cfg.standby.primary_replicas if is_primary else cfg.standby.dr_replicas
+            sites[site] = IdentityStandby(f"{name}-{site}-site", IdentityStandbyArgs(
+                site=site,
+                k8s_provider=providers.k8s_primary if is_primary else providers.k8s_dr,
+                aws_provider=providers.aws_primary if is_primary else providers.aws_dr,
+                region=cfg.primary_region if is_primary else cfg.dr_region,
+                idp=spec,
+                namespace=cfg.standby.namespace,
+                replicas=replicas,
+                worker_replicas=replicas if is_primary else 0,
+                health_hostname=cfg.primary_health_hostname if is_primary else cfg.dr_health_hostname,
+                ingress_class_name=cfg.standby.ingress_class_name,
+                ingress_annotations=cfg.standby.ingress_annotations,
+                tls_secret_name=cfg.standby.tls_secret_name,
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer_host=cluster.oidc_issuer_host,
+                secrets=SecretSources(
+                    mode=cfg.standby.secrets_mode,
+                    external_secrets_api_version=cfg.standby.external_secrets_api_version,
+                    credentials_name=access.app_credentials_name,
+                    credentials_arn=access.app_credentials_arn if is_primary else access.app_credentials_dr_arn,
+                    endpoint_name=access.primary_endpoint_name if is_primary else access.dr_endpoint_name,
+                    endpoint_arn=access.primary_endpoint_arn if is_primary else access.dr_endpoint_arn,
+                    authentik_key_name=access.authentik_key_name,
+                    authentik_key_arn=access.authentik_key_arn if is_primary else access.authentik_key_dr_arn,
+                    kms_key_arns=[primary_secret_key if is_primary else dr_secret_key],
+                    db_host=primary_host if is_primary else dr_initial_host,
+                    db_port=PG_PORT, db_name=cfg.db_name, db_username=cfg.app_username,
+                    db_password=secrets.db_app_password,
+                    authentik_secret_key=secrets.authentik_secret_key,
+                ),
+                media_bucket_name=(media.primary_bucket_name if is_primary else media.dr_bucket_name)
+                if media else None,
+                media_bucket_arn=(media.primary_bucket.arn if is_primary else media.dr_bucket.arn)
+                if media else None,
+                media_key_arn=(archive.primary_key_arn if is_primary else archive.dr_key_arn) if media else None,
+                outpost_enabled=cfg.standby.outpost.enabled,
+                outpost_name=cfg.standby.outpost.name,
+                tag_base=tag_base,
+            ), child)
+
+        hc = cfg.dns.health_check
+        dns = FailoverDns(f"{name}-dns", FailoverDnsArgs(
+            route53_provider=providers.aws_primary, us_east_1_provider=providers.aws_us_east_1,
+            zone_id=cfg.dns.zone_id, record_name=idp.public_hostname, ttl=cfg.dns.ttl,
+            primary=SiteTarget("primary", cfg.primary_health_hostname,
+                               sites["primary"].load_balancer_hostname),
+            dr=SiteTarget("dr", cfg.dr_health_hostname, sites["dr"].load_balancer_hostname),
+            health_path=cfg.health_path, discovery_path=idp.discovery_path, issuer=idp.issuer,
+            request_interval=hc.request_interval, failure_threshold=hc.failure_threshold,
+            issuer_check=hc.issuer_check, secondary_record_health_check=cfg.dns.secondary_record_health_check,
+            alarm_on_dr_readiness=warm, alarm_topic_arn=notifications.global_topic_arn, tag_base=tag_base,
+        ), child)
+
+        self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
+        self.register_outputs({"stack_outputs": self.stack_outputs})
+
+    @staticmethod
+    def _outputs(name: str, cfg: StackConfig, archive: WalArchive, database: PitrDatabase | None,
+                 access: DatabaseAccess, sites: dict[str, IdentityStandby], dns: FailoverDns) -> dict:
+        dr_site = sites["dr"]
+        dr_restore_id = f"{name}-dr-restore"
+        if database is not None:
+            db_outputs = {
+                "mode": "rds",
+                "primaryInstanceId": database.instance.identifier,
+                "primaryInstanceArn": database.instance.arn,
+                "primaryEndpoint": database.instance.address,
+                "port": PG_PORT,
+                "dbName": cfg.db_name,
+                "masterSecretArn": database.master_secret_arn,
+                "drReplicaInstanceId": database.dr_replica.identifier if database.dr_replica else None,
+                "drReplicaArn": database.dr_replica.arn if database.dr_replica else None,
+                "replicatedBackupsArn": database.replicated_backups_arn,
+                "drKmsKeyArn": database.dr_key_arn,
+                "drSubnetGroupName": database.dr_subnet_group_name,
+                "drSecurityGroupIds": [database.dr_security_group_id],
+                "drParameterGroupName": database.dr_parameter_group_name,
+                "drRestoreInstanceId": dr_restore_id,
+            }
+            restore_command = pulumi.Output.concat(
+                "python -m scripts restore rds --region ", cfg.dr_region,
+                " --source ", database.instance.identifier,
+                " --from-replicated-backups ", database.replicated_backups_arn,
+                " --target ", dr_restore_id, " --latest",
+            )
+        else:
+            db_outputs = {
+                "mode": "self-managed",
+                "primaryEndpoint": cfg.database.self_managed_primary_host,
+                "port": PG_PORT,
+                "dbName": cfg.db_name,
+                "drKmsKeyArn": archive.dr_key_arn,
+            }
+            restore_command = pulumi.Output.concat(
+                "python -m scripts restore wal --archive s3://", archive.dr_bucket_name, "/",
+                cfg.archive.prefix, " --server-name ", cfg.server_name,
+                " --latest --pgdata /var/lib/postgresql/15/restore",
+            )
+        return {
+            "primaryRegion": cfg.primary_region,
+            "drRegion": cfg.dr_region,
+            "idp": cfg.idp.kind,
+            "publicHostname": cfg.idp.public_hostname,
+            "issuer": cfg.idp.issuer,
+            "rtoTargetSeconds": cfg.targets.rto_seconds,
+            "rpoTargetSeconds": cfg.targets.rpo_seconds,
+            "database": db_outputs,
+            "archive": {
+                "primaryBucket": archive.primary_bucket_name,
+                "drBucket": archive.dr_bucket_name,
+                "prefix": cfg.archive.prefix,
+                "serverName": cfg.server_name,
+                "writerRoleArn": archive.writer_role_arn,
+            },
+            "standby": {
+                "idp": cfg.idp.kind,
+                "namespace": cfg.standby.namespace,
+                "serverDeployment": dr_site.server_deployment_name,
+                "workerDeployment": dr_site.worker_deployment_name,
+                "primaryReplicas": cfg.standby.primary_replicas,
+                "drReplicas": cfg.standby.dr_replicas,
+                "mode": cfg.standby.standby_mode,
+                "secretsMode": cfg.standby.secrets_mode,
+                "dbSecretName": dr_site.db_secret_name,
+                "externalSecretName": dr_site.external_secret_name,
+                "drDbEndpointSecretArn": access.dr_endpoint_arn,
+                "drKubeContext": cfg.kubernetes.dr.context,
+                "primaryKubeContext": cfg.kubernetes.primary.context,
+            },
+            "dns": {
+                "zoneId": cfg.dns.zone_id,
+                "recordName": cfg.idp.public_hostname,
+                "ttl": cfg.dns.ttl,
+                "primaryHealthCheckId": dns.primary_health_check_id,
+                "drHealthCheckId": dns.dr_health_check_id,
+                "primaryRecordHealthCheckId": dns.primary_record_health_check_id,
+                "secondaryRecordHealthCheckId": dns.secondary_record_health_check_id,
+                "primaryHealthHostname": cfg.primary_health_hostname,
+                "drHealthHostname": cfg.dr_health_hostname,
+                "healthPath": cfg.health_path,
+                "failedOverPath": FAILED_OVER_PATH,
+                "detectionSeconds": cfg.detection_seconds,
+            },
+            "restoreCommand": restore_command,
+        }
