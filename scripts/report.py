@@ -77,6 +77,11 @@ class Report:
         self.checks: list[Check] = []
         self.result: dict[str, Any] = {}
         self.notes: list[str] = []
+        #: Lines printed before the steps in the text view only (e.g. the plan's resource tree);
+        #: the same facts belong in ``result`` for --json.
+        self.preamble: list[str] = []
+        #: False when ``result`` is too large for a terminal and the preamble already shows it.
+        self.show_result_in_text = True
         self.error: DrError | None = None
         self._secrets: set[str] = set()
 
@@ -152,7 +157,10 @@ class Report:
 
     def render_text(self) -> str:
         doc = self.to_dict()
-        lines: list[str] = [f"{self.command}: {'OK' if doc['ok'] else 'FAILED'}"]
+        lines: list[str] = [self._scrub(line) for line in self.preamble]
+        if lines:
+            lines.append("")
+        lines.append(f"{self.command}: {'OK' if doc['ok'] else 'FAILED'}")
         if doc["steps"]:
             lines.append("")
             lines.append("steps:")
@@ -170,7 +178,7 @@ class Report:
             width = max(len(c["name"]) for c in doc["checks"])
             for c in doc["checks"]:
                 lines.append(f"  {c['status']:<7} {c['name']:<{width}}  {c['message']}")
-        if doc["result"]:
+        if doc["result"] and self.show_result_in_text:
             lines.append("")
             lines.append("result:")
             lines.extend(_render_mapping(doc["result"], indent=2))
