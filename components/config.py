@@ -89,7 +89,7 @@ def known_regions() -> dict[str, str]:
 def _check_region(key: str, value: str) -> str:
     regions = known_regions()
     if value not in regions:
-        close = difflib.get_close_matches(value, list(regions), n=1)
+        close = difflib.get_close_matches(value, list(regions), n=1, cutoff=0.8)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigValueError(key, value, f"an AWS region code where RDS exists, e.g. eu-west-1{hint}")
     return value

@@ -40,6 +40,7 @@ class Recorded:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     custom: bool
+    id: str = ""
     urn: str = ""
     parent_urn: str = ""
     provider_urn: str = ""
@@ -99,7 +100,7 @@ class Recorder(pulumi.runtime.Mocks):
         outputs = {**args.inputs, **computed}
         self.resources[key] = Recorded(
             typ=args.typ, name=args.name, inputs=dict(args.inputs), outputs=outputs,
-            custom=bool(args.custom), provider_urn=provider_urn_str, provider_name=provider_name,
+            custom=bool(args.custom), id=resource_id, provider_urn=provider_urn_str, provider_name=provider_name,
             region=region, **self.meta.pop(key, {}),
         )
         return resource_id, outputs
@@ -214,14 +215,15 @@ class OfflineRun:
 
 
 def run_program(config: dict[str, Any], secret_keys: set[str] | None = None, *, stack: str = "prod",
-                program: Path = PROGRAM) -> OfflineRun:
+                program: Path = PROGRAM, recorder: Recorder | None = None) -> OfflineRun:
     """Run ``__main__.py`` under mocks with this config; return what it declared.
 
     ``config`` maps full keys (``idp-dr:database``) to values; dicts and lists are
     JSON-encoded the way Pulumi passes structured config. Raises whatever the
-    program raises (e.g. ``pulumi.RunError`` for refused config).
+    program raises (e.g. ``pulumi.RunError`` for refused config); pass a
+    ``recorder`` to inspect what was registered before such a failure.
     """
-    recorder = Recorder()
+    recorder = recorder if recorder is not None else Recorder()
     encoded = {k: json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in config.items()}
     runtime_settings.ROOT.set(None)  # a fresh root stack for every run
     pulumi.runtime.set_mocks(recorder, project=PROJECT, stack=stack, preview=True,

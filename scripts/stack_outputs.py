@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scripts.errors import InputError
 
@@ -24,11 +24,13 @@ class _Out(BaseModel):
 
 class DatabaseOutputs(_Out):
     mode: Literal["rds", "self-managed"]
-    primaryInstanceId: str
-    primaryInstanceArn: str
     primaryEndpoint: str
     port: int = 5432
     dbName: str
+    drKmsKeyArn: str
+    # -- RDS only (required when mode is "rds") ---------------------------
+    primaryInstanceId: str | None = None
+    primaryInstanceArn: str | None = None
     #: RDS-managed master secret (primary region). Deleted with the instance by RDS.
     masterSecretArn: str | None = None
     #: Cross-region read replica in the DR region, when configured (warm DB standby).
@@ -36,12 +38,21 @@ class DatabaseOutputs(_Out):
     drReplicaArn: str | None = None
     #: ARN of the replicated automated backups in the DR region (restore source).
     replicatedBackupsArn: str | None = None
-    drKmsKeyArn: str
-    drSubnetGroupName: str
-    drSecurityGroupIds: list[str]
-    drParameterGroupName: str
+    drSubnetGroupName: str | None = None
+    drSecurityGroupIds: list[str] = Field(default_factory=list)
+    drParameterGroupName: str | None = None
     #: Identifier to use for a DB restored in the DR region during failover.
-    drRestoreInstanceId: str
+    drRestoreInstanceId: str | None = None
+
+    @model_validator(mode="after")
+    def _rds_fields(self) -> DatabaseOutputs:
+        if self.mode == "rds":
+            required = ("primaryInstanceId", "primaryInstanceArn", "replicatedBackupsArn", "drSubnetGroupName",
+                        "drParameterGroupName", "drRestoreInstanceId")
+            missing = [name for name in required if not getattr(self, name)]
+            if missing or not self.drSecurityGroupIds:
+                raise ValueError(f"RDS outputs missing: {', '.join(missing or ['drSecurityGroupIds'])}")
+        return self
 
 
 class ArchiveOutputs(_Out):

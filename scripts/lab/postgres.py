@@ -33,6 +33,8 @@ def find_pg_bindir() -> Path:
     if os.environ.get("IDP_DR_PG_BINDIR"):
         candidates.append(Path(os.environ["IDP_DR_PG_BINDIR"]))
     candidates.append(Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin"))
+    # Elsewhere (e.g. Ubuntu 24.04 packages 16), take the newest packaged major.
+    candidates.extend(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True))
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(subprocess.SubprocessError, OSError):

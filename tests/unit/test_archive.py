@@ -1,0 +1,157 @@
+"""WalArchive / ReplicatedBuckets invariants."""
+
+from __future__ import annotations
+
+import json
+
+from tests.unit.conftest import run_stack
+
+BUCKET = "aws:s3/bucket:Bucket"
+
+
+def archive_buckets(run):
+    return [run.recorder.by_name("sso-archive-buckets-primary"), run.recorder.by_name("sso-archive-buckets-dr")]
+
+
+def test_one_archive_bucket_per_region_with_explicit_providers(default_run):
+    primary, dr = archive_buckets(default_run)
+    assert (primary.provider_name, primary.region) == ("aws-primary", "eu-west-1")
+    assert (dr.provider_name, dr.region) == ("aws-dr", "eu-central-1")
+
+
+def test_archive_buckets_are_protected_and_never_force_destroyed(default_run):
+    for bucket in archive_buckets(default_run):
+        assert bucket.protect is True, bucket.name
+        assert bucket.inputs["forceDestroy"] is False, bucket.name
+
+
+def test_both_buckets_versioned(default_run):
+    versioning = {r.name: r.inputs for r in default_run.recorder.of_type("aws:s3/bucketVersioning:BucketVersioning")}
+    for bucket in archive_buckets(default_run):
+        assert versioning[f"{bucket.name}-versioning"]["versioningConfiguration"] == {"status": "Enabled"}
+
+
+def test_both_buckets_encrypted_with_their_regions_cmk_and_bucket_keys(default_run):
+    keys = {"eu-west-1": default_run.recorder.by_name("sso-archive-primary-key").outputs["arn"],
+            "eu-central-1": default_run.recorder.by_name("sso-archive-dr-key").outputs["arn"]}
+    for bucket in archive_buckets(default_run):
+        sse = default_run.recorder.by_name(f"{bucket.name}-encryption")
+        [rule] = sse.inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms",
+                                                              "kmsMasterKeyId": keys[bucket.region]}
+        assert rule["bucketKeyEnabled"] is True
+        assert sse.region == bucket.region
+
+
+def test_both_buckets_block_all_public_access_and_enforce_owner(default_run):
+    for bucket in archive_buckets(default_run):
+        block = default_run.recorder.by_name(f"{bucket.name}-public-access-block").inputs
+        assert all(block[k] is True for k in
+                   ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        ownership = default_run.recorder.by_name(f"{bucket.name}-ownership").inputs
+        assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+
+
+def test_bucket_policies_deny_plain_http_and_uploads_without_kms(default_run):
+    for bucket in archive_buckets(default_run):
+        policy = json.loads(default_run.recorder.by_name(f"{bucket.name}-policy").inputs["policy"])
+        statements = {s["Sid"]: s for s in policy["Statement"]}
+        tls = statements["DenyInsecureTransport"]
+        assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+        wrong = statements["DenyUploadsNotRequestingKms"]
+        assert wrong["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+        missing = statements["DenyUploadsWithoutEncryptionHeader"]
+        assert missing["Condition"] == {"Null": {"s3:x-amz-server-side-encryption": "true"}}
+
+
+def test_wal_and_base_backups_kept_at_least_the_pitr_window(default_run):
+    for bucket in archive_buckets(default_run):
+        rules = {r["id"]: r for r in default_run.recorder.by_name(f"{bucket.name}-lifecycle").inputs["rules"]}
+        wal = rules["wal-and-base-backups"]
+        assert wal["filter"] == {"prefix": "pg/"}
+        assert wal["expiration"]["days"] >= 14  # database.backupRetentionDays
+
+
+def test_logical_dumps_expire_in_the_keycloak_guide_tiers(default_run):
+    rules = {r["id"]: r for r in default_run.recorder.by_name("sso-archive-buckets-primary-lifecycle").inputs["rules"]}
+    assert {tier: (rules[f"dumps-{tier}"]["filter"]["prefix"], rules[f"dumps-{tier}"]["expiration"]["days"])
+            for tier in ("daily", "weekly", "monthly")} == {
+        "daily": ("dumps/daily/", 14), "weekly": ("dumps/weekly/", 90), "monthly": ("dumps/monthly/", 365)}
+
+
+def test_incomplete_multipart_uploads_aborted_and_noncurrent_versions_expire(default_run):
+    for bucket in archive_buckets(default_run):
+        rules = {r["id"]: r for r in default_run.recorder.by_name(f"{bucket.name}-lifecycle").inputs["rules"]}
+        assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"] == \
+            {"daysAfterInitiation": 7}
+        assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
+
+
+def test_replication_to_dr_with_rtc_metrics_dr_key_and_no_delete_markers(default_run):
+    config = default_run.recorder.by_name("sso-archive-buckets-replication")
+    [rule] = config.inputs["rules"]
+    dest = rule["destination"]
+    assert rule["status"] == "Enabled"
+    assert rule["deleteMarkerReplication"] == {"status": "Disabled"}
+    assert rule["sourceSelectionCriteria"] == {"sseKmsEncryptedObjects": {"status": "Enabled"}}
+    assert dest["bucket"] == default_run.recorder.by_name("sso-archive-buckets-dr").outputs["arn"]
+    assert dest["replicationTime"] == {"status": "Enabled", "time": {"minutes": 15}}
+    assert dest["metrics"] == {"status": "Enabled", "eventThreshold": {"minutes": 15}}
+    assert dest["encryptionConfiguration"]["replicaKmsKeyId"] == \
+        default_run.recorder.by_name("sso-archive-dr-key").outputs["arn"]
+    assert config.inputs["bucket"] == default_run.recorder.by_name("sso-archive-buckets-primary").outputs["bucket"]
+    assert config.provider_name == "aws-primary"
+
+
+def test_replication_role_is_least_privilege(default_run):
+    role = default_run.recorder.by_name("sso-archive-buckets-replication-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    policy = json.loads(default_run.recorder.by_name("sso-archive-buckets-replication-policy").inputs["policy"])
+    src = default_run.recorder.by_name("sso-archive-buckets-primary").outputs["arn"]
+    dst = default_run.recorder.by_name("sso-archive-buckets-dr").outputs["arn"]
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ReadSourceObjects"]["Resource"] == f"{src}/*"
+    assert by_sid["WriteDestinationObjects"]["Resource"] == f"{dst}/*"
+    assert by_sid["DecryptSource"]["Condition"]["StringLike"]["kms:ViaService"] == "s3.eu-west-1.amazonaws.com"
+    assert by_sid["EncryptDestination"]["Condition"]["StringLike"]["kms:ViaService"] == "s3.eu-central-1.amazonaws.com"
+
+
+def test_no_iam_policy_grants_wildcard_actions_or_resources(default_run):
+    docs = [json.loads(r.inputs["policy"]) for r in default_run.recorder.of_type("aws:iam/rolePolicy:RolePolicy")]
+    assert docs, "expected IAM role policies"
+    for doc in docs:
+        for statement in doc["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert "*" not in actions and not any(a.endswith(":*") for a in actions), statement
+            assert "*" not in resources, statement
+
+
+def test_writer_role_trusts_only_the_archiving_service_account_in_both_clusters():
+    run = run_stack({"idp-dr:archive": {"writer": {"namespace": "identity", "name": "db-backup"}}})
+    trust = json.loads(run.recorder.by_name("sso-archive-writer-role").inputs["assumeRolePolicy"])
+    subjects = sorted(next(iter(s["Condition"]["StringEquals"].items())) for s in trust["Statement"])
+    assert subjects == [
+        ("oidc.eks.eu-central-1.amazonaws.com/id/BBB:sub", "system:serviceaccount:identity:db-backup"),
+        ("oidc.eks.eu-west-1.amazonaws.com/id/AAA:sub", "system:serviceaccount:identity:db-backup"),
+    ]
+    policy = json.loads(run.recorder.by_name("sso-archive-writer-policy").inputs["policy"])
+    objects = {s["Sid"]: s for s in policy["Statement"]}["ReadWriteArchiveObjects"]["Resource"]
+    assert all(arn.endswith(("/pg/*", "/dumps/*")) for arn in objects)
+
+
+def test_no_writer_role_unless_a_writer_is_configured(default_run):
+    assert not [r for r in default_run.recorder.of_type("aws:iam/role:Role") if "writer" in r.name]
+
+
+def test_object_lock_is_optional_and_set_on_both_buckets():
+    run = run_stack({"idp-dr:archive": {"objectLock": {"enabled": True, "mode": "COMPLIANCE", "days": 30}}})
+    locks = run.recorder.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    assert sorted(lock.region for lock in locks) == ["eu-central-1", "eu-west-1"]
+    assert all(lock.inputs["rule"] == {"defaultRetention": {"mode": "COMPLIANCE", "days": 30}} for lock in locks)
+    assert all(b.inputs["objectLockEnabled"] is True for b in run.recorder.of_type(BUCKET))
+
+
+def test_no_object_lock_by_default(default_run):
+    assert default_run.recorder.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration") == []

@@ -1,0 +1,257 @@
+"""IdentityStandby invariants: same issuer in both clusters, hardened pods, no literal secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.unit.conftest import (
+    APP_PASSWORD,
+    AUTHENTIK,
+    AUTHENTIK_KEY,
+    container,
+    deployments,
+    env_of,
+    is_secret,
+    plaintext_occurrences,
+    run_stack,
+    unwrap,
+)
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def test_both_sites_deploy_the_same_image_and_public_hostname(default_run):
+    primary, dr = deployments(default_run, "keycloak")
+    assert container(primary)["image"] == container(dr)["image"] == "quay.io/keycloak/keycloak:26.4.5"
+    hostnames = {env_of(d)["KC_HOSTNAME"] for d in (primary, dr)}
+    assert hostnames == {"https://sso.example.com"}
+    ingress_hosts = {r.inputs["spec"]["rules"][0]["host"] for r in
+                     default_run.recorder.of_type("kubernetes:networking.k8s.io/v1:Ingress") if "public" in r.name}
+    assert ingress_hosts == {"sso.example.com"}
+
+
+def test_each_site_uses_its_own_cluster_provider(default_run):
+    for record in default_run.recorder.all():
+        if record.typ.startswith("kubernetes:") and record.custom:
+            expected = "k8s-primary" if record.name.startswith("sso-primary-site") else "k8s-dr"
+            assert record.provider_name == expected, record.name
+
+
+def test_primary_is_active_and_dr_is_a_pilot_light_by_default(default_run):
+    replicas = {d.provider_name: d.inputs["spec"]["replicas"] for d in deployments(default_run, "keycloak")}
+    assert replicas == {"k8s-primary": 2, "k8s-dr": 0}
+
+
+def test_warm_standby_runs_the_configured_replicas(warm_run):
+    replicas = {d.provider_name: d.inputs["spec"]["replicas"] for d in deployments(warm_run, "keycloak")}
+    assert replicas == {"k8s-primary": 2, "k8s-dr": 2}
+
+
+def test_keycloak_serves_health_on_the_management_port_with_three_probes(default_run):
+    deployment = deployments(default_run, "keycloak")[0]
+    c, env = container(deployment), env_of(deployment)
+    assert env["KC_HEALTH_ENABLED"] == "true" and env["KC_HTTP_MANAGEMENT_PORT"] == "9000"
+    assert env["KC_DB"] == "postgres"
+    probes = {kind: c[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
+    assert probes == {
+        "startupProbe": {"path": "/health/started", "port": 9000, "scheme": "HTTP"},
+        "livenessProbe": {"path": "/health/live", "port": 9000, "scheme": "HTTP"},
+        "readinessProbe": {"path": "/health/ready", "port": 9000, "scheme": "HTTP"},
+    }
+
+
+def test_keycloak_sites_never_form_one_cluster_across_regions(default_run):
+    for deployment in deployments(default_run, "keycloak"):
+        env = env_of(deployment)
+        assert env["KC_CACHE_STACK"] == "kubernetes"
+        assert env["JAVA_OPTS_APPEND"] == "-Djgroups.dns.query=keycloak-discovery.identity.svc.cluster.local"
+    headless = [r for r in default_run.recorder.of_type("kubernetes:core/v1:Service")
+                if r.inputs["metadata"]["name"] == "keycloak-discovery"]
+    assert len(headless) == 2 and all(h.inputs["spec"]["clusterIP"] == "None" for h in headless)
+
+
+def test_db_credentials_come_from_the_secret_never_literals(default_run):
+    for deployment in deployments(default_run, "keycloak"):
+        env = env_of(deployment)
+        for key in ("KC_DB_URL_HOST", "KC_DB_URL_PORT", "KC_DB_URL_DATABASE", "KC_DB_USERNAME", "KC_DB_PASSWORD"):
+            assert env[key] == {"secretKeyRef": {"name": "keycloak-db", "key": key}}, key
+    assert plaintext_occurrences(default_run, APP_PASSWORD) == []
+
+
+def test_app_password_reaches_aws_only_as_a_pulumi_secret(default_run):
+    version = default_run.recorder.by_name("sso-db-access-app-credentials-value")
+    assert is_secret(version.inputs["secretString"])
+    assert json.loads(unwrap(version.inputs["secretString"])) == {"username": "keycloak", "password": APP_PASSWORD}
+
+
+def test_pulumi_secrets_mode_writes_kubernetes_secrets_as_secrets():
+    run = run_stack({"idp-dr:standby": {"secretsMode": "pulumi"}})
+    secrets = run.recorder.of_type("kubernetes:core/v1:Secret")
+    assert len(secrets) == 2
+    assert all(is_secret(s.inputs["stringData"]) for s in secrets)
+    assert plaintext_occurrences(run, APP_PASSWORD) == []
+    assert run.recorder.of_type("kubernetes:external-secrets.io/v1:ExternalSecret") == []
+
+
+def test_external_secrets_read_the_sites_own_region(default_run):
+    stores = {s.provider_name: s.inputs["spec"]["provider"]["aws"] for s in
+              default_run.recorder.of_type("kubernetes:external-secrets.io/v1:SecretStore")}
+    assert stores["k8s-primary"]["region"] == "eu-west-1"
+    assert stores["k8s-dr"]["region"] == "eu-central-1"
+    assert stores["k8s-dr"]["auth"] == {"jwt": {"serviceAccountRef": {"name": "idp-dr-secrets-reader"}}}
+
+
+def test_external_secret_maps_endpoint_and_credentials_into_the_app_keys(default_run):
+    external = next(e for e in default_run.recorder.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+                if e.provider_name == "k8s-dr")
+    spec = external.inputs["spec"]
+    remote = {d["secretKey"]: (d["remoteRef"]["key"], d["remoteRef"]["property"]) for d in spec["data"]}
+    assert remote == {
+        "host": ("idp-dr/sso/db-endpoint", "host"), "port": ("idp-dr/sso/db-endpoint", "port"),
+        "dbname": ("idp-dr/sso/db-endpoint", "dbname"),
+        "username": ("idp-dr/sso/db-app-credentials", "username"),
+        "password": ("idp-dr/sso/db-app-credentials", "password"),
+    }
+    assert spec["target"]["template"]["data"]["KC_DB_URL_HOST"] == "{{ .host }}"
+    assert spec["refreshInterval"] == "1m"
+
+
+def test_dr_secrets_reader_can_read_exactly_the_dr_region_secrets(default_run):
+    policy = json.loads(default_run.recorder.by_name("sso-dr-site-secrets-reader-policy").inputs["policy"])
+    read = {s["Sid"]: s for s in policy["Statement"]}["ReadIdpSecrets"]["Resource"]
+    assert len(read) == 2
+    assert all(arn.startswith("arn:aws:secretsmanager:eu-central-1:") for arn in read)
+    assert any("idp-dr/sso/db-app-credentials" in arn for arn in read)
+    assert default_run.outputs["standby"]["drDbEndpointSecretArn"] in read
+
+
+def test_secrets_reader_service_account_carries_the_irsa_role(default_run):
+    accounts = [a for a in default_run.recorder.of_type("kubernetes:core/v1:ServiceAccount")
+                if a.inputs["metadata"]["name"] == "idp-dr-secrets-reader"]
+    assert len(accounts) == 2
+    for account in accounts:
+        assert account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+        assert account.inputs["automountServiceAccountToken"] is False
+
+
+def test_pods_are_hardened(default_run, authentik_run):
+    for run in (default_run, authentik_run):
+        for deployment in run.recorder.of_type(DEPLOYMENT):
+            pod = deployment.inputs["spec"]["template"]["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+            for c in pod["containers"]:
+                sc = c["securityContext"]
+                assert sc["allowPrivilegeEscalation"] is False, deployment.name
+                assert sc["capabilities"] == {"drop": ["ALL"]}, deployment.name
+                assert sc["runAsNonRoot"] is True, deployment.name
+                assert set(c["resources"]) == {"requests", "limits"}, deployment.name
+                assert "livenessProbe" in c and "readinessProbe" in c, deployment.name
+                assert not c["image"].endswith(":latest"), deployment.name
+
+
+def test_read_only_root_only_where_the_image_allows_it(default_run):
+    stock = container(deployments(default_run, "keycloak")[0])
+    assert stock["securityContext"]["readOnlyRootFilesystem"] is False
+    assert stock["args"] == ["start"]
+    optimized = container(deployments(run_stack({"idp-dr:idp": {"optimizedImage": True}}), "keycloak")[0])
+    assert optimized["securityContext"]["readOnlyRootFilesystem"] is True
+    assert optimized["args"] == ["start", "--optimized"]
+    assert {m["mountPath"] for m in optimized["volumeMounts"]} == {"/tmp", "/opt/keycloak/data"}
+
+
+def test_namespace_is_not_default_and_enforces_restricted_pod_security(default_run):
+    for namespace in default_run.recorder.of_type("kubernetes:core/v1:Namespace"):
+        meta = namespace.inputs["metadata"]
+        assert meta["name"] == "identity"
+        assert meta["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_disruption_budget_only_where_two_or_more_replicas_run(default_run, warm_run):
+    assert [p.provider_name for p in default_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")] == \
+        ["k8s-primary"]
+    assert sorted(p.provider_name for p in warm_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")) \
+        == ["k8s-dr", "k8s-primary"]
+
+
+def test_health_ingress_exposes_only_readiness_and_discovery(default_run):
+    ingress = default_run.recorder.by_name("sso-dr-site-health-ingress")
+    [rule] = ingress.inputs["spec"]["rules"]
+    assert rule["host"] == "health-dr.sso.example.com"
+    paths = {p["path"]: (p["pathType"], p["backend"]["service"]["port"]["name"]) for p in rule["http"]["paths"]}
+    assert paths == {"/health/ready": ("Exact", "management"),
+                     "/realms/company/.well-known/openid-configuration": ("Exact", "http")}
+
+
+def test_authentik_runs_server_and_worker_with_its_health_endpoints(authentik_run):
+    server = next(d for d in deployments(authentik_run, "authentik-server") if d.provider_name == "k8s-primary")
+    c = container(server)
+    assert c["args"] == ["server"]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/-/health/live/"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/-/health/ready/"
+    worker = next(d for d in deployments(authentik_run, "authentik-worker") if d.provider_name == "k8s-primary")
+    assert container(worker)["readinessProbe"]["exec"]["command"] == ["ak", "healthcheck"]
+    assert container(worker)["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_authentik_passive_site_runs_no_worker(authentik_run):
+    replicas = {d.provider_name: d.inputs["spec"]["replicas"] for d in deployments(authentik_run, "authentik-worker")}
+    assert replicas == {"k8s-primary": 2, "k8s-dr": 0}
+
+
+def test_authentik_secret_key_is_shared_and_replicated(authentik_run):
+    secret = authentik_run.recorder.by_name("sso-db-access-authentik-secret-key")
+    assert secret.inputs["replicas"][0]["region"] == "eu-central-1"
+    version = authentik_run.recorder.by_name("sso-db-access-authentik-secret-key-value")
+    assert is_secret(version.inputs["secretString"]) and unwrap(version.inputs["secretString"]) == AUTHENTIK_KEY
+    for deployment in authentik_run.recorder.of_type(DEPLOYMENT):
+        if deployment.inputs["metadata"]["name"].startswith("authentik-") and "redis" not in deployment.name:
+            assert env_of(deployment)["AUTHENTIK_SECRET_KEY"] == \
+                {"secretKeyRef": {"name": "authentik-secret-key", "key": "AUTHENTIK_SECRET_KEY"}}
+    assert plaintext_occurrences(authentik_run, AUTHENTIK_KEY) == []
+
+
+def test_authentik_media_lives_in_each_sites_replicated_bucket(authentik_run):
+    buckets = {b.region: b.outputs["bucket"] for b in authentik_run.recorder.of_type("aws:s3/bucket:Bucket")
+               if b.name.startswith("sso-media")}
+    assert set(buckets) == {"eu-west-1", "eu-central-1"}
+    for deployment in deployments(authentik_run, "authentik-server"):
+        env = env_of(deployment)
+        region = "eu-west-1" if deployment.provider_name == "k8s-primary" else "eu-central-1"
+        assert env["AUTHENTIK_STORAGE__BACKEND"] == "s3"
+        assert env["AUTHENTIK_STORAGE__S3__BUCKET_NAME"] == buckets[region]
+        assert env["AUTHENTIK_STORAGE__S3__REGION"] == region
+    assert authentik_run.recorder.by_name("sso-media-replication").inputs["rules"][0]["status"] == "Enabled"
+
+
+@pytest.mark.parametrize(("image", "redis"), [
+    ("ghcr.io/goauthentik/server:2025.8.4", True),
+    ("ghcr.io/goauthentik/server:2025.10.0", False),
+    ("ghcr.io/goauthentik/server:2026.2.1", False),
+])
+def test_authentik_gets_redis_only_before_2025_10(image, redis):
+    run = run_stack({**AUTHENTIK, "idp-dr:idp": {**AUTHENTIK["idp-dr:idp"], "image": image}})
+    assert bool(deployments(run, "authentik-redis")) is redis
+    server = deployments(run, "authentik-server")[0]
+    assert ("AUTHENTIK_REDIS__HOST" in env_of(server)) is redis
+
+
+def test_authentik_outpost_keeps_sessions_in_postgres(authentik_run):
+    blueprint_map = next(c for c in authentik_run.recorder.of_type("kubernetes:core/v1:ConfigMap")
+                     if c.provider_name == "k8s-dr")
+    blueprint = yaml.safe_load(blueprint_map.inputs["data"]["outpost-sessions.yaml"])
+    [entry] = blueprint["entries"]
+    assert entry["model"] == "authentik_outposts.outpost"
+    assert entry["attrs"]["config"] == {"session_backend": "postgres",
+                                       "kubernetes_postgresql_secret_name": "authentik-postgresql"}
+    worker = next(d for d in deployments(authentik_run, "authentik-worker") if d.provider_name == "k8s-dr")
+    assert {"name": "idp-dr-blueprints", "mountPath": "/blueprints/idp-dr", "readOnly": True} in \
+        container(worker)["volumeMounts"]
+    external = next(e for e in authentik_run.recorder.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+                if e.inputs["metadata"]["name"] == "authentik-postgresql" and e.provider_name == "k8s-dr")
+    assert set(external.inputs["spec"]["target"]["template"]["data"]) == {
+        "AUTHENTIK_POSTGRESQL__HOST", "AUTHENTIK_POSTGRESQL__PORT", "AUTHENTIK_POSTGRESQL__NAME",
+        "AUTHENTIK_POSTGRESQL__USER", "AUTHENTIK_POSTGRESQL__PASSWORD"}

@@ -1,0 +1,82 @@
+"""The GitHub workflows users copy: valid against GitHub's workflow schema, and doing what they claim."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import jsonschema
+import pytest
+import yaml
+
+from scripts.offline import REPO_ROOT
+
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def load(path):
+    # YAML 1.1 reads the key `on` as True; GitHub reads it as "on".
+    document = yaml.safe_load(path.read_text())
+    if True in document:
+        document["on"] = document.pop(True)
+    return document
+
+
+def github_workflow_schema() -> dict:
+    # SchemaStore's schema, vendored by check-jsonschema: no network needed.
+    vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
+    return json.loads((vendor / "github-workflows.json").read_text())
+
+
+def steps(document):
+    return [step for job in document["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_there_are_workflows_to_check():
+    assert {p.name for p in WORKFLOWS} >= {"pulumi-preview.yml", "tests.yml", "drift.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_is_valid_against_the_github_schema(path):
+    jsonschema.validate(load(path), github_workflow_schema())
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_to_a_release_not_a_branch(path):
+    for step in steps(load(path)):
+        if "uses" in step:
+            ref = step["uses"].split("@", 1)[1]
+            assert ref not in ("main", "master", "latest") and ref.startswith("v"), step["uses"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_secrets_are_never_echoed(path):
+    for step in steps(load(path)):
+        run = step.get("run", "")
+        assert "secrets." not in run, f"{path.name}: pass secrets through env:, not inline in run:"
+
+
+def test_pull_requests_get_a_pulumi_preview_comment_and_the_dr_gate():
+    document = load(REPO_ROOT / ".github/workflows/pulumi-preview.yml")
+    assert "pull_request" in document["on"]
+    assert document["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    preview = [s for s in steps(document) if s.get("uses", "").startswith("pulumi/actions@")]
+    assert len(preview) == 1
+    assert preview[0]["with"]["command"] == "preview"
+    assert preview[0]["with"]["comment-on-pr"] is True
+    assert preview[0]["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    gate = [s for s in steps(document) if "python -m scripts plan" in s.get("run", "")]
+    assert gate and document["jobs"]["preview"]["needs"] == "dr-policy"
+
+
+def test_drift_check_fails_on_any_change():
+    document = load(REPO_ROOT / ".github/workflows/drift.yml")
+    [preview] = [s for s in steps(document) if s.get("uses", "").startswith("pulumi/actions@")]
+    assert preview["with"]["expect-no-changes"] is True
+    assert "schedule" in document["on"]
+
+
+def test_project_tests_run_exactly_the_ci_entry_point():
+    document = load(REPO_ROOT / ".github/workflows/tests.yml")
+    assert any(s.get("run") == ".ci/run" for s in steps(document))
+    assert (REPO_ROOT / ".ci/run").read_text().strip().endswith("exec make test")
