@@ -4,7 +4,9 @@ import importlib
 import sys
 
 #: Benchmark modules, each exposing main(argv) -> int.
-BENCHMARKS: list[str] = []
+BENCHMARKS: list[str] = [
+    "program_build",
+]
 
 if __name__ == "__main__":
     status = 0

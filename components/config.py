@@ -578,6 +578,21 @@ class OutpostConfig(_Model):
     name: str = "proxy"
 
 
+class AuthentikFiles(_Model):
+    """authentik's static directories (seeds 000/001), delivered from Git to BOTH sites.
+
+    A volume that exists only in the primary region is lost with it; a ConfigMap
+    or Secret applied by this program exists in each cluster.
+    """
+
+    #: ConfigMap mounted at /templates (custom templates).
+    custom_templates_config_map: str | None = None
+    #: Secret mounted at /certs (certificates authentik discovers from files).
+    certs_secret: str | None = None
+    #: ConfigMap mounted at /blueprints/custom (your blueprints).
+    blueprints_config_map: str | None = None
+
+
 class StandbyConfig(_Model):
     #: Namespace in both clusters (never 'default'). Default 'identity'.
     namespace: str = "identity"
@@ -596,6 +611,7 @@ class StandbyConfig(_Model):
     read_only_root_filesystem: bool = True
     resources: Resources = Field(default_factory=Resources)
     outpost: OutpostConfig = Field(default_factory=OutpostConfig)
+    authentik_files: AuthentikFiles = Field(default_factory=AuthentikFiles)
 
     @field_validator("namespace")
     @classmethod

@@ -131,6 +131,8 @@ class IdentityStandbyArgs:
     media_key_arn: pulumi.Input[str] | None = None
     outpost_enabled: bool = False
     outpost_name: str = "proxy"
+    #: authentik static directories: (kind, name, mount path) with kind configMap | secret.
+    authentik_files: tuple[tuple[str, str, str], ...] = ()
     tag_base: dict[str, str] = field(default_factory=dict)
 
 
@@ -510,6 +512,11 @@ class IdentityStandby(pulumi.ComponentResource):
         if blueprints_config_map:
             volumes.append({"name": "idp-dr-blueprints", "configMap": {"name": blueprints_config_map}})
             mounts.append({"name": "idp-dr-blueprints", "mountPath": "/blueprints/idp-dr", "readOnly": True})
+        for index, (kind, source, path) in enumerate(args.authentik_files):
+            volume = f"files-{index}"
+            source_ref = {"configMap": {"name": source}} if kind == "configMap" else {"secret": {"secretName": source}}
+            volumes.append({"name": volume, **source_ref})
+            mounts.append({"name": volume, "mountPath": path, "readOnly": True})
         container = {
             "name": component,
             "image": idp.image,

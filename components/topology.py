@@ -152,6 +152,14 @@ class DrTopology(pulumi.ComponentResource):
             cpu_request=cfg.standby.resources.cpu_request, memory_request=cfg.standby.resources.memory_request,
             cpu_limit=cfg.standby.resources.cpu_limit, memory_limit=cfg.standby.resources.memory_limit,
         )
+        files = cfg.standby.authentik_files
+        authentik_files = tuple(
+            (kind, name, path) for kind, name, path in (
+                ("configMap", files.custom_templates_config_map, "/templates"),
+                ("secret", files.certs_secret, "/certs"),
+                ("configMap", files.blueprints_config_map, "/blueprints/custom"),
+            ) if name
+        )
         sites = {}
         for site in ("primary", "dr"):
             is_primary = site == "primary"
@@ -194,6 +202,7 @@ class DrTopology(pulumi.ComponentResource):
                 media_key_arn=(archive.primary_key_arn if is_primary else archive.dr_key_arn) if media else None,
                 outpost_enabled=cfg.standby.outpost.enabled,
                 outpost_name=cfg.standby.outpost.name,
+                authentik_files=authentik_files,
                 tag_base=tag_base,
             ), child)
 

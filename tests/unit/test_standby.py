@@ -255,3 +255,15 @@ def test_authentik_outpost_keeps_sessions_in_postgres(authentik_run):
     assert set(external.inputs["spec"]["target"]["template"]["data"]) == {
         "AUTHENTIK_POSTGRESQL__HOST", "AUTHENTIK_POSTGRESQL__PORT", "AUTHENTIK_POSTGRESQL__NAME",
         "AUTHENTIK_POSTGRESQL__USER", "AUTHENTIK_POSTGRESQL__PASSWORD"}
+
+
+def test_authentik_static_directories_are_mounted_from_git_on_both_sites():
+    run = run_stack({**AUTHENTIK, "idp-dr:standby": {"authentikFiles": {
+        "customTemplatesConfigMap": "authentik-templates", "certsSecret": "authentik-certs"}}})
+    for deployment in deployments(run, "authentik-server") + deployments(run, "authentik-worker"):
+        pod = deployment.inputs["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in container(deployment)["volumeMounts"]}
+        assert mounts["/templates"]["configMap"] == {"name": "authentik-templates"}, deployment.name
+        assert mounts["/certs"]["secret"] == {"secretName": "authentik-certs"}, deployment.name
+    assert {d.provider_name for d in deployments(run, "authentik-server")} == {"k8s-primary", "k8s-dr"}
