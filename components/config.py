@@ -199,6 +199,8 @@ class Targets(_Model):
 
 
 class IdpConfig(_Model):
+    """The identity provider, identical on both sites."""
+
     #: keycloak | authentik
     kind: str
     #: Pinned image used in BOTH regions, e.g. quay.io/keycloak/keycloak:26.4.5 (never 'latest').
@@ -287,6 +289,8 @@ class IdpConfig(_Model):
 
 
 class DatabaseConfig(_Model):
+    """The IdP's PostgreSQL: RDS with PITR (default) or self-managed with a WAL archive."""
+
     #: rds (managed PITR, default) | self-managed (PostgreSQL archiving WAL to the archive bucket).
     mode: str = "rds"
     #: PostgreSQL version for RDS, e.g. '16.4' or '16'. Major 13..17. Default '16'.
@@ -330,8 +334,9 @@ class DatabaseConfig(_Model):
     #: Bring your own CMK for the DR region (replicated backups, DR replica). Must live in drRegion.
     #: Default: a key is created there.
     dr_kms_key_arn: str | None = None
-    #: self-managed mode only: host the IdP connects to in each region.
+    #: self-managed mode only (required there): host the primary site's IdP connects to.
     self_managed_primary_host: str | None = None
+    #: self-managed mode only (required there): host the DR site's IdP connects to after failover.
     self_managed_dr_host: str | None = None
 
     @field_validator("mode")
@@ -442,6 +447,8 @@ class DatabaseConfig(_Model):
 
 
 class RegionNetwork(_Model):
+    """One region's network: where the database lives and who may reach it."""
+
     #: VPC of the database and the cluster in this region, e.g. vpc-0abc...
     vpc_id: str
     #: At least two private subnets (different AZs) for the DB subnet group.
@@ -479,15 +486,22 @@ class RegionNetwork(_Model):
 
 
 class NetworkConfig(_Model):
+    """Existing VPCs and subnets in both regions (this program creates none)."""
+
+    #: The primary region's network.
     primary: RegionNetwork
+    #: The DR region's network (restores and promotions land here).
     dr: RegionNetwork
 
 
 class DumpRetention(_Model):
     """Logical-dump tiers from the Keycloak guide (prefixes dumps/daily|weekly|monthly/)."""
 
+    #: Days a daily dump is kept (1..3650). Default 14.
     daily_days: int = 14
+    #: Days a weekly dump is kept (1..3650). Default 90.
     weekly_days: int = 90
+    #: Days a monthly dump is kept (1..3650). Default 365.
     monthly_days: int = 365
 
     @field_validator("daily_days", "weekly_days", "monthly_days")
@@ -499,6 +513,9 @@ class DumpRetention(_Model):
 
 
 class ObjectLock(_Model):
+    """S3 Object Lock on both archive buckets (only possible when the buckets are created)."""
+
+    #: Enable Object Lock with a default retention. Default false.
     enabled: bool = False
     #: GOVERNANCE | COMPLIANCE. Default GOVERNANCE.
     mode: str = "GOVERNANCE"
@@ -523,13 +540,18 @@ class ObjectLock(_Model):
 class WriterAccount(_Model):
     """Kubernetes service account allowed to write the archive (IRSA), e.g. a CNPG cluster or dump job."""
 
+    #: Namespace of the service account.
     namespace: str
+    #: Name of the service account.
     name: str
 
 
 class ArchiveConfig(_Model):
-    #: Bucket names; default: generated from idp-dr:name (S3 appends a unique suffix).
+    """Buckets for WAL, base backups and logical dumps, replicated to the DR region."""
+
+    #: Primary bucket name (S3 naming rules). Default: generated from idp-dr:name with a unique suffix.
     bucket_name: str | None = None
+    #: DR bucket name (S3 naming rules). Default: generated from idp-dr:name with a unique suffix.
     dr_bucket_name: str | None = None
     #: Key prefix for WAL and base backups (barman-cloud layout <prefix>/<serverName>/...). Default 'pg'.
     prefix: str = "pg"
@@ -565,16 +587,24 @@ class ArchiveConfig(_Model):
 
 
 class Resources(_Model):
+    """Requests and limits of the IdP container (Kubernetes quantities)."""
+
+    #: CPU request. Default 500m.
     cpu_request: str = "500m"
+    #: Memory request. Default 1Gi.
     memory_request: str = "1Gi"
+    #: CPU limit. Default 2.
     cpu_limit: str = "2"
+    #: Memory limit. Default 2Gi.
     memory_limit: str = "2Gi"
 
 
 class OutpostConfig(_Model):
     """authentik proxy outpost keeping sessions in PostgreSQL (seed 002)."""
 
+    #: Configure the outpost named below (by a blueprint) to keep sessions in PostgreSQL. Default false.
     enabled: bool = False
+    #: Name of the proxy outpost in authentik. Default proxy.
     name: str = "proxy"
 
 
@@ -594,6 +624,8 @@ class AuthentikFiles(_Model):
 
 
 class StandbyConfig(_Model):
+    """The IdP on Kubernetes: active in the primary cluster, passive in the DR cluster."""
+
     #: Namespace in both clusters (never 'default'). Default 'identity'.
     namespace: str = "identity"
     #: Active replicas in the primary cluster (1..50). Default 2.
@@ -604,11 +636,15 @@ class StandbyConfig(_Model):
     secrets_mode: str = "external-secrets"
     #: API version of the External Secrets Operator CRDs. Default external-secrets.io/v1.
     external_secrets_api_version: str = "external-secrets.io/v1"
+    #: IngressClass of the public and health Ingresses. Default alb.
     ingress_class_name: str = "alb"
+    #: Annotations for both Ingresses (e.g. ALB scheme, certificate, group). Default none.
     ingress_annotations: dict[str, str] = Field(default_factory=dict)
     #: Kubernetes TLS secret for the public and health hostnames (optional with ALB + ACM).
     tls_secret_name: str | None = None
+    #: Read-only root filesystem where the image allows it (authentik; Keycloak with optimizedImage). Default true.
     read_only_root_filesystem: bool = True
+    #: Container resources (see below).
     resources: Resources = Field(default_factory=Resources)
     outpost: OutpostConfig = Field(default_factory=OutpostConfig)
     authentik_files: AuthentikFiles = Field(default_factory=AuthentikFiles)
@@ -647,6 +683,8 @@ class StandbyConfig(_Model):
 
 
 class ClusterConfig(_Model):
+    """One EKS cluster."""
+
     #: kubeconfig context name of the cluster (uses the default kubeconfig).
     context: str
     #: IAM OIDC provider ARN of the EKS cluster, for IRSA roles.
@@ -666,11 +704,17 @@ class ClusterConfig(_Model):
 
 
 class ClustersConfig(_Model):
+    """The two clusters, addressed by kubeconfig context."""
+
+    #: The primary (active) cluster.
     primary: ClusterConfig
+    #: The DR (passive) cluster.
     dr: ClusterConfig
 
 
 class HealthCheckConfig(_Model):
+    """Route 53 health checks of each site (readiness, and optionally the issuer)."""
+
     #: Readiness path; default /health/ready (Keycloak mgmt port) or /-/health/ready/ (authentik).
     path: str | None = None
     #: Seconds between checks from each checker: 10 or 30. Default 30.
@@ -701,13 +745,16 @@ class HealthCheckConfig(_Model):
 
 
 class DnsConfig(_Model):
+    """Route 53 failover for the public hostname."""
+
     #: Route 53 hosted zone holding publicHostname, e.g. Z0123456789ABCDEFGHIJ.
     zone_id: str
     #: TTL of the failover records, seconds (5..60; Route 53 advises <= 60 with health checks). Default 60.
     ttl: int = 60
     health_check: HealthCheckConfig = Field(default_factory=HealthCheckConfig)
-    #: Per-site hostnames the health checks probe. Default health-primary.<host> / health-dr.<host>.
+    #: Hostname the primary site's health checks probe. Default health-primary.<publicHostname>.
     primary_health_hostname: str | None = None
+    #: Hostname the DR site's health checks probe. Default health-dr.<publicHostname>.
     dr_health_hostname: str | None = None
     #: Attach a health check to the SECONDARY record. Default false: Route 53 answers with the
     #: PRIMARY when a SECONDARY with a check is unhealthy, i.e. it would fail back to a dead primary.
@@ -745,17 +792,32 @@ class DnsConfig(_Model):
 
 
 class StackConfig(_Model):
+    """All idp-dr settings of one stack."""
+
+    #: Prefix of resource names and identifiers ('<name>-db', 'idp-dr/<name>/...'): 2-21 of a-z, 0-9, '-'.
+    #: Default idp.
     name: str = "idp"
+    #: AWS region serving traffic, e.g. eu-west-1.
     primary_region: str
+    #: AWS region holding the copies and the standby; must differ from primaryRegion, same partition.
     dr_region: str
+    #: Declared recovery objectives (see below).
     targets: Targets = Field(default_factory=Targets)
+    #: Tags added to every AWS resource. Default none.
     tags: dict[str, str] = Field(default_factory=dict)
+    #: The identity provider (see below).
     idp: IdpConfig
+    #: The database (see below).
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    #: Existing VPCs and subnets (see below).
     network: NetworkConfig
+    #: Archive buckets (see below).
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
+    #: Kubernetes deployment of the IdP (see below).
     standby: StandbyConfig = Field(default_factory=StandbyConfig)
+    #: The two clusters (see below).
     kubernetes: ClustersConfig
+    #: Route 53 failover (see below).
     dns: DnsConfig
     #: Names of the secret keys present (their values are read as Pulumi secrets, never here).
     secrets_present: frozenset[str] = Field(default_factory=frozenset, exclude=True)
