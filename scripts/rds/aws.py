@@ -135,6 +135,14 @@ _IAM_PREFIX = {
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
 
+def default_session() -> boto3.Session:
+    """The session commands use when none is injected: the standard AWS environment.
+
+    Tests replace this function to attach call recorders to every client a command creates.
+    """
+    return boto3.Session()
+
+
 def is_mutating(operation_name: str) -> bool:
     return operation_name.startswith(MUTATING_PREFIXES)
 
@@ -199,7 +207,7 @@ class Aws:
         read_timeout: float = 30.0,
         on_retry: Callable[[str], None] | None = None,
     ):
-        self.session = session if session is not None else boto3.Session()
+        self.session = session if session is not None else default_session()
         self.sleep = sleep
         self.max_attempts = max_attempts
         self.base_delay = base_delay

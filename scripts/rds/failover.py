@@ -1233,6 +1233,7 @@ def run(
     validator: Validator | None = None,
     probe: Callable[..., ProbeResult] | None = None,
     confirm: Callable[[str], bool] | None = None,
+    primary_aws: Aws | None = None,
 ) -> None:
     outputs = load_stack_outputs(args.stack_outputs)
     options = options_from_args(args, outputs)
@@ -1256,4 +1257,5 @@ def run(
         validator=validator,
         probe=probe or http_get,
         confirm=confirm,
+        primary_aws=primary_aws,
     ).run()

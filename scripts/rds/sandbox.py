@@ -87,7 +87,11 @@ def run(args: argparse.Namespace, report: Report) -> None:
     endpoint = f"http://127.0.0.1:{port}"
     with Supervisor() as sup:
         log = workdir / "moto_server.log"
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",  # faster start; the sandbox needs no AMIs
+        }
         proc = sup.start(
             "moto_server",
             [sys.executable, "-m", "scripts.rds.moto_server", "-H", "127.0.0.1", "-p", str(port)],

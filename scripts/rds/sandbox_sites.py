@@ -63,7 +63,12 @@ class FakeIdpSite:
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-idp-site", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-idp-site",
+            daemon=True,
+        )
 
     def is_ready(self) -> bool:
         return bool(self._ready() if callable(self._ready) else self._ready)
