@@ -786,7 +786,10 @@ def _settings(
     pick("MultiAZ", spec.multi_az, src.get("MultiAZ"), default=True)
     pick("StorageType", None, src.get("StorageType"), backup_value=(backup or {}).get("StorageType"))
     storage = s.get("StorageType")
-    if storage and storage.value in ("io1", "io2", "gp3"):
+    allocated = int(src.get("AllocatedStorage") or (backup or {}).get("AllocatedStorage") or 0)
+    # Provisioned IOPS/throughput: always for io1/io2. For gp3, RDS only accepts them at or above
+    # the baseline threshold (400 GiB for PostgreSQL); below it the baseline is what AWS assigns.
+    if storage and (storage.value in ("io1", "io2") or (storage.value == "gp3" and allocated >= 400)):
         pick("Iops", None, src.get("Iops"), backup_value=(backup or {}).get("Iops"))
         if storage.value == "gp3":
             pick(
