@@ -34,7 +34,7 @@ import boto3
 from scripts.errors import InputError
 from scripts.lab.processes import Supervisor, free_port, wait_for_port
 from scripts.lab.s3 import LAB_AWS_ENV
-from scripts.rds.k8s import DB_SECRET_KEYS, FileKube
+from scripts.rds.k8s import DB_SECRET_KEYS, FakeKube, FileKube
 from scripts.rds.sandbox_sites import FakeIdpSite
 from scripts.rds.topology import SiteHosts, seed_topology
 from scripts.report import Report
@@ -179,6 +179,12 @@ def run(args: argparse.Namespace, report: Report) -> None:
 
 
 def _write_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Session) -> None:
+    path.write_text(json.dumps({"secrets": {}, "deployments": {}, "externalsecrets": {}}))
+    seed_kube(FileKube(path, ready_after=2), outputs, session)
+
+
+def seed_kube(kube: FakeKube, outputs: dict[str, Any], session: boto3.Session) -> None:
+    """The DR cluster as the stack leaves it: DB Secret, ExternalSecret, Deployment(s) at drReplicas."""
     sb = outputs["standby"]
     keys = DB_SECRET_KEYS[sb["idp"]]
     ns = sb["namespace"]
@@ -192,8 +198,6 @@ def _write_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Sessio
             SecretId=f"{sb['idp']}/db-app-credentials"
         )["SecretString"]
     )
-    path.write_text(json.dumps({"secrets": {}, "deployments": {}, "externalsecrets": {}}))
-    kube = FileKube(path, ready_after=2)
     kube.add_secret(
         ns,
         sb["dbSecretName"],
@@ -218,11 +222,15 @@ def _write_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Sessio
 
 
 def _dr_ready(kube_path: Path, outputs: dict[str, Any], session: boto3.Session) -> bool:
-    """Ready = pods running AND their DB host is a writable DR instance (as the real app would need)."""
     try:
         state = json.loads(kube_path.read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    return dr_site_ready(state, outputs, session)
+
+
+def dr_site_ready(state: dict[str, Any], outputs: dict[str, Any], session: boto3.Session) -> bool:
+    """Ready = pods running AND their DB host is a writable DR instance (as the real app would need)."""
     sb = outputs["standby"]
     ns = sb["namespace"]
     deployment = state["deployments"].get(f"{ns}/{sb['serverDeployment']}", {})
