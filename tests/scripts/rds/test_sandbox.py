@@ -20,17 +20,29 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scripts", *argv], capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def sandbox(tmp_path):
     workdir = tmp_path / "sandbox"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen([sys.executable, "-m", "scripts", "sandbox", "--dir", str(workdir), "--exit-after", "300"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts", "sandbox", "--dir", str(workdir), "--exit-after", "300"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (workdir / "env.sh").is_file():
@@ -52,16 +64,28 @@ def test_the_documented_commands_work_against_the_sandbox(sandbox):
     outputs = workdir / "outputs.json"
     assert load_stack_outputs(str(outputs)).database.drReplicaInstanceId == "idp-prod-db-dr"
 
-    restore = _cli(env, "restore", "rds", "--source", "idp-prod-db", "--target", "pitr-e2e", "--latest", "--json")
+    restore = _cli(
+        env, "restore", "rds", "--source", "idp-prod-db", "--target", "pitr-e2e", "--latest", "--json"
+    )
     assert restore.returncode == 0, restore.stderr
     assert json.loads(restore.stdout)["result"]["endpoint"].startswith("pitr-e2e.")
 
-    base = ["--stack-outputs", str(outputs), "--kube-adapter", f"fake:{workdir / 'kube.json'}", "--probe-scheme",
-            "http", "--state-dir", str(workdir / "incident")]
+    base = [
+        "--stack-outputs",
+        str(outputs),
+        "--kube-adapter",
+        f"fake:{workdir / 'kube.json'}",
+        "--probe-scheme",
+        "http",
+        "--state-dir",
+        str(workdir / "incident"),
+    ]
     refused = _cli(env, "failover", *base, "--yes")
     assert refused.returncode == 3  # moto reports the primary healthy: refused without --force
-    assert "error: refusing to fail over a primary that looks healthy: Route 53 reports the primary healthy" in \
-        refused.stderr
+    assert (
+        "error: refusing to fail over a primary that looks healthy: Route 53 reports the primary healthy"
+        in refused.stderr
+    )
 
     done = _cli(env, "failover", *base, "--yes", "--force", "--reason", "e2e", "--dns-wait", "0", "--json")
     assert done.returncode == 0, done.stderr
