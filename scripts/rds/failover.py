@@ -347,7 +347,7 @@ class Failover:
             reasons.append(f"the direct probe succeeds ({probe.summary()})")
         self.report.check(
             "detect.route53",
-            None if healthy_r53 and self.o.force else not healthy_r53,
+            None if (healthy_r53 and self.o.force) or r53.healthy is None else not healthy_r53,
             f"primary {'healthy' if healthy_r53 else 'unhealthy' if r53.healthy is False else 'unknown'}"
             f" per Route 53: {r53.detail}",
             status=r53.to_dict(),

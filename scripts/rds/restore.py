@@ -1383,6 +1383,16 @@ def spec_from_args(args: argparse.Namespace) -> RestoreSpec:
     if args.stack_outputs:
         from scripts.stack_outputs import load_stack_outputs
 
+        if not args.from_replicated_backups:
+            # The outputs name DR-region resources; an in-region restore copies the source's.
+            raise InputError(
+                "--stack-outputs",
+                args.stack_outputs,
+                "only together with --from-replicated-backups",
+                hint="an in-region restore copies the source's subnet group, security groups and "
+                "parameter group; drop --stack-outputs",
+            )
+
         db = load_stack_outputs(args.stack_outputs).database
         spec.db_subnet_group = spec.db_subnet_group or db.drSubnetGroupName
         spec.security_group_ids = spec.security_group_ids or list(db.drSecurityGroupIds)

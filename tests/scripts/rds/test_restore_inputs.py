@@ -466,3 +466,13 @@ def test_unknown_replicated_backups_are_refused(moto_session):
     )
     assert result.hint_line.startswith("is backup replication running?")
     assert recorder.mutating() == []
+
+
+def test_stack_outputs_are_refused_for_an_in_region_restore(world, capsys):
+    assert main(restore("--target", "pitr-1", "--latest", "--stack-outputs", str(world.outputs_path))) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"error: invalid --stack-outputs '{world.outputs_path}': only together with "
+        "--from-replicated-backups\n" in err
+    )
+    assert world.recorder.calls == []
