@@ -32,6 +32,7 @@ from scripts.errors import DrError, InputError, RefusedError
 from scripts.progress import Progress
 from scripts.rds import dns
 from scripts.rds.aws import Aws, error_code, error_message
+from scripts.rds.cliutil import DefaultsHelpFormatter
 from scripts.rds.failover import (
     State,
     add_shared_options,
@@ -294,7 +295,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p = subparsers.add_parser(
         "failback",
         parents=[common],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         help="undo a sticky failover after pre-checks (primary app ready, primary DB rebuilt, versions "
         "match)",
         description="Restore the primary readiness check's path so Route 53 can route to the primary again, "

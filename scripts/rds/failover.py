@@ -49,6 +49,7 @@ from scripts.errors import CheckFailed, DrError, ExternalError, InputError, Refu
 from scripts.progress import Progress
 from scripts.rds import dns
 from scripts.rds.aws import Aws, error_code, error_message
+from scripts.rds.cliutil import DefaultsHelpFormatter
 from scripts.rds.k8s import (
     DB_SECRET_KEYS,
     EXTERNAL_SECRET_KIND,
@@ -1113,7 +1114,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p = subparsers.add_parser(
         "failover",
         parents=[common],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         help="fail the IdP over to the DR region (the six runbook steps, resumable)",
         description="Detect and declare, promote or restore the DR database, point and scale the standby, "
         "validate, make the Route 53 failover sticky, and write a timeline + post-mortem skeleton. "

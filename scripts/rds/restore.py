@@ -50,6 +50,7 @@ from scripts.rds.aws import (
     tags_dict,
     validate_region,
 )
+from scripts.rds.cliutil import DefaultsHelpFormatter
 from scripts.rds.polling import Clock, Verdict, check_poll_interval, poll_until
 from scripts.report import Report
 from scripts.timeutil import format_duration, iso, parse_time
@@ -1275,7 +1276,7 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         "against the restorable window, copies every setting AWS would otherwise default, never touches "
         "the source, and resumes on re-run. Exit codes: 0 ok, 1 a post-restore check failed, 2 bad input, "
         "3 refused (conflicting re-run), 4 timed out (re-run to resume), 5 AWS failure.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     # dest is not "source": scripts.cli uses args.source for the restore kind ("rds").
     p.add_argument(

@@ -34,6 +34,7 @@ import boto3
 from scripts.errors import InputError
 from scripts.lab.processes import Supervisor, free_port, wait_for_port
 from scripts.lab.s3 import LAB_AWS_ENV
+from scripts.rds.cliutil import DefaultsHelpFormatter
 from scripts.rds.k8s import DB_SECRET_KEYS, FakeKube, FileKube
 from scripts.rds.sandbox_sites import FakeIdpSite
 from scripts.rds.topology import SiteHosts, seed_topology
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p = subparsers.add_parser(
         "sandbox",
         parents=[common],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         help="run moto_server seeded with a production-like DR topology (to try the commands locally)",
         description="Start moto_server, seed primary + DR regions (RDS, replica, Route 53, Secrets Manager), "
         "write stack outputs and a simulated Kubernetes state, serve stand-in IdP sites, and wait for "
