@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -176,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {
         "ours": {key: summarize(col(ours, key)) for key in ("notice_latency_s", "validate_s", "call_s")},
-        "ours_polls_per_run": summarize(col(ours, "polls")),
-        "ours_api_calls_per_run": summarize([float(c) for c in calls_per_run]),
+        "ours_polls_per_run_median": statistics.median(col(ours, "polls")),
+        "ours_api_calls_per_run_median": statistics.median(calls_per_run),
         "goal_notice_under_s": 5.0,
     }
     if waiter:
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         f"ours: notice latency median {n['median_s']:.2f} s (max {n['max_s']:.2f} s, goal < 5 s); "
         f"validate {results['ours']['validate_s']['median_s']:.2f} s, "
         f"call {results['ours']['call_s']['median_s']:.2f} s, "
-        f"{results['ours_api_calls_per_run']['median_s']:.0f} API calls per restore"
+        f"{results['ours_api_calls_per_run_median']:.0f} API calls per restore"
     )
     if waiter:
         w = results["waiter_default"]["notice_latency_s"]

@@ -1025,7 +1025,7 @@ def restore_rds(
                 ].to_dict()
                 result["drill_security_group"] = group_id
             _call_restore(aws, plan)
-            result["request"] = _printable_request(plan.request)
+            call_step.detail["tags"] = {t["Key"]: t["Value"] for t in plan.request["Tags"]}
     result["call_time"] = iso(call_time)
 
     if spec.dry_run:
