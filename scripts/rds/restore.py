@@ -468,8 +468,8 @@ def _simulate_permissions(aws: Aws, principal: str, actions: tuple[str, ...], re
         report.check(
             "permissions.simulated",
             None,
-            f"IAM simulation unavailable ({reason}); a missing permission is reported by the call "
-            "that needs it, before anything is created",
+            f"IAM simulation unavailable ({reason}); a missing permission is reported by the call that "
+            "needs it",
         )
         return
     denied = [
@@ -991,7 +991,7 @@ def restore_rds(
             "requested_time": spec.time_tag,
             "restorable_window": plan.window.to_dict(),
             "latest_restorable_at_call": iso(plan.latest_at_call),
-            "copied_settings": {k: v.to_dict() for k, v in plan.settings.items()},
+            "settings": settings_by_origin(plan.settings),
         }
     )
 
@@ -1020,9 +1020,7 @@ def restore_rds(
                 group_id = _ensure_drill_sg(aws, plan)
                 plan.request["VpcSecurityGroupIds"] = [group_id]
                 plan.settings["VpcSecurityGroupIds"] = Setting([group_id], "drill")
-                result["copied_settings"]["VpcSecurityGroupIds"] = plan.settings[
-                    "VpcSecurityGroupIds"
-                ].to_dict()
+                result["settings"] = settings_by_origin(plan.settings)
                 result["drill_security_group"] = group_id
             _call_restore(aws, plan)
             call_step.detail["tags"] = {t["Key"]: t["Value"] for t in plan.request["Tags"]}
@@ -1085,6 +1083,28 @@ def restore_rds(
         plan.resume,
         False,
     )
+
+
+#: How each origin is shown in the report, in this order.
+ORIGIN_LABELS = {
+    "source": "copied from the source",
+    "replicated-backup": "copied from the replicated backups",
+    "flag": "from flags / stack outputs",
+    "drill": "set for the drill",
+    "inherited": "inherited from the backup (not a restore parameter)",
+    "default-group": "the engine's default option group (assigned by AWS, checked after)",
+    "default": "DR-safe default (source not readable)",
+}
+
+
+def settings_by_origin(settings: dict[str, Setting]) -> dict[str, dict[str, Any]]:
+    """The restore's settings grouped by where each value came from (readable as text and JSON)."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for origin, label in ORIGIN_LABELS.items():
+        chosen = {k: v.value for k, v in settings.items() if v.origin == origin}
+        if chosen:
+            grouped[label] = chosen
+    return grouped
 
 
 def _printable_request(request: dict[str, Any]) -> dict[str, Any]:

@@ -71,13 +71,17 @@ def test_restore_request_carries_every_setting_aws_would_otherwise_default(world
         TAG_RESTORED_TO: doc["result"]["latest_restorable_at_call"],
     }
     # The default option group is not sent (AWS assigns exactly it) but is recorded and checked.
-    assert doc["result"]["copied_settings"]["OptionGroupName"] == {
-        "value": "default:postgres-16-4",
-        "from": "default-group",
+    settings = doc["result"]["settings"]
+    assert settings["the engine's default option group (assigned by AWS, checked after)"] == {
+        "OptionGroupName": "default:postgres-16-4"
     }
-    assert doc["result"]["copied_settings"]["StorageKmsKeyId"] == {
-        "value": source["KmsKeyId"],
-        "from": "inherited",
+    assert settings["inherited from the backup (not a restore parameter)"] == {
+        "StorageKmsKeyId": source["KmsKeyId"]
+    }
+    assert settings["copied from the source"]["Tags"] == {
+        "app": "keycloak",
+        "env": "prod",
+        "owner": "identity-team",
     }
     assert world.recorder.mutating() == ["rds:RestoreDBInstanceToPointInTime"]
 
@@ -392,7 +396,7 @@ def test_restore_from_replicated_backups_in_the_dr_region(world):
         "data_loss_window_s": 240.0,
         "restorable_lag_s": 240.0,
     }
-    assert doc["result"]["copied_settings"]["DBSubnetGroupName"] == {"value": "idp-db", "from": "flag"}
+    assert doc["result"]["settings"]["from flags / stack outputs"]["DBSubnetGroupName"] == "idp-db"
     assert world.recorder.mutating() == ["rds:RestoreDBInstanceToPointInTime"]
 
 
