@@ -196,6 +196,8 @@ class RestorePlan:
     source_kms_key: str | None
     vpc_id: str | None
     drill_sg: dict[str, Any] | None = None
+    #: When resuming: when the earlier run's restore was requested (the instance's creation time).
+    requested_at: datetime | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -601,6 +603,7 @@ def plan_restore(
 
     # -- target: free, ours (resume) or taken -------------------------------------------
     resume = False
+    requested_at = None
     existing = _describe_instance(aws, region, target)
     if existing is not None:
         tags = tags_dict(existing.get("TagList"))
@@ -632,6 +635,7 @@ def plan_restore(
                 hint="wait for the deletion to finish, then re-run, or choose another --target",
             )
         resume = True
+        requested_at = existing.get("InstanceCreateTime")
         if tags.get(TAG_RESTORED_TO):
             latest_at_call = _parse_tag_time(tags[TAG_RESTORED_TO]) or latest_at_call
 
@@ -680,6 +684,7 @@ def plan_restore(
         vpc_id=vpc_id,
         drill_sg=drill_sg,
         notes=notes,
+        requested_at=requested_at,
     )
 
 
@@ -995,7 +1000,8 @@ def restore_rds(
         }
     )
 
-    call_time = clock.now()
+    # For a resumed restore the RPO is measured from the original request, not from this re-run.
+    call_time = plan.requested_at or clock.now()
     with report.step(f"{step_prefix}restore-call") as call_step:
         if plan.resume:
             call_step.status = "resumed"
