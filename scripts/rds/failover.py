@@ -291,10 +291,11 @@ class Failover:
             "detail": {},
             "attempts": int((previous or {}).get("attempts", 0)) + 1,
         }
-        if previous and previous.get("first_started_at") and not always:
-            entry["first_started_at"] = previous["first_started_at"]
+        # The timeline shows when a step was first attempted (an RTO view); preflight re-runs every time.
+        if always or not previous:
+            entry["first_started_at"] = entry["started_at"]
         else:
-            entry["first_started_at"] = (previous or {}).get("started_at") or entry["started_at"]
+            entry["first_started_at"] = previous.get("first_started_at") or previous.get("started_at")
         if not self.o.dry_run:
             st.steps[name] = entry
             st.save()
