@@ -441,13 +441,20 @@ class Failover:
                     "promote: the stack has no replicated backups (database.replicatedBackupsArn is empty)",
                 )
             if not self.state.done("database"):
-                plan = plan_restore(
-                    self._restore_spec(),
-                    Report("preflight"),
-                    aws=self.aws,
-                    clock=self.clock,
-                    simulate_permissions=False,
-                )
+                try:
+                    plan = plan_restore(
+                        self._restore_spec(),
+                        Report("preflight"),
+                        aws=self.aws,
+                        clock=self.clock,
+                        simulate_permissions=False,
+                    )
+                except InputError as exc:
+                    # The values come from the stack outputs, not from flags: say so.
+                    raise RefusedError(
+                        f"cannot restore from the stack's replicated backups: {exc.message}",
+                        hint=exc.hint or "check database.* in the stack outputs",
+                    ) from None
                 detail["restore"] = {
                     "target": plan.target,
                     "window": plan.window.to_dict(),

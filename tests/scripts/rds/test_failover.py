@@ -489,3 +489,21 @@ def test_restore_mode_restores_replicated_backups_and_points_the_standby_at_them
     host = restored["Endpoint"]["Address"]
     assert standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_URL_HOST"] == host
     assert doc["result"]["rpo"]["restored_to"] == "2026-11-23T10:10:00Z"
+
+
+def test_restore_mode_without_usable_replicated_backups_is_refused_before_any_change(world, standby):
+    """The stack's backups ARN answers nothing (Stubbed: moto has no replicated-backup ARNs)."""
+    primary_down(world)
+    aws = world.aws()
+    with Stubber(aws.client("rds", "us-west-2")) as rds:
+        rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": []})
+        result = invoke(
+            failover(world, "--mode", "restore", "--yes"), aws=aws, kube=standby, clock=world.clock
+        )
+    assert result.code == 3
+    arn = world.outputs["database"]["replicatedBackupsArn"]
+    assert result.error_line == (
+        f"cannot restore from the stack's replicated backups: invalid --from-replicated-backups "
+        f"'{arn}': replicated automated backups that exist in us-west-2"
+    )
+    assert world.recorder.mutating() == []
