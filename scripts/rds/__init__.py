@@ -10,4 +10,10 @@
 * :mod:`scripts.rds.failover` – ``failover``: the six steps of the Keycloak guide, resumable
 * :mod:`scripts.rds.failback` – ``failback``: undo sticky failover after pre-checks
 * :mod:`scripts.rds.sandbox`  – ``sandbox``: ``moto_server`` seeded with a production-like topology
+* :mod:`scripts.rds.topology` – the seeded topology (sandbox and tests) and its stack outputs
+* :mod:`scripts.rds.sandbox_sites` – stand-in IdP sites over HTTP (sandbox and tests)
+* :mod:`scripts.rds.motofix`  – two documented moto deviations from AWS, fixed for sandbox/tests only
+* :mod:`scripts.rds.moto_server` – ``moto_server`` with those fixes
+
+The runbook commands are documented, with real output, in docs/runbook-aws.md.
 """

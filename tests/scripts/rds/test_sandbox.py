@@ -59,6 +59,7 @@ def sandbox(tmp_path):
         proc.wait(timeout=30)
 
 
+@pytest.mark.integration
 def test_the_documented_commands_work_against_the_sandbox(sandbox):
     workdir, env, proc = sandbox
     outputs = workdir / "outputs.json"
