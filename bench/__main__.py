@@ -6,6 +6,7 @@ import sys
 #: Benchmark modules, each exposing main(argv) -> int.
 BENCHMARKS: list[str] = [
     "program_build",
+    "rds_restore_wait",
 ]
 
 if __name__ == "__main__":

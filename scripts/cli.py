@@ -27,10 +27,15 @@ from scripts.report import Report
 #: Top-level commands: (module that defines register/run).
 COMMAND_MODULES: list[str] = [
     "scripts.plan",
+    "scripts.rds.failover",
+    "scripts.rds.failback",
+    "scripts.rds.sandbox",
 ]
 
 #: ``restore <source>`` subcommands; each module defines register_restore().
-RESTORE_MODULES: list[str] = []
+RESTORE_MODULES: list[str] = [
+    "scripts.rds.restore",
+]
 
 
 class _Parser(argparse.ArgumentParser):

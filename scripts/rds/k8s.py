@@ -1,0 +1,381 @@
+"""The few Kubernetes operations a failover needs, behind a small adapter.
+
+* :class:`KubectlAdapter` runs ``kubectl --context <drKubeContext>`` with JSON output: no
+  Kubernetes client library, and the operator's kubeconfig/credentials work as they do by hand.
+* :class:`FakeKube` keeps the state in memory (tests); :class:`FileKube` keeps it in a JSON file
+  (``--kube-adapter fake:<file>``, used by the sandbox). Both emulate an ExternalSecret: on a
+  ``force-sync`` annotation they read the remote secret and update the target Secret, the way
+  external-secrets does. Output from a fake adapter is labelled as a simulation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from scripts.errors import ExternalError, InputError
+
+#: The Kubernetes Secret keys each IdP reads its database connection from.
+DB_SECRET_KEYS: dict[str, dict[str, str]] = {
+    "keycloak": {
+        "host": "KC_DB_URL_HOST",
+        "port": "KC_DB_URL_PORT",
+        "dbname": "KC_DB_URL_DATABASE",
+        "username": "KC_DB_USERNAME",
+        "password": "KC_DB_PASSWORD",
+    },
+    "authentik": {
+        "host": "AUTHENTIK_POSTGRESQL__HOST",
+        "port": "AUTHENTIK_POSTGRESQL__PORT",
+        "dbname": "AUTHENTIK_POSTGRESQL__NAME",
+        "username": "AUTHENTIK_POSTGRESQL__USER",
+        "password": "AUTHENTIK_POSTGRESQL__PASSWORD",
+    },
+}
+EXTERNAL_SECRET_KIND = "externalsecrets.external-secrets.io"  # noqa: S105 - a resource kind
+FORCE_SYNC_ANNOTATION = "force-sync"
+
+
+@dataclass
+class DeploymentStatus:
+    name: str
+    replicas: int
+    ready: int
+    updated: int
+    available: int
+    generation: int
+    observed_generation: int
+    images: list[str] = field(default_factory=list)
+
+    def rolled_out(self, want: int) -> bool:
+        return (
+            self.replicas >= want
+            and self.observed_generation >= self.generation
+            and self.updated >= want
+            and self.ready >= want
+            and self.available >= want
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "replicas": self.replicas,
+            "ready": self.ready,
+            "updated": self.updated,
+            "available": self.available,
+            "images": self.images,
+        }
+
+
+class KubeAdapter(Protocol):
+    #: Shown in reports, e.g. "kubectl --context dr-cluster" or "SIMULATED (fake:state.json)".
+    description: str
+    simulated: bool
+
+    def exists(self, namespace: str, kind: str, name: str) -> bool: ...
+    def get_secret_data(self, namespace: str, name: str) -> dict[str, str]: ...
+    def patch_secret_data(self, namespace: str, name: str, data: dict[str, str]) -> None: ...
+    def annotate(self, namespace: str, kind: str, name: str, annotations: dict[str, str]) -> None: ...
+    def rollout_restart(self, namespace: str, deployment: str) -> None: ...
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None: ...
+    def deployment_status(self, namespace: str, deployment: str) -> DeploymentStatus: ...
+
+
+# ---------------------------------------------------------------------------------------
+# kubectl
+# ---------------------------------------------------------------------------------------
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+class KubectlAdapter:
+    simulated = False
+
+    def __init__(
+        self,
+        context: str | None,
+        *,
+        kubectl: str = "kubectl",
+        timeout: float = 60.0,
+        runner: Runner = subprocess.run,
+    ):
+        self.context = context
+        self.kubectl = kubectl
+        self.timeout = timeout
+        self.runner = runner
+        self.description = f"kubectl --context {context}" if context else "kubectl (current context)"
+
+    def _run(self, namespace: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        argv = [self.kubectl]
+        if self.context:
+            argv += ["--context", self.context]
+        argv += ["--namespace", namespace, *args]
+        try:
+            proc = self.runner(argv, capture_output=True, text=True, timeout=self.timeout)
+        except FileNotFoundError:
+            raise ExternalError(
+                f"{self.kubectl} not found", hint="install kubectl, or pass --kube-adapter"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise ExternalError(
+                f"{' '.join(argv[:6])} … did not answer within {self.timeout:.0f} s"
+            ) from None
+        if check and proc.returncode != 0:
+            raise ExternalError(
+                f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[:300]}",
+                hint="check the DR cluster context (stack output standby.drKubeContext) and "
+                "your access to it",
+            )
+        return proc
+
+    def exists(self, namespace: str, kind: str, name: str) -> bool:
+        proc = self._run(namespace, "get", kind, name, "-o", "name", check=False)
+        if proc.returncode == 0:
+            return True
+        if "NotFound" in proc.stderr or "not found" in proc.stderr:
+            return False
+        raise ExternalError(f"kubectl get {kind} {name} failed: {proc.stderr.strip()[:300]}")
+
+    def get_secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        doc = json.loads(self._run(namespace, "get", "secret", name, "-o", "json").stdout)
+        return {k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()}
+
+    def patch_secret_data(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        self._run(
+            namespace, "patch", "secret", name, "--type", "merge", "-p", json.dumps({"stringData": data})
+        )
+
+    def annotate(self, namespace: str, kind: str, name: str, annotations: dict[str, str]) -> None:
+        self._run(
+            namespace, "annotate", kind, name, *[f"{k}={v}" for k, v in annotations.items()], "--overwrite"
+        )
+
+    def rollout_restart(self, namespace: str, deployment: str) -> None:
+        self._run(namespace, "rollout", "restart", f"deployment/{deployment}")
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        self._run(namespace, "scale", f"deployment/{deployment}", f"--replicas={replicas}")
+
+    def deployment_status(self, namespace: str, deployment: str) -> DeploymentStatus:
+        doc = json.loads(self._run(namespace, "get", "deployment", deployment, "-o", "json").stdout)
+        spec, status, meta = doc.get("spec", {}), doc.get("status", {}), doc.get("metadata", {})
+        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers", [])
+        return DeploymentStatus(
+            name=deployment,
+            replicas=int(spec.get("replicas", 1)),
+            ready=int(status.get("readyReplicas", 0)),
+            updated=int(status.get("updatedReplicas", 0)),
+            available=int(status.get("availableReplicas", 0)),
+            generation=int(meta.get("generation", 0)),
+            observed_generation=int(status.get("observedGeneration", 0)),
+            images=[c.get("image", "") for c in containers],
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# fakes
+# ---------------------------------------------------------------------------------------
+SecretSource = Callable[[str], dict[str, Any]]
+
+
+class FakeKube:
+    """In-memory cluster: Secrets, Deployments and ExternalSecrets. For tests and the sandbox.
+
+    ``secret_source(remote_ref)`` returns the remote secret's JSON (e.g. from Secrets Manager)
+    when an ExternalSecret is force-synced. Deployments report ready ``ready_after`` status
+    reads after a change (0 = at once).
+    """
+
+    simulated = True
+
+    def __init__(
+        self,
+        state: dict[str, Any] | None = None,
+        *,
+        secret_source: SecretSource | None = None,
+        ready_after: int = 1,
+    ):
+        self.state: dict[str, Any] = state or {"secrets": {}, "deployments": {}, "externalsecrets": {}}
+        for key in ("secrets", "deployments", "externalsecrets"):
+            self.state.setdefault(key, {})
+        self.secret_source = secret_source
+        self.ready_after = ready_after
+        self.calls: list[tuple[str, ...]] = []
+        self.description = "SIMULATED Kubernetes (in-memory fake)"
+
+    # state helpers -------------------------------------------------------------------
+    def _load(self) -> None:  # FileKube overrides
+        pass
+
+    def _save(self) -> None:  # FileKube overrides
+        pass
+
+    @staticmethod
+    def _key(namespace: str, name: str) -> str:
+        return f"{namespace}/{name}"
+
+    def add_secret(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        self.state["secrets"][self._key(namespace, name)] = dict(data)
+        self._save()
+
+    def add_deployment(self, namespace: str, name: str, replicas: int, image: str = "idp:1") -> None:
+        self.state["deployments"][self._key(namespace, name)] = {
+            "replicas": replicas,
+            "ready": replicas,
+            "generation": 1,
+            "observed": 1,
+            "pending_reads": 0,
+            "image": image,
+            "restarts": 0,
+        }
+        self._save()
+
+    def add_external_secret(
+        self, namespace: str, name: str, *, target: str, remote_ref: str, keys: dict[str, str]
+    ) -> None:
+        """``keys`` maps the target Secret's key to the remote JSON property."""
+        self.state["externalsecrets"][self._key(namespace, name)] = {
+            "target": target,
+            "remote_ref": remote_ref,
+            "keys": dict(keys),
+            "annotations": {},
+        }
+        self._save()
+
+    # adapter ---------------------------------------------------------------------------
+    def exists(self, namespace: str, kind: str, name: str) -> bool:
+        self._load()
+        table = {
+            "secret": "secrets",
+            "deployment": "deployments",
+            EXTERNAL_SECRET_KIND: "externalsecrets",
+            "externalsecret": "externalsecrets",
+        }[kind]
+        return self._key(namespace, name) in self.state[table]
+
+    def get_secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        self._load()
+        self.calls.append(("get_secret_data", namespace, name))
+        try:
+            return dict(self.state["secrets"][self._key(namespace, name)])
+        except KeyError:
+            raise ExternalError(f"secret {namespace}/{name} not found") from None
+
+    def patch_secret_data(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        self._load()
+        self.calls.append(("patch_secret_data", namespace, name))
+        self.state["secrets"].setdefault(self._key(namespace, name), {}).update(data)
+        self._save()
+
+    def annotate(self, namespace: str, kind: str, name: str, annotations: dict[str, str]) -> None:
+        self._load()
+        self.calls.append(("annotate", namespace, kind, name, *sorted(annotations)))
+        if kind in (EXTERNAL_SECRET_KIND, "externalsecret"):
+            es = self.state["externalsecrets"].get(self._key(namespace, name))
+            if es is None:
+                raise ExternalError(f"externalsecret {namespace}/{name} not found")
+            es["annotations"].update(annotations)
+            if FORCE_SYNC_ANNOTATION in annotations and self.secret_source is not None:
+                remote = self.secret_source(es["remote_ref"])
+                synced = {k: str(remote[prop]) for k, prop in es["keys"].items() if prop in remote}
+                self.state["secrets"].setdefault(self._key(namespace, es["target"]), {}).update(synced)
+        self._save()
+
+    def _deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            return self.state["deployments"][self._key(namespace, name)]
+        except KeyError:
+            raise ExternalError(f"deployment {namespace}/{name} not found") from None
+
+    def rollout_restart(self, namespace: str, deployment: str) -> None:
+        self._load()
+        self.calls.append(("rollout_restart", namespace, deployment))
+        d = self._deployment(namespace, deployment)
+        d["generation"] += 1
+        d["restarts"] += 1
+        d["pending_reads"] = self.ready_after
+        d["ready"] = 0 if self.ready_after else d["replicas"]
+        self._save()
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        self._load()
+        self.calls.append(("scale", namespace, deployment, str(replicas)))
+        d = self._deployment(namespace, deployment)
+        if d["replicas"] != replicas:
+            d["replicas"] = replicas
+            d["generation"] += 1
+            d["pending_reads"] = self.ready_after
+            d["ready"] = 0 if self.ready_after else replicas
+        self._save()
+
+    def deployment_status(self, namespace: str, deployment: str) -> DeploymentStatus:
+        self._load()
+        d = self._deployment(namespace, deployment)
+        if d["pending_reads"] > 0:
+            d["pending_reads"] -= 1
+        else:
+            d["ready"] = d["replicas"]
+            d["observed"] = d["generation"]
+        self._save()
+        done = d["pending_reads"] == 0 and d["ready"] == d["replicas"]
+        return DeploymentStatus(
+            name=deployment,
+            replicas=d["replicas"],
+            ready=d["ready"],
+            updated=d["replicas"] if done else 0,
+            available=d["ready"],
+            generation=d["generation"],
+            observed_generation=d["observed"],
+            images=[d.get("image", "")],
+        )
+
+
+class FileKube(FakeKube):
+    """:class:`FakeKube` persisted in a JSON file, so separate processes share one fake cluster."""
+
+    def __init__(self, path: Path, *, secret_source: SecretSource | None = None, ready_after: int = 1):
+        self.path = path
+        if not path.is_file():
+            raise InputError(
+                "--kube-adapter",
+                f"fake:{path}",
+                "fake:<existing JSON state file> (the sandbox writes one) or kubectl",
+            )
+        super().__init__(json.loads(path.read_text()), secret_source=secret_source, ready_after=ready_after)
+        self.description = f"SIMULATED Kubernetes (fake cluster in {path})"
+
+    def _load(self) -> None:
+        self.state = json.loads(self.path.read_text())
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=2, sort_keys=True))
+        tmp.replace(self.path)
+
+
+def secretsmanager_source(aws: Any, region: str) -> SecretSource:
+    """Read a Secrets Manager secret's JSON, as external-secrets would (used by the fakes)."""
+
+    def read(remote_ref: str) -> dict[str, Any]:
+        client = aws.client("secretsmanager", region)
+        value = aws.call(client, "GetSecretValue", SecretId=remote_ref)
+        return json.loads(value.get("SecretString") or "{}")
+
+    return read
+
+
+def make_adapter(
+    spec: str, *, context: str | None, aws: Any = None, dr_region: str | None = None
+) -> KubeAdapter:
+    """``kubectl`` (default) or ``fake:<state.json>``."""
+    if spec == "kubectl":
+        return KubectlAdapter(context)
+    if spec.startswith("fake:") and len(spec) > 5:
+        source = secretsmanager_source(aws, dr_region) if aws is not None and dr_region else None
+        return FileKube(Path(spec[5:]), secret_source=source)
+    raise InputError(
+        "--kube-adapter", spec, "kubectl, or fake:<state.json> (a simulated cluster; see sandbox)"
+    )
