@@ -245,11 +245,17 @@ class DrTopology(pulumi.ComponentResource):
                 "drParameterGroupName": database.dr_parameter_group_name,
                 "drRestoreInstanceId": dr_restore_id,
             }
+            # Ready to paste: in the DR region the restore must use the DR network and parameters,
+            # never the source's (which live in the dead region) nor AWS's defaults.
             restore_command = pulumi.Output.concat(
                 "python -m scripts restore rds --region ", cfg.dr_region,
                 " --source ", database.instance.identifier,
                 " --from-replicated-backups ", database.replicated_backups_arn,
-                " --target ", dr_restore_id, " --latest",
+                " --target ", dr_restore_id,
+                " --db-subnet-group ", database.dr_subnet_group_name,
+                " --vpc-security-group-ids ", database.dr_security_group_id,
+                " --db-parameter-group ", database.dr_parameter_group_name,
+                " --latest",
             )
         else:
             db_outputs = {

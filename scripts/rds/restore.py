@@ -290,7 +290,7 @@ def check_restore_time(spec: RestoreSpec, window: Window, now: datetime) -> None
         hint = f"it is {iso(now)} now"
         if window.latest is not None:
             hint += f"; the latest restorable time is {iso(window.latest)} (use --latest for it)"
-        raise InputError("--time", shown, f"a time in the past; {allowed}", hint=hint)
+        raise InputError("--time", shown, f"not in the future: {allowed}", hint=hint)
     if window.earliest is not None and when < window.earliest:
         raise InputError(
             "--time",

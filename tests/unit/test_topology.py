@@ -8,6 +8,7 @@ import shlex
 import pytest
 
 from components.topology import PENDING_FAILOVER_HOST
+from scripts.cli import build_parser
 from scripts.offline import REPO_ROOT, load_stack_file, run_program
 from scripts.stack_outputs import StackOutputs
 from tests.unit.conftest import run_stack
@@ -80,12 +81,21 @@ def test_stack_outputs_satisfy_the_runbook_contract(fixture, request):
 def test_restore_command_restores_replicated_backups_in_the_dr_region(default_run):
     argv = shlex.split(default_run.outputs["restoreCommand"])
     assert argv[:5] == ["python", "-m", "scripts", "restore", "rds"]
-    options = dict(zip(argv[5::2], argv[6::2], strict=False))
-    assert options["--region"] == "eu-central-1"
-    assert options["--source"] == "sso-db"
-    assert options["--target"] == "sso-dr-restore"
-    assert options["--from-replicated-backups"] == default_run.outputs["database"]["replicatedBackupsArn"]
-    assert argv[-1] == "--latest"
+    args = build_parser().parse_args(argv[3:])  # the real CLI accepts it as printed
+    db = default_run.outputs["database"]
+    assert (args.region, args.source_id, args.target) == ("eu-central-1", "sso-db", "sso-dr-restore")
+    assert args.from_replicated_backups == db["replicatedBackupsArn"]
+    assert args.db_subnet_group == db["drSubnetGroupName"]
+    assert args.vpc_security_group_ids.split(",") == db["drSecurityGroupIds"]
+    assert args.db_parameter_group == db["drParameterGroupName"]
+    assert args.latest is True
+
+
+def test_self_managed_restore_command_parses_with_the_real_cli():
+    run = run_stack({"idp-dr:database": {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal",
+                                         "selfManagedDrHost": "pg.dr.internal"}})
+    argv = shlex.split(run.outputs["restoreCommand"])
+    assert argv[3:5] == ["restore", "wal"]
 
 
 def test_dr_endpoint_secret_is_owned_by_failover_after_the_first_deploy(default_run):

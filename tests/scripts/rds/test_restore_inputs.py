@@ -315,7 +315,7 @@ def window_stub(moto_session):
     [
         (
             "2026-11-23T10:20:00Z",
-            f"invalid --time '2026-11-23T10:20:00Z': a time in the past; a time inside the "
+            f"invalid --time '2026-11-23T10:20:00Z': not in the future: a time inside the "
             f"restorable window {WINDOW}",
             "it is 2026-11-23T10:14:00Z now; the latest restorable time is 2026-11-23T10:10:00Z (use "
             "--latest for it)",
