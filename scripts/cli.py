@@ -28,7 +28,7 @@ from scripts.report import Report
 COMMAND_MODULES: list[str] = []
 
 #: ``restore <source>`` subcommands; each module defines register_restore().
-RESTORE_MODULES: list[str] = []
+RESTORE_MODULES: list[str] = ["scripts.wal.restore"]
 
 
 class _Parser(argparse.ArgumentParser):
