@@ -4,7 +4,7 @@ import importlib
 import sys
 
 #: Benchmark modules, each exposing main(argv) -> int.
-BENCHMARKS: list[str] = []
+BENCHMARKS: list[str] = ["restore_wal"]
 
 if __name__ == "__main__":
     status = 0

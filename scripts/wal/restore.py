@@ -538,7 +538,7 @@ def _promoted(server: RestoredServer, log: str, ask_server: bool) -> bool:
     return False
 
 
-def _wait_promoted(
+def wait_promoted(
     server: RestoredServer, *, timeout: float, progress: Progress | None, spool: Path | None, planned: int
 ) -> None:
     t0 = time.monotonic()
@@ -855,7 +855,7 @@ def restore_wal(
                     supervisor.add_cleanup(
                         f"stop restored postgres {pgdata}", lambda: server.stop("immediate")
                     )
-                _wait_promoted(
+                wait_promoted(
                     server,
                     timeout=req.timeout_s,
                     progress=progress,
