@@ -79,6 +79,8 @@ DEFAULT_PORT = 5432
 DEFAULT_PARALLEL = 4
 DEFAULT_SPOOL_MB = 512
 DEFAULT_TIMEOUT_S = 3600.0
+#: barman-cloud-restore is one download: bounded only to never hang forever (--timeout is for replay).
+BASE_RESTORE_TIMEOUT_S = 24 * 3600.0
 
 
 @dataclass
@@ -173,7 +175,7 @@ class RestoreResult:
             "promoted_at": iso(self.promoted_at),
             "rpo_s": None if self.rpo_s is None else round(self.rpo_s, 3),
             "segments_replayed": self.segments_replayed,
-            "wal_bytes": self.wal_bytes,
+            "wal_bytes_fetched": self.wal_bytes,
             "phases_s": {k: round(v, 3) for k, v in self.phases_s.items()},
             "prefetch": self.prefetch,
             "restore_command_answers": self.served,
@@ -563,7 +565,7 @@ def wait_promoted(
             raise ExternalError(f"PostgreSQL stopped during recovery: {reason}", hint=hint)
         if time.monotonic() - t0 > timeout:
             raise WaitTimeout(
-                f"the restored server in {server.pgdata} was not promoted within {timeout:.0f} s",
+                f"the restored server in {server.pgdata} was not promoted within {timeout:g} s",
                 hint="it keeps replaying; re-run the same command to resume waiting, or see "
                 f"{server.log_path}",
             )
@@ -741,7 +743,7 @@ def restore_wal(
                         str(pgdata),
                     ],
                     env=env,
-                    timeout=req.timeout_s,
+                    timeout=BASE_RESTORE_TIMEOUT_S,
                 )
                 if proc.returncode != 0:
                     raise ExternalError(
@@ -893,6 +895,7 @@ def restore_wal(
             if result.last_replayed_commit and result.promoted_at:
                 result.rpo_s = (result.promoted_at - result.last_replayed_commit).total_seconds()
             _reset_recovery_settings(server, user)
+            _record_checks(report, result, req.target, plan, location, log)
             by_name = {o.name: o for o in plan.segments}
             replayed = set(_RESTORED.findall(log))
             result.wal_bytes = (
@@ -927,6 +930,31 @@ def restore_wal(
             f"(socket {socket_dir}); stop it with: {result.stop_command}"
         )
     return result
+
+
+_STOPPING = re.compile(r"LOG:\s+(recovery stopping (?:before|after) .*)")
+
+
+def _record_checks(report: Report, result: RestoreResult, target: Target, plan: ReplayPlan,
+                   location: ArchiveLocation, log: str) -> None:
+    """Checks with evidence: promoted on a new timeline, target reached, source prefix untouched."""
+    tli = result.new_timeline
+    report.check("promoted on a new timeline", bool(tli and tli > plan.target_timeline),
+                 f"writable on timeline {tli} (the archive's timeline was {plan.target_timeline})",
+                 new_timeline=tli, archive_timeline=plan.target_timeline)
+    if target.kind != "latest":
+        stopping = _STOPPING.findall(log)
+        if stopping:
+            report.check("recovery target reached", True, stopping[-1])
+        else:
+            report.check("recovery target reached", None, "not visible: the server logs elsewhere "
+                         "(logging_collector); PostgreSQL refuses to promote before the target anyway")
+    # Anything on the restored server's timeline under the source's prefix would be our doing.
+    ours = [o["Key"] for o in list_objects(location, location.wals_prefix)
+            if tli and o["Key"].rsplit("/", 1)[-1].startswith(f"{tli:08X}")]
+    report.check("source archive untouched", not ours,
+                 f"no timeline-{tli} WAL under {location.display()}" if not ours
+                 else f"{len(ours)} timeline-{tli} objects under {location.display()}: {ours[:3]}")
 
 
 def _make_spool_dir(spool: Path, user: OsUser, names: list[str]) -> None:

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -119,9 +120,26 @@ def test_cli_restores_to_a_time_then_promotes_on_a_new_timeline(
     assert result["running"] is True and "pg_ctl" in result["stop_with"]
     assert result["restore_command_answers"]["spool"] >= 1
     assert LAB_AWS_ENV["AWS_SECRET_ACCESS_KEY"] not in out + err
+    assert {c["name"]: c["status"] for c in doc["checks"]} == {
+        "promoted on a new timeline": "pass",
+        "recovery target reached": "pass",
+        "source archive untouched": "pass",
+    }
+    reached = next(c for c in doc["checks"] if c["name"] == "recovery target reached")
+    assert reached["message"].startswith("recovery stopping before commit of transaction")
     assert_restored(src, port, ["time-before"], "restored-time")
     assert src.source_keys() == before
     assert not pgdata.with_name("data.wal-spool").exists()
+
+    # A second restore into the same, now running, directory is refused and changes nothing.
+    code, _out, err = run_cli(src.cli_args(pgdata, "--latest"))
+    assert code == 3
+    pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+    assert _error_line(err) == (
+        f"refusing to restore into {pgdata}: a PostgreSQL server is running there "
+        f"(postmaster.pid names PID {pid})"
+    )
+    assert markers(src.socket_dir, port) == ["time-before", "written-after-restore"]
 
 
 def test_library_restores_to_an_xid(wal_source: WalSource, supervisor: Supervisor):
@@ -176,6 +194,35 @@ def test_library_restores_to_a_named_restore_point_without_prefetch(
     assert "recovery_target_name" not in auto.read_text()  # reset after promotion
     assert markers(src.socket_dir, supervisor_port) == MARKERS[:5]
     assert src.source_keys() == before
+
+
+def test_cli_resumes_a_restore_that_timed_out_and_replays_to_the_latest_wal(
+    wal_source: WalSource, supervisor: Supervisor
+):
+    src = wal_source
+    pgdata = src.new_pgdata("latest-resumed")
+    argv = src.cli_args(pgdata, "--latest", "--no-archive")
+    port = int(argv[argv.index("--port") + 1])
+    supervisor.add_cleanup("stop restored", lambda: _stop(src, pgdata))
+
+    code, _out, err = run_cli([*argv, "--timeout", "0.01"])
+    assert code == 4
+    assert _error_line(err) == f"the restored server in {pgdata} was not promoted within 0.01 s"
+    assert "hint: it keeps replaying; re-run the same command to resume waiting" in err
+
+    code, out, err = run_cli([*argv, "--json"])
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [(s["name"], s["status"]) for s in doc["steps"]][:2] == [
+        ("validate", "resumed"),
+        ("fetch base backup", "skipped"),
+    ]
+    assert doc["result"]["resumed"] is True and doc["result"]["archive_mode"] == "off"
+    assert markers(src.socket_dir, port) == MARKERS
+    last = datetime.fromisoformat(doc["result"]["last_replayed_commit"].replace("Z", "+00:00"))
+    # reports carry milliseconds; the commit follows the marker's clock_timestamp()
+    assert last >= src.last_commit.replace(microsecond=src.last_commit.microsecond // 1000 * 1000)
+    assert doc["result"]["rpo_s"] > 0
 
 
 # ---- bad inputs: exact messages, nothing written ----------------------------------------------
