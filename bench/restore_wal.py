@@ -315,7 +315,13 @@ def verify(server: RestoredServer) -> None:
 
 
 def run_ours(
-    src: dict[str, Any], workspace: Path, socket_dir: Path, *, prefetch: bool, parallel: int
+    src: dict[str, Any],
+    workspace: Path,
+    socket_dir: Path,
+    *,
+    prefetch: bool,
+    parallel: int,
+    barman_parallel: int = 0,
 ) -> dict[str, Any]:
     loc: ArchiveLocation = src["location"]
     pgdata = workspace / f"ours-{time.monotonic_ns()}" / "data"
@@ -330,6 +336,7 @@ def run_ours(
         socket_dir=socket_dir,
         prefetch=prefetch,
         parallel=parallel,
+        barman_parallel=barman_parallel,
         env=dict(LAB_AWS_ENV),
         leave_running=True,
     )
@@ -402,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per arm, interleaved (default: 3)")
     parser.add_argument("--parallel", type=int, default=4, help="arm A prefetch parallelism (default: 4)")
     parser.add_argument("--no-pgbackrest", action="store_true", help="skip arm B")
+    parser.add_argument(
+        "--barman-parallel",
+        type=int,
+        default=8,
+        help="arm D: barman-cloud-wal-restore -p N, its own look-ahead (default: 8; 0 skips arm D)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not append to bench/results")
     args = parser.parse_args(argv)
 
@@ -410,7 +423,9 @@ def main(argv: list[str] | None = None) -> int:
         "A_ours_prefetch": [],
         "B_pgbackrest_async": [],
         "C_barman_serial": [],
+        "D_barman_parallel": [],
     }
+    load_start = os.getloadavg()
     try:
         with Supervisor() as sup:
             print("[bench] building the source (pgbench data, two archives, backups)...", flush=True)
@@ -427,10 +442,21 @@ def main(argv: list[str] | None = None) -> int:
                 for arm in samples:
                     if arm.startswith("B") and src["pgbr_conf"] is None:
                         continue
+                    if arm.startswith("D") and args.barman_parallel < 2:
+                        continue
                     if arm.startswith("A"):
                         sample = run_ours(src, workspace, socket_dir, prefetch=True, parallel=args.parallel)
                     elif arm.startswith("C"):
                         sample = run_ours(src, workspace, socket_dir, prefetch=False, parallel=1)
+                    elif arm.startswith("D"):
+                        sample = run_ours(
+                            src,
+                            workspace,
+                            socket_dir,
+                            prefetch=False,
+                            parallel=1,
+                            barman_parallel=args.barman_parallel,
+                        )
                     else:
                         sample = run_pgbackrest(src, workspace, socket_dir)
                     samples[arm].append(sample)
@@ -451,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         results[arm] = {
             "base_restore": summarize([r["base_s"] for r in runs]),
             "wal_phase": wal,
+            "wal_phase_runs_s": [round(r["wal_s"], 3) for r in runs],
             "segments": runs[0]["segments"],
             **({"restore_command_answers": runs[0]["answers"]} if runs[0].get("answers") else {}),
             "wal_mib_per_s_median": round(wal_mib / wal["median_s"], 1),
@@ -461,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         b = results["B_pgbackrest_async"]["wal_phase"]["median_s"]
         ratios["wal_phase_A_over_B"] = round(a / b, 3)
         ratios["goal_A_no_slower_than_B_met"] = a <= b
+    if "D_barman_parallel" in results:
+        ratios["wal_phase_A_over_D"] = round(a / results["D_barman_parallel"]["wal_phase"]["median_s"], 3)
     results["ratios"] = ratios
     results["source"] = {
         "wal_mib_generated": round(wal_mib, 1),
@@ -476,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         "clients": args.clients,
         "runs": args.runs,
         "parallel": args.parallel,
+        "barman_parallel": args.barman_parallel,
+        "loadavg_1m_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
         "compression": "none (both tools)",
         "pgbackrest": _version(["pgbackrest", "version"]),
         "postgres": _version([str(find_pg_bindir() / "postgres"), "--version"]),
@@ -483,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         "s3": "moto_server (in-memory) on loopback; pgBackRest via nginx TLS",
     }
     for arm, body in results.items():
-        if arm.startswith(("A", "B", "C")):
+        if arm.startswith(("A", "B", "C", "D")):
             print(
                 f"{arm:<22} base median {body['base_restore']['median_s']:.2f} s  WAL phase median "
                 f"{body['wal_phase']['median_s']:.2f} s (min {body['wal_phase']['min_s']:.2f})  "

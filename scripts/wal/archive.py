@@ -16,8 +16,10 @@ gets AWS credentials and region from the environment passed in ``env``.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,20 +77,30 @@ def run_barman(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
+    on_wait: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run one barman-cloud command as the PostgreSQL OS user; returns the completed process."""
-    import os
+    """Run one barman-cloud command as the PostgreSQL OS user; returns the completed process.
 
+    ``on_wait`` is called about twice a second while it runs (progress on long downloads).
+    """
     argv = [tools.exe(name), *args]
+    kwargs = {"env": user.env({**os.environ, **(env or {})}), **user.popen_kwargs()}
     try:
-        return subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=user.env({**os.environ, **(env or {})}),
-            **user.popen_kwargs(),
-        )
+        if on_wait is None:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            popen = subprocess.Popen(argv, stdout=out, stderr=err, text=True, **kwargs)
+            deadline = time.monotonic() + timeout
+            while popen.poll() is None:
+                if time.monotonic() > deadline:
+                    popen.kill()
+                    popen.wait()
+                    raise subprocess.TimeoutExpired(argv, timeout)
+                on_wait()
+                time.sleep(0.5)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(argv, popen.returncode, out.read(), err.read())
     except subprocess.TimeoutExpired:
         raise WaitTimeout(f"{name} did not finish within {timeout:.0f} s") from None
     except OSError as exc:

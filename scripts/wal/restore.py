@@ -38,7 +38,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,9 @@ class RestoreRequest:
     leave_running: bool = True
     dry_run: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    #: With prefetch off: pass ``-p N --spool-dir`` to barman-cloud-wal-restore (its own look-ahead;
+    #: library only, used by the benchmark to compare). 0 = plain serial.
+    barman_parallel: int = 0
 
     def fingerprint(self) -> str:
         """Identity of a restore for resuming: same archive, server, backup choice and target."""
@@ -744,6 +747,7 @@ def restore_wal(
                     ],
                     env=env,
                     timeout=BASE_RESTORE_TIMEOUT_S,
+                    on_wait=_download_progress(progress, backup.backup_id, pgdata),
                 )
                 if proc.returncode != 0:
                     raise ExternalError(
@@ -787,7 +791,12 @@ def restore_wal(
                     script.chmod(0o755)
                     restore_command = restore_command_line(str(script))
                 else:
-                    restore_command = " ".join([*(shlex.quote(a) for a in fallback), "%f", "%p"])
+                    serial = list(fallback)
+                    if req.barman_parallel > 1:
+                        # barman-cloud's own look-ahead: still one Python start per segment.
+                        _make_spool_dir(spool, user, [])
+                        serial[1:1] = ["-p", str(req.barman_parallel), "--spool-dir", str(spool)]
+                    restore_command = " ".join([*(shlex.quote(a) for a in serial), "%f", "%p"])
                 archive_command = None
                 if req.archive:
                     new_location = location.with_server(new_name)
@@ -823,6 +832,8 @@ def restore_wal(
                     {
                         "restore_command": "prefetch spool + barman-cloud-wal-restore fallback"
                         if req.prefetch
+                        else f"barman-cloud-wal-restore -p {req.barman_parallel}"
+                        if req.barman_parallel > 1
                         else "barman-cloud-wal-restore (serial)",
                         "archive_mode": result.archive_mode,
                     }
@@ -892,8 +903,11 @@ def restore_wal(
                 )
                 result.last_replayed_commit = rows[0][0]
                 result.new_timeline = rows[0][1]
-            if result.last_replayed_commit and result.promoted_at:
-                result.rpo_s = (result.promoted_at - result.last_replayed_commit).total_seconds()
+            if result.promoted_at is None:  # promoted while an earlier run had stopped waiting
+                result.promoted_at = _promotion_time(log) or utcnow()
+            if result.last_replayed_commit:
+                # RPO implied by the restore: what the archive lacked when the restored server took over.
+                result.rpo_s = (utcnow() - result.last_replayed_commit).total_seconds()
             _reset_recovery_settings(server, user)
             _record_checks(report, result, req.target, plan, location, log)
             by_name = {o.name: o for o in plan.segments}
@@ -932,33 +946,79 @@ def restore_wal(
     return result
 
 
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC .*archive recovery complete", re.M)
+
+
+def _promotion_time(log: str) -> datetime | None:
+    """When the server logged "archive recovery complete" (log_line_prefix starting with %m)."""
+    found = _LOG_TIME.findall(log)
+    if not found:
+        return None
+    return datetime.fromisoformat(found[-1]).replace(tzinfo=UTC)
+
+
 _STOPPING = re.compile(r"LOG:\s+(recovery stopping (?:before|after) .*)")
 
 
-def _record_checks(report: Report, result: RestoreResult, target: Target, plan: ReplayPlan,
-                   location: ArchiveLocation, log: str) -> None:
+def _record_checks(
+    report: Report,
+    result: RestoreResult,
+    target: Target,
+    plan: ReplayPlan,
+    location: ArchiveLocation,
+    log: str,
+) -> None:
     """Checks with evidence: promoted on a new timeline, target reached, source prefix untouched."""
     tli = result.new_timeline
-    report.check("promoted on a new timeline", bool(tli and tli > plan.target_timeline),
-                 f"writable on timeline {tli} (the archive's timeline was {plan.target_timeline})",
-                 new_timeline=tli, archive_timeline=plan.target_timeline)
+    report.check(
+        "promoted on a new timeline",
+        bool(tli and tli > plan.target_timeline),
+        f"writable on timeline {tli} (the archive's timeline was {plan.target_timeline})",
+        new_timeline=tli,
+        archive_timeline=plan.target_timeline,
+    )
     if target.kind != "latest":
         stopping = _STOPPING.findall(log)
         if stopping:
             report.check("recovery target reached", True, stopping[-1])
         else:
-            report.check("recovery target reached", None, "not visible: the server logs elsewhere "
-                         "(logging_collector); PostgreSQL refuses to promote before the target anyway")
+            report.check(
+                "recovery target reached",
+                None,
+                "not visible: the server logs elsewhere "
+                "(logging_collector); PostgreSQL refuses to promote before the target anyway",
+            )
     # Anything on the restored server's timeline under the source's prefix would be our doing.
-    ours = [o["Key"] for o in list_objects(location, location.wals_prefix)
-            if tli and o["Key"].rsplit("/", 1)[-1].startswith(f"{tli:08X}")]
-    report.check("source archive untouched", not ours,
-                 f"no timeline-{tli} WAL under {location.display()}" if not ours
-                 else f"{len(ours)} timeline-{tli} objects under {location.display()}: {ours[:3]}")
+    ours = [
+        o["Key"]
+        for o in list_objects(location, location.wals_prefix)
+        if tli and o["Key"].rsplit("/", 1)[-1].startswith(f"{tli:08X}")
+    ]
+    report.check(
+        "source archive untouched",
+        not ours,
+        f"no timeline-{tli} WAL under {location.display()}"
+        if not ours
+        else f"{len(ours)} timeline-{tli} objects under {location.display()}: {ours[:3]}",
+    )
 
 
 def _make_spool_dir(spool: Path, user: OsUser, names: list[str]) -> None:
     Prefetcher.prepare_spool(spool, user, names)
+
+
+def _download_progress(progress: Progress | None, backup_id: str, pgdata: Path):
+    """A callback that reports how much of the base backup is on disk (measured every 2 s)."""
+    if progress is None:
+        return None
+    last = [0.0]
+
+    def report() -> None:
+        if time.monotonic() - last[0] >= 2:
+            last[0] = time.monotonic()
+            progress.update(f"downloading base backup {backup_id}: {_du(pgdata) / 2**20:.0f} MiB written")
+
+    return report
 
 
 def _write_state(pgdata: Path, user: OsUser, state: dict[str, Any]) -> None:
