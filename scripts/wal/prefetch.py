@@ -130,7 +130,7 @@ class PrefetchStats:
     skipped_codec: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     busy_s: float = 0.0
-    waited_for_space_s: float = 0.0
+    waited_for_slot_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,7 +141,7 @@ class PrefetchStats:
             "skipped_codec": self.skipped_codec[:5],
             "errors": self.errors[:5],
             "busy_s": round(self.busy_s, 3),
-            "waited_for_space_s": round(self.waited_for_space_s, 3),
+            "waited_for_slot_s": round(self.waited_for_slot_s, 3),
         }
 
 
@@ -276,7 +276,7 @@ class Prefetcher:
                             break
                         t_wait = time.monotonic()
                         time.sleep(0.01)
-                        self.stats.waited_for_space_s += time.monotonic() - t_wait
+                        self.stats.waited_for_slot_s += time.monotonic() - t_wait
                     if self._stop.is_set():
                         break
                     with self._lock:

@@ -718,7 +718,13 @@ def restore_wal(
     if req.dry_run:
         report.notes.append("dry run: nothing was written")
         result.phases_s = phases
-        report.result.update(result.to_dict())
+        plan_keys = ("pgdata", "new_server_name", "archive_mode", "listen", "phases_s", "dry_run")
+        report.result.update({k: v for k, v in result.to_dict().items() if k in plan_keys})
+        report.result["restore_command"] = (
+            "prefetch spool + barman-cloud-wal-restore fallback"
+            if req.prefetch
+            else "barman-cloud-wal-restore"
+        )
         return result
 
     env = _server_env(req)
