@@ -401,7 +401,8 @@ def _scan_for_target(
         facts = waldump.scan(pg_bindir, scan_dir, plan.segments[0].name, plan.segments[-1].name)
         end_lsn = _lsn(backup.end_xlog)
         if target.kind == "xid":
-            commit = facts.commit_of(int(target.value or 0))
+            # recovery_target_xid keeps the low 32 bits of an epoch-qualified txid_current() value
+            commit = facts.commit_of(int(target.value or 0) & 0xFFFFFFFF)
             if commit is not None and _lsn(commit.lsn) > end_lsn:
                 return backup, plan, {"xid_commit_time": iso(commit.time), "xid_commit_lsn": commit.lsn}
             xid_range += [c.xid for c in facts.commits if not c.aborted and _lsn(c.lsn) > end_lsn]
