@@ -1018,7 +1018,7 @@ def _download_progress(progress: Progress | None, backup_id: str, pgdata: Path):
     """A callback that reports how much of the base backup is on disk (measured every 2 s)."""
     if progress is None:
         return None
-    last = [0.0]
+    last = [time.monotonic()]
 
     def report() -> None:
         if time.monotonic() - last[0] >= 2:
