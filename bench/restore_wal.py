@@ -233,6 +233,8 @@ def build_source(sup: Supervisor, workspace: Path, args: argparse.Namespace) -> 
     pgbr_conf = None
     if not args.no_pgbackrest:
         try:
+            if not shutil.which("pgbackrest"):
+                raise RuntimeError("pgbackrest not installed (apt-get install pgbackrest)")
             tls_port = start_tls_terminator(sup, workspace, s3.port)
             pgbr_conf = write_pgbackrest_conf(workspace, user, tls_port, primary)
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:

@@ -61,6 +61,7 @@ from scripts.wal.catalog import (
     list_objects,
     list_server_names,
     replay_plan,
+    s3_call,
 )
 from scripts.wal.location import ArchiveLocation, check_server_name
 from scripts.wal.prefetch import Prefetcher, render_restore_script, served_counts
@@ -308,7 +309,10 @@ class LatestCommit:
 def _download(location: ArchiveLocation, obj: WalObject, directory: Path) -> Path:
     from scripts.wal.prefetch import _decompressor
 
-    data = location.client().get_object(Bucket=location.bucket, Key=obj.key)["Body"].read()
+    s3 = location.client()
+    data = s3_call(
+        location, f"GET {obj.key}", lambda: s3.get_object(Bucket=location.bucket, Key=obj.key)["Body"].read()
+    )
     decompress = _decompressor(obj.compression)
     if decompress is None:
         raise ExternalError(f"cannot decompress {obj.key} ({obj.compression}): the Python module is missing")
