@@ -112,6 +112,7 @@ def wal_source() -> Iterator[WalSource]:
             supervisor=sup,
             settings={
                 "wal_level": "replica",
+                "track_commit_timestamp": "on",  # the exact newest commit time, to compare the window with
                 "archive_mode": "on",
                 "archive_timeout": 60,
                 "archive_command": archive.archive_command(tools, location, compression="gzip"),
@@ -150,7 +151,9 @@ def wal_source() -> Iterator[WalSource]:
         primary.execute("INSERT INTO marker(name) VALUES ('name-before')")
         primary.execute(f"SELECT pg_create_restore_point('{RESTORE_POINT}')")
         primary.execute("INSERT INTO marker(name) VALUES ('name-after')")
-        last_commit = primary.execute("SELECT at FROM marker WHERE name = 'name-after'")[0][0]
+        last_commit = primary.execute(
+            "SELECT pg_xact_commit_timestamp(xmin) FROM marker WHERE name = 'name-after'"
+        )[0][0]
         archive.switch_and_wait_archived(primary.execute, timeout=120)
         primary.crash()  # the disaster: no shutdown checkpoint, nothing more archived
         backup_end = _backup_end(location, backup_id)
