@@ -141,7 +141,7 @@ def check_time_in_window(target: Target, window: Window) -> None:
     if window.contains(target.time):
         return
     side = (
-        "before the end of the oldest usable backup"
+        f"before the {window.earliest_source}"
         if target.time <= window.earliest
         else "not earlier than the newest commit in the archived WAL"
     )

@@ -618,84 +618,89 @@ def restore_wal(
     scan_used_spool = False
 
     # ---- 1. validate -------------------------------------------------------------------------
-    with report.step("validate") as step:
-        t0 = time.monotonic()
-        _validate_numbers(req)
-        location = ArchiveLocation.parse(req.archive_url, req.server_name, req.endpoint_url)
-        new_name = req.new_server_name or default_new_server_name(req.server_name)
-        if req.archive:
-            check_server_name(new_name, "--new-server-name")
-            if new_name == req.server_name:
-                raise RefusedError(
-                    f"refusing to archive the restored server as {new_name!r}: that is the source's server "
-                    "name, and a restored server never archives into the source's prefix",
-                    hint="pass another --new-server-name, or --no-archive",
-                )
-        resume_state = _check_pgdata(pgdata, req.fingerprint())
-        if resume_state is not None:
-            step.status = "resumed"
-            new_name = resume_state.get("new_server_name") or new_name
-        user = pg_os_user()
-        pg_bindir = find_pg_bindir()
-        catalog = _load_catalog(location)
-        explicit = None if req.backup_id in ("latest", "", None) else _explicit_backup(catalog, req.backup_id)
-        newest = explicit or catalog.usable_backups[-1]
-        newest_plan = replay_plan(catalog, newest)
-        latest = _latest_commit(location, newest_plan, pg_bindir)
-        window = _window(catalog, explicit, latest) if latest else None
-        extra: dict[str, Any] = {}
-        if req.target.kind == "time":
-            if window is None:
-                raise InputError(
-                    "--time",
-                    req.target.value,
-                    "a time with archived WAL after a backup; this archive holds no WAL after its backups",
-                )
-            check_time_in_window(req.target, window)
-            backup = explicit or _pick_backup_for_time(catalog, req.target)
-            plan = newest_plan if backup is newest else replay_plan(catalog, backup)
-        elif req.target.kind in ("xid", "name"):
-            if resume_state is None:
-                _make_spool_dir(spool, user, [])
-                scan_used_spool = True
-            try:
+    try:
+        with report.step("validate") as step:
+            t0 = time.monotonic()
+            _validate_numbers(req)
+            location = ArchiveLocation.parse(req.archive_url, req.server_name, req.endpoint_url)
+            new_name = req.new_server_name or default_new_server_name(req.server_name)
+            if req.archive:
+                check_server_name(new_name, "--new-server-name")
+                if new_name == req.server_name:
+                    raise RefusedError(
+                        f"refusing to archive the restored server as {new_name!r}: that is the source's "
+                        "server name, and a restored server never archives into the source's prefix",
+                        hint="pass another --new-server-name, or --no-archive",
+                    )
+            resume_state = _check_pgdata(pgdata, req.fingerprint())
+            if resume_state is not None:
+                step.status = "resumed"
+                new_name = resume_state.get("new_server_name") or new_name
+            user = pg_os_user()
+            pg_bindir = find_pg_bindir()
+            catalog = _load_catalog(location)
+            explicit = (
+                None if req.backup_id in ("latest", "", None) else _explicit_backup(catalog, req.backup_id)
+            )
+            newest = explicit or catalog.usable_backups[-1]
+            newest_plan = replay_plan(catalog, newest)
+            latest = _latest_commit(location, newest_plan, pg_bindir)
+            window = _window(catalog, explicit, latest) if latest else None
+            extra: dict[str, Any] = {}
+            if req.target.kind == "time":
+                if window is None:
+                    raise InputError(
+                        "--time",
+                        req.target.value,
+                        "a time with archived WAL after a backup; this archive holds no WAL after its "
+                        "backups",
+                    )
+                check_time_in_window(req.target, window)
+                backup = explicit or _pick_backup_for_time(catalog, req.target)
+                plan = newest_plan if backup is newest else replay_plan(catalog, backup)
+            elif req.target.kind in ("xid", "name"):
+                if resume_state is None:
+                    _make_spool_dir(spool, user, [])
+                    scan_used_spool = True
                 backup, plan, extra = _scan_for_target(
                     location, catalog, req.target, explicit, pg_bindir, spool, user, req.parallel, progress
                 )
-            except BaseException:
-                if scan_used_spool:
-                    shutil.rmtree(spool, ignore_errors=True)
-                raise
-        else:
-            backup, plan = newest, newest_plan
-        if plan.gap_after:
-            report.notes.append(
-                f"the archive has a hole after {plan.gap_after}: WAL after it cannot be "
-                "replayed from this backup"
-            )
-        if req.archive and resume_state is None:
-            used = list_objects(location.with_server(new_name), location.with_server(new_name).server_prefix)
-            if used:
-                raise RefusedError(
-                    "refusing to archive the restored server into "
-                    f"{location.with_server(new_name).display()}: "
-                    f"that prefix already holds {len(used)} objects",
-                    hint="pass an unused --new-server-name (or --no-archive); nothing was changed",
+            else:
+                backup, plan = newest, newest_plan
+            if plan.gap_after:
+                report.notes.append(
+                    f"the archive has a hole after {plan.gap_after}: WAL after it cannot be "
+                    "replayed from this backup"
                 )
-        if resume_state is None:
-            _check_port_free(req.port, req.listen_addresses)
-        tools = tools or ensure_pgtools(user, log=lambda m: progress.update(m) if progress else None)
-        socket_dir = Path(req.socket_dir) if req.socket_dir else _default_socket_dir()
-        step.detail.update(
-            {
-                "backup_id": backup.backup_id,
-                "target": req.target.describe(),
-                "segments_planned": len(plan.segments),
-                "window": window.to_dict() if window else None,
-                **extra,
-            }
-        )
-        phases["validate"] = time.monotonic() - t0
+            if req.archive and resume_state is None:
+                used = list_objects(
+                    location.with_server(new_name), location.with_server(new_name).server_prefix
+                )
+                if used:
+                    raise RefusedError(
+                        "refusing to archive the restored server into "
+                        f"{location.with_server(new_name).display()}: "
+                        f"that prefix already holds {len(used)} objects",
+                        hint="pass an unused --new-server-name (or --no-archive); nothing was changed",
+                    )
+            if resume_state is None:
+                _check_port_free(req.port, req.listen_addresses)
+            tools = tools or ensure_pgtools(user, log=lambda m: progress.update(m) if progress else None)
+            socket_dir = Path(req.socket_dir) if req.socket_dir else _default_socket_dir()
+            step.detail.update(
+                {
+                    "backup_id": backup.backup_id,
+                    "target": req.target.describe(),
+                    "segments_planned": len(plan.segments),
+                    "window": window.to_dict() if window else None,
+                    **extra,
+                }
+            )
+            phases["validate"] = time.monotonic() - t0
+    except BaseException:
+        if scan_used_spool:  # WAL downloaded to check an xid/name target: nothing may stay behind
+            shutil.rmtree(spool, ignore_errors=True)
+        raise
 
     result = RestoreResult(
         pgdata=pgdata,
@@ -724,6 +729,8 @@ def restore_wal(
         pgdata, req.port, socket_dir, user, pg_bindir, pgdata / "log" / "idp-dr-restore.log"
     )
     if req.dry_run:
+        if scan_used_spool:
+            shutil.rmtree(spool, ignore_errors=True)
         report.notes.append("dry run: nothing was written")
         result.phases_s = phases
         plan_keys = ("pgdata", "new_server_name", "archive_mode", "listen", "phases_s", "dry_run")

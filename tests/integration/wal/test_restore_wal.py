@@ -288,7 +288,8 @@ def test_refuses_a_time_before_the_oldest_backup_and_names_the_window(wal_source
     code, err, _ = _bad(src, "too-early", "--time", when)
     assert code == 2
     assert _error_line(err).startswith(
-        f"invalid --time '{when}': before the end of the oldest usable backup; " + _window_text(src)
+        f"invalid --time '{when}': before the end of the oldest usable backup {src.backup_id}; "
+        + _window_text(src)
     )
 
 
@@ -458,3 +459,17 @@ def _wait_ready(src: WalSource, port: int, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError("restarted server not ready")
+
+
+def test_xid_and_name_checks_leave_nothing_behind_on_a_dry_run_or_a_later_refusal(wal_source: WalSource):
+    src = wal_source
+    # The restore point is found by downloading and reading WAL into the spool: a dry run removes it.
+    code, err, _ = _bad(src, "dry-run-name", "--name", RESTORE_POINT, extra=("--dry-run",))
+    assert code == 0, err
+    # A refusal after that scan (here: the port is taken, by moto_server) removes it too.
+    port = src.s3.port
+    code, err, _ = _bad(src, "scan-then-port", "--xid", str(src.xid), extra=("--port", str(port)))
+    assert code == 2
+    assert _error_line(err) == (
+        f"invalid --port {port}: a free TCP port (something already listens on 127.0.0.1:{port})"
+    )

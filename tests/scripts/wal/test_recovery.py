@@ -69,9 +69,10 @@ def test_time_inside_the_window_passes_and_outside_names_the_window():
     with pytest.raises(InputError) as info:
         check_time_in_window(early, WINDOW)
     assert info.value.message == (
-        "invalid --time '2026-11-23T09:59:59Z': before the end of the oldest usable backup; the restorable "
-        "window is 2026-11-23T10:00:00Z .. 2026-11-23T12:00:00.500Z (exclusive; earliest = end of the oldest "
-        "usable backup B1, latest = last commit in the archived WAL (pg_waldump, S..S))"
+        "invalid --time '2026-11-23T09:59:59Z': before the end of the oldest usable backup B1; "
+        "the restorable window is 2026-11-23T10:00:00Z .. 2026-11-23T12:00:00.500Z (exclusive; "
+        "earliest = end of the oldest usable backup B1, latest = last commit in the archived WAL "
+        "(pg_waldump, S..S))"
     )
     late = Target.from_options(time="2026-11-23T12:00:00.500Z")  # == newest commit: no record after it
     with pytest.raises(InputError) as info:
