@@ -7,6 +7,7 @@ import sys
 BENCHMARKS: list[str] = [
     "program_build",
     "rds_restore_wait",
+    "restore_wal",
 ]
 
 if __name__ == "__main__":

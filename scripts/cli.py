@@ -35,6 +35,7 @@ COMMAND_MODULES: list[str] = [
 #: ``restore <source>`` subcommands; each module defines register_restore().
 RESTORE_MODULES: list[str] = [
     "scripts.rds.restore",
+    "scripts.wal.restore",
 ]
 
 
