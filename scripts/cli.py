@@ -25,7 +25,7 @@ from scripts.errors import DrError, ExitCode
 from scripts.report import Report
 
 #: Top-level commands: (module that defines register/run).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["scripts.verify.cmd_baseline", "scripts.verify.cmd_verify"]
 
 #: ``restore <source>`` subcommands; each module defines register_restore().
 RESTORE_MODULES: list[str] = []
