@@ -665,13 +665,21 @@ class KeycloakAdmin:
 
         Returns (kids removed, kids now active). Tokens signed by removed keys no longer validate.
         """
-        before = {k["kid"] for k in self.realm_keys(realm)["keys"] if k.get("use") == "SIG"}
+        before = self.signing_kids(realm)
         old = [c for c in self.key_providers(realm) if c["providerId"] in SIGNING_KEY_PROVIDERS]
         self.add_rsa_key_provider(realm, f"rotated-{int(time.time())}", priority=500)
         for component in old:
             self.delete_component(realm, component["id"])
-        after = {k["kid"] for k in self.realm_keys(realm)["keys"] if k.get("use") == "SIG"}
+        after = self.signing_kids(realm)
         return sorted(before - after), sorted(after)
+
+    def signing_kids(self, realm: str) -> set[str]:
+        """Key IDs of the realm's asymmetric signing keys (what a JWKS publishes for signatures)."""
+        return {
+            k["kid"]
+            for k in self.realm_keys(realm)["keys"]
+            if k.get("use") == "SIG" and k.get("type") in ("RSA", "EC", "OKP")
+        }
 
     # -- sessions --
     def session_stats(self, realm: str) -> list[dict[str, Any]]:

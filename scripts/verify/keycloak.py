@@ -178,6 +178,8 @@ class KeycloakAdapter:
             version = (result.body.get("systemInfo") or {}).get("version")
             if version:
                 return str(version), "reported by the server's /admin/serverinfo"
+            # Keycloak shows systemInfo only to master-realm admins (view-system).
+            return None, "/admin/serverinfo does not show the server version to this realm's client"
         if result.status in (401, 403):
             return None, (
                 "the client's service account may not read /admin/serverinfo (give it a "
