@@ -378,6 +378,7 @@ def start_keycloak(
     timeout: float = 600,
     progress: bool = True,
     extra_env: dict[str, str] | None = None,
+    optimized: bool = True,
     log: Log = _stderr_log,
 ) -> KeycloakServer:
     """Start Keycloak on 127.0.0.1 against ``db`` and wait for ``/health/ready``.
@@ -389,6 +390,9 @@ def start_keycloak(
     admin is created only when the database has no master realm yet (first start).
     ``timeout`` covers a first start, which also creates the schema. ``extra_env`` adds
     ``KC_*`` runtime options (e.g. ``{"KC_SHUTDOWN_DELAY": "60s"}``).
+    ``optimized=False`` starts an unbuilt copy of the distribution with the build
+    options on the command line (Keycloak re-augments first): only for measuring
+    what ``--optimized`` saves.
     """
     import secrets
 
@@ -397,8 +401,17 @@ def start_keycloak(
     root.mkdir(parents=True, exist_ok=True)
     home = root / "home"
     if not home.exists():
-        _link_tree(build.home, home)
+        if optimized:
+            _link_tree(build.home, home)
+        else:  # re-augmentation rewrites lib/: a real copy, never links into the cache
+            shutil.copytree(
+                ensure_distribution(build.version, log=log),
+                home,
+                symlinks=True,
+                ignore=shutil.ignore_patterns("data", ".complete"),
+            )
     (home / "data").mkdir(exist_ok=True)
+    argv = [str(home / "bin" / "kc.sh"), "start", *(["--optimized"] if optimized else build.options)]
     log_path = root / "keycloak.log"
     http_port = http_port or free_port()
     mgmt_port = mgmt_port or free_port()
@@ -428,7 +441,7 @@ def start_keycloak(
     )
     proc = supervisor.start(
         f"keycloak {name}",
-        [str(home / "bin" / "kc.sh"), "start", "--optimized"],
+        argv,
         log_path=log_path,
         env=env,
         cwd=home,
@@ -722,3 +735,34 @@ def _raise_for(response: requests.Response, what: str) -> None:
         return
     body = response.text.strip().replace("\n", " ")[:300]
     raise ExternalError(f"keycloak: could not {what}: HTTP {response.status_code} {body}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scripts.lab.keycloak prepare``: fetch (SHA-1 verified) and build the lab's Keycloak.
+
+    CI runs it before the tests so the download (177 MB) and the build happen once,
+    visibly, into the cache (``IDP_DR_CACHE``). Exit 0 when ready, 5 when it failed.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.lab.keycloak",
+        description="Prepare the Keycloak the local drill and tests run.",
+    )
+    parser.add_argument("action", choices=["prepare"], help="download/verify/extract/build into the cache")
+    parser.parse_args(argv)
+    try:
+        build = ensure_build()
+    except ExternalError as exc:
+        _stderr_log(f"error: {exc.message}")
+        if exc.hint:
+            _stderr_log(f"hint: {exc.hint}")
+        return int(exc.exit_code)
+    _stderr_log(f"[keycloak] ready: {build.home} (Keycloak {build.version}, {' '.join(build.options)})")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from scripts.errors import ExternalError
 from scripts.lab import keycloak as kc
 from scripts.lab.osuser import make_workspace, remove_tree
 from scripts.lab.postgres import PgCluster, pg_available
@@ -117,13 +118,16 @@ class KeycloakLab:
 def keycloak_lab() -> Iterator[KeycloakLab]:
     need(pg_available(), "PostgreSQL 15 server binaries (apt-get install postgresql)")
     need(shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME")), "a JDK >= 17 for Keycloak")
+    try:
+        build = kc.ensure_build()
+    except ExternalError as exc:
+        need(False, f"Keycloak {kc.KEYCLOAK_VERSION} distribution: {exc.message}")
     workspace = make_workspace(prefix="test-verify-")
     with Supervisor() as supervisor:
         pg = PgCluster.create(workspace, "pg", supervisor=supervisor)
         pg.start()
         password = secrets.token_urlsafe(16)
         pg.create_role_and_db(DB_ROLE, password, "keycloak")
-        build = kc.ensure_build()
         primary = kc.start_keycloak(
             supervisor,
             workspace,
