@@ -111,8 +111,13 @@ class KeycloakAdapter:
             realm_id,
             ignore_client_id,
         )[0]
+        # ... nor its admin calls (session hygiene), recorded under the client's internal id.
         newest_admin = one(
-            "SELECT max(admin_event_time) FROM admin_event_entity WHERE realm_id = %s", realm_id
+            "SELECT max(admin_event_time) FROM admin_event_entity WHERE realm_id = %s AND auth_client_id "
+            "IS DISTINCT FROM (SELECT id FROM client WHERE realm_id = %s AND client_id = %s)",
+            realm_id,
+            realm_id,
+            ignore_client_id,
         )[0]
         newest = max((t for t in (newest_user, newest_admin) if t is not None), default=None)
         sessions = {"online": 0, "offline": 0}

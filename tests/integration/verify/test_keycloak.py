@@ -119,6 +119,7 @@ def test_a_healthy_keycloak_passes_every_check(keycloak_lab: KeycloakLab):
     assert baseline.counts == {"realms": baseline.counts["realms"], "users": 2, "clients": 7}
     assert baseline.token_kid in baseline.signing_kids
     assert baseline.newest_event_at is not None  # admin events of the realm's setup
+    assert lab.primary.admin().server_version() == "26.7.3"  # the master admin sees systemInfo
 
     report = Report("verify")
     verify(VerifyParams(target, client=client), report, baseline)
@@ -335,6 +336,16 @@ def test_session_hygiene_logs_revived_sessions_out_and_records_it(keycloak_lab: 
         timeout=30,
     )
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+    # The lab helper behind a manual "push not-before" sets exactly that value.
+    admin = lab.primary.admin()
+    pushed = admin.push_not_before(setup.realm, hygiene_not_before(hygiene) + 5)
+    assert admin.get_realm(setup.realm)["notBefore"] == pushed
+
+
+def hygiene_not_before(check: dict) -> int:
+    from scripts.timeutil import parse_time
+
+    return int(parse_time("realm_not_before", check["evidence"]["realm_not_before"]).timestamp())
 
 
 # -- a standby on a restored copy of the database ---------------------------------------
