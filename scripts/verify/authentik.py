@@ -90,13 +90,18 @@ class AuthentikAdapter:
         app = one("SELECT provider_id FROM authentik_core_application WHERE slug = %s", target.app)
         keys: list[SigningKey] = []
         if app is not None:
-            for name, kid in conn.execute(
-                "SELECT kp.name, md5(kp.key_data) FROM authentik_providers_oauth2_oauth2provider p "
-                "JOIN authentik_crypto_certificatekeypair kp ON kp.kp_uuid = p.signing_key_id "
-                "WHERE p.provider_ptr_id = %s AND kp.key_data <> ''",
-                (app[0],),
-            ).fetchall():
-                keys.append(SigningKey(kid=kid, name=name, provider="certificate-key pair"))
+            # The JWKS publishes the provider's signing key and, when set, its encryption key.
+            key_columns = [("signing_key_id", "sig")]
+            if _column_exists(conn, "authentik_providers_oauth2_oauth2provider", "encryption_key_id"):
+                key_columns.append(("encryption_key_id", "enc"))
+            for column, use in key_columns:
+                query = sql.SQL(
+                    "SELECT kp.name, md5(kp.key_data) FROM authentik_providers_oauth2_oauth2provider p "
+                    "JOIN authentik_crypto_certificatekeypair kp ON kp.kp_uuid = p.{} "
+                    "WHERE p.provider_ptr_id = %s AND kp.key_data <> ''"
+                ).format(sql.Identifier(column))
+                for name, kid in conn.execute(query, (app[0],)).fetchall():
+                    keys.append(SigningKey(kid=kid, name=name, provider="certificate-key pair", use=use))
         newest = one("SELECT max(created) FROM authentik_events_event")[0]
         sessions = {
             "sessions": _count(conn, SESSION_TABLE),
@@ -168,6 +173,14 @@ class AuthentikAdapter:
 
 def _count(conn: psycopg.Connection, table: str) -> int:
     return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+
+
+def _column_exists(conn: psycopg.Connection, table: str, column: str) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = %s AND column_name = %s)",
+        (table, column),
+    ).fetchone()[0]
 
 
 def _table_exists(conn: psycopg.Connection, table: str) -> bool:

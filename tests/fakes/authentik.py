@@ -83,6 +83,8 @@ class FakeAuthentik:
     )
     #: The keys the JWKS publishes (default: the provider's signing key).
     published: list[KeyPair] | None = None
+    #: The provider's encryption key, published with use "enc" (None: not set).
+    encryption_key: KeyPair | None = None
     #: The key tokens are signed with, and the kid put in their header (defaults: the signing key).
     token_key: KeyPair | None = None
     token_kid: str | None = None
@@ -151,7 +153,12 @@ class FakeAuthentik:
             )
         if path == prefix + "jwks/":
             keys = self.published if self.published is not None else [self.signing_key]
-            return _send(req, 200, {"keys": [k.jwk() for k in keys]} if keys else {})
+            jwks = [k.jwk() for k in keys]
+            if self.encryption_key is not None:
+                jwks.append(
+                    {**self.encryption_key.jwk(), "use": "enc", "alg": "RSA-OAEP-256", "enc": "A256CBC-HS512"}
+                )
+            return _send(req, 200, {"keys": jwks} if jwks else {})
         if path == "/api/v3/admin/version/":
             token = req.headers.get("Authorization", "").removeprefix("Bearer ")
             if token not in self.issued or "goauthentik.io/api" not in self._scopes_of(token):
@@ -257,6 +264,8 @@ CREATE TABLE authentik_providers_oauth2_oauth2provider (
     client_secret varchar(255) NOT NULL,
     issuer_mode text NOT NULL,
     signing_key_id uuid REFERENCES authentik_crypto_certificatekeypair(kp_uuid)
+        DEFERRABLE INITIALLY DEFERRED,
+    encryption_key_id uuid REFERENCES authentik_crypto_certificatekeypair(kp_uuid)
         DEFERRABLE INITIALLY DEFERRED);
 CREATE TABLE authentik_core_application (
     policybindingmodel_ptr_id uuid PRIMARY KEY, name text NOT NULL, slug varchar(50) NOT NULL UNIQUE,
@@ -327,7 +336,7 @@ def create_schema(conn: Any, fake: FakeAuthentik, *, users: int = 3, sessions: i
     ).fetchone()[0]
     conn.execute(
         "INSERT INTO authentik_providers_oauth2_oauth2provider VALUES (%s, 'confidential', %s, %s, "
-        "'per_provider', (SELECT kp_uuid FROM authentik_crypto_certificatekeypair WHERE name = %s))",
+        "'per_provider', (SELECT kp_uuid FROM authentik_crypto_certificatekeypair WHERE name = %s), NULL)",
         (provider_id, fake.client_id, fake.client_secret, fake.signing_key.name),
     )
     conn.execute(

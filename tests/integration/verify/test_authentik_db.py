@@ -197,6 +197,21 @@ def test_a_server_publishing_keys_its_database_does_not_hold(ak, tmp_path):
     )
 
 
+def test_a_provider_with_an_encryption_key_publishes_both_and_both_are_in_the_database(ak, tmp_path):
+    fake, dsn, conn = ak
+    fake.encryption_key = KeyPair.generate("encryption")
+    add_keypair(conn, fake.encryption_key)
+    conn.execute(
+        "UPDATE authentik_providers_oauth2_oauth2provider SET encryption_key_id = "
+        "(SELECT kp_uuid FROM authentik_crypto_certificatekeypair WHERE name = 'encryption')"
+    )
+    code, doc = _verify(fake, dsn, tmp_path, "--expected-issuer", fake.issuer)
+    assert code == ExitCode.OK, _failed(doc)
+    assert _check(doc, "jwks.signing_keys")["message"] == "1 signing key published"
+    keys = {k["kid"]: k["use"] for k in _check(doc, "db.signing_keys")["evidence"]["keys"]}
+    assert keys == {fake.signing_key.kid: "sig", fake.encryption_key.kid: "enc"}
+
+
 def test_a_restore_that_lost_users_and_events(ak, tmp_path):
     fake, dsn, conn = ak
     path = _baseline(fake, dsn, tmp_path)
