@@ -473,7 +473,7 @@ def wait_ready(server: KeycloakServer, *, timeout: float, progress: bool = True)
         if not server.process.running():
             raise ExternalError(
                 f"keycloak {server.name} exited with code {server.process.popen.returncode} before it was "
-                f"ready ({last})",
+                f"ready ({last}); its log ends: {_log_tail(server.log_path)}",
                 hint=f"see its log: {server.log_path}",
             )
         try:
@@ -488,9 +488,19 @@ def wait_ready(server: KeycloakServer, *, timeout: float, progress: bool = True)
         bar.update(f"waiting for /health/ready ({last})")
         time.sleep(1)
     raise WaitTimeout(
-        f"keycloak {server.name} not ready after {timeout:.0f} s ({last})",
+        f"keycloak {server.name} not ready after {timeout:.0f} s ({last}); its log ends: "
+        f"{_log_tail(server.log_path)}",
         hint=f"see its log: {server.log_path}",
     )
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    """The last lines of a log, on one line (errors name the cause, not just the file)."""
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " / ".join(line.strip()[:300] for line in text[-lines:]) or "(empty)"
 
 
 @contextlib.contextmanager
