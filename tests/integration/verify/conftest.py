@@ -123,21 +123,23 @@ def keycloak_lab() -> Iterator[KeycloakLab]:
     except ExternalError as exc:
         need(False, f"Keycloak {kc.KEYCLOAK_VERSION} distribution: {exc.message}")
     workspace = make_workspace(prefix="test-verify-")
-    with Supervisor() as supervisor:
-        pg = PgCluster.create(workspace, "pg", supervisor=supervisor)
-        pg.start()
-        password = secrets.token_urlsafe(16)
-        pg.create_role_and_db(DB_ROLE, password, "keycloak")
-        primary = kc.start_keycloak(
-            supervisor,
-            workspace,
-            db=kc.JdbcDatabase.local(pg.port, "keycloak", DB_ROLE, password),
-            hostname=HOSTNAME,
-            name="primary",
-            build=build,
-        )
-        yield KeycloakLab(workspace, supervisor, pg, password, build, primary)
-    remove_tree(workspace)
+    try:
+        with Supervisor() as supervisor:
+            pg = PgCluster.create(workspace, "pg", supervisor=supervisor)
+            pg.start()
+            password = secrets.token_urlsafe(16)
+            pg.create_role_and_db(DB_ROLE, password, "keycloak")
+            primary = kc.start_keycloak(
+                supervisor,
+                workspace,
+                db=kc.JdbcDatabase.local(pg.port, "keycloak", DB_ROLE, password),
+                hostname=HOSTNAME,
+                name="primary",
+                build=build,
+            )
+            yield KeycloakLab(workspace, supervisor, pg, password, build, primary)
+    finally:  # also when setup is interrupted
+        remove_tree(workspace)
 
 
 @pytest.fixture(scope="session")

@@ -32,13 +32,15 @@ pytestmark = pytest.mark.integration
 def pg() -> Iterator[tuple[PgCluster, str]]:
     need(pg_available(), "PostgreSQL 15 server binaries (apt-get install postgresql)")
     workspace = make_workspace(prefix="test-authentik-")
-    with Supervisor() as supervisor:
-        cluster = PgCluster.create(workspace, "pg", supervisor=supervisor)
-        cluster.start()
-        password = secrets.token_urlsafe(16)
-        cluster.execute(f"CREATE ROLE authentik LOGIN PASSWORD '{password}'")
-        yield cluster, password
-    remove_tree(workspace)
+    try:
+        with Supervisor() as supervisor:
+            cluster = PgCluster.create(workspace, "pg", supervisor=supervisor)
+            cluster.start()
+            password = secrets.token_urlsafe(16)
+            cluster.execute(f"CREATE ROLE authentik LOGIN PASSWORD '{password}'")
+            yield cluster, password
+    finally:  # also when setup is interrupted
+        remove_tree(workspace)
 
 
 @pytest.fixture
