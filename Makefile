@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: drill test plan lint bench system-deps clean
+.PHONY: drill test plan lint bench system-deps keycloak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,14 @@ plan: $(STAMP_RUN)
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 
+# The integration tests run a real Keycloak: fetch it from Maven Central (SHA-1 verified) and build
+# it once into the cache first, so a slow download shows here rather than as a hanging test.
+keycloak: $(STAMP_RUN)
+	$(PY) -m scripts.lab.keycloak prepare
+
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
 # IDP_DR_REQUIRE_INTEGRATION=1 turns "PostgreSQL/Keycloak missing" into a failure instead of a skip.
-test: system-deps $(STAMP_DEV)
+test: system-deps $(STAMP_DEV) keycloak
 	$(VENV)/bin/ruff check .
 	IDP_DR_REQUIRE_INTEGRATION=1 $(PY) -m pytest
 

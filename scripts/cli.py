@@ -30,6 +30,8 @@ COMMAND_MODULES: list[str] = [
     "scripts.rds.failover",
     "scripts.rds.failback",
     "scripts.rds.sandbox",
+    "scripts.verify.cmd_baseline",
+    "scripts.verify.cmd_verify",
 ]
 
 #: ``restore <source>`` subcommands; each module defines register_restore().

@@ -1,0 +1,120 @@
+"""How long Keycloak takes to become ready here: cold build, first start, optimized vs not.
+
+``python -m bench.keycloak_start [--rounds N]``. Each round, on a fresh database:
+
+* ``build``: ``kc.sh build`` on a fresh copy of the distribution (what the lab caches);
+* ``first_start``: ``start --optimized`` on an empty database (Liquibase creates the
+  schema, the master realm is created);
+* ``warm_start``: ``start --optimized`` again on the same database (what a standby pays);
+* ``unoptimized_start``: ``start`` with the build options on an unbuilt copy (Keycloak
+  re-augments, then starts) on the same, already-migrated database.
+
+Times are from process start to ``/health/ready`` answering UP (polled every second,
+so they are up to 1 s late). Medians and min/max go to bench/results/keycloak_start.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench._common import summarize, write_result
+from scripts.lab import keycloak as kc
+from scripts.lab.osuser import make_workspace, remove_tree
+from scripts.lab.postgres import PgCluster
+from scripts.lab.processes import Supervisor
+
+
+def _cold_build(dist: Path) -> float:
+    with tempfile.TemporaryDirectory(prefix="kc-build-", dir=kc.cache_dir()) as tmp:
+        home = Path(tmp) / "home"
+        shutil.copytree(dist, home, symlinks=True, ignore=shutil.ignore_patterns(".complete"))
+        t0 = time.monotonic()
+        subprocess.run(
+            [str(home / "bin" / "kc.sh"), "build", *kc.DEFAULT_BUILD_OPTIONS],
+            check=True,
+            capture_output=True,
+            env=kc._java_env({}),
+        )
+        return time.monotonic() - t0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.keycloak_start")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    build = kc.ensure_build()
+    dist = kc.ensure_distribution()
+    samples: dict[str, list[float]] = {
+        "build": [],
+        "first_start": [],
+        "warm_start": [],
+        "unoptimized_start": [],
+    }
+    workspace = make_workspace(prefix="bench-keycloak-")
+    try:
+        with Supervisor() as supervisor:
+            pg = PgCluster.create(workspace, "pg", supervisor=supervisor)
+            pg.start()
+            password = secrets.token_urlsafe(16)
+            pg.execute(f"CREATE ROLE keycloak LOGIN PASSWORD '{password}'")
+            for round_no in range(args.rounds):
+                samples["build"].append(_cold_build(dist))
+                dbname = f"kc{round_no}"
+                pg.execute(f"CREATE DATABASE {dbname} OWNER keycloak")
+                db = kc.JdbcDatabase.local(pg.port, dbname, "keycloak", password)
+                for arm, optimized in (
+                    ("first_start", True),
+                    ("warm_start", True),
+                    ("unoptimized_start", False),
+                ):
+                    server = kc.start_keycloak(
+                        supervisor,
+                        workspace,
+                        db=db,
+                        hostname="https://sso.example.test",
+                        name=f"{arm}-{round_no}",
+                        build=build,
+                        optimized=optimized,
+                        progress=False,
+                        log=lambda _m: None,
+                    )
+                    samples[arm].append(server.startup_seconds)
+                    server.stop()
+                print(
+                    f"round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in samples.items()),
+                    flush=True,
+                )
+    finally:
+        remove_tree(workspace)
+    results = {arm: summarize(values) for arm, values in samples.items()}
+    warm, unopt = results["warm_start"].get("median_s"), results["unoptimized_start"].get("median_s")
+    if warm and unopt:
+        results["unoptimized_over_warm"] = round(unopt / warm, 2)
+    path = write_result(
+        "keycloak_start",
+        {
+            "rounds": args.rounds,
+            "keycloak": build.version,
+            "build_options": list(build.options),
+            "heap": kc.DEFAULT_HEAP,
+            "cpus": os.cpu_count(),
+        },
+        results,
+    )
+    for arm, summary in results.items():
+        print(f"{arm}: {summary}")
+    print(f"results appended to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,36 @@
+"""Prove a restored identity provider is the same identity provider: ``baseline`` and ``verify``.
+
+Library API (the local drill calls these directly)::
+
+    baseline = capture_baseline(BaselineParams(target, client))   # -> Baseline (save with .save(path))
+    verify(VerifyParams(target, client=client), report, baseline)  # fills report.checks
+
+See docs/verify.md for the check names and what each proves.
+"""
+
+from scripts.verify.core import CHECK_NAMES, adapter_for, capture_baseline, verify
+from scripts.verify.model import (
+    BASELINE_FORMAT,
+    BASELINE_VERSION,
+    Baseline,
+    BaselineParams,
+    ClientCredentials,
+    DbParams,
+    Target,
+    VerifyParams,
+)
+
+__all__ = [
+    "BASELINE_FORMAT",
+    "BASELINE_VERSION",
+    "CHECK_NAMES",
+    "Baseline",
+    "BaselineParams",
+    "ClientCredentials",
+    "DbParams",
+    "Target",
+    "VerifyParams",
+    "adapter_for",
+    "capture_baseline",
+    "verify",
+]

@@ -1,0 +1,106 @@
+"""Flags shared by ``baseline`` and ``verify``, and turning them into library parameters."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scripts.errors import InputError
+from scripts.verify.model import IDPS, SSL_MODES, ClientCredentials, DbParams, Target
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    idp = parser.add_argument_group("identity provider")
+    idp.add_argument("--idp", required=True, metavar="IDP", help=f"one of: {', '.join(IDPS)}")
+    idp.add_argument(
+        "--base-url",
+        required=True,
+        metavar="URL",
+        help="where this machine reaches the server, e.g. https://sso.example.com or "
+        "http://10.0.3.7:8080 (may differ from the public hostname in the issuer)",
+    )
+    idp.add_argument(
+        "--mgmt-url",
+        metavar="URL",
+        help="Keycloak's management interface for /health/ready (default: the --base-url host "
+        "on port 9000); authentik: default --base-url",
+    )
+    idp.add_argument("--realm", metavar="R", help="Keycloak realm (required with --idp keycloak)")
+    idp.add_argument(
+        "--app", metavar="SLUG", help="authentik application slug (required with --idp authentik)"
+    )
+    idp.add_argument(
+        "--http-timeout", type=float, default=10.0, metavar="S", help="seconds per HTTP request (default: 10)"
+    )
+    client = parser.add_argument_group("client-credentials token")
+    client.add_argument("--client-id", metavar="ID", help="a confidential client allowed client_credentials")
+    client.add_argument(
+        "--client-secret-file",
+        type=Path,
+        metavar="F",
+        help="file holding its secret (never passed on the command line, never printed)",
+    )
+    db = parser.add_argument_group("database (optional; read-only except --session-hygiene clear-sessions)")
+    db.add_argument(
+        "--db-dsn",
+        metavar="DSN",
+        help="libpq connection string, e.g. postgresql://verifier@db:5432/keycloak; prefer "
+        "PGPASSWORD or a pgpass file to a password in the DSN (it would be visible in ps)",
+    )
+    db.add_argument(
+        "--db-sslmode",
+        metavar="MODE",
+        help=f"libpq sslmode, one of: {', '.join(SSL_MODES)} (require/verify-ca/verify-full make "
+        "db.tls a real check)",
+    )
+    db.add_argument(
+        "--db-sslrootcert",
+        type=Path,
+        metavar="CA",
+        help="CA bundle (PEM) for --db-sslmode verify-ca/verify-full",
+    )
+
+
+def target_from_args(args: argparse.Namespace) -> Target:
+    db = None
+    if args.db_dsn:
+        db = DbParams(args.db_dsn, sslmode=args.db_sslmode, sslrootcert=args.db_sslrootcert)
+    elif args.db_sslmode or args.db_sslrootcert:
+        raise InputError(
+            "--db-sslmode",
+            args.db_sslmode or str(args.db_sslrootcert),
+            "only meaningful together with --db-dsn",
+        )
+    return Target(
+        idp=args.idp,
+        base_url=args.base_url,
+        realm=args.realm,
+        app=args.app,
+        mgmt_url=args.mgmt_url,
+        db=db,
+        http_timeout=args.http_timeout,
+    )
+
+
+def client_from_args(args: argparse.Namespace) -> ClientCredentials | None:
+    if not args.client_id and not args.client_secret_file:
+        return None
+    if not args.client_id:
+        raise InputError("--client-id", None, "a client ID (required with --client-secret-file)")
+    if not args.client_secret_file:
+        raise InputError(
+            "--client-secret-file", None, "a file holding the client's secret (required with --client-id)"
+        )
+    return ClientCredentials(
+        args.client_id, read_secret_file("--client-secret-file", args.client_secret_file)
+    )
+
+
+def read_secret_file(field: str, path: Path) -> str:
+    try:
+        secret = path.read_text().strip()
+    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError):
+        raise InputError(field, str(path), "a readable file holding the secret") from None
+    if not secret:
+        raise InputError(field, str(path), "a file holding the secret (this one is empty)")
+    return secret
