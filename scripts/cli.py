@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "scripts.rds.sandbox",
     "scripts.verify.cmd_baseline",
     "scripts.verify.cmd_verify",
+    "scripts.drill.cli",
 ]
 
 #: ``restore <source>`` subcommands; each module defines register_restore().

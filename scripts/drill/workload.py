@@ -80,7 +80,10 @@ class MarkerWorkload:
                 with self._lock:
                     self.markers.append(Marker(row[0], label, utcnow()))
                 if self.on_tick is not None:
-                    self.on_tick(tick)
+                    try:
+                        self.on_tick(tick)
+                    except Exception as exc:  # noqa: BLE001 - side work must never stop the markers
+                        self.errors.append(f"tick {tick}: {exc}")
                 time.sleep(self.interval)
         except psycopg.Error as exc:
             # The disaster (SIGKILL of the primary) ends the workload this way, by design.

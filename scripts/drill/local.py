@@ -1,0 +1,500 @@
+"""``drill --local``: a complete disaster and recovery on one machine, with real parts.
+
+Timeline (every phase is a timed report step, drawn in ``timeline.png``):
+
+    prepare    S3-compatible store (moto_server) with the archive bucket
+               PostgreSQL primary archiving WAL with barman-cloud (archive_timeout short)
+               Keycloak (official distribution) on it, public hostname fixed -> fixed issuer
+               realm, confidential client, users; base backup; baseline of production facts
+    workload   marker rows and Keycloak users created while the clock runs;
+               the recovery target is taken in a quiet gap in the middle
+    disaster   the realm is deleted (logical damage after the target), the archive passes
+               the target, then the primary PostgreSQL and Keycloak are SIGKILLed
+    recover    RTO clock starts ("declared"): restore wal to the target into a fresh data
+               directory (base backup, WAL replay with prefetch, promotion), a standby
+               Keycloak on the restored database with the same hostname, verify vs baseline
+    report     markers before the target present and after it absent, Keycloak users likewise,
+               the deleted realm back, issuer and keys unchanged, a token that validates;
+               RPO and RTO per phase against the declared targets; JSON, Markdown, PNG
+
+Everything started is stopped (Supervisor), also on failure, Ctrl-C and SIGTERM; the
+workspace is removed unless ``--keep``. Logs are copied into the report directory first.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from scripts.drill.chart import Span, timeline_png
+from scripts.drill.workload import MarkerWorkload, classify
+from scripts.errors import DrError, ExternalError
+from scripts.lab.keycloak import JdbcDatabase, KeycloakServer, ensure_build, start_keycloak
+from scripts.lab.osuser import make_user_dir, make_workspace, pg_os_user, remove_tree
+from scripts.lab.pgtools import ensure_pgtools
+from scripts.lab.postgres import PgCluster
+from scripts.lab.processes import Supervisor, free_port
+from scripts.lab.s3 import LAB_AWS_ENV, S3Server
+from scripts.progress import Progress, say
+from scripts.report import Report
+from scripts.timeutil import format_duration, iso, utcnow
+from scripts.verify import BaselineParams, ClientCredentials, DbParams, Target, VerifyParams, capture_baseline, verify
+from scripts.wal import archive
+from scripts.wal.location import ArchiveLocation
+from scripts.wal.recovery import Target as RecoveryTarget
+from scripts.wal.restore import RestoreRequest, restore_wal
+
+BUCKET = "idp-dr-drill"
+PREFIX = "pg"
+SERVER = "primary"
+REALM = "drill"
+CLIENT_ID = "drill-verifier"
+DB_NAME = DB_USER = "keycloak"
+
+
+@dataclass(frozen=True)
+class LocalDrillOptions:
+    #: Public hostname of both Keycloaks: the issuer is <hostname>/realms/drill.
+    hostname: str = "https://sso.drill.idp-dr.test"
+    #: PostgreSQL archive_timeout (s): bounds the achievable RPO.
+    archive_timeout_s: int = 10
+    #: Seconds of workload before and after the target.
+    workload_s: float = 6.0
+    #: Users in the realm before the drill starts (the baseline's count).
+    seed_users: int = 5
+    #: Declared objectives the drill is measured against.
+    rpo_target_s: float = 30.0
+    rto_target_s: float = 300.0
+    report_dir: Path = Path("reports")
+    keep: bool = False
+    keycloak_timeout_s: float = 600.0
+    restore_timeout_s: float = 3600.0
+    progress: bool = True
+    #: Extra data loaded before the base backup (MiB), and WAL generated after it (MiB), to drill at
+    #: realistic sizes (the benchmark uses 100 MiB and 1 GiB). 0 = Keycloak's own data only.
+    data_mb: int = 0
+    wal_mb: int = 0
+    #: Called with (S3Server, ArchiveLocation) after the restore, before anything stops; its dict
+    #: lands in result["store_probe"] (the benchmark measures raw download speed with it).
+    store_probe: Callable[[Any, Any], dict] | None = None
+
+
+@dataclass
+class _Clock:
+    t0: float = field(default_factory=time.monotonic)
+    spans: list[Span] = field(default_factory=list)
+    instants: dict[str, float] = field(default_factory=dict)
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def mark(self, name: str) -> float:
+        self.instants[name] = self.now()
+        return self.instants[name]
+
+
+class _Phase:
+    """A report step that also becomes a bar on the timeline chart."""
+
+    def __init__(self, report: Report, clock: _Clock, name: str, group: str):
+        self.report, self.clock, self.name, self.group = report, clock, name, group
+
+    def __enter__(self):
+        self.start = self.clock.now()
+        self._step = self.report.step(self.name)
+        return self._step.__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            return self._step.__exit__(*exc)
+        finally:
+            self.clock.spans.append(Span(self.name, self.start, self.clock.now(), self.group))
+
+
+def run_local_drill(opts: LocalDrillOptions, report: Report) -> dict[str, Any]:
+    """Run the drill, filling ``report``; returns the paths of the written artefacts."""
+    clock = _Clock()
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    out_dir = (opts.report_dir / f"drill-{stamp}").absolute()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workspace = make_workspace(prefix="drill-")
+    report.result["workspace"] = str(workspace)
+    report.result["report_dir"] = str(out_dir)
+    state = _DrillState(opts, report, clock, workspace)
+    try:
+        with Supervisor() as supervisor:
+            state.supervisor = supervisor
+            try:
+                state.run()
+            finally:
+                state.collect_logs(out_dir)
+    finally:
+        if not opts.keep:
+            remove_tree(workspace)
+        else:
+            report.notes.append(f"workspace kept: {workspace}")
+    return state.write_artefacts(out_dir)
+
+
+class _DrillState:
+    def __init__(self, opts: LocalDrillOptions, report: Report, clock: _Clock, workspace: Path):
+        self.opts, self.report, self.clock, self.workspace = opts, report, clock, workspace
+        self.supervisor: Supervisor | None = None
+        self.log_paths: list[tuple[str, Path]] = []
+        self.rto: dict[str, float] = {}
+        self.target: datetime | None = None
+        self.users_written: list[tuple[str, datetime]] = []
+        self.realm_deleted = False
+
+    def say(self, message: str) -> None:
+        say(f"[drill] {message}", enabled=self.opts.progress)
+
+    def phase(self, name: str, group: str) -> _Phase:
+        return _Phase(self.report, self.clock, name, group)
+
+    # ------------------------------------------------------------------ the drill
+    def run(self) -> None:
+        opts, report = self.opts, self.report
+        db_password = secrets.token_urlsafe(18)
+        report.register_secret(db_password)
+        for key in ("AWS_SECRET_ACCESS_KEY",):
+            report.register_secret(LAB_AWS_ENV[key])
+        # Our own boto3 calls (catalog listing) reach the emulator with the lab credentials.
+        for key, value in LAB_AWS_ENV.items():
+            os.environ.setdefault(key, value)
+        env = dict(LAB_AWS_ENV)
+
+        with self.phase("prepare: S3 store", "setup"):
+            s3 = S3Server.start(self.supervisor, self.workspace)
+            s3.create_bucket(BUCKET)
+            location = ArchiveLocation(BUCKET, PREFIX, SERVER, s3.endpoint_url)
+            self.say(f"S3-compatible store (moto_server) on {s3.endpoint_url}, archive s3://{BUCKET}/{PREFIX}")
+
+        with self.phase("prepare: primary PostgreSQL", "setup"):
+            user = pg_os_user()
+            tools = ensure_pgtools(user, log=self.say)
+            archive.check_wal_archive(tools, user, location, env=env)
+            primary = PgCluster.create(self.workspace, "primary", supervisor=self.supervisor, settings={
+                "wal_level": "replica",
+                "archive_mode": "on",
+                "archive_timeout": opts.archive_timeout_s,
+                "archive_command": archive.archive_command(tools, location),
+                "track_commit_timestamp": "on",
+            })
+            self.log_paths.append(("primary-postgres.log", primary.log_path))
+            primary.start(env=env)
+            primary.create_role_and_db(DB_USER, db_password, DB_NAME)
+            self.say(f"PostgreSQL primary on 127.0.0.1:{primary.port} (as OS user {user.name}), archiving "
+                     f"WAL with barman-cloud, archive_timeout {opts.archive_timeout_s} s")
+
+        with self.phase("prepare: Keycloak build", "setup"):
+            build = ensure_build(log=self.say)
+
+        with self.phase("prepare: primary Keycloak", "setup"):
+            keycloak = start_keycloak(
+                self.supervisor, self.workspace, name="primary", build=build, hostname=opts.hostname,
+                db=JdbcDatabase.local(primary.port, DB_NAME, DB_USER, db_password),
+                timeout=opts.keycloak_timeout_s, progress=opts.progress, log=self.say,
+            )
+            self.log_paths.append(("primary-keycloak.log", keycloak.log_path))
+            report.register_secret(keycloak.admin_password)
+            admin = keycloak.admin()
+            admin.create_realm(REALM)
+            client_secret = admin.create_confidential_client(REALM, CLIENT_ID,
+                                                             service_account_roles=["manage-users"])
+            report.register_secret(client_secret)
+            for index in range(opts.seed_users):
+                admin.create_user(REALM, f"seed-user-{index}", password=secrets.token_urlsafe(12))
+            client = ClientCredentials(CLIENT_ID, client_secret)
+            issuer = keycloak.issuer(REALM)
+            report.result["issuer"] = issuer
+
+        if opts.data_mb:
+            with self.phase("prepare: load data", "setup"):
+                load_filler(primary, opts.data_mb)
+                self.say(f"loaded {opts.data_mb} MiB of filler data")
+
+        with self.phase("prepare: base backup", "setup"):
+            backup_id = archive.take_base_backup(tools, user, location, socket_dir=primary.socket_dir,
+                                                 port=primary.port, env=env)
+            report.result["base_backup"] = backup_id
+
+        with self.phase("prepare: baseline", "setup"):
+            primary_dsn = primary.tcp_dsn(DB_NAME, DB_USER, db_password)
+            baseline = capture_baseline(BaselineParams(
+                Target("keycloak", keycloak.base_url, realm=REALM, mgmt_url=keycloak.mgmt_url,
+                       db=DbParams(primary_dsn)), client))
+            baseline.save(self.workspace / "baseline.json")
+            report.result["baseline"] = {"issuer": baseline.issuer, "signing_kids": baseline.signing_kids,
+                                         "counts": baseline.counts, "schema": baseline.schema}
+
+        if opts.wal_mb:
+            with self.phase("prepare: generate WAL", "setup"):
+                generate_wal(primary, opts.wal_mb)
+                self.say(f"generated about {opts.wal_mb} MiB of WAL after the base backup")
+
+        with self.phase("workload", "workload"):
+            workload = MarkerWorkload(lambda: psycopg.connect(primary_dsn, autocommit=True),
+                                      on_tick=lambda tick: self._maybe_create_user(admin, tick))
+            workload.prepare()
+            workload.start()
+            time.sleep(opts.workload_s)
+            self.target = workload.mark_target()
+            self.clock.mark("target")
+            time.sleep(opts.workload_s)
+            report.result["target"] = iso(self.target)
+            self.say(f"recovery target {iso(self.target)} (quiet gaps of {workload.quiet_gap:.0f} s around it)")
+
+        with self.phase("disaster", "disaster"):
+            self.realm_deleted = True
+            admin.request("DELETE", f"/realms/{REALM}")  # logical damage after the target
+            self.say(f"realm {REALM!r} deleted on the primary")
+            # The archive must hold WAL past the target, or no restore to it is possible ...
+            self._wait_archive_past(primary, self.target, timeout=opts.archive_timeout_s * 4 + 30)
+            # ... then the incident runs on for half an archive_timeout while writes continue, so the
+            # crash lands mid-segment and the measured RPO is what archiving really loses.
+            time.sleep(opts.archive_timeout_s / 2)
+            last_primary_commit = workload.snapshot()[-1].committed_at
+            primary.crash()
+            keycloak.kill()
+            workload.stop()
+            report.result["last_primary_commit"] = iso(last_primary_commit)
+            self.say("primary PostgreSQL and Keycloak killed (SIGKILL)")
+        declared = self.clock.mark("declared")
+
+        with self.phase("recover: restore + replay WAL", "recovery"):
+            pgdata = self.workspace / "restored" / "data"
+            socket_dir = make_user_dir(self.workspace / "restored-sock", user, 0o755)
+            request = RestoreRequest(
+                archive_url=location.url, server_name=SERVER, pgdata=pgdata,
+                target=RecoveryTarget.from_options(time=iso(self.target)), endpoint_url=s3.endpoint_url,
+                port=free_port(), socket_dir=socket_dir, timeout_s=opts.restore_timeout_s, env=env,
+            )
+            restore_report = Report("restore wal")
+            result = restore_wal(request, restore_report, supervisor=self.supervisor,
+                                 progress=Progress("restore wal", enabled=opts.progress))
+            self.log_paths.append(("restored-postgres.log", pgdata / "log" / "idp-dr-restore.log"))
+            self._absorb(restore_report, "restore")
+        restored_at = self.clock.now()
+        phases = result.phases_s
+        self.rto["restore_base_s"] = sum(phases.get(k, 0.0) for k in ("validate", "fetch_base_backup",
+                                                                      "configure_recovery"))
+        self.rto["replay_wal_s"] = restored_at - declared - self.rto["restore_base_s"]
+        # One bar per RTO phase: the restore step becomes "base backup" and "WAL replay + promote".
+        restore_span = self.clock.spans.pop()
+        split = restore_span.start_s + self.rto["restore_base_s"]
+        self.clock.spans += [Span("recover: restore base backup", restore_span.start_s, split, "recovery"),
+                             Span("recover: replay WAL + promote", split, restore_span.end_s, "recovery")]
+        report.result["restore"] = {k: v for k, v in result.to_dict().items()
+                                    if k in ("backup", "window", "new_timeline", "segments_replayed",
+                                             "wal_bytes_fetched", "phases_s", "new_server_name")}
+
+        with self.phase("recover: standby Keycloak ready", "recovery"):
+            standby = start_keycloak(
+                self.supervisor, self.workspace, name="standby", build=build, hostname=opts.hostname,
+                db=JdbcDatabase.local(result.port, DB_NAME, DB_USER, db_password),
+                admin_password=keycloak.admin_password, timeout=opts.keycloak_timeout_s,
+                progress=opts.progress, log=self.say,
+            )
+            self.log_paths.append(("standby-keycloak.log", standby.log_path))
+        ready_at = self.clock.now()
+        self.rto["keycloak_ready_s"] = ready_at - restored_at
+        if opts.store_probe is not None:
+            report.result["store_probe"] = opts.store_probe(s3, location)
+
+        with self.phase("recover: verify", "verify"):
+            restored_dsn = f"postgresql://{DB_USER}:{db_password}@127.0.0.1:{result.port}/{DB_NAME}"
+            verify(VerifyParams(
+                Target("keycloak", standby.base_url, realm=REALM, mgmt_url=standby.mgmt_url,
+                       db=DbParams(restored_dsn)),
+                expected_issuer=issuer, client=client), report, baseline)
+            self._check_markers(workload, restored_dsn)
+            self._check_users(restored_dsn)
+            self._check_realm_back(standby)
+        verified_at = self.clock.now()
+        self.rto["verify_s"] = verified_at - ready_at
+        self.rto["total_s"] = verified_at - declared
+        self._objectives(last_primary_commit, result)
+        self.say(f"recovered and verified {format_duration(self.rto['total_s'])} after the disaster was declared")
+        rpo = report.result["rpo"]["rpo_s"]
+        report.notes += [
+            f"RPO {rpo} s (target {opts.rpo_target_s:g} s): {report.result['rpo']['definition']}",
+            "RTO {total_s} s (target {target:g} s) = restore base {restore_base_s} s + replay WAL {replay_wal_s} s "
+            "+ Keycloak ready {keycloak_ready_s} s + verify {verify_s} s".format(
+                target=opts.rto_target_s, **{k: round(v, 1) for k, v in self.rto.items()}),
+        ]
+
+    # ------------------------------------------------------------------ helpers
+    def _maybe_create_user(self, admin, tick: int) -> None:
+        """Every tenth marker, a Keycloak user: IdP-level data written around the target.
+
+        Stops once the realm is deleted (the disaster); markers keep being written until the crash.
+        """
+        if tick % 10 == 0 and not self.realm_deleted:
+            name = f"workload-user-{tick}"
+            admin.create_user(REALM, name, password=secrets.token_urlsafe(12))
+            self.users_written.append((name, utcnow()))
+
+    def _wait_archive_past(self, primary: PgCluster, when: datetime, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = primary.execute("SELECT last_archived_time FROM pg_stat_archiver")[0]
+            if row[0] is not None and row[0] > when:
+                return
+            time.sleep(0.2)
+        raise ExternalError(f"the WAL archive did not pass the target {iso(when)} within {timeout:.0f} s",
+                            hint="check archive_command errors in the primary's log")
+
+    def _absorb(self, sub: Report, prefix: str) -> None:
+        for check in sub.checks:
+            self.report.check(f"{prefix}.{check.name}", check.ok, check.message, **check.evidence)
+        failed = [s for s in sub.steps if s.status == "failed"]
+        if failed:
+            raise ExternalError(f"restore step {failed[0].name!r} failed: {failed[0].error}")
+
+    def _check_markers(self, workload: MarkerWorkload, dsn: str) -> None:
+        with psycopg.connect(dsn) as conn:
+            restored = {row[0] for row in conn.execute("SELECT label FROM idp_dr_drill.markers")}
+        verdict = classify(workload.snapshot(), restored, self.target)
+        self.report.check(
+            "markers.before_target_present", not verdict.missing,
+            f"{verdict.expected_present - len(verdict.missing)} of {verdict.expected_present} markers committed "
+            "before the target are restored", missing=verdict.missing[:10])
+        self.report.check(
+            "markers.after_target_absent", not verdict.revived,
+            f"{verdict.expected_absent - len(verdict.revived)} of {verdict.expected_absent} markers committed "
+            "after the target are absent", revived=verdict.revived[:10])
+
+    def _check_users(self, dsn: str) -> None:
+        with psycopg.connect(dsn) as conn:
+            restored = {row[0] for row in conn.execute(
+                "SELECT u.username FROM user_entity u JOIN realm r ON r.id = u.realm_id WHERE r.name = %s",
+                (REALM,))}
+        before = [name for name, at in self.users_written if at < self.target]
+        after = [name for name, at in self.users_written if at > self.target]
+        missing = [n for n in before if n not in restored]
+        revived = [n for n in after if n in restored]
+        self.report.check("keycloak.users_before_target_present", not missing and bool(before),
+                          f"{len(before) - len(missing)} of {len(before)} users created before the target exist",
+                          missing=missing)
+        self.report.check("keycloak.users_after_target_absent", not revived,
+                          f"{len(after) - len(revived)} of {len(after)} users created after the target are absent",
+                          revived=revived)
+
+    def _check_realm_back(self, standby: KeycloakServer) -> None:
+        realm = standby.admin().get_realm(REALM)
+        self.report.check("disaster.realm_restored", realm.get("realm") == REALM,
+                          f"realm {REALM!r}, deleted after the target, is served again by the standby")
+
+    def _objectives(self, last_primary_commit: datetime, result) -> None:
+        opts, report = self.opts, self.report
+        window = result.window or {}
+        archived = window.get("latest")
+        archived_at = datetime.fromisoformat(archived.replace("Z", "+00:00")) if isinstance(archived, str) \
+            else archived
+        rpo = max((last_primary_commit - archived_at).total_seconds(), 0.0) if archived_at else None
+        report.result["rpo"] = {
+            "definition": "last commit on the primary before the crash minus the newest commit in the archive "
+                          "(what a restore to the latest point would lose)",
+            "last_primary_commit": iso(last_primary_commit),
+            "last_archived_commit": iso(archived_at) if archived_at else None,
+            "rpo_s": None if rpo is None else round(rpo, 3),
+            "archive_timeout_s": opts.archive_timeout_s,
+            "target_covered_by_archive": bool(archived_at and archived_at >= self.target),
+        }
+        report.result["rto"] = {k: round(v, 3) for k, v in self.rto.items()}
+        report.result["targets"] = {"rpo_s": opts.rpo_target_s, "rto_s": opts.rto_target_s}
+        report.check("rpo.within_target", rpo is not None and rpo <= opts.rpo_target_s,
+                     f"RPO {rpo:.1f} s (target {opts.rpo_target_s:.0f} s; archive_timeout "
+                     f"{opts.archive_timeout_s} s)" if rpo is not None else "RPO could not be measured",
+                     rpo_s=rpo)
+        total = self.rto["total_s"]
+        report.check("rto.within_target", total <= opts.rto_target_s,
+                     f"RTO {total:.1f} s from declaration to verified (target {opts.rto_target_s:.0f} s)",
+                     **{k: round(v, 3) for k, v in self.rto.items()})
+
+    # ------------------------------------------------------------------ artefacts
+    def collect_logs(self, out_dir: Path) -> None:
+        """Copy server logs out of the workspace (which is removed) into the report directory."""
+        for name, path in self.log_paths:
+            if path.is_file():
+                (out_dir / "logs").mkdir(exist_ok=True)
+                shutil.copyfile(path, out_dir / "logs" / name)
+
+    def write_artefacts(self, out_dir: Path) -> dict[str, Any]:
+        chart = None
+        if self.clock.spans:
+            markers = {name: at for name, at in self.clock.instants.items()}
+            chart = timeline_png(self.clock.spans, out_dir / "timeline.png",
+                                 title="idp-dr local drill: Keycloak PITR restore",
+                                 markers=markers, rto_s=self.rto.get("total_s"))
+        files = {"json": str(out_dir / "drill-report.json"), "markdown": str(out_dir / "drill-report.md")}
+        if chart:
+            files["timeline_png"] = str(chart)
+        self.report.result["files"] = files
+        self.report.show_result_in_text = False  # --json and drill-report.json carry everything
+        self.report.notes.append(f"report: {out_dir}/ (drill-report.json, drill-report.md, timeline.png, logs/)")
+        (out_dir / "drill-report.json").write_text(self.report.to_json() + "\n")
+        (out_dir / "drill-report.md").write_text(render_markdown(self.report) + "\n")
+        return files
+
+
+def render_markdown(report: Report) -> str:
+    """A post-mortem-ready summary: phases, RTO/RPO against targets, every check."""
+    doc = report.to_dict()
+    result = doc["result"]
+    lines = [f"# idp-dr drill report: {'PASSED' if doc['ok'] else 'FAILED'}", "",
+             f"- started {doc['started_at']}, took {format_duration(doc['duration_s'])}"]
+    if "target" in result:
+        lines.append(f"- recovery target {result['target']}; issuer `{result.get('issuer')}`")
+    rpo, rto, targets = result.get("rpo"), result.get("rto"), result.get("targets")
+    if rpo and targets:
+        lines.append(f"- **RPO {rpo['rpo_s']} s** (target {targets['rpo_s']} s): {rpo['definition']}")
+    if rto and targets and "total_s" in rto:
+        lines.append(f"- **RTO {rto['total_s']} s** (target {targets['rto_s']} s): restore base "
+                     f"{rto['restore_base_s']} s, WAL replay {rto['replay_wal_s']} s, Keycloak ready "
+                     f"{rto['keycloak_ready_s']} s, verify {rto['verify_s']} s")
+    lines += ["", "| phase | status | duration |", "| --- | --- | --- |"]
+    for step in doc["steps"]:
+        lines.append(f"| {step['name']} | {step['status']} | {format_duration(step['duration_s'])} |")
+    lines += ["", "| check | result | evidence |", "| --- | --- | --- |"]
+    for check in doc["checks"]:
+        lines.append(f"| {check['name']} | {check['status']} | {check['message']} |")
+    if "error" in doc:
+        lines += ["", f"**error:** {doc['error']['message']}"]
+    return "\n".join(lines)
+
+
+__all__ = ["DrError", "LocalDrillOptions", "render_markdown", "run_local_drill"]
+
+
+def load_filler(primary: PgCluster, megabytes: int) -> None:
+    """About ``megabytes`` MiB of rows in their own database (part of the base backup)."""
+    primary.execute("CREATE DATABASE filler")
+    rows_per_mb = 10367  # 101 bytes per row on disk (pg_total_relation_size of 700k rows, PostgreSQL 15)
+    primary.execute(
+        "CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS payload "
+        "FROM generate_series(1, %s) g", (megabytes * rows_per_mb,), dbname="filler")
+    primary.execute("CHECKPOINT")
+
+
+def generate_wal(primary: PgCluster, megabytes: int) -> None:
+    """About ``megabytes`` MiB of WAL: rewrites of a scratch table, in 16 MiB steps."""
+    primary.execute("CREATE TABLE IF NOT EXISTS wal_churn (id int PRIMARY KEY, payload text)", dbname="postgres")
+    primary.execute("INSERT INTO wal_churn SELECT g, md5(g::text) FROM generate_series(1, 100000) g "
+                    "ON CONFLICT DO NOTHING", dbname="postgres")
+    start = primary.execute("SELECT pg_current_wal_lsn()")[0][0]
+    while True:
+        primary.execute("UPDATE wal_churn SET payload = md5(payload)", dbname="postgres")
+        written = primary.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (start,))[0][0]
+        if written >= megabytes * 1024 * 1024:
+            return
