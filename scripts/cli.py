@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from scripts import __version__
-from scripts.errors import DrError, ExitCode
+from scripts.errors import DrError, ExitCode, interrupted
 from scripts.report import Report
 
 #: Top-level commands: (module that defines register/run).
@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
         report.error = exc
         exit_code = exc.exit_code
     except KeyboardInterrupt:
-        report.error = DrError("interrupted; started processes were stopped")
-        report.error.exit_code = ExitCode.INTERRUPTED
+        report.error = interrupted()
         exit_code = ExitCode.INTERRUPTED
 
     _emit(report, args, stdout, stderr)

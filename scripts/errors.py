@@ -103,3 +103,10 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def interrupted() -> DrError:
+    """The error recorded when Ctrl-C or SIGTERM ended a command (after its cleanup ran)."""
+    error = DrError("interrupted; started processes were stopped")
+    error.exit_code = ExitCode.INTERRUPTED
+    return error

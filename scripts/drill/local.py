@@ -37,7 +37,7 @@ import psycopg
 
 from scripts.drill.chart import Span, timeline_png
 from scripts.drill.workload import MarkerWorkload, classify
-from scripts.errors import DrError, ExternalError
+from scripts.errors import DrError, ExternalError, interrupted
 from scripts.lab.keycloak import JdbcDatabase, KeycloakServer, ensure_build, start_keycloak
 from scripts.lab.osuser import make_user_dir, make_workspace, pg_os_user, remove_tree
 from scripts.lab.pgtools import ensure_pgtools
@@ -137,12 +137,20 @@ def run_local_drill(opts: LocalDrillOptions, report: Report) -> dict[str, Any]:
                 state.run()
             finally:
                 state.collect_logs(out_dir)
+    except DrError as exc:
+        report.error = exc
+        raise
+    except KeyboardInterrupt:
+        report.error = interrupted()
+        raise
     finally:
         if not opts.keep:
             remove_tree(workspace)
         else:
             report.notes.append(f"workspace kept: {workspace}")
-    return state.write_artefacts(out_dir)
+        # Written on every path: a failed or interrupted drill is exactly what a post-mortem needs.
+        files = state.write_artefacts(out_dir)
+    return files
 
 
 class _DrillState:
