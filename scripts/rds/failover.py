@@ -17,7 +17,9 @@ Steps (each recorded with start, end and result; each idempotent):
                     Secrets Manager + an ExternalSecret force-sync (waiting until the Kubernetes
                     Secret shows it), or the Kubernetes Secret directly (``secretsMode=pulumi``).
 5. ``scale-standby``rollout-restart / scale the DR Deployment(s) to ``primaryReplicas``, wait ready.
-6. ``validate``     the validator (readiness + issuer by default; ``verify`` with ``--baseline``).
+6. ``validate``     the validator (readiness + issuer by default; ``verify`` against the baseline
+                    with ``--baseline``: issuer, JWKS overlapping the baseline, a token with
+                    ``--client-id``/``--client-secret-file``; scripts/verify/failover.py).
                     A failed validation stops here: traffic is NOT cut (exit 1).
 7. ``cut-traffic``  sticky failover: the primary's readiness check is pointed at ``failedOverPath``
                     so Route 53 keeps answering with the SECONDARY even if the old primary returns;
@@ -88,6 +90,11 @@ class FailoverOptions:
     kube_adapter: str = "kubectl"
     kube_context: str | None = None
     baseline: str | None = None
+    #: With --baseline: the confidential client for the token checks (its secret is read from
+    #: client_secret_file by run(), never kept here) and where the DR IdP's endpoints are reached.
+    client_id: str | None = None
+    client_secret_file: Path | None = None
+    dr_base_url: str | None = None
     probe_scheme: str = "https"
     poll_interval: float = DEFAULT_POLL_S
     timeout_s: float = 120 * 60.0
@@ -1143,11 +1150,36 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     p.add_argument("--reason", default=None, help="why (recorded in the timeline; recommended with --force)")
     p.add_argument("--dry-run", action="store_true", help="detect and pre-check only; change nothing")
-    p.add_argument(
+    validation = p.add_argument_group("validation with verify (see docs/verify.md)")
+    validation.add_argument(
         "--baseline",
         default=None,
         metavar="FILE",
-        help="validate with the full verify command against this baseline (when available)",
+        help="validate the DR site with verify against this file from 'python -m scripts baseline' "
+        "(issuer byte for byte, JWKS overlapping the baseline, a token with --client-id) instead of "
+        "readiness + issuer only; read before anything changes",
+    )
+    validation.add_argument(
+        "--client-id",
+        default=None,
+        metavar="ID",
+        help="with --baseline: a confidential client allowed client_credentials, for the token checks "
+        "(without it they are skipped and reported as skipped)",
+    )
+    validation.add_argument(
+        "--client-secret-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --client-id: file holding the client's secret (never on the command line, never "
+        "printed)",
+    )
+    validation.add_argument(
+        "--dr-base-url",
+        default=None,
+        metavar="URL",
+        help="with --baseline: where this machine reaches the DR IdP's endpoints (JWKS, token), e.g. "
+        "http://127.0.0.1:8080 through a port-forward (default: <probe-scheme>://dns.drHealthHostname)",
     )
     p.add_argument(
         "--poll-interval",
@@ -1205,6 +1237,19 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs) -> Failov
             raise InputError(field_name, value, "seconds from 1 to 86400")
     if not 0 <= args.dns_wait <= 3600:
         raise InputError("--dns-wait", args.dns_wait, "seconds from 0 to 3600")
+    if args.baseline is None:
+        for flag, value in (
+            ("--client-id", args.client_id),
+            ("--client-secret-file", args.client_secret_file),
+            ("--dr-base-url", args.dr_base_url),
+        ):
+            if value is not None:
+                raise InputError(
+                    flag,
+                    str(value),
+                    "only used with --baseline (the default readiness + issuer probe requests no token "
+                    "and probes dns.drHealthHostname)",
+                )
     if outputs.database.mode != "rds":
         raise InputError(
             "--stack-outputs",
@@ -1221,6 +1266,9 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs) -> Failov
         kube_adapter=args.kube_adapter,
         kube_context=args.kube_context,
         baseline=args.baseline,
+        client_id=args.client_id,
+        client_secret_file=args.client_secret_file,
+        dr_base_url=args.dr_base_url,
         probe_scheme=args.probe_scheme,
         poll_interval=check_poll_interval("--poll-interval", args.poll_interval),
         timeout_s=args.timeout * 60.0,
@@ -1230,6 +1278,23 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs) -> Failov
         reprotect=args.reprotect,
         quiet=args.quiet,
     )
+
+
+def _client_credentials(options: FailoverOptions, report: Report) -> Any:
+    """The --client-id/--client-secret-file pair as verify's ClientCredentials (None: no token checks).
+
+    The secret is registered with the report first: masked in every output even if it leaked into a
+    message.
+    """
+    if options.client_id is None and options.client_secret_file is None:
+        return None
+    from scripts.verify.cli_args import client_from_args  # only with --baseline: verify is needed then
+
+    client = client_from_args(
+        argparse.Namespace(client_id=options.client_id, client_secret_file=options.client_secret_file)
+    )
+    report.register_secret(client.client_secret)
+    return client
 
 
 def run(
@@ -1246,7 +1311,16 @@ def run(
 ) -> None:
     outputs = load_stack_outputs(args.stack_outputs)
     options = options_from_args(args, outputs)
-    validator = validator or resolve_validator(options.baseline)
+    if validator is None:
+        # Before the first AWS call: a bad baseline or secret file is bad input, nothing changed.
+        factory_options: dict[str, Any] = {}
+        if options.baseline is not None:
+            factory_options = {
+                "client": _client_credentials(options, report),
+                "outputs": outputs,
+                "base_url": options.dr_base_url,
+            }
+        validator = resolve_validator(options.baseline, **factory_options)
     aws = aws or Aws()
     if options.dry_run:
         aws.forbid_mutations("--dry-run")

@@ -5,8 +5,8 @@ standby is scaled up and before traffic is cut. The default, :func:`readiness_va
 until ``https://{host}{healthPath}`` answers 2xx and then requires the discovery document's
 ``issuer`` to equal the stack's ``issuer`` byte for byte (a standby that mints tokens with another
 issuer breaks every client even though it looks healthy). With ``--baseline FILE`` the full
-verification from ``scripts.verify`` is used instead, when that package provides
-``failover_validator(baseline_path) -> Validator``.
+verification from ``scripts.verify`` is used instead
+(``scripts.verify.failover_validator(baseline_path, ...) -> Validator``, docs/verify.md).
 """
 
 from __future__ import annotations
@@ -106,10 +106,11 @@ class ValidationContext:
 Validator = Callable[[ValidationContext], list[ValidationCheck]]
 
 
-def readiness_validator(
-    ctx: ValidationContext, *, get: Callable[..., ProbeResult] = http_get
-) -> list[ValidationCheck]:
-    """Wait for readiness (pods are starting), then compare the issuer once."""
+def wait_ready(ctx: ValidationContext, *, get: Callable[..., ProbeResult] = http_get) -> ValidationCheck:
+    """Poll ``https://{host}{healthPath}`` (what Route 53 probes) until 2xx or ``ctx.timeout_s``.
+
+    Returns the ``<site>.readiness`` check: ok when the site answered 2xx in time.
+    """
     url = site_url(ctx.host, ctx.health_path, ctx.scheme)
     deadline = ctx.clock.monotonic() + ctx.timeout_s
     attempts = 0
@@ -121,14 +122,20 @@ def readiness_validator(
         if ready.ok or ctx.clock.monotonic() >= deadline:
             break
         ctx.clock.sleep(min(ctx.interval_s, max(0.0, deadline - ctx.clock.monotonic())))
-    checks = [
-        ValidationCheck(
-            f"{ctx.site}.readiness",
-            ready.ok,
-            ready.summary(),
-            {"url": url, "status": ready.status, "attempts": attempts},
-        )
-    ]
+    return ValidationCheck(
+        f"{ctx.site}.readiness",
+        ready.ok,
+        ready.summary(),
+        {"url": url, "status": ready.status, "attempts": attempts},
+    )
+
+
+def readiness_validator(
+    ctx: ValidationContext, *, get: Callable[..., ProbeResult] = http_get
+) -> list[ValidationCheck]:
+    """Wait for readiness (pods are starting), then compare the issuer once."""
+    ready = wait_ready(ctx, get=get)
+    checks = [ready]
     disc_url = discovery_url(ctx.host, ctx.issuer, ctx.scheme)
     if not ready.ok:
         checks.append(
@@ -151,8 +158,13 @@ def readiness_validator(
     return checks
 
 
-def resolve_validator(baseline: str | None) -> Validator:
-    """The readiness probe, or the full ``verify`` when a baseline is given and verify exists."""
+def resolve_validator(baseline: str | None, **factory_options: Any) -> Validator:
+    """The readiness probe, or the full ``verify`` when a baseline is given.
+
+    ``factory_options`` (e.g. ``client``, ``outputs``, ``base_url``) go to
+    ``scripts.verify.failover_validator``, which loads and checks the baseline here, before the
+    failover changes anything: a bad baseline is bad input (exit 2), never a failed step.
+    """
     if baseline is None:
         return readiness_validator
     try:
@@ -166,4 +178,4 @@ def resolve_validator(baseline: str | None) -> Validator:
             "(scripts.verify.failover_validator)",
             hint="run without --baseline to validate with the readiness + issuer probe",
         ) from None
-    return factory(baseline)
+    return factory(baseline, **factory_options)
