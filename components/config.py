@@ -279,6 +279,18 @@ class IdpConfig(_Model):
         return f"/application/o/{self.application_slug}/.well-known/openid-configuration"
 
     @property
+    def jwks_path(self) -> str:
+        if self.kind == "keycloak":
+            return f"/realms/{self.realm}/protocol/openid-connect/certs"
+        return f"/application/o/{self.application_slug}/jwks/"
+
+    @property
+    def token_path(self) -> str:
+        if self.kind == "keycloak":
+            return f"/realms/{self.realm}/protocol/openid-connect/token"
+        return "/application/o/token/"
+
+    @property
     def default_health_path(self) -> str:
         return "/health/ready" if self.kind == "keycloak" else "/-/health/ready/"
 

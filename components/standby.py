@@ -25,8 +25,9 @@ Per site, in namespace ``standby.namespace`` (Pod Security "restricted"):
   PostgreSQL (``session_backend: postgres``, seed 002) configured by a blueprint.
 * A PodDisruptionBudget when the site runs two or more replicas, a Service, an
   Ingress for the public hostname and one for the site's health hostname that
-  exposes only the readiness path and the discovery document (what Route 53
-  probes).
+  exposes only the readiness path, the discovery document (what Route 53
+  probes), and the JWKS and token endpoints (what ``failover --baseline``
+  verifies on the DR site before DNS points at it).
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class IdpSpec:
     public_hostname: str
     issuer: str
     discovery_path: str
+    #: JWKS and token endpoints: routed on the site's health hostname too, so `failover --baseline`
+    #: can prove keys and tokens on the DR site before DNS points at it (both are public anyway).
+    jwks_path: str
+    token_path: str
     health_path: str
     optimized_image: bool
     needs_redis: bool
@@ -202,8 +207,8 @@ class IdentityStandby(pulumi.ComponentResource):
             f"{name}-health-ingress", f"{self._server_name}-health", args.health_hostname,
             [
                 {"path": idp.health_path, "pathType": "Exact", "backend": self._backend(service, health_port_name)},
-                {"path": idp.discovery_path, "pathType": "Exact",
-                 "backend": self._backend(service, backend_port_name)},
+                *({"path": path, "pathType": "Exact", "backend": self._backend(service, backend_port_name)}
+                  for path in (idp.discovery_path, idp.jwks_path, idp.token_path)),
             ],
         )
         self.load_balancer_hostname = public.status.apply(_lb_hostname)

@@ -144,7 +144,8 @@ class DrTopology(pulumi.ComponentResource):
         idp = cfg.idp
         spec = IdpSpec(
             kind=idp.kind, image=idp.image, public_hostname=idp.public_hostname, issuer=idp.issuer,
-            discovery_path=idp.discovery_path, health_path=cfg.health_path,
+            discovery_path=idp.discovery_path, jwks_path=idp.jwks_path, token_path=idp.token_path,
+            health_path=cfg.health_path,
             optimized_image=idp.optimized_image, needs_redis=idp.needs_redis,
             # The stock Keycloak image re-augments at start and writes to its root filesystem.
             read_only_root_filesystem=cfg.standby.read_only_root_filesystem

@@ -177,13 +177,15 @@ def test_disruption_budget_only_where_two_or_more_replicas_run(default_run, warm
         == ["k8s-dr", "k8s-primary"]
 
 
-def test_health_ingress_exposes_only_readiness_and_discovery(default_run):
+def test_health_ingress_exposes_only_what_route53_and_failover_check(default_run):
     ingress = default_run.recorder.by_name("sso-dr-site-health-ingress")
     [rule] = ingress.inputs["spec"]["rules"]
     assert rule["host"] == "health-dr.sso.example.com"
     paths = {p["path"]: (p["pathType"], p["backend"]["service"]["port"]["name"]) for p in rule["http"]["paths"]}
     assert paths == {"/health/ready": ("Exact", "management"),
-                     "/realms/company/.well-known/openid-configuration": ("Exact", "http")}
+                     "/realms/company/.well-known/openid-configuration": ("Exact", "http"),
+                     "/realms/company/protocol/openid-connect/certs": ("Exact", "http"),
+                     "/realms/company/protocol/openid-connect/token": ("Exact", "http")}
 
 
 def test_authentik_runs_server_and_worker_with_its_health_endpoints(authentik_run):
