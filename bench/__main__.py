@@ -9,6 +9,7 @@ BENCHMARKS: list[str] = [
     "rds_restore_wait",
     "restore_wal",
     "keycloak_start",
+    "drill",
 ]
 
 if __name__ == "__main__":

@@ -1,0 +1,157 @@
+"""The local drill at two database sizes: phase medians, restore vs raw download, RPO, orchestration share.
+
+For each size (default 100 MiB and 1 GiB of data, plus as much WAL after the base backup) the
+drill runs ``--runs`` times, sizes interleaved. Per run it records every phase, the RTO
+breakdown and the RPO; after the restore, while the store still runs, it downloads the same
+base-backup and WAL objects with boto3 alone (serially and with 8 threads): the limit of this
+machine and store, to compare the restore's throughput with.
+
+* orchestration share = (RTO - restore base - WAL replay - Keycloak start) / RTO: what the
+  drill itself adds on the recovery path (verification and glue). Goal: under 10 %.
+* RPO = last commit on the primary before the crash - newest commit in the archive. Goal: no
+  larger than archive_timeout.
+
+Usage: python -m bench.drill [--sizes 100,1024] [--runs 3] [--archive-timeout 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench._common import summarize, write_result
+from scripts.drill.local import LocalDrillOptions, run_local_drill
+from scripts.report import Report
+
+
+def store_probe(s3, location) -> dict:
+    """Download the backup's and the WAL's objects with boto3 alone: serial and 8 threads."""
+    client = s3.client()
+    prefix = f"{location.prefix}/{location.server_name}/"
+    keys = {"base": [], "wals": []}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            group = "wals" if "/wals/" in obj["Key"] else "base"
+            keys[group].append((obj["Key"], obj["Size"]))
+
+    def fetch(key: str) -> int:
+        return len(client.get_object(Bucket=location.bucket, Key=key)["Body"].read())
+
+    out: dict = {}
+    for group, objects in keys.items():
+        total = sum(size for _, size in objects)
+        t0 = time.perf_counter()
+        for key, _ in objects:
+            fetch(key)
+        serial = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(fetch, [key for key, _ in objects]))
+        parallel = time.perf_counter() - t0
+        out[group] = {"objects": len(objects), "bytes": total, "serial_s": round(serial, 3),
+                      "parallel8_s": round(parallel, 3)}
+    return out
+
+
+def one_run(size_mb: int, archive_timeout: int, report_dir: Path) -> dict:
+    report = Report("drill")
+    opts = LocalDrillOptions(data_mb=size_mb, wal_mb=size_mb, archive_timeout_s=archive_timeout,
+                             report_dir=report_dir, progress=False, store_probe=store_probe)
+    t0 = time.perf_counter()
+    run_local_drill(opts, report)
+    wall = time.perf_counter() - t0
+    doc = report.to_dict()
+    result = doc["result"]
+    rto, restore = result["rto"], result["restore"]
+    probe = result["store_probe"]
+    phases = {s["name"]: s["duration_s"] for s in doc["steps"]}
+    base_fetch_s = restore["phases_s"]["fetch_base_backup"]
+    wal_s = restore["phases_s"]["wal_fetch_replay"]
+    non_tool = rto["total_s"] - rto["restore_base_s"] - rto["replay_wal_s"] - rto["keycloak_ready_s"]
+    return {
+        "ok": doc["ok"],
+        "wall_s": wall,
+        "phases": phases,
+        "rto": rto,
+        "rpo_s": result["rpo"]["rpo_s"],
+        "orchestration_share": non_tool / rto["total_s"],
+        "base_bytes": probe["base"]["bytes"],
+        "wal_bytes": probe["wals"]["bytes"],
+        "restore_base_fetch_s": base_fetch_s,
+        "restore_wal_fetch_replay_s": wal_s,
+        "raw_base_serial_s": probe["base"]["serial_s"],
+        "raw_base_parallel8_s": probe["base"]["parallel8_s"],
+        "raw_wal_serial_s": probe["wals"]["serial_s"],
+        "raw_wal_parallel8_s": probe["wals"]["parallel8_s"],
+        "segments_replayed": restore["segments_replayed"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.drill", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1024", help="MiB of data (and of WAL) per size (default 100,1024)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size (default 3)")
+    parser.add_argument("--archive-timeout", type=int, default=10, help="archive_timeout in s (default 10)")
+    parser.add_argument("--report-dir", type=Path, default=Path("reports/bench-drill"))
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    runs: dict[int, list[dict]] = {size: [] for size in sizes}
+    for round_ in range(args.runs):
+        for size in sizes:  # interleaved: machine drift spreads over both sizes
+            print(f"run {round_ + 1}/{args.runs}, {size} MiB ...", flush=True)
+            runs[size].append(one_run(size, args.archive_timeout, args.report_dir))
+
+    results = {}
+    for size, samples in runs.items():
+        def med(key: str, rows: list[dict] = samples) -> float:
+            return round(statistics.median(r[key] for r in rows), 3)
+
+        phase_names = list(samples[0]["phases"])
+        base_mib = med("base_bytes") / 2**20
+        wal_mib = med("wal_bytes") / 2**20
+        results[f"{size}MiB"] = {
+            "all_ok": all(r["ok"] for r in samples),
+            "phases_median_s": {n: round(statistics.median(r["phases"][n] for r in samples), 3) for n in phase_names},
+            "rto_median_s": {k: round(statistics.median(r["rto"][k] for r in samples), 3) for k in samples[0]["rto"]},
+            "rto_s": summarize([r["rto"]["total_s"] for r in samples]),
+            "rpo_s": summarize([r["rpo_s"] for r in samples]),
+            "rpo_max_s": max(r["rpo_s"] for r in samples),
+            "orchestration_share_median": med("orchestration_share"),
+            "base_mib": round(base_mib, 1),
+            "wal_mib": round(wal_mib, 1),
+            "restore_base_mib_per_s": round(base_mib / med("restore_base_fetch_s"), 1),
+            "raw_base_serial_mib_per_s": round(base_mib / med("raw_base_serial_s"), 1),
+            "raw_base_parallel8_mib_per_s": round(base_mib / med("raw_base_parallel8_s"), 1),
+            "restore_base_vs_raw_parallel_ratio": round(med("restore_base_fetch_s") / med("raw_base_parallel8_s"), 2),
+            "restore_wal_phase_s": med("restore_wal_fetch_replay_s"),
+            "raw_wal_parallel8_s": med("raw_wal_parallel8_s"),
+            "segments_replayed_median": med("segments_replayed"),
+            "wall_s": summarize([r["wall_s"] for r in samples]),
+        }
+    path = write_result("drill", {"sizes_mib": sizes, "runs": args.runs, "archive_timeout_s": args.archive_timeout},
+                        results)
+    for label, r in results.items():
+        print(f"\n== {label} (data {r['base_mib']} MiB in the base backup, WAL {r['wal_mib']} MiB), "
+              f"all runs passed: {r['all_ok']}")
+        for name, seconds in r["phases_median_s"].items():
+            print(f"  {name:<34} median {seconds:8.2f} s")
+        print(f"  RTO median {r['rto_s']['median_s']:.1f} s: {r['rto_median_s']}")
+        print(f"  RPO median {r['rpo_s']['median_s']:.2f} s, max {r['rpo_max_s']:.2f} s "
+              f"(archive_timeout {args.archive_timeout} s)")
+        print(f"  orchestration share of the RTO: {r['orchestration_share_median'] * 100:.1f} %")
+        print(f"  base restore {r['restore_base_mib_per_s']} MiB/s vs raw download {r['raw_base_serial_mib_per_s']} "
+              f"MiB/s serial, {r['raw_base_parallel8_mib_per_s']} MiB/s 8 threads "
+              f"(restore/raw-parallel time ratio {r['restore_base_vs_raw_parallel_ratio']})")
+        print(f"  WAL phase {r['restore_wal_phase_s']} s ({r['segments_replayed_median']:.0f} segments) vs raw "
+              f"download of the archived WAL {r['raw_wal_parallel8_s']} s with 8 threads")
+    print(f"\nappended to {path}")
+    return 0 if all(r["all_ok"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
