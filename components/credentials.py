@@ -81,37 +81,13 @@ class DatabaseAccess(pulumi.ComponentResource):
             opts=opts(self, args.primary_provider),
         )
 
-        primary_endpoint = aws.secretsmanager.Secret(
-            f"{name}-primary-endpoint",
-            name=f"idp-dr/{args.secret_prefix}/db-endpoint",
-            description="Database endpoint of the primary site's identity provider",
-            kms_key_id=args.primary_key_arn,
-            recovery_window_in_days=RECOVERY_WINDOW_DAYS,
-            tags=tags(args.tag_base, **{"idp-dr:site": "primary"}),
-            opts=opts(self, args.primary_provider),
+        primary_endpoint = self._endpoint_secret(
+            f"{name}-primary-endpoint", "primary", args.primary_provider, args.primary_key_arn, args.primary_host,
+            "Database endpoint of the primary site's identity provider", failover_owned=False,
         )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-primary-endpoint-value",
-            secret_id=primary_endpoint.id,
-            secret_string=self._endpoint_json(args.primary_host),
-            opts=opts(self, args.primary_provider),
-        )
-
-        dr_endpoint = aws.secretsmanager.Secret(
-            f"{name}-dr-endpoint",
-            name=f"idp-dr/{args.secret_prefix}/db-endpoint",
-            description="Database endpoint of the DR site's identity provider (written by failover)",
-            kms_key_id=args.dr_key_arn,
-            recovery_window_in_days=RECOVERY_WINDOW_DAYS,
-            tags=tags(args.tag_base, **{"idp-dr:site": "dr"}),
-            opts=opts(self, args.dr_provider),
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-dr-endpoint-value",
-            secret_id=dr_endpoint.id,
-            secret_string=self._endpoint_json(args.dr_initial_host),
-            # Failover owns this value after the first deployment.
-            opts=opts(self, args.dr_provider, ignore_changes=["secretString"]),
+        dr_endpoint = self._endpoint_secret(
+            f"{name}-dr-endpoint", "dr", args.dr_provider, args.dr_key_arn, args.dr_initial_host,
+            "Database endpoint of the DR site's identity provider (written by failover)", failover_owned=True,
         )
 
         self.authentik_key_name = self.authentik_key_arn = self.authentik_key_dr_arn = None
@@ -157,6 +133,29 @@ class DatabaseAccess(pulumi.ComponentResource):
             tags=tags(args.tag_base),
             opts=opts(self, args.primary_provider),
         )
+
+    def _endpoint_secret(self, resource_name: str, site: str, provider: pulumi.ProviderResource,
+                         key_arn: pulumi.Input[str], host: pulumi.Input[str], description: str, *,
+                         failover_owned: bool) -> aws.secretsmanager.Secret:
+        """``idp-dr/<prefix>/db-endpoint`` in one region, holding {"host","port","dbname"}."""
+        args = self._args
+        secret = aws.secretsmanager.Secret(
+            resource_name,
+            name=f"idp-dr/{args.secret_prefix}/db-endpoint",
+            description=description,
+            kms_key_id=key_arn,
+            recovery_window_in_days=RECOVERY_WINDOW_DAYS,
+            tags=tags(args.tag_base, **{"idp-dr:site": site}),
+            opts=opts(self, provider),
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{resource_name}-value",
+            secret_id=secret.id,
+            secret_string=self._endpoint_json(host),
+            # Failover owns the DR value after the first deployment.
+            opts=opts(self, provider, ignore_changes=["secretString"] if failover_owned else None),
+        )
+        return secret
 
     def _endpoint_json(self, host: pulumi.Input[str]) -> pulumi.Output[str]:
         args = self._args
