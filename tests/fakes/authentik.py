@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from tests.fakes._http import serve, shutdown
 
 
 @dataclass
@@ -105,27 +106,12 @@ class FakeAuthentik:
         return f"{self.public_url}/application/o/{self.slug}/"
 
     def start(self) -> FakeAuthentik:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake._get(self)
-
-            def do_POST(self) -> None:
-                fake._post(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(self._get, self._post)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shutdown(self._server)
+        self._server = None
 
     # -- routes --
     def _get(self, req: BaseHTTPRequestHandler) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from tests.fakes._http import serve, shutdown
 
 
 def generate_keys(n: int) -> list[RSAKey]:
@@ -64,28 +65,12 @@ class FakeKeycloak:
         return bool(self.ready() if callable(self.ready) else self.ready)
 
     def start(self) -> FakeKeycloak:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake._get(self)
-
-            def do_POST(self) -> None:
-                fake._post(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = serve(self._get, self._post)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shutdown(self._server)
+        self._server = None
 
     def __enter__(self) -> FakeKeycloak:
         return self.start()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from tests.fakes._http import serve, shutdown
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 
@@ -41,27 +42,12 @@ class ResigningProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> ResigningProxy:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                proxy._forward(self, "GET")
-
-            def do_POST(self) -> None:
-                proxy._forward(self, "POST")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(lambda req: self._forward(req, "GET"), lambda req: self._forward(req, "POST"))
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shutdown(self._server)
+        self._server = None
 
     def _forward(self, req: BaseHTTPRequestHandler, method: str) -> None:
         body = req.rfile.read(int(req.headers.get("Content-Length") or 0)) if method == "POST" else None
