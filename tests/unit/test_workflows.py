@@ -80,3 +80,12 @@ def test_project_tests_run_exactly_the_ci_entry_point():
     document = load(REPO_ROOT / ".github/workflows/tests.yml")
     assert any(s.get("run") == ".ci/run" for s in steps(document))
     assert (REPO_ROOT / ".ci/run").read_text().strip().endswith("exec make test")
+
+
+def test_the_schema_check_rejects_a_broken_workflow():
+    # Guards the check above against passing vacuously (e.g. an empty or permissive schema).
+    broken = load(REPO_ROOT / ".github/workflows/tests.yml")
+    broken["jobs"]["test"]["runs-on"] = 5
+    broken["jobs"]["test"]["steps"][0] = {"uses": "actions/checkout@v4", "wtih": {"fetch-depth": 0}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, github_workflow_schema())
