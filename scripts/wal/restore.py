@@ -1005,7 +1005,7 @@ def _record_checks(
     """Checks with evidence: promoted on a new timeline, target reached, source prefix untouched."""
     tli = result.new_timeline
     report.check(
-        "promoted on a new timeline",
+        "promoted_new_timeline",
         bool(tli and tli > plan.target_timeline),
         f"writable on timeline {tli} (the archive's timeline was {plan.target_timeline})",
         new_timeline=tli,
@@ -1014,10 +1014,10 @@ def _record_checks(
     if target.kind != "latest":
         stopping = _STOPPING.findall(log)
         if stopping:
-            report.check("recovery target reached", True, stopping[-1])
+            report.check("target_reached", True, stopping[-1])
         else:
             report.check(
-                "recovery target reached",
+                "target_reached",
                 None,
                 "not visible: the server logs elsewhere "
                 "(logging_collector); PostgreSQL refuses to promote before the target anyway",
@@ -1029,7 +1029,7 @@ def _record_checks(
         if tli and o["Key"].rsplit("/", 1)[-1].startswith(f"{tli:08X}")
     ]
     report.check(
-        "source archive untouched",
+        "source_archive_untouched",
         not ours,
         f"no timeline-{tli} WAL under {location.display()}"
         if not ours

@@ -121,11 +121,11 @@ def test_cli_restores_to_a_time_then_promotes_on_a_new_timeline(
     assert result["restore_command_answers"]["spool"] >= 1
     assert LAB_AWS_ENV["AWS_SECRET_ACCESS_KEY"] not in out + err
     assert {c["name"]: c["status"] for c in doc["checks"]} == {
-        "promoted on a new timeline": "pass",
-        "recovery target reached": "pass",
-        "source archive untouched": "pass",
+        "promoted_new_timeline": "pass",
+        "target_reached": "pass",
+        "source_archive_untouched": "pass",
     }
-    reached = next(c for c in doc["checks"] if c["name"] == "recovery target reached")
+    reached = next(c for c in doc["checks"] if c["name"] == "target_reached")
     assert reached["message"].startswith("recovery stopping before commit of transaction")
     assert_restored(src, port, ["time-before"], "restored-time")
     assert src.source_keys() == before
