@@ -1,13 +1,16 @@
 """``failback``: undo the sticky failover, only when the primary site is really fit again.
 
     python -m scripts failback --stack-outputs outputs.json [--yes] [--force --reason TEXT]
+        [--baseline FILE [--client-id ID --client-secret-file FILE] [--primary-base-url URL]]
 
 Pre-checks (all read-only; each is a named check in the report):
 
 * ``failback.sticky``     the primary's readiness check probes ``failedOverPath`` (a failover is
                           in effect). If it already probes ``healthPath`` there is nothing to do.
-* ``failback.primary-app``the primary site answers ``healthPath`` with 2xx and serves the
-                          production issuer (direct probe of ``primaryHealthHostname``).
+* ``failback.primary-app`` the primary site answers ``healthPath`` with 2xx and serves the
+                          production issuer (direct probe of ``primaryHealthHostname``); with
+                          ``--baseline``, ``verify`` against it instead: issuer, JWKS overlapping
+                          the baseline, and with ``--client-id`` a token that validates.
 * ``failback.primary-db`` the primary database (``database.primaryInstanceId``) is available,
                           writable (not a read replica) and was created after the failover was
                           declared, i.e. rebuilt from the DR data. The pre-failover instance holds
@@ -42,7 +45,8 @@ from scripts.rds.failover import (
 )
 from scripts.rds.k8s import KubeAdapter, KubectlAdapter, make_adapter
 from scripts.rds.polling import Clock, Verdict, poll_until
-from scripts.rds.probe import ValidationContext, Validator, readiness_validator
+from scripts.rds.probe import ValidationContext, Validator
+from scripts.rds.site_validation import PRIMARY_SITE, add_validation_options, build_validator, check_flags_need_baseline
 from scripts.report import Report
 from scripts.stack_outputs import StackOutputs, load_stack_outputs
 from scripts.timeutil import iso
@@ -196,13 +200,16 @@ class Failback:
             on_update=self.progress.update,
         )
         app = self.validator(ctx)
-        app_ok = all(c.ok for c in app)
+        # A skipped check (e.g. verify's database checks, which need --db-dsn) blocks nothing; a
+        # validator never lets a critical check pass by skipping it (see scripts.verify.failover).
+        app_failed = [c for c in app if c.ok is False]
+        shown = app_failed or [c for c in app if c.ok]
         out.append(
             (
                 "failback.primary-app",
-                app_ok,
-                "; ".join(c.message for c in app),
-                {"checks": [c.name for c in app]},
+                bool(app) and not app_failed,
+                "; ".join(f"{c.name}: {c.message}" for c in shown),
+                {"checks": {c.name: {True: "pass", False: "fail", None: "skipped"}[c.ok] for c in app}},
             )
         )
         primary_db, message = self._primary_db()
@@ -319,6 +326,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         metavar="SECONDS",
         help="wait until Route 53 reports the primary healthy (0 = don't wait)",
     )
+    add_validation_options(
+        p,
+        PRIMARY_SITE,
+        baseline_help="check the primary site with verify against this file from 'python -m scripts baseline' "
+        "(issuer byte for byte, JWKS overlapping the baseline, a token with --client-id) instead of readiness "
+        "+ issuer only. Take it from the DR site just before failing back, so that tokens issued during the "
+        "failover still validate after it; read before anything is contacted",
+    )
     p.set_defaults(handler=run)
 
 
@@ -337,6 +352,20 @@ def run(
         raise InputError("--reason", args.reason, "a non-empty explanation when --force overrides pre-checks")
     if not 0 <= args.dns_wait <= 3600:
         raise InputError("--dns-wait", args.dns_wait, "seconds from 0 to 3600")
+    check_flags_need_baseline(
+        PRIMARY_SITE, args.baseline, args.client_id, args.client_secret_file, args.primary_base_url
+    )
+    if validator is None:
+        # Before the first AWS call: a bad baseline or secret file is bad input, nothing contacted.
+        validator = build_validator(
+            PRIMARY_SITE,
+            baseline=args.baseline,
+            client_id=args.client_id,
+            secret_file=args.client_secret_file,
+            base_url=args.primary_base_url,
+            outputs=outputs,
+            report=report,
+        )
     aws = aws or Aws()
     if kube is None and args.kube_adapter:
         kube = make_adapter(
@@ -353,7 +382,7 @@ def run(
         report,
         aws=aws,
         clock=clock or Clock(),
-        validator=validator or readiness_validator,
+        validator=validator,
         kube=kube,
         primary_kube=primary_kube,
     ).run()

@@ -60,8 +60,9 @@ from scripts.rds.k8s import (
     make_adapter,
 )
 from scripts.rds.polling import Clock, Verdict, check_poll_interval, poll_until
-from scripts.rds.probe import ProbeResult, ValidationContext, Validator, http_get, resolve_validator, site_url
+from scripts.rds.probe import ProbeResult, ValidationContext, Validator, http_get, site_url
 from scripts.rds.restore import DEFAULT_POLL_S, RestoreSpec, plan_restore, restore_rds
+from scripts.rds.site_validation import DR_SITE, add_validation_options, build_validator, check_flags_need_baseline
 from scripts.report import Report
 from scripts.stack_outputs import StackOutputs, load_stack_outputs
 from scripts.timeutil import format_duration, iso, parse_time
@@ -1150,36 +1151,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     p.add_argument("--reason", default=None, help="why (recorded in the timeline; recommended with --force)")
     p.add_argument("--dry-run", action="store_true", help="detect and pre-check only; change nothing")
-    validation = p.add_argument_group("validation with verify (see docs/verify.md)")
-    validation.add_argument(
-        "--baseline",
-        default=None,
-        metavar="FILE",
-        help="validate the DR site with verify against this file from 'python -m scripts baseline' "
+    add_validation_options(
+        p,
+        DR_SITE,
+        baseline_help="validate the DR site with verify against this file from 'python -m scripts baseline' "
         "(issuer byte for byte, JWKS overlapping the baseline, a token with --client-id) instead of "
         "readiness + issuer only; read before anything changes",
-    )
-    validation.add_argument(
-        "--client-id",
-        default=None,
-        metavar="ID",
-        help="with --baseline: a confidential client allowed client_credentials, for the token checks "
-        "(without it they are skipped and reported as skipped)",
-    )
-    validation.add_argument(
-        "--client-secret-file",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="with --client-id: file holding the client's secret (never on the command line, never "
-        "printed)",
-    )
-    validation.add_argument(
-        "--dr-base-url",
-        default=None,
-        metavar="URL",
-        help="with --baseline: where this machine reaches the DR IdP's endpoints (JWKS, token), e.g. "
-        "http://127.0.0.1:8080 through a port-forward (default: <probe-scheme>://dns.drHealthHostname)",
     )
     p.add_argument(
         "--poll-interval",
@@ -1237,19 +1214,7 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs) -> Failov
             raise InputError(field_name, value, "seconds from 1 to 86400")
     if not 0 <= args.dns_wait <= 3600:
         raise InputError("--dns-wait", args.dns_wait, "seconds from 0 to 3600")
-    if args.baseline is None:
-        for flag, value in (
-            ("--client-id", args.client_id),
-            ("--client-secret-file", args.client_secret_file),
-            ("--dr-base-url", args.dr_base_url),
-        ):
-            if value is not None:
-                raise InputError(
-                    flag,
-                    str(value),
-                    "only used with --baseline (the default readiness + issuer probe requests no token "
-                    "and probes dns.drHealthHostname)",
-                )
+    check_flags_need_baseline(DR_SITE, args.baseline, args.client_id, args.client_secret_file, args.dr_base_url)
     if outputs.database.mode != "rds":
         raise InputError(
             "--stack-outputs",
@@ -1280,23 +1245,6 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs) -> Failov
     )
 
 
-def _client_credentials(options: FailoverOptions, report: Report) -> Any:
-    """The --client-id/--client-secret-file pair as verify's ClientCredentials (None: no token checks).
-
-    The secret is registered with the report first: masked in every output even if it leaked into a
-    message.
-    """
-    if options.client_id is None and options.client_secret_file is None:
-        return None
-    from scripts.verify.cli_args import client_from_args  # only with --baseline: verify is needed then
-
-    client = client_from_args(
-        argparse.Namespace(client_id=options.client_id, client_secret_file=options.client_secret_file)
-    )
-    report.register_secret(client.client_secret)
-    return client
-
-
 def run(
     args: argparse.Namespace,
     report: Report,
@@ -1313,14 +1261,15 @@ def run(
     options = options_from_args(args, outputs)
     if validator is None:
         # Before the first AWS call: a bad baseline or secret file is bad input, nothing changed.
-        factory_options: dict[str, Any] = {}
-        if options.baseline is not None:
-            factory_options = {
-                "client": _client_credentials(options, report),
-                "outputs": outputs,
-                "base_url": options.dr_base_url,
-            }
-        validator = resolve_validator(options.baseline, **factory_options)
+        validator = build_validator(
+            DR_SITE,
+            baseline=options.baseline,
+            client_id=options.client_id,
+            secret_file=options.client_secret_file,
+            base_url=options.dr_base_url,
+            outputs=outputs,
+            report=report,
+        )
     aws = aws or Aws()
     if options.dry_run:
         aws.forbid_mutations("--dry-run")

@@ -48,6 +48,9 @@ CRITICAL_CHECKS = ("readiness", "issuer", "jwks.signing_keys", "jwks.baseline_ov
 TOKEN_CHECKS = ("token.signature", "token.issuer")
 #: Report.check's own parameter names: evidence keys that would collide with them are renamed.
 _RESERVED = ("name", "ok", "message")
+#: The database checks need a connection failover/failback do not take: what to run instead
+#: (each command passes its own, naming the database; see scripts.rds.site_validation).
+DB_HINT = "run 'python -m scripts verify --baseline FILE --db-dsn ...' against the site's database"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class FailoverValidator:
     client: ClientCredentials | None = None
     base_url: str | None = None
     http_timeout: float = 10.0
+    #: what the folded, skipped database check tells the operator to do
+    db_hint: str = DB_HINT
 
     @property
     def critical(self) -> tuple[str, ...]:
@@ -93,7 +98,10 @@ class FailoverValidator:
             # Built from the stack outputs, not from flags: a failed check, not bad input (the
             # failover has already changed things by now).
             return [ready, ValidationCheck(f"{ctx.site}.verify", False, exc.message, {})]
-        return [ready, *to_validation_checks(report.checks, site=ctx.site, critical=self.critical)]
+        return [
+            ready,
+            *to_validation_checks(report.checks, site=ctx.site, critical=self.critical, db_hint=self.db_hint),
+        ]
 
     def target(self, ctx: ValidationContext) -> Target:
         """The DR site as verify sees it (see the module docstring for the URLs)."""
@@ -124,7 +132,7 @@ def management_url(target: Target, site: str, health_path: str) -> str | None:
 
 
 def to_validation_checks(
-    checks: Iterable[Check], *, site: str, critical: Iterable[str]
+    checks: Iterable[Check], *, site: str, critical: Iterable[str], db_hint: str = DB_HINT
 ) -> list[ValidationCheck]:
     """verify's checks as ``<site>.verify.<check>``; a skipped critical check becomes a failure.
 
@@ -154,9 +162,8 @@ def to_validation_checks(
             ValidationCheck(
                 f"{site}.verify.db",
                 None,
-                "not run by failover (no database connection): after the cut, run "
-                "'python -m scripts verify --baseline FILE --db-dsn ...' against the promoted database "
-                "for schema, keys, counts and the newest event",
+                f"not run here (no database connection): {db_hint} for schema, keys, counts and the "
+                "newest event",
                 {"checks": not_run},
             )
         )
@@ -170,13 +177,17 @@ def failover_validator(
     outputs: StackOutputs | None = None,
     base_url: str | None = None,
     http_timeout: float = 10.0,
+    base_url_flag: str = "--dr-base-url",
+    site_label: str = "DR",
+    db_hint: str = DB_HINT,
 ) -> FailoverValidator:
     """Load and check the baseline now; return the validator ``failover`` calls at ``validate``.
 
     ``outputs`` (the stack outputs): the baseline must be of the stack's identity provider and
-    issuer. ``base_url``: where the DR IdP's endpoints are reached (default: the health hostname).
-    Raises InputError (field ``--baseline`` / ``--dr-base-url``) for a missing or malformed file,
-    a baseline of another IdP or issuer, or a base URL that is not http(s).
+    issuer. ``base_url``: where the site's IdP endpoints are reached (default: the health hostname),
+    given as ``base_url_flag`` (``--dr-base-url`` for failover, ``--primary-base-url`` for
+    failback). Raises InputError (field ``--baseline`` / ``base_url_flag``) for a missing or
+    malformed file, a baseline of another IdP or issuer, or a base URL that is not http(s).
     """
     source = str(baseline_path)
     baseline = Baseline.load(Path(baseline_path))
@@ -200,11 +211,16 @@ def failover_validator(
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise InputError(
-                "--dr-base-url",
+                base_url_flag,
                 base_url,
-                "an http:// or https:// URL where this machine reaches the DR IdP, e.g. "
+                f"an http:// or https:// URL where this machine reaches the {site_label} IdP, e.g. "
                 "http://127.0.0.1:8080 (a port-forward)",
             )
     return FailoverValidator(
-        baseline=baseline, source=source, client=client, base_url=base_url, http_timeout=http_timeout
+        baseline=baseline,
+        source=source,
+        client=client,
+        base_url=base_url,
+        http_timeout=http_timeout,
+        db_hint=db_hint,
     )

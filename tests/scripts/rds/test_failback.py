@@ -54,7 +54,7 @@ def rebuild_primary(world) -> None:
 def test_failback_is_refused_while_the_primary_is_down_or_stale(world, failed_over):
     result = failback(world, failed_over, "--yes")
     assert result.code == 3
-    assert result.error_line.startswith("refusing to fail back: failback.primary-app: http://")
+    assert result.error_line.startswith("refusing to fail back: failback.primary-app: primary.readiness: http://")
     assert "HTTP 503" in result.error_line
     assert "failback.primary-db: idp-prod-db was created " in result.error_line
     assert "it is the pre-failover database and lacks every write made in DR" in result.error_line

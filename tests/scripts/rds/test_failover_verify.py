@@ -352,9 +352,8 @@ def test_skipped_critical_checks_fail_and_database_checks_are_folded():
         (
             "dr.verify.db",
             None,
-            "not run by failover (no database connection): after the cut, run 'python -m scripts verify "
-            "--baseline FILE --db-dsn ...' against the promoted database for schema, keys, counts and the "
-            "newest event",
+            "not run here (no database connection): run 'python -m scripts verify --baseline FILE --db-dsn "
+            "...' against the site's database for schema, keys, counts and the newest event",
         ),
     ]
     assert out[2].evidence == {"verify_message": "collides", "url": "u", "verify_status": "pass"}
