@@ -19,11 +19,15 @@ def utcnow() -> datetime:
 
 
 def iso(dt: datetime | None) -> str | None:
-    """Render as ISO-8601 UTC with a 'Z' suffix (milliseconds kept when present)."""
+    """Render as ISO-8601 UTC with a 'Z' suffix (milliseconds kept when present).
+
+    Sub-millisecond parts are dropped, so ``iso(parse_time(iso(t))) == iso(t)``: a time below one
+    millisecond renders without a fraction (not ``.000Z``), as it will after a round trip.
+    """
     if dt is None:
         return None
     dt = dt.astimezone(UTC)
-    if dt.microsecond:
+    if dt.microsecond >= 1000:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -57,9 +57,17 @@ MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 #: IDP_DR_KEYCLOAK_ZIP_DIRS.
 SEED_DIRS = (Path("/var/cache/idp-dr"),)
 
-#: Build-time options of the lab's server. ``cache=local``: no clustering, so two
-#: lab servers on one database do not form a cluster (production runs ``ispn``).
-DEFAULT_BUILD_OPTIONS: tuple[str, ...] = ("--db=postgres", "--health-enabled=true", "--cache=local")
+#: Build-time options of the lab's server.
+DEFAULT_BUILD_OPTIONS: tuple[str, ...] = ("--db=postgres", "--health-enabled=true")
+
+#: Runtime options every lab server gets (``extra_env`` may override them).
+#: ``KC_CACHE=local``: no clustering. ``cache`` is a runtime option in Keycloak 26 (``kc.sh build``
+#: ignores it); without it the default ``ispn`` cache with the ``jdbc-ping`` stack finds the dead
+#: primary's row in the restored ``jgroups_ping`` table and sends it JOIN requests, 2 s each, until
+#: it gives up (18 s measured in the drill), and two lab servers on one database would form a
+#: cluster. Production's standby runs ``ispn`` with per-cluster DNS discovery
+#: (components/standby.py), which never sees the other site's members.
+LAB_RUNTIME_ENV: dict[str, str] = {"KC_CACHE": "local"}
 
 #: Heap for a lab server: enough for a few realms, small enough for a 2-core CI box.
 DEFAULT_HEAP = "-Xms64m -Xmx512m"
@@ -431,6 +439,7 @@ def start_keycloak(
             "KC_BOOTSTRAP_ADMIN_USERNAME": admin_username,
             "KC_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
             "KC_LOG_CONSOLE_COLOR": "false",
+            **LAB_RUNTIME_ENV,
             **(extra_env or {}),
         },
         heap=heap,

@@ -49,6 +49,14 @@ def test_parse_time_refuses_malformed_or_impossible_times(bad):
 def test_iso_and_durations_render_stably():
     assert iso(datetime(2026, 11, 23, 10, 15, tzinfo=UTC)) == "2026-11-23T10:15:00Z"
     assert iso(datetime(2026, 11, 23, 10, 15, 0, 123456, tzinfo=UTC)) == "2026-11-23T10:15:00.123Z"
+
+
+@pytest.mark.parametrize("microsecond", [0, 512, 999, 1000, 123456, 999999])
+def test_iso_survives_a_round_trip_through_parse_time(microsecond):
+    """A baseline stores iso(t) and messages print iso(parse_time(...)): both must read the same
+    (an event 0.5 ms after the second once printed '.000Z' in one and no fraction in the other)."""
+    text = iso(datetime(2026, 11, 23, 10, 15, 0, microsecond, tzinfo=UTC))
+    assert iso(parse_time("t", text)) == text
     assert format_duration(0.25) == "250 ms"
     assert format_duration(12.44) == "12.4 s"
     assert format_duration(185) == "3m05s"
