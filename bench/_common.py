@@ -63,6 +63,10 @@ def git_commit() -> str | None:
         return None
 
 
+#: The code a benchmark measures: the commit when it started (long runs outlive commits).
+STARTED_AT_COMMIT = git_commit()
+
+
 def write_result(name: str, params: dict[str, Any], results: dict[str, Any]) -> Path:
     """Append one run to bench/results/<name>.jsonl and return the path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -70,7 +74,7 @@ def write_result(name: str, params: dict[str, Any], results: dict[str, Any]) -> 
     record = {
         "benchmark": name,
         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": git_commit(),
+        "commit": STARTED_AT_COMMIT,
         "machine": machine(),
         "params": params,
         "results": results,
