@@ -16,6 +16,7 @@ PHASE_COLORS = {
     "disaster": "#d9534f",
     "recovery": "#5cb85c",
     "verify": "#f0ad4e",
+    "audit": "#c9a0dc",
 }
 
 
