@@ -10,6 +10,7 @@ BENCHMARKS: list[str] = [
     "restore_wal",
     "keycloak_start",
     "drill",
+    "verify_requests",
 ]
 
 if __name__ == "__main__":
