@@ -130,6 +130,10 @@ def test_no_secret_reaches_the_report(drill_report):
     assert "idp-dr-lab-not-a-secret" not in markdown
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_in_the_middle_stops_everything(tmp_path):
     need(pg_available(), "PostgreSQL 15 server binaries (and a non-root OS user to run them)")
     before = server_pids()
@@ -139,6 +143,10 @@ def test_ctrl_c_in_the_middle_stops_everything(tmp_path):
          "--report-file", str(report_file)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A test run launched in the background (`cmd &` in a script, nohup) inherits SIGINT as
+        # ignored, and Python then installs no KeyboardInterrupt handler: give the drill the
+        # default disposition an operator's terminal gives it.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 600
