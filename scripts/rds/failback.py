@@ -46,7 +46,7 @@ from scripts.rds.failover import (
 from scripts.rds.k8s import KubeAdapter, KubectlAdapter, make_adapter
 from scripts.rds.polling import Clock, Verdict, poll_until
 from scripts.rds.probe import ValidationContext, Validator
-from scripts.rds.site_validation import PRIMARY_SITE, add_validation_options, build_validator, check_flags_need_baseline
+from scripts.rds.site_validation import PRIMARY_SITE, add_validation_options, build_validator
 from scripts.report import Report
 from scripts.stack_outputs import StackOutputs, load_stack_outputs
 from scripts.timeutil import iso
@@ -352,9 +352,6 @@ def run(
         raise InputError("--reason", args.reason, "a non-empty explanation when --force overrides pre-checks")
     if not 0 <= args.dns_wait <= 3600:
         raise InputError("--dns-wait", args.dns_wait, "seconds from 0 to 3600")
-    check_flags_need_baseline(
-        PRIMARY_SITE, args.baseline, args.client_id, args.client_secret_file, args.primary_base_url
-    )
     if validator is None:
         # Before the first AWS call: a bad baseline or secret file is bad input, nothing contacted.
         validator = build_validator(

@@ -62,7 +62,7 @@ from scripts.rds.k8s import (
 from scripts.rds.polling import Clock, Verdict, check_poll_interval, poll_until
 from scripts.rds.probe import ProbeResult, ValidationContext, Validator, http_get, site_url
 from scripts.rds.restore import DEFAULT_POLL_S, RestoreSpec, plan_restore, restore_rds
-from scripts.rds.site_validation import DR_SITE, add_validation_options, build_validator, check_flags_need_baseline
+from scripts.rds.site_validation import DR_SITE, add_validation_options, build_validator
 from scripts.report import Report
 from scripts.stack_outputs import StackOutputs, load_stack_outputs
 from scripts.timeutil import format_duration, iso, parse_time
@@ -1214,7 +1214,6 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs) -> Failov
             raise InputError(field_name, value, "seconds from 1 to 86400")
     if not 0 <= args.dns_wait <= 3600:
         raise InputError("--dns-wait", args.dns_wait, "seconds from 0 to 3600")
-    check_flags_need_baseline(DR_SITE, args.baseline, args.client_id, args.client_secret_file, args.dr_base_url)
     if outputs.database.mode != "rds":
         raise InputError(
             "--stack-outputs",

@@ -126,9 +126,11 @@ def build_validator(
 ) -> Validator:
     """The readiness probe, or ``verify`` against the baseline (loaded and checked now).
 
-    The client's secret is registered with the report first: masked in every output even if it
-    leaked into a message.
+    Refuses the token and base-URL flags without ``--baseline`` first. The client's secret is
+    registered with the report before anything else: masked in every output even if it leaked
+    into a message.
     """
+    check_flags_need_baseline(site, baseline, client_id, secret_file, base_url)
     if baseline is None:
         return resolve_validator(None)
     client = None
