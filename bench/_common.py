@@ -9,6 +9,7 @@ git commit, machine, Python and tool versions, and the parameters used.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -20,6 +21,17 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (runs, rounds): a whole number of at least 1, else a clear error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of at least 1")
+    return value
 
 
 def summarize(samples: list[float]) -> dict[str, float | int]:

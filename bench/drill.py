@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench._common import summarize, write_result
+from bench._common import positive_int, summarize, write_result
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.report import Report
 
@@ -94,8 +94,8 @@ def one_run(size_mb: int, archive_timeout: int, report_dir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.drill", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1024", help="MiB of data (and of WAL) per size (default 100,1024)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per size (default 3)")
-    parser.add_argument("--archive-timeout", type=int, default=10, help="archive_timeout in s (default 10)")
+    parser.add_argument("--runs", type=positive_int, default=3, help="runs per size (default 3)")
+    parser.add_argument("--archive-timeout", type=positive_int, default=10, help="archive_timeout in s (default 10)")
     parser.add_argument("--report-dir", type=Path, default=Path("reports/bench-drill"))
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]

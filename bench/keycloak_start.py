@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._common import summarize, write_result
+from bench._common import positive_int, summarize, write_result
 from scripts.lab import keycloak as kc
 from scripts.lab.osuser import make_workspace, remove_tree
 from scripts.lab.postgres import PgCluster
@@ -47,7 +47,7 @@ def _cold_build(dist: Path) -> float:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.keycloak_start")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=positive_int, default=3)
     args = parser.parse_args(argv)
     build = kc.ensure_build()
     dist = kc.ensure_distribution()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from bench._common import summarize, write_result
+from bench._common import positive_int, summarize, write_result
 from scripts.offline import REPO_ROOT, load_stack_file, run_program
 
 
@@ -27,7 +27,7 @@ def _timed_subprocess(argv: list[str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.program_build", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="repetitions per arm (default 7)")
+    parser.add_argument("--runs", type=positive_int, default=7, help="repetitions per arm (default 7)")
     args = parser.parse_args(argv)
 
     cold_import, cold_plan, warm = [], [], []

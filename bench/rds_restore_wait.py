@@ -31,7 +31,7 @@ from typing import Any
 
 import boto3
 
-from bench._common import summarize, write_result
+from bench._common import positive_int, summarize, write_result
 from scripts.lab.osuser import make_workspace, remove_tree
 from scripts.lab.processes import Supervisor
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.rds_restore_wait", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--runs", type=int, default=5, help="runs of our restore")
+    parser.add_argument("--runs", type=positive_int, default=5, help="runs of our restore")
     parser.add_argument(
         "--waiter-runs", type=int, default=3, help="runs of the boto3 waiter baseline (0 = skip)"
     )

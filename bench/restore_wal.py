@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import summarize, write_result
+from bench._common import positive_int, summarize, write_result
 from scripts.lab.osuser import OsUser, make_user_dir, make_workspace, pg_os_user, remove_tree
 from scripts.lab.pgtools import ensure_pgtools
 from scripts.lab.postgres import PgCluster, find_pg_bindir
@@ -410,13 +410,13 @@ def run_pgbackrest(src: dict[str, Any], workspace: Path, socket_dir: Path) -> di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.restore_wal", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=int, default=10, help="pgbench -i -s (default: 10, ~160 MB)")
+    parser.add_argument("--scale", type=positive_int, default=10, help="pgbench -i -s (default: 10, ~160 MB)")
     parser.add_argument(
         "--transactions", type=int, default=4000, help="pgbench -t per client (default: 4000)"
     )
-    parser.add_argument("--clients", type=int, default=2, help="pgbench -c (default: 2)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per arm, interleaved (default: 3)")
-    parser.add_argument("--parallel", type=int, default=4, help="arm A prefetch parallelism (default: 4)")
+    parser.add_argument("--clients", type=positive_int, default=2, help="pgbench -c (default: 2)")
+    parser.add_argument("--runs", type=positive_int, default=3, help="runs per arm, interleaved (default: 3)")
+    parser.add_argument("--parallel", type=positive_int, default=4, help="arm A prefetch parallelism (default: 4)")
     parser.add_argument("--no-pgbackrest", action="store_true", help="skip arm B")
     parser.add_argument(
         "--barman-parallel",

@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench._common import write_result
+from bench._common import positive_int, write_result
 from scripts.drill import local as drill
 from scripts.report import Report
 from scripts.verify import http as verify_http
@@ -89,7 +89,7 @@ def timed_drill(report_dir: Path) -> tuple[list[tuple[str, str, float]], dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.verify_requests", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="drills to run (default 3)")
+    parser.add_argument("--runs", type=positive_int, default=3, help="drills to run (default 3)")
     args = parser.parse_args(argv)
 
     per_role: dict[str, dict[str, list[float]]] = {
