@@ -299,7 +299,7 @@ class Baseline:
     def load(cls, path: Path) -> Baseline:
         try:
             doc = json.loads(Path(path).read_text())
-        except FileNotFoundError:
+        except (OSError, UnicodeDecodeError):  # missing, a directory, unreadable, not text
             raise InputError("--baseline", str(path), "expected a readable baseline file") from None
         except json.JSONDecodeError as exc:
             raise InputError("--baseline", str(path), f"expected JSON ({exc})") from None

@@ -91,13 +91,18 @@ def run_barman(
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             popen = subprocess.Popen(argv, stdout=out, stderr=err, text=True, **kwargs)
             deadline = time.monotonic() + timeout
-            while popen.poll() is None:
-                if time.monotonic() > deadline:
-                    popen.kill()
-                    popen.wait()
-                    raise subprocess.TimeoutExpired(argv, timeout)
-                on_wait()
-                time.sleep(0.5)
+            try:
+                while popen.poll() is None:
+                    if time.monotonic() > deadline:
+                        raise subprocess.TimeoutExpired(argv, timeout)
+                    on_wait()
+                    time.sleep(0.5)
+            except BaseException:
+                # Timeout, Ctrl-C/SIGTERM or a failing progress callback: never leave barman-cloud
+                # writing into the data directory after we have given up on it.
+                popen.kill()
+                popen.wait()
+                raise
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(argv, popen.returncode, out.read(), err.read())
