@@ -256,6 +256,9 @@ class DrTopology(pulumi.ComponentResource):
                 " --db-subnet-group ", database.dr_subnet_group_name,
                 " --vpc-security-group-ids ", database.dr_security_group_id,
                 " --db-parameter-group ", database.dr_parameter_group_name,
+                # restore.py refuses --from-replicated-backups without it: the restored instance's
+                # managed master-user secret needs a key in the DR region (not the dead source's).
+                " --master-secret-kms-key ", database.dr_key_arn,
                 " --latest",
             )
         else:
@@ -269,7 +272,7 @@ class DrTopology(pulumi.ComponentResource):
             restore_command = pulumi.Output.concat(
                 "python -m scripts restore wal --archive s3://", archive.dr_bucket_name, "/",
                 cfg.archive.prefix, " --server-name ", cfg.server_name,
-                " --latest --pgdata /var/lib/postgresql/15/restore",
+                f" --latest --pgdata /var/lib/postgresql/{cfg.database.engine_major}/restore",
             )
         return {
             "primaryRegion": cfg.primary_region,

@@ -91,11 +91,30 @@ def test_restore_command_restores_replicated_backups_in_the_dr_region(default_ru
     assert args.latest is True
 
 
+def test_restore_command_names_the_dr_key_for_the_master_secret(default_run):
+    # restore.py refuses --from-replicated-backups without --master-secret-kms-key.
+    args = build_parser().parse_args(shlex.split(default_run.outputs["restoreCommand"])[3:])
+    assert args.from_replicated_backups
+    assert args.master_secret_kms_key == default_run.outputs["database"]["drKmsKeyArn"]
+    assert args.master_secret_kms_key.startswith("arn:aws:kms:eu-central-1:")
+
+
 def test_self_managed_restore_command_parses_with_the_real_cli():
     run = run_stack({"idp-dr:database": {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal",
                                          "selfManagedDrHost": "pg.dr.internal"}})
     argv = shlex.split(run.outputs["restoreCommand"])
     assert argv[3:5] == ["restore", "wal"]
+
+
+@pytest.mark.parametrize(("engine_version", "major"), [(None, "16"), ("15.7", "15"), ("17", "17")])
+def test_self_managed_restore_pgdata_follows_the_engine_major(engine_version, major):
+    database = {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal",
+                "selfManagedDrHost": "pg.dr.internal"}
+    if engine_version:
+        database["engineVersion"] = engine_version
+    run = run_stack({"idp-dr:database": database})
+    args = build_parser().parse_args(shlex.split(run.outputs["restoreCommand"])[3:])
+    assert str(args.pgdata) == f"/var/lib/postgresql/{major}/restore"
 
 
 def test_dr_endpoint_secret_is_owned_by_failover_after_the_first_deploy(default_run):
