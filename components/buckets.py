@@ -5,9 +5,9 @@ Used for the WAL/backup archive and for authentik's media files. Each bucket:
 * versioned, SSE-KMS with a bucket key (its region's CMK), all four public-access
   blocks, objects owned by the bucket owner (ACLs off), ``force_destroy`` off and
   Pulumi ``protect=True``;
-* a bucket policy denying plain-HTTP access and uploads that do not request
-  SSE-KMS (writers must send ``x-amz-server-side-encryption: aws:kms``; for
-  barman-cloud that is ``-e aws:kms``);
+* a bucket policy denying plain-HTTP access and uploads that request an
+  encryption other than SSE-KMS; uploads without the header (including every
+  UploadPart of a multipart upload) get the default SSE-KMS encryption;
 * lifecycle rules given by the caller, plus aborting incomplete multipart
   uploads and expiring noncurrent versions;
 * optional Object Lock (default retention), which S3 allows only on new buckets.
@@ -196,20 +196,20 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
             {
-                "Sid": "DenyUploadsNotRequestingKms",
+                # Only a WRONG header is denied. A request without the header gets the bucket's
+                # default encryption (SSE-KMS with this region's key). Denying a missing header
+                # would deny every UploadPart (authorised as s3:PutObject, never carrying the
+                # header), i.e. every multipart upload: barman-cloud base backups, large dumps.
+                # Null false is needed: StringNotEquals is true when the key is absent.
+                "Sid": "DenyUploadsRequestingOtherEncryption",
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:PutObject",
                 "Resource": objects,
-                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-            },
-            {
-                "Sid": "DenyUploadsWithoutEncryptionHeader",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": objects,
-                "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}},
+                "Condition": {
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                    "Null": {"s3:x-amz-server-side-encryption": "false"},
+                },
             },
         ])
 

@@ -52,16 +52,48 @@ def test_both_buckets_block_all_public_access_and_enforce_owner(default_run):
         assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
 
 
-def test_bucket_policies_deny_plain_http_and_uploads_without_kms(default_run):
+def _condition_holds(condition: dict, context: dict[str, str]) -> bool:
+    """IAM condition evaluation for the operators these policies use (all operators ANDed)."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            present = key in context
+            if operator == "Null":
+                holds = present != (expected == "true")
+            elif operator == "StringNotEquals":  # negated: true when the key is absent
+                holds = not present or context[key] != expected
+            elif operator == "Bool":
+                holds = present and context[key] == expected
+            else:
+                raise AssertionError(f"unsupported operator {operator}")
+            if not holds:
+                return False
+    return True
+
+
+def _denied_puts(run, bucket, context: dict[str, str]) -> list[str]:
+    policy = json.loads(run.recorder.by_name(f"{bucket.name}-policy").inputs["policy"])
+    return [s["Sid"] for s in policy["Statement"]
+            if s["Effect"] == "Deny" and s["Action"] in ("s3:PutObject", "s3:*")
+            and _condition_holds(s.get("Condition", {}), context)]
+
+
+def test_bucket_policies_deny_plain_http_and_uploads_requesting_other_encryption(default_run):
     for bucket in archive_buckets(default_run):
-        policy = json.loads(default_run.recorder.by_name(f"{bucket.name}-policy").inputs["policy"])
-        statements = {s["Sid"]: s for s in policy["Statement"]}
-        tls = statements["DenyInsecureTransport"]
-        assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
-        wrong = statements["DenyUploadsNotRequestingKms"]
-        assert wrong["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
-        missing = statements["DenyUploadsWithoutEncryptionHeader"]
-        assert missing["Condition"] == {"Null": {"s3:x-amz-server-side-encryption": "true"}}
+        assert _denied_puts(default_run, bucket, {"aws:SecureTransport": "false",
+                                                  "s3:x-amz-server-side-encryption": "aws:kms"}) \
+            == ["DenyInsecureTransport"]
+        assert _denied_puts(default_run, bucket, {"aws:SecureTransport": "true",
+                                                  "s3:x-amz-server-side-encryption": "AES256"}) \
+            == ["DenyUploadsRequestingOtherEncryption"]
+        assert _denied_puts(default_run, bucket, {"aws:SecureTransport": "true",
+                                                  "s3:x-amz-server-side-encryption": "aws:kms"}) == []
+
+
+def test_bucket_policies_allow_puts_without_the_encryption_header(default_run):
+    # UploadPart is authorised as s3:PutObject and never carries the header: a Deny on a
+    # missing header would refuse every multipart upload. The bucket default (SSE-KMS) applies.
+    for bucket in archive_buckets(default_run):
+        assert _denied_puts(default_run, bucket, {"aws:SecureTransport": "true"}) == []
 
 
 def test_wal_and_base_backups_kept_at_least_the_pitr_window(default_run):
