@@ -165,30 +165,22 @@ def current_path(aws: Aws, check_id: str) -> str | None:
 
 def set_path(aws: Aws, check_id: str, path: str) -> bool:
     """Set a check's ResourcePath; False when it already was ``path``. Optimistic concurrency."""
-    check = get_check(aws, check_id)
-    if check["HealthCheckConfig"].get("ResourcePath") == path:
-        return False
-    try:
-        aws.call(
-            route53(aws),
-            "UpdateHealthCheck",
-            HealthCheckId=check_id,
-            HealthCheckVersion=check.get("HealthCheckVersion", 1),
-            ResourcePath=path,
-        )
-    except ClientError as exc:
-        if error_code(exc) != "HealthCheckVersionMismatch":
-            raise ExternalError(
-                f"UpdateHealthCheck {check_id}: {error_code(exc)}: {error_message(exc)}"
-            ) from None
-        check = get_check(aws, check_id)  # someone else changed it in between: re-read once
+    for attempt in range(2):  # a concurrent change (version mismatch): re-read once and retry
+        check = get_check(aws, check_id)
         if check["HealthCheckConfig"].get("ResourcePath") == path:
             return False
-        aws.call(
-            route53(aws),
-            "UpdateHealthCheck",
-            HealthCheckId=check_id,
-            HealthCheckVersion=check.get("HealthCheckVersion", 1),
-            ResourcePath=path,
-        )
+        try:
+            aws.call(
+                route53(aws),
+                "UpdateHealthCheck",
+                HealthCheckId=check_id,
+                HealthCheckVersion=check.get("HealthCheckVersion", 1),
+                ResourcePath=path,
+            )
+            break
+        except ClientError as exc:
+            if error_code(exc) != "HealthCheckVersionMismatch" or attempt == 1:
+                raise ExternalError(
+                    f"UpdateHealthCheck {check_id}: {error_code(exc)}: {error_message(exc)}"
+                ) from None
     return True

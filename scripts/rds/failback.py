@@ -93,6 +93,7 @@ class Failback:
                     "no failover in effect, nothing to do",
                 )
                 self.report.notes.append("nothing to fail back")
+                self._close_stale_incident(started)
                 return
             if path != d.failedOverPath:
                 raise RefusedError(
@@ -138,6 +139,10 @@ class Failback:
             step.detail.update(
                 {"health_check": d.primaryHealthCheckId, "resource_path": d.healthPath, "changed": changed}
             )
+        # Recorded now, before waiting on Route 53: traffic may move back from this moment, and an
+        # incident left open (a timed-out or interrupted wait) would make the next failover resume
+        # this one as "already completed" instead of failing over.
+        self._record_failback(started, failed, "path-restored")
         if self.args.dns_wait > 0:
             with self.report.step("wait-route53"):
                 final, _ = poll_until(
@@ -152,20 +157,14 @@ class Failback:
                     clock=self.clock,
                     what="Route 53 marking the primary healthy",
                     on_update=self.progress.update,
-                    timeout_hint="the path is restored; re-run to keep waiting",
+                    timeout_hint="the path is restored and the failback recorded: Route 53 has not marked the primary "
+                    "healthy yet; watch the health check (a re-run finds nothing to do)",
                 )
                 self.report.check(
                     "failback.route53", True, f"Route 53 reports the primary healthy: {final.detail}"
                 )
         st = self.state.data
-        st["failed_back_at"] = iso(self.clock.now())
-        st["failback"] = {
-            "started_at": started,
-            "ended_at": st["failed_back_at"],
-            "result": "completed",
-            "overridden": failed,
-            "reason": self.args.reason,
-        }
+        st["failback"].update({"ended_at": iso(self.clock.now()), "result": "completed"})
         self.state.save()
         json_path, md_path = write_timeline(
             self.state, self.out, getattr(self.kube, "description", "n/a"), self.state_dir
@@ -185,6 +184,29 @@ class Failback:
                 ],
             }
         )
+
+    def _record_failback(self, started: str, overridden: list[str], result: str) -> None:
+        st = self.state.data
+        st["failed_back_at"] = iso(self.clock.now())
+        st["failback"] = {
+            "started_at": started,
+            "ended_at": st["failed_back_at"],
+            "result": result,
+            "overridden": overridden,
+            "reason": self.args.reason,
+        }
+        self.state.save()
+
+    def _close_stale_incident(self, started: str) -> None:
+        """A completed failover whose health path is already restored (an earlier failback that
+        was interrupted before it recorded itself, or a manual fix): close it, so that the next
+        failover is a new incident rather than a resumed, "already completed" one."""
+        st = self.state.data
+        if st.get("completed_at") and not st.get("failed_back_at"):
+            self._record_failback(started, [], "found-restored")
+            self.report.notes.append(
+                f"closed the failover completed at {st['completed_at']}: its health path was already restored"
+            )
 
     def _checks(self) -> list[tuple[str, bool | None, str, dict[str, Any]]]:
         d = self.out.dns

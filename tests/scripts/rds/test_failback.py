@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import invoke
+from .conftest import error, invoke
 from .test_failover import health_path, make_kube, primary_down, run_failover
 
 
@@ -149,3 +149,39 @@ def test_a_read_replica_primary_is_not_accepted(world, failed_over, sites):
         f"{world.outputs['database']['drReplicaArn']}: stop writes in DR and "
         "promote it first"
     )
+
+
+def test_a_failback_whose_route53_wait_times_out_is_recorded_and_the_next_failover_is_a_new_incident(
+    world, failed_over, sites
+):
+    """The path is restored before the wait: the incident must be closed then, or the next disaster's
+    failover would resume this one as "already completed" and cut no traffic."""
+    sites[0].set_ready(True)
+    rebuild_primary(world)
+    primary_down(world)  # Route 53 keeps reporting the primary unhealthy: the wait times out
+    result = failback(world, failed_over, "--yes", "--dns-wait", "20")
+    assert result.code == 4
+    assert health_path(world) == "/health/ready"
+    state = json.loads(Path(".idp-dr/failover/sso.example.com/state.json").read_text())
+    assert state["failed_back_at"] and state["failback"]["result"] == "path-restored"
+
+    # The next disaster: a new failover runs its steps and makes the cut sticky again.
+    sites[0].set_ready(False)
+    again = run_failover(world, failed_over, "--yes", "--dns-wait", "0", "--no-reprotect")
+    assert again.code == 0, again.stderr
+    assert not any("already completed" in n for n in again.json()["notes"])
+    assert health_path(world) == "/lb-check-failed-over"
+
+
+def test_a_concurrent_health_check_change_twice_in_a_row_is_an_aws_error_not_a_traceback(world, failed_over, sites):
+    sites[0].set_ready(True)
+    rebuild_primary(world)
+    world.faults.add(
+        "UpdateHealthCheck", lambda p: error("HealthCheckVersionMismatch", "the check changed since you read it")
+    )
+    result = failback(world, failed_over, "--yes", "--dns-wait", "0")
+    assert result.code == 5
+    assert result.error_line.endswith(
+        ": HealthCheckVersionMismatch: the check changed since you read it"
+    )
+    assert health_path(world) == "/lb-check-failed-over"
