@@ -227,6 +227,14 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             opts=opts(self, args.primary_provider),
         )
         src, dst = self.primary_bucket.arn, self.dr_bucket.arn
+        read_source = [
+            "s3:GetObjectVersionForReplication",
+            "s3:GetObjectVersionAcl",
+            "s3:GetObjectVersionTagging",
+        ]
+        if args.object_lock:
+            # S3 reads the source's retention and legal hold to replicate them to the locked bucket.
+            read_source += ["s3:GetObjectRetention", "s3:GetObjectLegalHold"]
         aws.iam.RolePolicy(
             f"{name}-replication-policy",
             role=role.id,
@@ -240,11 +248,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                 {
                     "Sid": "ReadSourceObjects",
                     "Effect": "Allow",
-                    "Action": [
-                        "s3:GetObjectVersionForReplication",
-                        "s3:GetObjectVersionAcl",
-                        "s3:GetObjectVersionTagging",
-                    ],
+                    "Action": read_source,
                     "Resource": pulumi.Output.concat(src, "/*"),
                 },
                 {

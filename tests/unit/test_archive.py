@@ -149,6 +149,20 @@ def test_replication_role_is_least_privilege(default_run):
     assert by_sid["EncryptDestination"]["Condition"]["StringLike"]["kms:ViaService"] == "s3.eu-central-1.amazonaws.com"
 
 
+def _read_source_actions(run) -> list[str]:
+    policy = json.loads(run.recorder.by_name("sso-archive-buckets-replication-policy").inputs["policy"])
+    return {s["Sid"]: s for s in policy["Statement"]}["ReadSourceObjects"]["Action"]
+
+
+def test_replication_role_reads_retention_and_legal_hold_with_object_lock():
+    run = run_stack({"idp-dr:archive": {"objectLock": {"enabled": True, "mode": "COMPLIANCE", "days": 30}}})
+    assert {"s3:GetObjectRetention", "s3:GetObjectLegalHold"} <= set(_read_source_actions(run))
+
+
+def test_replication_role_has_no_object_lock_reads_without_object_lock(default_run):
+    assert not {"s3:GetObjectRetention", "s3:GetObjectLegalHold"} & set(_read_source_actions(default_run))
+
+
 def test_no_iam_policy_grants_wildcard_actions_or_resources(default_run):
     docs = [json.loads(r.inputs["policy"]) for r in default_run.recorder.of_type("aws:iam/rolePolicy:RolePolicy")]
     assert docs, "expected IAM role policies"
