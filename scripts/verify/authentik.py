@@ -103,9 +103,10 @@ class AuthentikAdapter:
                 for name, kid in conn.execute(query, (app[0],)).fetchall():
                     keys.append(SigningKey(kid=kid, name=name, provider="certificate-key pair", use=use))
         newest = one("SELECT max(created) FROM authentik_events_event")[0]
+        # Sessions moved into PostgreSQL in 2025.4; older versions keep them in the cache.
         sessions = {
-            "sessions": _count(conn, SESSION_TABLE),
-            "authenticated": _count(conn, AUTHENTICATED_SESSION_TABLE),
+            key: _count(conn, table) if _table_exists(conn, table) else None
+            for key, table in (("sessions", SESSION_TABLE), ("authenticated", AUTHENTICATED_SESSION_TABLE))
         }
         return DbFacts(
             app_version=version,

@@ -306,3 +306,12 @@ def test_an_unreachable_database_fails_db_connect_only(pg, ak, tmp_path):
         "user": "authentik",
         "sslmode": "prefer",
     }
+
+
+def test_a_version_before_2025_4_without_the_session_table_is_still_verified(ak, tmp_path):
+    """authentik kept sessions in its cache before 2025.4: no authentik_core_session table."""
+    fake, dsn, conn = ak
+    conn.execute("DROP TABLE authentik_core_session CASCADE")
+    code, doc = _verify(fake, dsn, tmp_path, "--expected-issuer", fake.issuer)
+    assert code == ExitCode.OK, _failed(doc)
+    assert _check(doc, "db.users")["status"] == "pass"
