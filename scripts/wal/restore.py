@@ -880,6 +880,10 @@ def restore_wal(
             if not server.running():
                 server.start(env)
                 started_here = True
+                if supervisor is not None:
+                    supervisor.add_cleanup(
+                        f"stop restored postgres {pgdata}", lambda: server.stop("immediate")
+                    )
         else:
             with report.step(
                 "WAL fetch + replay", prefetch=req.prefetch, parallel=req.parallel if req.prefetch else 1
