@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from scripts import __version__
-from scripts.errors import DrError, ExitCode, interrupted
+from scripts.errors import DrError, ExitCode, InputError, interrupted
 from scripts.report import Report
 
 #: Top-level commands: (module that defines register/run).
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     report = Report(_command_name(args))
     exit_code: int
     try:
+        _check_report_file(args)
         args.handler(args, report)
         exit_code = ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
     except DrError as exc:
@@ -131,6 +132,20 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
 
     _emit(report, args, stdout, stderr)
     return int(exit_code)
+
+
+def _check_report_file(args: argparse.Namespace) -> None:
+    """Refuse an unwritable --report-file before the command runs, not after it has changed things."""
+    path = getattr(args, "report_file", None)
+    if not path:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        args.report_file = None  # nothing to write the refusal to
+        raise InputError("--report-file", str(path), f"a writable file path ({exc.strerror})") from None
 
 
 def _emit(report: Report, args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> None:

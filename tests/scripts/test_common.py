@@ -138,3 +138,13 @@ def _parser_with(handler):
         return parser
 
     return build
+
+
+def test_an_unwritable_report_file_is_refused_before_the_command_runs(tmp_path, capsys):
+    target = tmp_path / "a-directory"
+    target.mkdir()
+    code = main(["plan", "--report-file", str(target)])
+    assert code == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"error: invalid --report-file {str(target)!r}: a writable file path (Is a directory)" in err
+    assert list(target.iterdir()) == []
