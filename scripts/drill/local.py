@@ -276,7 +276,17 @@ class _DrillState:
             # ... then the incident runs on for half an archive_timeout while writes continue, so the
             # crash lands mid-segment and the measured RPO is what archiving really loses.
             time.sleep(opts.archive_timeout_s / 2)
-            last_primary_commit = workload.snapshot()[-1].committed_at
+            # Side work that failed (a user not created, the marker writer stopped early) changes
+            # what the audit can prove: say so, and refuse to measure an RPO from no writes at all.
+            report.notes.extend(f"workload: {e}" for e in workload.errors)
+            markers = workload.snapshot()
+            if not markers:
+                raise ExternalError(
+                    "the workload committed no marker rows, so no RPO can be measured"
+                    + (f": {'; '.join(workload.errors)}" if workload.errors else ""),
+                    hint="see the primary PostgreSQL log in the report directory",
+                )
+            last_primary_commit = markers[-1].committed_at
             primary.crash()
             keycloak.kill()
             workload.stop()
