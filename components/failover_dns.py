@@ -145,7 +145,10 @@ class FailoverDns(pulumi.ComponentResource):
             reference_name=f"{target.site}-ready"[:28],
             tags=tags(args.tag_base, Name=f"{name} readiness"),
             **common,
-            opts=opts(self, args.route53_provider),
+            # The primary's path belongs to the runbook: failover points it at FAILED_OVER_PATH (sticky
+            # failover) and failback restores it; a routine `pulumi up` must not undo a failover.
+            opts=opts(self, args.route53_provider,
+                      ignore_changes=["resourcePath"] if target.site == "primary" else None),
         )
         checks = {"readiness": readiness, "record": readiness}
         if args.issuer_check:

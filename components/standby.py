@@ -311,7 +311,11 @@ class IdentityStandby(pulumi.ComponentResource):
                     keys["username"]: src.db_username,
                     keys["password"]: pulumi.Output.from_input(src.db_password),
                 }),
-                opts=self._k8s(),
+                # Like the DR endpoint secret (credentials.py): failover rewrites the DR copy with the
+                # new endpoint, so after the first deployment Pulumi must not write it back (the
+                # provider diffs stringData as data, hence both). A password rotation therefore
+                # reaches the DR site only through the runbook or a manual patch.
+                opts=self._k8s(ignore_changes=["data", "stringData"] if args.site == "dr" else None),
             )
             if self.app == "authentik":
                 k8s.core.v1.Secret(
@@ -434,7 +438,10 @@ class IdentityStandby(pulumi.ComponentResource):
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec},
             },
             # Pilot light (0 replicas) or a DR database not reachable yet must not block `pulumi up`.
-            opts=self._k8s(custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m")),
+            # On the DR site failover scales these up: a later `pulumi up` must not scale them back
+            # to drReplicas. So a changed standby.drReplicas is not applied here (kubectl scale it).
+            opts=self._k8s(custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"),
+                           ignore_changes=["spec.replicas"] if self._args.site == "dr" else None),
         )
 
     def _keycloak(self, service_account: str) -> k8s.apps.v1.Deployment:

@@ -42,6 +42,13 @@ def test_readiness_checks_are_https_with_sni_on_each_health_hostname(default_run
         assert (check["requestInterval"], check["failureThreshold"]) == (30, 3)
 
 
+def test_primary_readiness_path_belongs_to_failover_and_failback(default_run):
+    # failover points it at failedOverPath (sticky), failback restores it: `pulumi up` must not.
+    rec = default_run.recorder
+    assert rec.by_name("sso-dns-primary-readiness").ignore_changes == ["resourcePath"]
+    assert rec.by_name("sso-dns-dr-readiness").ignore_changes == []
+
+
 def test_interval_and_threshold_come_from_config():
     run = run_stack({"idp-dr:dns": {"healthCheck": {"requestInterval": 10, "failureThreshold": 2}}})
     check = run.recorder.by_name("sso-dns-primary-readiness").inputs

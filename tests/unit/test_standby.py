@@ -50,6 +50,14 @@ def test_warm_standby_runs_the_configured_replicas(warm_run):
     assert replicas == {"k8s-primary": 2, "k8s-dr": 2}
 
 
+def test_dr_replicas_belong_to_failover_after_the_first_deploy(default_run, authentik_run):
+    # failover scales the DR Deployment(s) up; a routine `pulumi up` must not scale them back.
+    for run, name in ((default_run, "keycloak"), (authentik_run, "authentik-server"),
+                      (authentik_run, "authentik-worker")):
+        ignored = {d.provider_name: d.ignore_changes for d in deployments(run, name)}
+        assert ignored == {"k8s-primary": [], "k8s-dr": ["spec.replicas"]}, name
+
+
 def test_keycloak_serves_health_on_the_management_port_with_three_probes(default_run):
     deployment = deployments(default_run, "keycloak")[0]
     c, env = container(deployment), env_of(deployment)
@@ -94,6 +102,13 @@ def test_pulumi_secrets_mode_writes_kubernetes_secrets_as_secrets():
     assert all(is_secret(s.inputs["stringData"]) for s in secrets)
     assert plaintext_occurrences(run, APP_PASSWORD) == []
     assert run.recorder.of_type("kubernetes:external-secrets.io/v1:ExternalSecret") == []
+
+
+def test_pulumi_mode_dr_db_secret_belongs_to_failover_after_the_first_deploy():
+    # failover rewrites the DR copy with the new endpoint; `pulumi up` must not write it back.
+    run = run_stack({"idp-dr:standby": {"secretsMode": "pulumi"}})
+    ignored = {s.provider_name: s.ignore_changes for s in run.recorder.of_type("kubernetes:core/v1:Secret")}
+    assert ignored == {"k8s-primary": [], "k8s-dr": ["data", "stringData"]}
 
 
 def test_external_secrets_read_the_sites_own_region(default_run):
