@@ -2,8 +2,11 @@
 
 CloudWatch alarms can only notify a topic in their own region, and Route 53
 publishes health-check metrics only in us-east-1, so there is a topic in the
-primary region, the DR region and us-east-1. Each is encrypted with the
-AWS-managed SNS key and subscribed by the configured e-mail addresses.
+primary region, the DR region and us-east-1. Each is subscribed by the
+configured e-mail addresses and encrypted with a customer-managed key in its
+region: CloudWatch needs kms:GenerateDataKey*/kms:Decrypt on the topic's key to
+publish an alarm, which the AWS-managed ``alias/aws/sns`` key can never grant
+(its policy cannot be changed), so alarms to such a topic are silently dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._common import opts, tags
+from components._common import customer_managed_key, opts, policy_json, tags
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,24 @@ class Notifications(pulumi.ComponentResource):
             ("dr", args.dr_provider),
             ("global", args.us_east_1_provider),
         ):
+            key = customer_managed_key(
+                f"{name}-{site}-key", parent=self, provider=provider,
+                description=f"idp-dr {name}: {site} alarm topic (CloudWatch may use it)",
+                # One alias per site: the primary or DR region may be us-east-1 too.
+                alias=f"idp-dr/{name}/sns-{site}", tag_base=args.tag_base,
+            )
+            key_policy = aws.kms.KeyPolicy(
+                f"{name}-{site}-key-policy",
+                key_id=key.key_id,
+                policy=key.arn.apply(self._key_policy),
+                opts=opts(self, provider),
+            )
             topic = aws.sns.Topic(
                 f"{name}-{site}",
-                kms_master_key_id="alias/aws/sns",
+                kms_master_key_id=key.arn,
                 tags=tags(args.tag_base, **{"idp-dr:site": site}),
-                opts=opts(self, provider),
+                # Alarms published before CloudWatch may use the key would be dropped.
+                opts=opts(self, provider, depends_on=[key_policy]),
             )
             for index, email in enumerate(args.emails):
                 aws.sns.TopicSubscription(
@@ -62,3 +78,27 @@ class Notifications(pulumi.ComponentResource):
             "dr_topic_arn": self.dr_topic_arn,
             "global_topic_arn": self.global_topic_arn,
         })
+
+    @staticmethod
+    def _key_policy(key_arn: str) -> pulumi.Output[str]:
+        """The account (IAM policies decide, as with the default key policy) plus CloudWatch alarms.
+
+        The account and partition come from the key's own ARN: no data-source call.
+        """
+        _arn, partition, _kms, _region, account, _rest = key_arn.split(":", 5)
+        return policy_json([
+            {
+                "Sid": "EnableIamPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ])

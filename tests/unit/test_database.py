@@ -166,7 +166,7 @@ def test_warm_standby_cidrs_admitted_to_the_primary_database(warm_run):
 
 def test_kms_keys_rotate_are_described_protected_and_never_bypass_lockout(default_run):
     keys = default_run.recorder.of_type("aws:kms/key:Key")
-    assert len(keys) == 4  # database + archive, in each region
+    assert len(keys) == 7  # database + archive + alarm topic, in each region; alarm topic in us-east-1
     for key in keys:
         assert key.inputs["enableKeyRotation"] is True, key.name
         assert key.inputs["description"], key.name
