@@ -442,11 +442,16 @@ class DatabaseConfig(_Model):
                 "database.maxAllocatedStorageGb", self.max_allocated_storage_gb,
                 f"at least allocatedStorageGb ({self.allocated_storage_gb})",
             )
-        if self.mode == "self-managed" and not (self.self_managed_primary_host and self.self_managed_dr_host):
-            raise ConfigValueError(
-                "database.selfManagedPrimaryHost", self.self_managed_primary_host,
-                "required with mode 'self-managed' (together with selfManagedDrHost)",
-            )
+        if self.mode == "self-managed":
+            # Name the field that is missing (the primary's first when both are).
+            for key, value, other in (
+                ("selfManagedPrimaryHost", self.self_managed_primary_host, "selfManagedDrHost"),
+                ("selfManagedDrHost", self.self_managed_dr_host, "selfManagedPrimaryHost"),
+            ):
+                if not value:
+                    raise ConfigValueError(
+                        f"database.{key}", value, f"required with mode 'self-managed' (together with {other})",
+                    )
         return self
 
     @property

@@ -71,6 +71,15 @@ REFUSED = [
     pytest.param({"idp-dr:database": {"drKmsKeyArn": "alias/my-key"}},
                  "invalid idp-dr:database.drKmsKeyArn 'alias/my-key': a KMS key ARN, e.g. arn:aws:kms:eu-central-1:"
                  "123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", id="dr-key-not-arn"),
+    pytest.param({"idp-dr:database": {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal"}},
+                 "invalid idp-dr:database.selfManagedDrHost None: required with mode 'self-managed' (together "
+                 "with selfManagedPrimaryHost)", id="self-managed-no-dr-host"),
+    pytest.param({"idp-dr:database": {"mode": "self-managed", "selfManagedDrHost": "pg.dr.internal"}},
+                 "invalid idp-dr:database.selfManagedPrimaryHost None: required with mode 'self-managed' (together "
+                 "with selfManagedDrHost)", id="self-managed-no-primary-host"),
+    pytest.param({"idp-dr:database": {"mode": "self-managed"}},
+                 "invalid idp-dr:database.selfManagedPrimaryHost None: required with mode 'self-managed' (together "
+                 "with selfManagedDrHost)", id="self-managed-no-hosts"),
     pytest.param({"idp-dr:dns": {"healthCheck": {"path": ""}}},
                  "invalid idp-dr:dns.healthCheck.path '': an absolute URL path starting with '/', e.g. /health/ready",
                  id="empty-path"),
