@@ -52,15 +52,25 @@ def store_probe(s3, location) -> dict:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(fetch, [key for key, _ in objects]))
         parallel = time.perf_counter() - t0
-        out[group] = {"objects": len(objects), "bytes": total, "serial_s": round(serial, 3),
-                      "parallel8_s": round(parallel, 3)}
+        out[group] = {
+            "objects": len(objects),
+            "bytes": total,
+            "serial_s": round(serial, 3),
+            "parallel8_s": round(parallel, 3),
+        }
     return out
 
 
 def one_run(size_mb: int, archive_timeout: int, report_dir: Path) -> dict:
     report = Report("drill")
-    opts = LocalDrillOptions(data_mb=size_mb, wal_mb=size_mb, archive_timeout_s=archive_timeout,
-                             report_dir=report_dir, progress=False, store_probe=store_probe)
+    opts = LocalDrillOptions(
+        data_mb=size_mb,
+        wal_mb=size_mb,
+        archive_timeout_s=archive_timeout,
+        report_dir=report_dir,
+        progress=False,
+        store_probe=store_probe,
+    )
     t0 = time.perf_counter()
     run_local_drill(opts, report)
     wall = time.perf_counter() - t0
@@ -108,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {}
     for size, samples in runs.items():
+
         def med(key: str, rows: list[dict] = samples) -> float:
             return round(statistics.median(r[key] for r in rows), 3)
 
@@ -133,22 +144,31 @@ def main(argv: list[str] | None = None) -> int:
             "segments_replayed_median": med("segments_replayed"),
             "wall_s": summarize([r["wall_s"] for r in samples]),
         }
-    path = write_result("drill", {"sizes_mib": sizes, "runs": args.runs, "archive_timeout_s": args.archive_timeout},
-                        results)
+    path = write_result(
+        "drill", {"sizes_mib": sizes, "runs": args.runs, "archive_timeout_s": args.archive_timeout}, results
+    )
     for label, r in results.items():
-        print(f"\n== {label} (data {r['base_mib']} MiB in the base backup, WAL {r['wal_mib']} MiB), "
-              f"all runs passed: {r['all_ok']}")
+        print(
+            f"\n== {label} (data {r['base_mib']} MiB in the base backup, WAL {r['wal_mib']} MiB), "
+            f"all runs passed: {r['all_ok']}"
+        )
         for name, seconds in r["phases_median_s"].items():
             print(f"  {name:<34} median {seconds:8.2f} s")
         print(f"  RTO median {r['rto_s']['median_s']:.1f} s: {r['rto_median_s']}")
-        print(f"  RPO median {r['rpo_s']['median_s']:.2f} s, max {r['rpo_max_s']:.2f} s "
-              f"(archive_timeout {args.archive_timeout} s)")
+        print(
+            f"  RPO median {r['rpo_s']['median_s']:.2f} s, max {r['rpo_max_s']:.2f} s "
+            f"(archive_timeout {args.archive_timeout} s)"
+        )
         print(f"  orchestration share of the RTO: {r['orchestration_share_median'] * 100:.1f} %")
-        print(f"  base restore {r['restore_base_mib_per_s']} MiB/s vs raw download {r['raw_base_serial_mib_per_s']} "
-              f"MiB/s serial, {r['raw_base_parallel8_mib_per_s']} MiB/s 8 threads "
-              f"(restore/raw-parallel time ratio {r['restore_base_vs_raw_parallel_ratio']})")
-        print(f"  WAL phase {r['restore_wal_phase_s']} s ({r['segments_replayed_median']:.0f} segments) vs raw "
-              f"download of the archived WAL {r['raw_wal_parallel8_s']} s with 8 threads")
+        print(
+            f"  base restore {r['restore_base_mib_per_s']} MiB/s vs raw download {r['raw_base_serial_mib_per_s']} "
+            f"MiB/s serial, {r['raw_base_parallel8_mib_per_s']} MiB/s 8 threads "
+            f"(restore/raw-parallel time ratio {r['restore_base_vs_raw_parallel_ratio']})"
+        )
+        print(
+            f"  WAL phase {r['restore_wal_phase_s']} s ({r['segments_replayed_median']:.0f} segments) vs raw "
+            f"download of the archived WAL {r['raw_wal_parallel8_s']} s with 8 threads"
+        )
     print(f"\nappended to {path}")
     return 0 if all(r["all_ok"] for r in results.values()) else 1
 

@@ -34,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     config, secret_keys = load_stack_file(REPO_ROOT / "Pulumi.prod.yaml")
     resources = 0
     for _ in range(args.runs):  # interleaved arms spread machine noise evenly
-        cold_import.append(_timed_subprocess(
-            [sys.executable, "-c", "import pulumi, pulumi_aws, pulumi_kubernetes"]))
-        cold_plan.append(_timed_subprocess(
-            [sys.executable, "-m", "scripts", "plan", "--stack", "prod", "--json", "--quiet"]))
+        cold_import.append(_timed_subprocess([sys.executable, "-c", "import pulumi, pulumi_aws, pulumi_kubernetes"]))
+        cold_plan.append(
+            _timed_subprocess([sys.executable, "-m", "scripts", "plan", "--stack", "prod", "--json", "--quiet"])
+        )
         t0 = time.perf_counter()
         run = run_program(config, secret_keys)
         warm.append(time.perf_counter() - t0)
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         "cold_plan_s": summarize(cold_plan),
         "warm_build_s": summarize(warm),
         "plan_overhead_over_import_ratio": round(
-            summarize(cold_plan)["median_s"] / summarize(cold_import)["median_s"], 2),
+            summarize(cold_plan)["median_s"] / summarize(cold_import)["median_s"], 2
+        ),
     }
     path = write_result("program_build", {"runs": args.runs, "stack": "prod"}, results)
     print(f"resources: {resources}")

@@ -109,13 +109,9 @@ def run_waiter(session: boto3.Session, hook: ProvisioningDelay, target: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.rds_restore_wait", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m bench.rds_restore_wait", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=positive_int, default=5, help="runs of our restore")
-    parser.add_argument(
-        "--waiter-runs", type=int, default=3, help="runs of the boto3 waiter baseline (0 = skip)"
-    )
+    parser.add_argument("--waiter-runs", type=int, default=3, help="runs of the boto3 waiter baseline (0 = skip)")
     parser.add_argument("--delay-min", type=float, default=4.0)
     parser.add_argument("--delay-max", type=float, default=12.0)
     parser.add_argument("--poll-interval", type=float, default=DEFAULT_POLL_S)
@@ -184,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if waiter:
         results["waiter_default"] = {"notice_latency_s": summarize(col(waiter, "notice_latency_s"))}
         results["notice_ratio_waiter_over_ours"] = round(
-            results["waiter_default"]["notice_latency_s"]["median_s"]
-            / results["ours"]["notice_latency_s"]["median_s"],
+            results["waiter_default"]["notice_latency_s"]["median_s"] / results["ours"]["notice_latency_s"]["median_s"],
             1,
         )
     params = {

@@ -134,9 +134,7 @@ http {{
         log_path=tls_dir / "nginx.out",
         stop_signal=signal.SIGQUIT,
     )
-    wait_for_port(
-        "127.0.0.1", port, timeout=15, proc=proc.popen, what="nginx", log_path=tls_dir / "error.log"
-    )
+    wait_for_port("127.0.0.1", port, timeout=15, proc=proc.popen, what="nginx", log_path=tls_dir / "error.log")
     return port
 
 
@@ -267,9 +265,7 @@ def build_source(sup: Supervisor, workspace: Path, args: argparse.Namespace) -> 
         pgbackrest(user, pgbr_conf, "--type=full", "backup")
         info["t_backup_pgbackrest_s"] = round(time.monotonic() - t0, 3)
     start_lsn = primary.execute("SELECT pg_current_wal_lsn()")[0][0]
-    subprocess.run(
-        ["pgbench", "-i", "-q", "-s", str(args.scale), *pg, "postgres"], check=True, capture_output=True
-    )
+    subprocess.run(["pgbench", "-i", "-q", "-s", str(args.scale), *pg, "postgres"], check=True, capture_output=True)
     subprocess.run(
         [
             "pgbench",
@@ -314,9 +310,7 @@ def build_source(sup: Supervisor, workspace: Path, args: argparse.Namespace) -> 
 
 def verify(server: RestoredServer) -> None:
     names = [r[0] for r in server.query("SELECT name FROM marker ORDER BY at")]
-    tli = server.query("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")[
-        0
-    ][0]
+    tli = server.query("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")[0][0]
     if names != ["before"] or tli != 2:
         raise RuntimeError(f"PITR incorrect: markers {names}, timeline {tli}")
 
@@ -352,9 +346,7 @@ def run_ours(
     report = Report("restore wal")
     with Supervisor() as sup:
         result = restore_wal(req, report, supervisor=sup)
-        server = RestoredServer(
-            pgdata, req.port, socket_dir, src["user"], find_pg_bindir(), pgdata / "log" / "x"
-        )
+        server = RestoredServer(pgdata, req.port, socket_dir, src["user"], find_pg_bindir(), pgdata / "log" / "x")
         verify(server)
     remove_tree(pgdata.parent)
     return {
@@ -411,9 +403,7 @@ def run_pgbackrest(src: dict[str, Any], workspace: Path, socket_dir: Path) -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.restore_wal", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=positive_int, default=10, help="pgbench -i -s (default: 10, ~160 MB)")
-    parser.add_argument(
-        "--transactions", type=int, default=4000, help="pgbench -t per client (default: 4000)"
-    )
+    parser.add_argument("--transactions", type=int, default=4000, help="pgbench -t per client (default: 4000)")
     parser.add_argument("--clients", type=positive_int, default=2, help="pgbench -c (default: 2)")
     parser.add_argument("--runs", type=positive_int, default=3, help="runs per arm, interleaved (default: 3)")
     parser.add_argument("--parallel", type=positive_int, default=4, help="arm A prefetch parallelism (default: 4)")

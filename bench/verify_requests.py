@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     path = write_result("verify_requests", {"runs": args.runs}, results)
     for role in ("warm_primary", "fresh_standby"):
         row = results[role]
-        print(f"{role:<14} " + "  ".join(f"{k} {v:.3f} s" for k, v in row.items())
-              + f"  (sum {sum(row.values()):.3f} s)")
+        print(
+            f"{role:<14} " + "  ".join(f"{k} {v:.3f} s" for k, v in row.items()) + f"  (sum {sum(row.values()):.3f} s)"
+        )
     print(f"verify phase of the RTO: median {results['verify_phase_median_s']} s")
     print(f"appended to {path}")
     return 0 if ok else 1

@@ -59,19 +59,22 @@ class WalArchiveArgs:
 
 def irsa_trust_policy(subjects: list[IrsaSubject]) -> pulumi.Output[str]:
     """Trust policy letting exactly these service accounts assume a role (IRSA)."""
-    return policy_json([
-        {
-            "Effect": "Allow",
-            "Principal": {"Federated": subject.oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{subject.oidc_issuer_host}:sub":
-                    f"system:serviceaccount:{subject.namespace}:{subject.service_account}",
-                f"{subject.oidc_issuer_host}:aud": "sts.amazonaws.com",
-            }},
-        }
-        for subject in subjects
-    ])
+    return policy_json(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": subject.oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{subject.oidc_issuer_host}:sub": f"system:serviceaccount:{subject.namespace}:{subject.service_account}",
+                        f"{subject.oidc_issuer_host}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+            for subject in subjects
+        ]
+    )
 
 
 class WalArchive(pulumi.ComponentResource):
@@ -84,14 +87,20 @@ class WalArchive(pulumi.ComponentResource):
     def __init__(self, name: str, args: WalArchiveArgs, opts_: pulumi.ResourceOptions | None = None):
         super().__init__("idp-dr:archive:WalArchive", name, None, opts_)
         primary_key = customer_managed_key(
-            f"{name}-primary-key", parent=self, provider=args.primary_provider,
+            f"{name}-primary-key",
+            parent=self,
+            provider=args.primary_provider,
             description=f"idp-dr {name}: WAL, base backups and dumps ({args.primary_region})",
-            alias=f"idp-dr/{name}/archive", tag_base=args.tag_base,
+            alias=f"idp-dr/{name}/archive",
+            tag_base=args.tag_base,
         )
         dr_key = customer_managed_key(
-            f"{name}-dr-key", parent=self, provider=args.dr_provider,
+            f"{name}-dr-key",
+            parent=self,
+            provider=args.dr_provider,
             description=f"idp-dr {name}: replicated WAL, base backups and dumps ({args.dr_region})",
-            alias=f"idp-dr/{name}/archive", tag_base=args.tag_base,
+            alias=f"idp-dr/{name}/archive",
+            tag_base=args.tag_base,
         )
         buckets = ReplicatedBuckets(
             f"{name}-buckets",
@@ -117,13 +126,15 @@ class WalArchive(pulumi.ComponentResource):
         self.writer_role_arn = None
         if args.writers:
             self.writer_role_arn = self._writer_role(name, args, buckets, primary_key, dr_key).arn
-        self.register_outputs({
-            "primary_bucket_name": self.primary_bucket_name,
-            "dr_bucket_name": self.dr_bucket_name,
-            "primary_key_arn": self.primary_key_arn,
-            "dr_key_arn": self.dr_key_arn,
-            "writer_role_arn": self.writer_role_arn,
-        })
+        self.register_outputs(
+            {
+                "primary_bucket_name": self.primary_bucket_name,
+                "dr_bucket_name": self.dr_bucket_name,
+                "primary_key_arn": self.primary_key_arn,
+                "dr_key_arn": self.dr_key_arn,
+                "writer_role_arn": self.writer_role_arn,
+            }
+        )
 
     @staticmethod
     def _lifecycle_rules(args: WalArchiveArgs) -> list[dict]:
@@ -136,16 +147,29 @@ class WalArchive(pulumi.ComponentResource):
                 "filter": {"prefix": f"{args.prefix}/"},
                 "expiration": {"days": args.wal_retention_days},
             },
-            {"id": "dumps-daily", "status": "Enabled", "filter": {"prefix": f"{DUMP_PREFIX}/daily/"},
-             "expiration": {"days": args.daily_dump_days}},
-            {"id": "dumps-weekly", "status": "Enabled", "filter": {"prefix": f"{DUMP_PREFIX}/weekly/"},
-             "expiration": {"days": args.weekly_dump_days}},
-            {"id": "dumps-monthly", "status": "Enabled", "filter": {"prefix": f"{DUMP_PREFIX}/monthly/"},
-             "expiration": {"days": args.monthly_dump_days}},
+            {
+                "id": "dumps-daily",
+                "status": "Enabled",
+                "filter": {"prefix": f"{DUMP_PREFIX}/daily/"},
+                "expiration": {"days": args.daily_dump_days},
+            },
+            {
+                "id": "dumps-weekly",
+                "status": "Enabled",
+                "filter": {"prefix": f"{DUMP_PREFIX}/weekly/"},
+                "expiration": {"days": args.weekly_dump_days},
+            },
+            {
+                "id": "dumps-monthly",
+                "status": "Enabled",
+                "filter": {"prefix": f"{DUMP_PREFIX}/monthly/"},
+                "expiration": {"days": args.monthly_dump_days},
+            },
         ]
 
-    def _writer_role(self, name: str, args: WalArchiveArgs, buckets: ReplicatedBuckets,
-                     primary_key: aws.kms.Key, dr_key: aws.kms.Key) -> aws.iam.Role:
+    def _writer_role(
+        self, name: str, args: WalArchiveArgs, buckets: ReplicatedBuckets, primary_key: aws.kms.Key, dr_key: aws.kms.Key
+    ) -> aws.iam.Role:
         role = aws.iam.Role(
             f"{name}-writer-role",
             description="Writes WAL, base backups and dumps to the idp-dr archive (IRSA)",
@@ -158,28 +182,31 @@ class WalArchive(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-writer-policy",
             role=role.id,
-            policy=policy_json([
-                {
-                    "Sid": "ListArchivePrefixes",
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": bucket_arns,
-                    "Condition": {"StringLike": {"s3:prefix": [*prefixes, args.prefix, DUMP_PREFIX, ""]}},
-                },
-                {
-                    "Sid": "ReadWriteArchiveObjects",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                    "Resource": [pulumi.Output.concat(arn, "/", prefix) for arn in bucket_arns
-                                 for prefix in prefixes],
-                },
-                {
-                    "Sid": "UseArchiveKeys",
-                    "Effect": "Allow",
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": [primary_key.arn, dr_key.arn],
-                },
-            ]),
+            policy=policy_json(
+                [
+                    {
+                        "Sid": "ListArchivePrefixes",
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": bucket_arns,
+                        "Condition": {"StringLike": {"s3:prefix": [*prefixes, args.prefix, DUMP_PREFIX, ""]}},
+                    },
+                    {
+                        "Sid": "ReadWriteArchiveObjects",
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                        "Resource": [
+                            pulumi.Output.concat(arn, "/", prefix) for arn in bucket_arns for prefix in prefixes
+                        ],
+                    },
+                    {
+                        "Sid": "UseArchiveKeys",
+                        "Effect": "Allow",
+                        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                        "Resource": [primary_key.arn, dr_key.arn],
+                    },
+                ]
+            ),
             opts=opts(self, args.primary_provider),
         )
         return role

@@ -67,8 +67,9 @@ class ReplicatedBuckets(pulumi.ComponentResource):
     def __init__(self, name: str, args: ReplicatedBucketsArgs, opts_: pulumi.ResourceOptions | None = None):
         super().__init__("idp-dr:buckets:ReplicatedBuckets", name, None, opts_)
         self._args = args
-        primary = self._bucket(f"{name}-primary", args.primary_provider, args.primary_bucket_name,
-                               args.primary_key_arn, "primary")
+        primary = self._bucket(
+            f"{name}-primary", args.primary_provider, args.primary_bucket_name, args.primary_key_arn, "primary"
+        )
         dr = self._bucket(f"{name}-dr", args.dr_provider, args.dr_bucket_name, args.dr_key_arn, "dr")
         self.primary_bucket, primary_versioning = primary
         self.dr_bucket, dr_versioning = dr
@@ -78,37 +79,47 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             f"{name}-replication",
             bucket=self.primary_bucket.id,
             role=role.arn,
-            rules=[{
-                "id": "all-objects-to-dr",
-                "status": "Enabled",
-                "priority": 1,
-                "filter": {"prefix": ""},
-                # Not replicating delete markers keeps the DR copy when the primary is wiped.
-                "delete_marker_replication": {"status": "Disabled"},
-                "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
-                "destination": {
-                    "bucket": self.dr_bucket.arn,
-                    "storage_class": "STANDARD",
-                    "encryption_configuration": {"replica_kms_key_id": args.dr_key_arn},
-                    "replication_time": {"status": "Enabled", "time": {"minutes": RTC_MINUTES}},
-                    "metrics": {"status": "Enabled", "event_threshold": {"minutes": RTC_MINUTES}},
-                },
-            }],
+            rules=[
+                {
+                    "id": "all-objects-to-dr",
+                    "status": "Enabled",
+                    "priority": 1,
+                    "filter": {"prefix": ""},
+                    # Not replicating delete markers keeps the DR copy when the primary is wiped.
+                    "delete_marker_replication": {"status": "Disabled"},
+                    "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
+                    "destination": {
+                        "bucket": self.dr_bucket.arn,
+                        "storage_class": "STANDARD",
+                        "encryption_configuration": {"replica_kms_key_id": args.dr_key_arn},
+                        "replication_time": {"status": "Enabled", "time": {"minutes": RTC_MINUTES}},
+                        "metrics": {"status": "Enabled", "event_threshold": {"minutes": RTC_MINUTES}},
+                    },
+                }
+            ],
             # S3 refuses replication until versioning is on at both ends.
             opts=opts(self, args.primary_provider, depends_on=[primary_versioning, dr_versioning]),
         )
         self.primary_bucket_name = self.primary_bucket.bucket
         self.dr_bucket_name = self.dr_bucket.bucket
         self.replication_role_arn = role.arn
-        self.register_outputs({
-            "primary_bucket_name": self.primary_bucket_name,
-            "dr_bucket_name": self.dr_bucket_name,
-            "replication_role_arn": self.replication_role_arn,
-        })
+        self.register_outputs(
+            {
+                "primary_bucket_name": self.primary_bucket_name,
+                "dr_bucket_name": self.dr_bucket_name,
+                "replication_role_arn": self.replication_role_arn,
+            }
+        )
 
     # ------------------------------------------------------------------ pieces
-    def _bucket(self, name: str, provider: pulumi.ProviderResource, bucket_name: str | None,
-                key_arn: pulumi.Input[str], site: str) -> tuple[aws.s3.Bucket, aws.s3.BucketVersioning]:
+    def _bucket(
+        self,
+        name: str,
+        provider: pulumi.ProviderResource,
+        bucket_name: str | None,
+        key_arn: pulumi.Input[str],
+        site: str,
+    ) -> tuple[aws.s3.Bucket, aws.s3.BucketVersioning]:
         args = self._args
         lock = args.object_lock
         bucket = aws.s3.Bucket(
@@ -121,8 +132,10 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             opts=opts(self, provider, protect=True),
         )
         aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"}, opts=opts(self, provider),
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=opts(self, provider),
         )
         access_block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
@@ -134,18 +147,23 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             opts=opts(self, provider),
         )
         versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning", bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"}, opts=opts(self, provider),
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=opts(self, provider),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
-            rules=[{
-                "apply_server_side_encryption_by_default": {
-                    "sse_algorithm": "aws:kms", "kms_master_key_id": key_arn,
-                },
-                "bucket_key_enabled": True,
-            }],
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": key_arn,
+                    },
+                    "bucket_key_enabled": True,
+                }
+            ],
             opts=opts(self, provider),
         )
         aws.s3.BucketPolicy(
@@ -171,7 +189,9 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             },
         ]
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle", bucket=bucket.id, rules=rules,
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=rules,
             opts=opts(self, provider, depends_on=[versioning]),
         )
         if lock:
@@ -186,43 +206,49 @@ class ReplicatedBuckets(pulumi.ComponentResource):
     @staticmethod
     def _deny_insecure_policy(bucket_arn: pulumi.Output[str]) -> pulumi.Output[str]:
         objects = pulumi.Output.concat(bucket_arn, "/*")
-        return policy_json([
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, objects],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-            {
-                # Only a WRONG header is denied. A request without the header gets the bucket's
-                # default encryption (SSE-KMS with this region's key). Denying a missing header
-                # would deny every UploadPart (authorised as s3:PutObject, never carrying the
-                # header), i.e. every multipart upload: barman-cloud base backups, large dumps.
-                # Null false is needed: StringNotEquals is true when the key is absent.
-                "Sid": "DenyUploadsRequestingOtherEncryption",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": objects,
-                "Condition": {
-                    "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
-                    "Null": {"s3:x-amz-server-side-encryption": "false"},
+        return policy_json(
+            [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, objects],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                 },
-            },
-        ])
+                {
+                    # Only a WRONG header is denied. A request without the header gets the bucket's
+                    # default encryption (SSE-KMS with this region's key). Denying a missing header
+                    # would deny every UploadPart (authorised as s3:PutObject, never carrying the
+                    # header), i.e. every multipart upload: barman-cloud base backups, large dumps.
+                    # Null false is needed: StringNotEquals is true when the key is absent.
+                    "Sid": "DenyUploadsRequestingOtherEncryption",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:PutObject",
+                    "Resource": objects,
+                    "Condition": {
+                        "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                        "Null": {"s3:x-amz-server-side-encryption": "false"},
+                    },
+                },
+            ]
+        )
 
     def _replication_role(self, name: str) -> aws.iam.Role:
         args = self._args
         role = aws.iam.Role(
             f"{name}-replication-role",
             description="S3 cross-region replication of the idp-dr buckets (source read, destination write)",
-            assume_role_policy=policy_json([{
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }]),
+            assume_role_policy=policy_json(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "s3.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            ),
             tags=tags(args.tag_base),
             opts=opts(self, args.primary_provider),
         )
@@ -238,42 +264,46 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-replication-policy",
             role=role.id,
-            policy=policy_json([
-                {
-                    "Sid": "ReadSourceConfiguration",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                    "Resource": src,
-                },
-                {
-                    "Sid": "ReadSourceObjects",
-                    "Effect": "Allow",
-                    "Action": read_source,
-                    "Resource": pulumi.Output.concat(src, "/*"),
-                },
-                {
-                    "Sid": "WriteDestinationObjects",
-                    "Effect": "Allow",
-                    "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
-                    "Resource": pulumi.Output.concat(dst, "/*"),
-                },
-                {
-                    "Sid": "DecryptSource",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": args.primary_key_arn,
-                    "Condition": {"StringLike": {
-                        "kms:ViaService": f"s3.{args.primary_region}.amazonaws.com",
-                    }},
-                },
-                {
-                    "Sid": "EncryptDestination",
-                    "Effect": "Allow",
-                    "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
-                    "Resource": args.dr_key_arn,
-                    "Condition": {"StringLike": {"kms:ViaService": f"s3.{args.dr_region}.amazonaws.com"}},
-                },
-            ]),
+            policy=policy_json(
+                [
+                    {
+                        "Sid": "ReadSourceConfiguration",
+                        "Effect": "Allow",
+                        "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                        "Resource": src,
+                    },
+                    {
+                        "Sid": "ReadSourceObjects",
+                        "Effect": "Allow",
+                        "Action": read_source,
+                        "Resource": pulumi.Output.concat(src, "/*"),
+                    },
+                    {
+                        "Sid": "WriteDestinationObjects",
+                        "Effect": "Allow",
+                        "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                        "Resource": pulumi.Output.concat(dst, "/*"),
+                    },
+                    {
+                        "Sid": "DecryptSource",
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": args.primary_key_arn,
+                        "Condition": {
+                            "StringLike": {
+                                "kms:ViaService": f"s3.{args.primary_region}.amazonaws.com",
+                            }
+                        },
+                    },
+                    {
+                        "Sid": "EncryptDestination",
+                        "Effect": "Allow",
+                        "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                        "Resource": args.dr_key_arn,
+                        "Condition": {"StringLike": {"kms:ViaService": f"s3.{args.dr_region}.amazonaws.com"}},
+                    },
+                ]
+            ),
             opts=opts(self, args.primary_provider),
         )
         return role

@@ -95,9 +95,7 @@ def _check_region(key: str, value: str) -> str:
     return value
 
 
-KMS_KEY_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})$"
-)
+KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})$")
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -112,7 +110,8 @@ def _check_bucket_name(key: str, value: str) -> str:
     )
     if not ok:
         raise ConfigValueError(
-            key, value,
+            key,
+            value,
             "an S3 bucket name: 3-63 characters of lowercase letters, digits, dots and hyphens, "
             "starting and ending with a letter or digit, not an IP address",
         )
@@ -147,7 +146,8 @@ def parse_image(key: str, value: str) -> tuple[str, str | None, str | None]:
     tag, digest = match.group("tag"), match.group("digest")
     if tag == "latest":
         raise ConfigValueError(
-            key, value,
+            key,
+            value,
             "a pinned image: a version tag or an @sha256 digest, not 'latest' (both regions must run "
             "the exact same build)",
         )
@@ -169,7 +169,10 @@ def _version_tuple(text: str | None) -> tuple[int, ...] | None:
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
         str_strip_whitespace=True,
     )
 
@@ -247,12 +250,14 @@ class IdpConfig(_Model):
     def _authentik_needs(self) -> IdpConfig:
         if self.kind == "authentik" and not self.application_slug:
             raise ConfigValueError(
-                "idp.applicationSlug", None,
+                "idp.applicationSlug",
+                None,
                 "required for authentik: the OAuth2/OIDC application slug whose issuer is checked",
             )
         if self.kind == "authentik" and self.app_version is None:
             raise ConfigValueError(
-                "idp.version", self.version,
+                "idp.version",
+                self.version,
                 "required when the authentik image tag is not a version (e.g. '2025.10.2'): it decides "
                 "whether Redis is deployed",
             )
@@ -391,8 +396,10 @@ class DatabaseConfig(_Model):
     @classmethod
     def _retention(cls, v: int | None) -> int | None:
         if v is not None and not 1 <= v <= 35:
-            raise ValueError("an integer number of days from 1 to 35 (RDS keeps point-in-time backups "
-                             "for at most 35 days; 0 would disable them)")
+            raise ValueError(
+                "an integer number of days from 1 to 35 (RDS keeps point-in-time backups "
+                "for at most 35 days; 0 would disable them)"
+            )
         return v
 
     @field_validator("backup_window")
@@ -416,16 +423,19 @@ class DatabaseConfig(_Model):
         if v is None:
             return v
         if not re.match(r"^[a-z][a-z0-9_]{0,62}$", v) or v in ("postgres", "rdsadmin", "admin", "public"):
-            raise ValueError("a lowercase PostgreSQL identifier (letters, digits, '_'; max 63) other than "
-                             "postgres, rdsadmin, admin, public")
+            raise ValueError(
+                "a lowercase PostgreSQL identifier (letters, digits, '_'; max 63) other than "
+                "postgres, rdsadmin, admin, public"
+            )
         return v
 
     @field_validator("dr_kms_key_arn")
     @classmethod
     def _kms(cls, v: str | None) -> str | None:
         if v is not None and not KMS_KEY_ARN_RE.match(v):
-            raise ValueError("a KMS key ARN, e.g. arn:aws:kms:eu-central-1:123456789012:key/"
-                             "1234abcd-12ab-34cd-56ef-1234567890ab")
+            raise ValueError(
+                "a KMS key ARN, e.g. arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            )
         return v
 
     @field_validator("low_storage_alarm_gb")
@@ -439,7 +449,8 @@ class DatabaseConfig(_Model):
     def _cross(self) -> DatabaseConfig:
         if self.max_allocated_storage_gb < self.allocated_storage_gb:
             raise ConfigValueError(
-                "database.maxAllocatedStorageGb", self.max_allocated_storage_gb,
+                "database.maxAllocatedStorageGb",
+                self.max_allocated_storage_gb,
                 f"at least allocatedStorageGb ({self.allocated_storage_gb})",
             )
         if self.mode == "self-managed":
@@ -450,7 +461,9 @@ class DatabaseConfig(_Model):
             ):
                 if not value:
                     raise ConfigValueError(
-                        f"database.{key}", value, f"required with mode 'self-managed' (together with {other})",
+                        f"database.{key}",
+                        value,
+                        f"required with mode 'self-managed' (together with {other})",
                     )
         return self
 
@@ -711,8 +724,10 @@ class ClusterConfig(_Model):
     @classmethod
     def _oidc(cls, v: str) -> str:
         if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/.+$", v):
-            raise ValueError("an IAM OIDC provider ARN, e.g. arn:aws:iam::123456789012:oidc-provider/"
-                             "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE")
+            raise ValueError(
+                "an IAM OIDC provider ARN, e.g. arn:aws:iam::123456789012:oidc-provider/"
+                "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"
+            )
         return v
 
     @property
@@ -790,8 +805,10 @@ class DnsConfig(_Model):
     @classmethod
     def _ttl(cls, v: int) -> int:
         if not 5 <= v <= 60:
-            raise ValueError("an integer from 5 to 60 seconds (failover records must expire within a "
-                             "minute so clients follow a failover)")
+            raise ValueError(
+                "an integer from 5 to 60 seconds (failover records must expire within a "
+                "minute so clients follow a failover)"
+            )
         return v
 
     @field_validator("primary_health_hostname", "dr_health_hostname")
@@ -860,37 +877,43 @@ class StackConfig(_Model):
     def _cross(self) -> StackConfig:
         if self.primary_region == self.dr_region:
             raise ConfigValueError(
-                "drRegion", self.dr_region,
+                "drRegion",
+                self.dr_region,
                 f"a region other than primaryRegion ({self.primary_region}): a DR copy in the same "
                 "region does not survive a regional outage",
             )
         regions = known_regions()
         if regions[self.primary_region] != regions[self.dr_region]:
             raise ConfigValueError(
-                "drRegion", self.dr_region,
+                "drRegion",
+                self.dr_region,
                 f"a region in the same AWS partition as primaryRegion ({regions[self.primary_region]})",
             )
         if self.database.mode == "rds":
             has_password = "masterPassword" in self.secrets_present
             if has_password and self.database.manage_master_password:
                 raise ConfigValueError(
-                    "masterPassword", "[secret]",
+                    "masterPassword",
+                    "[secret]",
                     "not set while database.manageMasterPassword is true (RDS generates and rotates the "
                     "master password in Secrets Manager; remove the key or set manageMasterPassword: false)",
                 )
             if not has_password and not self.database.manage_master_password:
                 raise ConfigValueError(
-                    "masterPassword", None,
+                    "masterPassword",
+                    None,
                     "required (as a secret) when database.manageMasterPassword is false",
                 )
         if "dbAppPassword" not in self.secrets_present:
             raise ConfigValueError(
-                "dbAppPassword", None,
+                "dbAppPassword",
+                None,
                 "required: set it with 'pulumi config set --secret idp-dr:dbAppPassword <password>'",
             )
         if self.idp.kind == "authentik" and "authentikSecretKey" not in self.secrets_present:
             raise ConfigValueError(
-                "authentikSecretKey", None,
+                "authentikSecretKey",
+                None,
                 "required for authentik: 'pulumi config set --secret idp-dr:authentikSecretKey <key>' "
                 "(both regions must share it)",
             )
@@ -898,7 +921,8 @@ class StackConfig(_Model):
         wal_days = self.archive.wal_retention_days
         if wal_days is not None and wal_days < window:
             raise ConfigValueError(
-                "archive.walRetentionDays", wal_days,
+                "archive.walRetentionDays",
+                wal_days,
                 f"at least database.backupRetentionDays ({window}): WAL and base backups must cover the "
                 "whole point-in-time window",
             )
@@ -907,7 +931,8 @@ class StackConfig(_Model):
             key_region = KMS_KEY_ARN_RE.match(dr_key).group("region")
             if key_region != self.dr_region:
                 raise ConfigValueError(
-                    "database.drKmsKeyArn", dr_key,
+                    "database.drKmsKeyArn",
+                    dr_key,
                     f"a KMS key in drRegion ({self.dr_region}), not {key_region}: backups replicated to "
                     f"{self.dr_region} can only be encrypted with a key that lives there",
                 )
@@ -989,10 +1014,16 @@ def _format_error(err: dict[str, Any]) -> str:
     if kind == "value_error" and ctx_error is not None:
         return describe(key, value, str(ctx_error))
     readable = {
-        "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "an integer",
-        "bool_parsing": "true or false", "bool_type": "true or false",
-        "string_type": "a string", "list_type": "a list", "dict_type": "an object (mapping)",
-        "model_type": "an object (mapping)", "model_attributes_type": "an object (mapping)",
+        "int_parsing": "an integer",
+        "int_type": "an integer",
+        "int_from_float": "an integer",
+        "bool_parsing": "true or false",
+        "bool_type": "true or false",
+        "string_type": "a string",
+        "list_type": "a list",
+        "dict_type": "an object (mapping)",
+        "model_type": "an object (mapping)",
+        "model_attributes_type": "an object (mapping)",
     }
     return describe(key, value, readable.get(kind, err["msg"]))
 
@@ -1011,7 +1042,7 @@ def load_stack_config(raw: dict[str, Any], secret_keys: set[str] | None = None) 
     for full_key, value in raw.items():
         if not full_key.startswith(prefix):
             continue
-        key = full_key[len(prefix):]
+        key = full_key[len(prefix) :]
         if key in SECRET_KEYS:
             if value not in (None, ""):
                 present.add(key)

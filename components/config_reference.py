@@ -98,12 +98,15 @@ def settings(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[Set
             continue
         key = f"{prefix}{to_camel(name)}"
         annotation = field.annotation
-        nested = next((a for a in (annotation, *typing.get_args(annotation))
-                       if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        nested = next(
+            (a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)),
+            None,
+        )
         doc = comments.get(name, "")
         if nested is not None:
-            out.append(Setting(key, "object", "required" if field.is_required() else "optional",
-                               doc or _own_doc(nested)))
+            out.append(
+                Setting(key, "object", "required" if field.is_required() else "optional", doc or _own_doc(nested))
+            )
             out.extend(settings(nested, f"{key}."))
         else:
             out.append(Setting(key, _type_name(annotation), _default(field), doc))
@@ -117,12 +120,12 @@ def _cell(text: str) -> str:
 def markdown_table() -> str:
     rows = ["| key | type | default | meaning and allowed values |", "| --- | --- | --- | --- |"]
     for setting in settings():
-        rows.append(f"| `{NAMESPACE}:{setting.key}` | {_cell(setting.type)} | {_cell(setting.default)} | "
-                    f"{_cell(setting.doc)} |")
+        rows.append(
+            f"| `{NAMESPACE}:{setting.key}` | {_cell(setting.type)} | {_cell(setting.default)} | {_cell(setting.doc)} |"
+        )
     for key in SECRET_KEYS:
         rows.append(f"| `{NAMESPACE}:{key}` | secret | - | {SECRET_DOCS[key]} |")
     return "\n".join(rows)
-
 
 
 if __name__ == "__main__":

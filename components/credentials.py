@@ -69,7 +69,8 @@ class DatabaseAccess(pulumi.ComponentResource):
         self._args = args
 
         credentials = self._replicated_secret(
-            f"{name}-app-credentials", f"idp-dr/{args.secret_prefix}/db-app-credentials",
+            f"{name}-app-credentials",
+            f"idp-dr/{args.secret_prefix}/db-app-credentials",
             "Database role of the identity provider (replicated to the DR region)",
         )
         aws.secretsmanager.SecretVersion(
@@ -82,18 +83,29 @@ class DatabaseAccess(pulumi.ComponentResource):
         )
 
         primary_endpoint = self._endpoint_secret(
-            f"{name}-primary-endpoint", "primary", args.primary_provider, args.primary_key_arn, args.primary_host,
-            "Database endpoint of the primary site's identity provider", failover_owned=False,
+            f"{name}-primary-endpoint",
+            "primary",
+            args.primary_provider,
+            args.primary_key_arn,
+            args.primary_host,
+            "Database endpoint of the primary site's identity provider",
+            failover_owned=False,
         )
         dr_endpoint = self._endpoint_secret(
-            f"{name}-dr-endpoint", "dr", args.dr_provider, args.dr_key_arn, args.dr_initial_host,
-            "Database endpoint of the DR site's identity provider (written by failover)", failover_owned=True,
+            f"{name}-dr-endpoint",
+            "dr",
+            args.dr_provider,
+            args.dr_key_arn,
+            args.dr_initial_host,
+            "Database endpoint of the DR site's identity provider (written by failover)",
+            failover_owned=True,
         )
 
         self.authentik_key_name = self.authentik_key_arn = self.authentik_key_dr_arn = None
         if args.authentik_secret_key is not None:
             key_secret = self._replicated_secret(
-                f"{name}-authentik-secret-key", f"idp-dr/{args.secret_prefix}/authentik-secret-key",
+                f"{name}-authentik-secret-key",
+                f"idp-dr/{args.secret_prefix}/authentik-secret-key",
                 "authentik secret key shared by both regions (replicated)",
             )
             aws.secretsmanager.SecretVersion(
@@ -113,13 +125,15 @@ class DatabaseAccess(pulumi.ComponentResource):
         self.primary_endpoint_arn = primary_endpoint.arn
         self.dr_endpoint_name = dr_endpoint.name
         self.dr_endpoint_arn = dr_endpoint.arn
-        self.register_outputs({
-            "app_credentials_arn": self.app_credentials_arn,
-            "app_credentials_dr_arn": self.app_credentials_dr_arn,
-            "primary_endpoint_arn": self.primary_endpoint_arn,
-            "dr_endpoint_arn": self.dr_endpoint_arn,
-            "authentik_key_arn": self.authentik_key_arn,
-        })
+        self.register_outputs(
+            {
+                "app_credentials_arn": self.app_credentials_arn,
+                "app_credentials_dr_arn": self.app_credentials_dr_arn,
+                "primary_endpoint_arn": self.primary_endpoint_arn,
+                "dr_endpoint_arn": self.dr_endpoint_arn,
+                "authentik_key_arn": self.authentik_key_arn,
+            }
+        )
 
     def _replicated_secret(self, resource_name: str, secret_name: str, description: str):
         args = self._args
@@ -134,9 +148,17 @@ class DatabaseAccess(pulumi.ComponentResource):
             opts=opts(self, args.primary_provider),
         )
 
-    def _endpoint_secret(self, resource_name: str, site: str, provider: pulumi.ProviderResource,
-                         key_arn: pulumi.Input[str], host: pulumi.Input[str], description: str, *,
-                         failover_owned: bool) -> aws.secretsmanager.Secret:
+    def _endpoint_secret(
+        self,
+        resource_name: str,
+        site: str,
+        provider: pulumi.ProviderResource,
+        key_arn: pulumi.Input[str],
+        host: pulumi.Input[str],
+        description: str,
+        *,
+        failover_owned: bool,
+    ) -> aws.secretsmanager.Secret:
         """``idp-dr/<prefix>/db-endpoint`` in one region, holding {"host","port","dbname"}."""
         args = self._args
         secret = aws.secretsmanager.Secret(

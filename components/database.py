@@ -101,30 +101,40 @@ class PitrDatabase(pulumi.ComponentResource):
         family = f"postgres{args.engine_major}"
 
         primary_key = customer_managed_key(
-            f"{name}-primary-key", parent=self, provider=args.primary_provider,
+            f"{name}-primary-key",
+            parent=self,
+            provider=args.primary_provider,
             description=f"idp-dr {name}: RDS storage, Performance Insights, master secret ({args.primary_region})",
-            alias=f"idp-dr/{name}/db", tag_base=args.tag_base,
+            alias=f"idp-dr/{name}/db",
+            tag_base=args.tag_base,
         )
         if args.dr_kms_key_arn:
             dr_key_arn: pulumi.Output[str] = pulumi.Output.from_input(args.dr_kms_key_arn)
         else:
             dr_key_arn = customer_managed_key(
-                f"{name}-dr-key", parent=self, provider=args.dr_provider,
+                f"{name}-dr-key",
+                parent=self,
+                provider=args.dr_provider,
                 description=f"idp-dr {name}: replicated backups and DR replica ({args.dr_region})",
-                alias=f"idp-dr/{name}/db", tag_base=args.tag_base,
+                alias=f"idp-dr/{name}/db",
+                tag_base=args.tag_base,
             ).arn
 
         primary_params = self._parameter_group(f"{name}-params", family, args.primary_provider)
         dr_params = self._parameter_group(f"{name}-dr-params", family, args.dr_provider)
         primary_subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets", subnet_ids=args.primary_network.subnet_ids,
-            description=f"idp-dr {name} database subnets", tags=tags(args.tag_base),
+            f"{name}-subnets",
+            subnet_ids=args.primary_network.subnet_ids,
+            description=f"idp-dr {name} database subnets",
+            tags=tags(args.tag_base),
             opts=opts(self, args.primary_provider),
         )
         dr_subnets = aws.rds.SubnetGroup(
-            f"{name}-dr-subnets", subnet_ids=args.dr_network.subnet_ids,
+            f"{name}-dr-subnets",
+            subnet_ids=args.dr_network.subnet_ids,
             description=f"idp-dr {name} DR database subnets (restores and promotions land here)",
-            tags=tags(args.tag_base), opts=opts(self, args.dr_provider),
+            tags=tags(args.tag_base),
+            opts=opts(self, args.dr_provider),
         )
         primary_sg = self._security_group(f"{name}-sg", args.primary_network, args.primary_provider)
         dr_sg = self._security_group(f"{name}-dr-sg", args.dr_network, args.dr_provider)
@@ -250,14 +260,16 @@ class PitrDatabase(pulumi.ComponentResource):
         self.dr_subnet_group_name = dr_subnets.name
         self.dr_security_group_id = dr_sg.id
         self.dr_parameter_group_name = dr_params.name
-        self.register_outputs({
-            "endpoint": self.instance.address,
-            "instance_arn": self.instance.arn,
-            "master_secret_arn": self.master_secret_arn,
-            "replicated_backups_arn": self.replicated_backups_arn,
-            "dr_replica_arn": self.dr_replica.arn if self.dr_replica else None,
-            "dr_key_arn": self.dr_key_arn,
-        })
+        self.register_outputs(
+            {
+                "endpoint": self.instance.address,
+                "instance_arn": self.instance.arn,
+                "master_secret_arn": self.master_secret_arn,
+                "replicated_backups_arn": self.replicated_backups_arn,
+                "dr_replica_arn": self.dr_replica.arn if self.dr_replica else None,
+                "dr_key_arn": self.dr_key_arn,
+            }
+        )
 
     def _parameter_group(self, name: str, family: str, provider: pulumi.ProviderResource) -> aws.rds.ParameterGroup:
         return aws.rds.ParameterGroup(
@@ -273,8 +285,9 @@ class PitrDatabase(pulumi.ComponentResource):
             opts=opts(self, provider),
         )
 
-    def _security_group(self, name: str, network: RegionNetworkArgs,
-                        provider: pulumi.ProviderResource) -> aws.ec2.SecurityGroup:
+    def _security_group(
+        self, name: str, network: RegionNetworkArgs, provider: pulumi.ProviderResource
+    ) -> aws.ec2.SecurityGroup:
         group = aws.ec2.SecurityGroup(
             name,
             vpc_id=network.vpc_id,

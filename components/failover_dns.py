@@ -108,17 +108,23 @@ class FailoverDns(pulumi.ComponentResource):
                 opts=opts(self, args.route53_provider),
             )
 
-        self._alarm("primary-unhealthy", primary["record"].id,
-                    "the primary site failed its health checks: follow the failover runbook")
+        self._alarm(
+            "primary-unhealthy",
+            primary["record"].id,
+            "the primary site failed its health checks: follow the failover runbook",
+        )
         if args.alarm_on_dr_readiness:
-            self._alarm("dr-unhealthy", dr["readiness"].id,
-                        "the warm standby is not ready: a failover now would not be served")
-        self.register_outputs({
-            "primary_health_check_id": self.primary_health_check_id,
-            "dr_health_check_id": self.dr_health_check_id,
-            "primary_record_health_check_id": self.primary_record_health_check_id,
-            "secondary_record_health_check_id": self.secondary_record_health_check_id,
-        })
+            self._alarm(
+                "dr-unhealthy", dr["readiness"].id, "the warm standby is not ready: a failover now would not be served"
+            )
+        self.register_outputs(
+            {
+                "primary_health_check_id": self.primary_health_check_id,
+                "dr_health_check_id": self.dr_health_check_id,
+                "primary_record_health_check_id": self.primary_record_health_check_id,
+                "secondary_record_health_check_id": self.secondary_record_health_check_id,
+            }
+        )
 
     def _site_checks(self, target: SiteTarget) -> dict[str, aws.route53.HealthCheck]:
         args, name = self._args, f"{self._name}-{target.site}"
@@ -147,8 +153,9 @@ class FailoverDns(pulumi.ComponentResource):
             **common,
             # The primary's path belongs to the runbook: failover points it at FAILED_OVER_PATH (sticky
             # failover) and failback restores it; a routine `pulumi up` must not undo a failover.
-            opts=opts(self, args.route53_provider,
-                      ignore_changes=["resourcePath"] if target.site == "primary" else None),
+            opts=opts(
+                self, args.route53_provider, ignore_changes=["resourcePath"] if target.site == "primary" else None
+            ),
         )
         checks = {"readiness": readiness, "record": readiness}
         if args.issuer_check:

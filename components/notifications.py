@@ -43,10 +43,13 @@ class Notifications(pulumi.ComponentResource):
             ("global", args.us_east_1_provider),
         ):
             key = customer_managed_key(
-                f"{name}-{site}-key", parent=self, provider=provider,
+                f"{name}-{site}-key",
+                parent=self,
+                provider=provider,
                 description=f"idp-dr {name}: {site} alarm topic (CloudWatch may use it)",
                 # One alias per site: the primary or DR region may be us-east-1 too.
-                alias=f"idp-dr/{name}/sns-{site}", tag_base=args.tag_base,
+                alias=f"idp-dr/{name}/sns-{site}",
+                tag_base=args.tag_base,
             )
             key_policy = aws.kms.KeyPolicy(
                 f"{name}-{site}-key-policy",
@@ -73,11 +76,13 @@ class Notifications(pulumi.ComponentResource):
         self.primary_topic_arn = topics["primary"].arn
         self.dr_topic_arn = topics["dr"].arn
         self.global_topic_arn = topics["global"].arn
-        self.register_outputs({
-            "primary_topic_arn": self.primary_topic_arn,
-            "dr_topic_arn": self.dr_topic_arn,
-            "global_topic_arn": self.global_topic_arn,
-        })
+        self.register_outputs(
+            {
+                "primary_topic_arn": self.primary_topic_arn,
+                "dr_topic_arn": self.dr_topic_arn,
+                "global_topic_arn": self.global_topic_arn,
+            }
+        )
 
     @staticmethod
     def _key_policy(key_arn: str) -> pulumi.Output[str]:
@@ -86,19 +91,21 @@ class Notifications(pulumi.ComponentResource):
         The account and partition come from the key's own ARN: no data-source call.
         """
         _arn, partition, _kms, _region, account, _rest = key_arn.split(":", 5)
-        return policy_json([
-            {
-                "Sid": "EnableIamPolicies",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
-        ])
+        return policy_json(
+            [
+                {
+                    "Sid": "EnableIamPolicies",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                },
+            ]
+        )

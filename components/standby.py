@@ -53,12 +53,17 @@ NON_ROOT_UID = 1000
 #: Kubernetes Secret keys holding the DB connection, per IdP (failover writes the host keys).
 DB_SECRET_KEYS = {
     "keycloak": {
-        "host": "KC_DB_URL_HOST", "port": "KC_DB_URL_PORT", "dbname": "KC_DB_URL_DATABASE",
-        "username": "KC_DB_USERNAME", "password": "KC_DB_PASSWORD",
+        "host": "KC_DB_URL_HOST",
+        "port": "KC_DB_URL_PORT",
+        "dbname": "KC_DB_URL_DATABASE",
+        "username": "KC_DB_USERNAME",
+        "password": "KC_DB_PASSWORD",
     },
     "authentik": {
-        "host": "AUTHENTIK_POSTGRESQL__HOST", "port": "AUTHENTIK_POSTGRESQL__PORT",
-        "dbname": "AUTHENTIK_POSTGRESQL__NAME", "username": "AUTHENTIK_POSTGRESQL__USER",
+        "host": "AUTHENTIK_POSTGRESQL__HOST",
+        "port": "AUTHENTIK_POSTGRESQL__PORT",
+        "dbname": "AUTHENTIK_POSTGRESQL__NAME",
+        "username": "AUTHENTIK_POSTGRESQL__USER",
         "password": "AUTHENTIK_POSTGRESQL__PASSWORD",
     },
 }
@@ -185,8 +190,7 @@ class IdentityStandby(pulumi.ComponentResource):
             redis_host = self._redis() if idp.needs_redis else None
             blueprints = self._outpost_blueprint() if args.outpost_enabled else None
             self.server_deployment = self._authentik("server", args.replicas, app_sa, redis_host, None)
-            self.worker_deployment = self._authentik("worker", args.worker_replicas, app_sa, redis_host,
-                                                     blueprints)
+            self.worker_deployment = self._authentik("worker", args.worker_replicas, app_sa, redis_host, blueprints)
             backend_port_name = health_port_name = "http"
         self.server_deployment_name = self._server_name
         self.worker_deployment_name = f"{idp.kind}-worker" if self.worker_deployment is not None else None
@@ -200,24 +204,32 @@ class IdentityStandby(pulumi.ComponentResource):
             )
         service = self._service()
         public = self._ingress(
-            f"{name}-public-ingress", self._server_name, idp.public_hostname,
+            f"{name}-public-ingress",
+            self._server_name,
+            idp.public_hostname,
             [{"path": "/", "pathType": "Prefix", "backend": self._backend(service, backend_port_name)}],
         )
         self._ingress(
-            f"{name}-health-ingress", f"{self._server_name}-health", args.health_hostname,
+            f"{name}-health-ingress",
+            f"{self._server_name}-health",
+            args.health_hostname,
             [
                 {"path": idp.health_path, "pathType": "Exact", "backend": self._backend(service, health_port_name)},
-                *({"path": path, "pathType": "Exact", "backend": self._backend(service, backend_port_name)}
-                  for path in (idp.discovery_path, idp.jwks_path, idp.token_path)),
+                *(
+                    {"path": path, "pathType": "Exact", "backend": self._backend(service, backend_port_name)}
+                    for path in (idp.discovery_path, idp.jwks_path, idp.token_path)
+                ),
             ],
         )
         self.load_balancer_hostname = public.status.apply(_lb_hostname)
-        self.register_outputs({
-            "server_deployment": self.server_deployment_name,
-            "worker_deployment": self.worker_deployment_name,
-            "db_secret": self.db_secret_name,
-            "load_balancer_hostname": self.load_balancer_hostname,
-        })
+        self.register_outputs(
+            {
+                "server_deployment": self.server_deployment_name,
+                "worker_deployment": self.worker_deployment_name,
+                "db_secret": self.db_secret_name,
+                "load_balancer_hostname": self.load_balancer_hostname,
+            }
+        )
 
     # ------------------------------------------------------------------ helpers
     def _k8s(self, **kwargs) -> pulumi.ResourceOptions:
@@ -240,8 +252,12 @@ class IdentityStandby(pulumi.ComponentResource):
             tags=tags(args.tag_base, **{"idp-dr:site": args.site}),
             opts=opts(self, args.aws_provider),
         )
-        aws.iam.RolePolicy(f"{self._name}-{suffix}-policy", role=role.id, policy=policy_json(statements),
-                           opts=opts(self, args.aws_provider))
+        aws.iam.RolePolicy(
+            f"{self._name}-{suffix}-policy",
+            role=role.id,
+            policy=policy_json(statements),
+            opts=opts(self, args.aws_provider),
+        )
         return role
 
     # ------------------------------------------------------------------ identity
@@ -249,24 +265,42 @@ class IdentityStandby(pulumi.ComponentResource):
         args = self._args
         annotations = {}
         if self.app == "authentik" and args.media_bucket_arn is not None:
-            role = self._irsa_role("media", self.app, [
-                {"Sid": "ListMedia", "Effect": "Allow", "Action": "s3:ListBucket",
-                 "Resource": args.media_bucket_arn},
-                {"Sid": "ReadWriteMedia", "Effect": "Allow",
-                 "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-                            "s3:ListMultipartUploadParts"],
-                 "Resource": pulumi.Output.concat(args.media_bucket_arn, "/*")},
-                {"Sid": "UseMediaKey", "Effect": "Allow",
-                 "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                 "Resource": args.media_key_arn},
-            ])
+            role = self._irsa_role(
+                "media",
+                self.app,
+                [
+                    {
+                        "Sid": "ListMedia",
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": args.media_bucket_arn,
+                    },
+                    {
+                        "Sid": "ReadWriteMedia",
+                        "Effect": "Allow",
+                        "Action": [
+                            "s3:GetObject",
+                            "s3:PutObject",
+                            "s3:DeleteObject",
+                            "s3:AbortMultipartUpload",
+                            "s3:ListMultipartUploadParts",
+                        ],
+                        "Resource": pulumi.Output.concat(args.media_bucket_arn, "/*"),
+                    },
+                    {
+                        "Sid": "UseMediaKey",
+                        "Effect": "Allow",
+                        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                        "Resource": args.media_key_arn,
+                    },
+                ],
+            )
             annotations["eks.amazonaws.com/role-arn"] = role.arn
         # authentik's worker manages outpost Deployments through the API; nothing else needs a token.
         needs_token = self.app == "authentik" and args.outpost_enabled
         k8s.core.v1.ServiceAccount(
             f"{self._name}-app-sa",
-            metadata={"name": self.app, "namespace": self._ns, "labels": self.labels,
-                      "annotations": annotations},
+            metadata={"name": self.app, "namespace": self._ns, "labels": self.labels, "annotations": annotations},
             automount_service_account_token=needs_token,
             opts=self._k8s(),
         )
@@ -279,12 +313,21 @@ class IdentityStandby(pulumi.ComponentResource):
             f"{self._name}-outpost-role",
             metadata={"name": "authentik-outposts", "namespace": self._ns, "labels": self.labels},
             rules=[
-                {"apiGroups": [""], "resources": ["secrets", "services", "configmaps"],
-                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-                {"apiGroups": ["apps"], "resources": ["deployments"],
-                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-                {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"],
-                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets", "services", "configmaps"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+                {
+                    "apiGroups": ["apps"],
+                    "resources": ["deployments"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["ingresses"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
             ],
             opts=self._k8s(),
         )
@@ -304,13 +347,15 @@ class IdentityStandby(pulumi.ComponentResource):
             k8s.core.v1.Secret(
                 f"{self._name}-db-secret",
                 metadata={"name": self.db_secret_name, "namespace": self._ns, "labels": self.labels},
-                string_data=pulumi.Output.secret({
-                    keys["host"]: pulumi.Output.from_input(src.db_host),
-                    keys["port"]: str(src.db_port),
-                    keys["dbname"]: src.db_name,
-                    keys["username"]: src.db_username,
-                    keys["password"]: pulumi.Output.from_input(src.db_password),
-                }),
+                string_data=pulumi.Output.secret(
+                    {
+                        keys["host"]: pulumi.Output.from_input(src.db_host),
+                        keys["port"]: str(src.db_port),
+                        keys["dbname"]: src.db_name,
+                        keys["username"]: src.db_username,
+                        keys["password"]: pulumi.Output.from_input(src.db_password),
+                    }
+                ),
                 # Like the DR endpoint secret (credentials.py): failover rewrites the DR copy with the
                 # new endpoint, so after the first deployment Pulumi must not write it back (the
                 # provider diffs stringData as data, hence both). A password rotation therefore
@@ -329,18 +374,33 @@ class IdentityStandby(pulumi.ComponentResource):
         readable = [src.credentials_arn, src.endpoint_arn]
         if src.authentik_key_arn is not None:
             readable.append(src.authentik_key_arn)
-        role = self._irsa_role("secrets-reader", SECRETS_READER_SA, [
-            {"Sid": "ReadIdpSecrets", "Effect": "Allow",
-             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-             "Resource": readable},
-            {"Sid": "DecryptIdpSecrets", "Effect": "Allow", "Action": "kms:Decrypt",
-             "Resource": src.kms_key_arns,
-             "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}}},
-        ])
+        role = self._irsa_role(
+            "secrets-reader",
+            SECRETS_READER_SA,
+            [
+                {
+                    "Sid": "ReadIdpSecrets",
+                    "Effect": "Allow",
+                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                    "Resource": readable,
+                },
+                {
+                    "Sid": "DecryptIdpSecrets",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": src.kms_key_arns,
+                    "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}},
+                },
+            ],
+        )
         k8s.core.v1.ServiceAccount(
             f"{self._name}-secrets-reader-sa",
-            metadata={"name": SECRETS_READER_SA, "namespace": self._ns, "labels": self.labels,
-                      "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+            metadata={
+                "name": SECRETS_READER_SA,
+                "namespace": self._ns,
+                "labels": self.labels,
+                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+            },
             automount_service_account_token=False,
             opts=self._k8s(),
         )
@@ -349,29 +409,49 @@ class IdentityStandby(pulumi.ComponentResource):
             api_version=src.external_secrets_api_version,
             kind="SecretStore",
             metadata={"name": "idp-dr-secrets-manager", "namespace": self._ns, "labels": self.labels},
-            spec={"provider": {"aws": {
-                "service": "SecretsManager",
-                "region": args.region,
-                "auth": {"jwt": {"serviceAccountRef": {"name": SECRETS_READER_SA}}},
-            }}},
+            spec={
+                "provider": {
+                    "aws": {
+                        "service": "SecretsManager",
+                        "region": args.region,
+                        "auth": {"jwt": {"serviceAccountRef": {"name": SECRETS_READER_SA}}},
+                    }
+                }
+            },
             opts=self._k8s(),
         )
         self.external_secret_name = self.db_secret_name
         template = {keys[field_]: "{{ ." + field_ + " }}" for field_ in keys}
         self._external_secret(
-            f"{self._name}-db-external-secret", self.db_secret_name, store, template,
-            [("host", src.endpoint_name, "host"), ("port", src.endpoint_name, "port"),
-             ("dbname", src.endpoint_name, "dbname"), ("username", src.credentials_name, "username"),
-             ("password", src.credentials_name, "password")],
+            f"{self._name}-db-external-secret",
+            self.db_secret_name,
+            store,
+            template,
+            [
+                ("host", src.endpoint_name, "host"),
+                ("port", src.endpoint_name, "port"),
+                ("dbname", src.endpoint_name, "dbname"),
+                ("username", src.credentials_name, "username"),
+                ("password", src.credentials_name, "password"),
+            ],
         )
         if src.authentik_key_name is not None:
             self._external_secret(
-                f"{self._name}-authentik-key-external-secret", AUTHENTIK_KEY_SECRET, store,
-                {"AUTHENTIK_SECRET_KEY": "{{ .key }}"}, [("key", src.authentik_key_name, None)],
+                f"{self._name}-authentik-key-external-secret",
+                AUTHENTIK_KEY_SECRET,
+                store,
+                {"AUTHENTIK_SECRET_KEY": "{{ .key }}"},
+                [("key", src.authentik_key_name, None)],
             )
 
-    def _external_secret(self, resource_name: str, target: str, store: k8s.apiextensions.CustomResource,
-                         template: dict[str, str], data: list[tuple[str, pulumi.Input[str], str | None]]):
+    def _external_secret(
+        self,
+        resource_name: str,
+        target: str,
+        store: k8s.apiextensions.CustomResource,
+        template: dict[str, str],
+        data: list[tuple[str, pulumi.Input[str], str | None]],
+    ):
         src = self._args.secrets
         return k8s.apiextensions.CustomResource(
             resource_name,
@@ -383,8 +463,11 @@ class IdentityStandby(pulumi.ComponentResource):
                 # seeing it; failover also forces an immediate sync.
                 "refreshInterval": "1m",
                 "secretStoreRef": {"name": store.metadata["name"], "kind": "SecretStore"},
-                "target": {"name": target, "creationPolicy": "Owner",
-                           "template": {"engineVersion": "v2", "data": template}},
+                "target": {
+                    "name": target,
+                    "creationPolicy": "Owner",
+                    "template": {"engineVersion": "v2", "data": template},
+                },
                 "data": [
                     {"secretKey": key, "remoteRef": {"key": remote, **({"property": prop} if prop else {})}}
                     for key, remote, prop in data
@@ -409,25 +492,31 @@ class IdentityStandby(pulumi.ComponentResource):
             "serviceAccountName": service_account,
             "automountServiceAccountToken": self.app == "authentik" and self._args.outpost_enabled,
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "topologySpreadConstraints": [{
-                "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": self.app}},
-            }],
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": self.app}},
+                }
+            ],
             "containers": containers,
             "volumes": volumes,
         }
 
     def _resources(self) -> dict:
         idp = self._args.idp
-        return {"requests": {"cpu": idp.cpu_request, "memory": idp.memory_request},
-                "limits": {"cpu": idp.cpu_limit, "memory": idp.memory_limit}}
+        return {
+            "requests": {"cpu": idp.cpu_request, "memory": idp.memory_request},
+            "limits": {"cpu": idp.cpu_limit, "memory": idp.memory_limit},
+        }
 
     def _secret_env(self, secret: str, keys: list[str]) -> list[dict]:
         return [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for key in keys]
 
-    def _deployment(self, resource_name: str, deployment_name: str, component: str, replicas: int,
-                    pod_spec: dict) -> k8s.apps.v1.Deployment:
+    def _deployment(
+        self, resource_name: str, deployment_name: str, component: str, replicas: int, pod_spec: dict
+    ) -> k8s.apps.v1.Deployment:
         labels = {**self.labels, "app.kubernetes.io/component": component}
         return k8s.apps.v1.Deployment(
             resource_name,
@@ -440,8 +529,10 @@ class IdentityStandby(pulumi.ComponentResource):
             # Pilot light (0 replicas) or a DR database not reachable yet must not block `pulumi up`.
             # On the DR site failover scales these up: a later `pulumi up` must not scale them back
             # to drReplicas. So a changed standby.drReplicas is not applied here (kubectl scale it).
-            opts=self._k8s(custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"),
-                           ignore_changes=["spec.replicas"] if self._args.site == "dr" else None),
+            opts=self._k8s(
+                custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"),
+                ignore_changes=["spec.replicas"] if self._args.site == "dr" else None,
+            ),
         )
 
     def _keycloak(self, service_account: str) -> k8s.apps.v1.Deployment:
@@ -462,15 +553,19 @@ class IdentityStandby(pulumi.ComponentResource):
             {"name": "KC_CACHE", "value": "ispn"},
             # Per-cluster discovery: the two sites must never join one cluster across regions.
             {"name": "KC_CACHE_STACK", "value": "kubernetes"},
-            {"name": "JAVA_OPTS_APPEND",
-             "value": f"-Djgroups.dns.query=keycloak-discovery.{args.namespace}.svc.cluster.local"},
+            {
+                "name": "JAVA_OPTS_APPEND",
+                "value": f"-Djgroups.dns.query=keycloak-discovery.{args.namespace}.svc.cluster.local",
+            },
         ]
         probe = {"port": KEYCLOAK_MGMT_PORT, "scheme": "HTTP"}
         volumes, mounts = [], []
         if idp.read_only_root_filesystem:
             volumes = [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
-            mounts = [{"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a container path (emptyDir)
-                      {"name": "data", "mountPath": "/opt/keycloak/data"}]
+            mounts = [
+                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a container path (emptyDir)
+                {"name": "data", "mountPath": "/opt/keycloak/data"},
+            ]
         container = {
             "name": "keycloak",
             "image": idp.image,
@@ -481,12 +576,17 @@ class IdentityStandby(pulumi.ComponentResource):
                 {"name": "management", "containerPort": KEYCLOAK_MGMT_PORT},
                 {"name": "jgroups", "containerPort": KEYCLOAK_JGROUPS_PORT},
             ],
-            "startupProbe": {"httpGet": {"path": "/health/started", **probe}, "periodSeconds": 5,
-                             "failureThreshold": 120},
-            "livenessProbe": {"httpGet": {"path": "/health/live", **probe}, "periodSeconds": 10,
-                              "failureThreshold": 3},
-            "readinessProbe": {"httpGet": {"path": "/health/ready", **probe}, "periodSeconds": 10,
-                               "failureThreshold": 3},
+            "startupProbe": {
+                "httpGet": {"path": "/health/started", **probe},
+                "periodSeconds": 5,
+                "failureThreshold": 120,
+            },
+            "livenessProbe": {"httpGet": {"path": "/health/live", **probe}, "periodSeconds": 10, "failureThreshold": 3},
+            "readinessProbe": {
+                "httpGet": {"path": "/health/ready", **probe},
+                "periodSeconds": 10,
+                "failureThreshold": 3,
+            },
             "resources": self._resources(),
             "securityContext": self._container_security(),
             "volumeMounts": mounts,
@@ -494,16 +594,30 @@ class IdentityStandby(pulumi.ComponentResource):
         k8s.core.v1.Service(
             f"{self._name}-discovery-service",
             metadata={"name": "keycloak-discovery", "namespace": self._ns, "labels": self.labels},
-            spec={"clusterIP": "None", "publishNotReadyAddresses": True,
-                  "selector": self._selector("server"),
-                  "ports": [{"name": "jgroups", "port": KEYCLOAK_JGROUPS_PORT}]},
+            spec={
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "selector": self._selector("server"),
+                "ports": [{"name": "jgroups", "port": KEYCLOAK_JGROUPS_PORT}],
+            },
             opts=self._k8s(),
         )
-        return self._deployment(f"{self._name}-keycloak", "keycloak", "server", args.replicas,
-                                self._pod_spec([container], volumes, service_account))
+        return self._deployment(
+            f"{self._name}-keycloak",
+            "keycloak",
+            "server",
+            args.replicas,
+            self._pod_spec([container], volumes, service_account),
+        )
 
-    def _authentik(self, component: str, replicas: int, service_account: str, redis_host: str | None,
-                   blueprints_config_map: str | None) -> k8s.apps.v1.Deployment:
+    def _authentik(
+        self,
+        component: str,
+        replicas: int,
+        service_account: str,
+        redis_host: str | None,
+        blueprints_config_map: str | None,
+    ) -> k8s.apps.v1.Deployment:
         args, idp = self._args, self._args.idp
         keys = DB_SECRET_KEYS["authentik"]
         env = [
@@ -540,19 +654,28 @@ class IdentityStandby(pulumi.ComponentResource):
         }
         if component == "server":
             http = {"port": "http", "scheme": "HTTP"}
-            container["ports"] = [{"name": "http", "containerPort": AUTHENTIK_HTTP_PORT},
-                                  {"name": "metrics", "containerPort": AUTHENTIK_METRICS_PORT}]
-            container["startupProbe"] = {"httpGet": {"path": "/-/health/live/", **http}, "periodSeconds": 5,
-                                         "failureThreshold": 120}
+            container["ports"] = [
+                {"name": "http", "containerPort": AUTHENTIK_HTTP_PORT},
+                {"name": "metrics", "containerPort": AUTHENTIK_METRICS_PORT},
+            ]
+            container["startupProbe"] = {
+                "httpGet": {"path": "/-/health/live/", **http},
+                "periodSeconds": 5,
+                "failureThreshold": 120,
+            }
             container["livenessProbe"] = {"httpGet": {"path": "/-/health/live/", **http}, "periodSeconds": 10}
-            container["readinessProbe"] = {"httpGet": {"path": "/-/health/ready/", **http},
-                                           "periodSeconds": 10}
+            container["readinessProbe"] = {"httpGet": {"path": "/-/health/ready/", **http}, "periodSeconds": 10}
         else:
             healthcheck = {"exec": {"command": ["ak", "healthcheck"]}, "periodSeconds": 30}
             container["livenessProbe"] = healthcheck
             container["readinessProbe"] = healthcheck
-        return self._deployment(f"{self._name}-authentik-{component}", f"authentik-{component}", component,
-                                replicas, self._pod_spec([container], volumes, service_account))
+        return self._deployment(
+            f"{self._name}-authentik-{component}",
+            f"authentik-{component}",
+            component,
+            replicas,
+            self._pod_spec([container], volumes, service_account),
+        )
 
     def _redis(self) -> str:
         """authentik < 2025.10 keeps sessions/tasks in Redis; losing them only logs users out (seed 000)."""
@@ -563,24 +686,34 @@ class IdentityStandby(pulumi.ComponentResource):
             spec={
                 "replicas": 1,
                 "selector": {"matchLabels": self._selector("redis")},
-                "template": {"metadata": {"labels": labels}, "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{
-                        "name": "redis",
-                        "image": REDIS_IMAGE,
-                        "args": ["--save", "", "--appendonly", "no"],
-                        "ports": [{"name": "redis", "containerPort": 6379}],
-                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
-                                      "limits": {"cpu": "500m", "memory": "256Mi"}},
-                        "securityContext": {**self._container_security(), "runAsUser": 999,
-                                            "readOnlyRootFilesystem": True},
-                        "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10},
-                        "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 10},
-                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                    }],
-                    "volumes": [{"name": "data", "emptyDir": {}}],
-                }},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [
+                            {
+                                "name": "redis",
+                                "image": REDIS_IMAGE,
+                                "args": ["--save", "", "--appendonly", "no"],
+                                "ports": [{"name": "redis", "containerPort": 6379}],
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                                    "limits": {"cpu": "500m", "memory": "256Mi"},
+                                },
+                                "securityContext": {
+                                    **self._container_security(),
+                                    "runAsUser": 999,
+                                    "readOnlyRootFilesystem": True,
+                                },
+                                "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10},
+                                "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 10},
+                                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                            }
+                        ],
+                        "volumes": [{"name": "data", "emptyDir": {}}],
+                    },
+                },
             },
             opts=self._k8s(),
         )
@@ -597,15 +730,20 @@ class IdentityStandby(pulumi.ComponentResource):
         blueprint = {
             "version": 1,
             "metadata": {"name": "idp-dr: proxy outpost sessions in PostgreSQL"},
-            "entries": [{
-                "model": "authentik_outposts.outpost",
-                "state": "present",
-                "identifiers": {"name": self._args.outpost_name},
-                "attrs": {"type": "proxy", "config": {
-                    "session_backend": "postgres",
-                    "kubernetes_postgresql_secret_name": self.db_secret_name,
-                }},
-            }],
+            "entries": [
+                {
+                    "model": "authentik_outposts.outpost",
+                    "state": "present",
+                    "identifiers": {"name": self._args.outpost_name},
+                    "attrs": {
+                        "type": "proxy",
+                        "config": {
+                            "session_backend": "postgres",
+                            "kubernetes_postgresql_secret_name": self.db_secret_name,
+                        },
+                    },
+                }
+            ],
         }
         config_map = k8s.core.v1.ConfigMap(
             f"{self._name}-outpost-blueprint",
@@ -618,8 +756,10 @@ class IdentityStandby(pulumi.ComponentResource):
     # ------------------------------------------------------------------ traffic
     def _service(self) -> k8s.core.v1.Service:
         if self.app == "keycloak":
-            ports = [{"name": "http", "port": KEYCLOAK_HTTP_PORT, "targetPort": "http"},
-                     {"name": "management", "port": KEYCLOAK_MGMT_PORT, "targetPort": "management"}]
+            ports = [
+                {"name": "http", "port": KEYCLOAK_HTTP_PORT, "targetPort": "http"},
+                {"name": "management", "port": KEYCLOAK_MGMT_PORT, "targetPort": "management"},
+            ]
         else:
             ports = [{"name": "http", "port": 80, "targetPort": "http"}]
         return k8s.core.v1.Service(
@@ -643,8 +783,12 @@ class IdentityStandby(pulumi.ComponentResource):
             spec["tls"] = [{"hosts": [host], "secretName": args.tls_secret_name}]
         return k8s.networking.v1.Ingress(
             resource_name,
-            metadata={"name": ingress_name, "namespace": self._ns, "labels": self.labels,
-                      "annotations": dict(args.ingress_annotations)},
+            metadata={
+                "name": ingress_name,
+                "namespace": self._ns,
+                "labels": self.labels,
+                "annotations": dict(args.ingress_annotations),
+            },
             spec=spec,
             opts=self._k8s(),
         )

@@ -51,37 +51,66 @@ class Secrets:
 class DrTopology(pulumi.ComponentResource):
     stack_outputs: dict
 
-    def __init__(self, name: str, config: StackConfig, providers: Providers, secrets: Secrets,
-                 opts_: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        providers: Providers,
+        secrets: Secrets,
+        opts_: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("idp-dr:topology:DrTopology", name, None, opts_)
         cfg = config
         child = pulumi.ResourceOptions(parent=self)
         tag_base = {**cfg.tags, "idp-dr:stack": name, "idp-dr:idp": cfg.idp.kind}
         warm = cfg.standby.dr_replicas > 0
 
-        notifications = Notifications(f"{name}-alarms", NotificationsArgs(
-            primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
-            us_east_1_provider=providers.aws_us_east_1, emails=cfg.dns.alarm_emails, tag_base=tag_base,
-        ), child)
+        notifications = Notifications(
+            f"{name}-alarms",
+            NotificationsArgs(
+                primary_provider=providers.aws_primary,
+                dr_provider=providers.aws_dr,
+                us_east_1_provider=providers.aws_us_east_1,
+                emails=cfg.dns.alarm_emails,
+                tag_base=tag_base,
+            ),
+            child,
+        )
 
         writers = []
         if cfg.archive.writer:
             for cluster in (cfg.kubernetes.primary, cfg.kubernetes.dr):
-                writers.append(IrsaSubject(cluster.oidc_provider_arn, cluster.oidc_issuer_host,
-                                           cfg.archive.writer.namespace, cfg.archive.writer.name))
+                writers.append(
+                    IrsaSubject(
+                        cluster.oidc_provider_arn,
+                        cluster.oidc_issuer_host,
+                        cfg.archive.writer.namespace,
+                        cfg.archive.writer.name,
+                    )
+                )
         lock = cfg.archive.object_lock
         object_lock = ObjectLockSettings(lock.mode, lock.days) if lock.enabled else None
-        archive = WalArchive(f"{name}-archive", WalArchiveArgs(
-            primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
-            primary_region=cfg.primary_region, dr_region=cfg.dr_region,
-            primary_bucket_name=cfg.archive.bucket_name, dr_bucket_name=cfg.archive.dr_bucket_name,
-            prefix=cfg.archive.prefix, server_name=cfg.server_name,
-            wal_retention_days=cfg.wal_retention_days,
-            daily_dump_days=cfg.archive.dump_retention.daily_days,
-            weekly_dump_days=cfg.archive.dump_retention.weekly_days,
-            monthly_dump_days=cfg.archive.dump_retention.monthly_days,
-            object_lock=object_lock, writers=writers, tag_base=tag_base,
-        ), child)
+        archive = WalArchive(
+            f"{name}-archive",
+            WalArchiveArgs(
+                primary_provider=providers.aws_primary,
+                dr_provider=providers.aws_dr,
+                primary_region=cfg.primary_region,
+                dr_region=cfg.dr_region,
+                primary_bucket_name=cfg.archive.bucket_name,
+                dr_bucket_name=cfg.archive.dr_bucket_name,
+                prefix=cfg.archive.prefix,
+                server_name=cfg.server_name,
+                wal_retention_days=cfg.wal_retention_days,
+                daily_dump_days=cfg.archive.dump_retention.daily_days,
+                weekly_dump_days=cfg.archive.dump_retention.weekly_days,
+                monthly_dump_days=cfg.archive.dump_retention.monthly_days,
+                object_lock=object_lock,
+                writers=writers,
+                tag_base=tag_base,
+            ),
+            child,
+        )
 
         db = cfg.database
         database: PitrDatabase | None = None
@@ -89,27 +118,44 @@ class DrTopology(pulumi.ComponentResource):
             primary_net, dr_net = cfg.network.primary, cfg.network.dr
             # A warm standby runs against the primary database until failover: admit its CIDRs.
             primary_cidrs = primary_net.app_cidrs + (dr_net.app_cidrs if warm else [])
-            database = PitrDatabase(f"{name}-database", PitrDatabaseArgs(
-                primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
-                primary_region=cfg.primary_region, dr_region=cfg.dr_region,
-                primary_network=RegionNetworkArgs(primary_net.vpc_id, primary_net.db_subnet_ids, primary_cidrs),
-                dr_network=RegionNetworkArgs(dr_net.vpc_id, dr_net.db_subnet_ids, dr_net.app_cidrs),
-                engine_version=db.engine_version, engine_major=db.engine_major,
-                instance_class=db.instance_class, allocated_storage_gb=db.allocated_storage_gb,
-                max_allocated_storage_gb=db.max_allocated_storage_gb, storage_type=db.storage_type,
-                multi_az=db.multi_az, backup_retention_days=db.backup_retention_days,
-                replicated_backup_retention_days=db.replicated_retention,
-                backup_window=db.backup_window, maintenance_window=db.maintenance_window,
-                deletion_protection=db.deletion_protection, master_username=db.master_username,
-                manage_master_password=db.manage_master_password, master_password=secrets.master_password,
-                db_name=cfg.db_name, performance_insights=db.performance_insights,
-                dr_read_replica=db.dr_read_replica,
-                dr_replica_instance_class=db.dr_replica_instance_class or db.instance_class,
-                dr_kms_key_arn=db.dr_kms_key_arn, rpo_seconds=cfg.targets.rpo_seconds,
-                low_storage_alarm_gb=db.low_storage_alarm_gb,
-                primary_alarm_topic_arn=notifications.primary_topic_arn,
-                dr_alarm_topic_arn=notifications.dr_topic_arn, tag_base=tag_base, identifier_prefix=name,
-            ), child)
+            database = PitrDatabase(
+                f"{name}-database",
+                PitrDatabaseArgs(
+                    primary_provider=providers.aws_primary,
+                    dr_provider=providers.aws_dr,
+                    primary_region=cfg.primary_region,
+                    dr_region=cfg.dr_region,
+                    primary_network=RegionNetworkArgs(primary_net.vpc_id, primary_net.db_subnet_ids, primary_cidrs),
+                    dr_network=RegionNetworkArgs(dr_net.vpc_id, dr_net.db_subnet_ids, dr_net.app_cidrs),
+                    engine_version=db.engine_version,
+                    engine_major=db.engine_major,
+                    instance_class=db.instance_class,
+                    allocated_storage_gb=db.allocated_storage_gb,
+                    max_allocated_storage_gb=db.max_allocated_storage_gb,
+                    storage_type=db.storage_type,
+                    multi_az=db.multi_az,
+                    backup_retention_days=db.backup_retention_days,
+                    replicated_backup_retention_days=db.replicated_retention,
+                    backup_window=db.backup_window,
+                    maintenance_window=db.maintenance_window,
+                    deletion_protection=db.deletion_protection,
+                    master_username=db.master_username,
+                    manage_master_password=db.manage_master_password,
+                    master_password=secrets.master_password,
+                    db_name=cfg.db_name,
+                    performance_insights=db.performance_insights,
+                    dr_read_replica=db.dr_read_replica,
+                    dr_replica_instance_class=db.dr_replica_instance_class or db.instance_class,
+                    dr_kms_key_arn=db.dr_kms_key_arn,
+                    rpo_seconds=cfg.targets.rpo_seconds,
+                    low_storage_alarm_gb=db.low_storage_alarm_gb,
+                    primary_alarm_topic_arn=notifications.primary_topic_arn,
+                    dr_alarm_topic_arn=notifications.dr_topic_arn,
+                    tag_base=tag_base,
+                    identifier_prefix=name,
+                ),
+                child,
+            )
             primary_host: pulumi.Input[str] = database.instance.address
             primary_secret_key, dr_secret_key = database.primary_key_arn, database.dr_key_arn
             if warm:
@@ -123,109 +169,168 @@ class DrTopology(pulumi.ComponentResource):
             dr_initial_host = db.self_managed_primary_host if warm else db.self_managed_dr_host
             primary_secret_key, dr_secret_key = archive.primary_key_arn, archive.dr_key_arn
 
-        access = DatabaseAccess(f"{name}-db-access", DatabaseAccessArgs(
-            primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
-            primary_region=cfg.primary_region, dr_region=cfg.dr_region,
-            primary_key_arn=primary_secret_key, dr_key_arn=dr_secret_key,
-            app_username=cfg.app_username, app_password=secrets.db_app_password, db_name=cfg.db_name,
-            port=PG_PORT, primary_host=primary_host, dr_initial_host=dr_initial_host,
-            authentik_secret_key=secrets.authentik_secret_key, tag_base=tag_base, secret_prefix=name,
-        ), child)
+        access = DatabaseAccess(
+            f"{name}-db-access",
+            DatabaseAccessArgs(
+                primary_provider=providers.aws_primary,
+                dr_provider=providers.aws_dr,
+                primary_region=cfg.primary_region,
+                dr_region=cfg.dr_region,
+                primary_key_arn=primary_secret_key,
+                dr_key_arn=dr_secret_key,
+                app_username=cfg.app_username,
+                app_password=secrets.db_app_password,
+                db_name=cfg.db_name,
+                port=PG_PORT,
+                primary_host=primary_host,
+                dr_initial_host=dr_initial_host,
+                authentik_secret_key=secrets.authentik_secret_key,
+                tag_base=tag_base,
+                secret_prefix=name,
+            ),
+            child,
+        )
 
         media = None
         if cfg.idp.kind == "authentik":
-            media = ReplicatedBuckets(f"{name}-media", ReplicatedBucketsArgs(
-                primary_provider=providers.aws_primary, dr_provider=providers.aws_dr,
-                primary_region=cfg.primary_region, dr_region=cfg.dr_region,
-                primary_key_arn=archive.primary_key_arn, dr_key_arn=archive.dr_key_arn,
-                primary_bucket_name=None, dr_bucket_name=None, tag_base=tag_base,
-            ), child)
+            media = ReplicatedBuckets(
+                f"{name}-media",
+                ReplicatedBucketsArgs(
+                    primary_provider=providers.aws_primary,
+                    dr_provider=providers.aws_dr,
+                    primary_region=cfg.primary_region,
+                    dr_region=cfg.dr_region,
+                    primary_key_arn=archive.primary_key_arn,
+                    dr_key_arn=archive.dr_key_arn,
+                    primary_bucket_name=None,
+                    dr_bucket_name=None,
+                    tag_base=tag_base,
+                ),
+                child,
+            )
 
         idp = cfg.idp
         spec = IdpSpec(
-            kind=idp.kind, image=idp.image, public_hostname=idp.public_hostname, issuer=idp.issuer,
-            discovery_path=idp.discovery_path, jwks_path=idp.jwks_path, token_path=idp.token_path,
+            kind=idp.kind,
+            image=idp.image,
+            public_hostname=idp.public_hostname,
+            issuer=idp.issuer,
+            discovery_path=idp.discovery_path,
+            jwks_path=idp.jwks_path,
+            token_path=idp.token_path,
             health_path=cfg.health_path,
-            optimized_image=idp.optimized_image, needs_redis=idp.needs_redis,
+            optimized_image=idp.optimized_image,
+            needs_redis=idp.needs_redis,
             # The stock Keycloak image re-augments at start and writes to its root filesystem.
             read_only_root_filesystem=cfg.standby.read_only_root_filesystem
             and (idp.kind == "authentik" or idp.optimized_image),
-            cpu_request=cfg.standby.resources.cpu_request, memory_request=cfg.standby.resources.memory_request,
-            cpu_limit=cfg.standby.resources.cpu_limit, memory_limit=cfg.standby.resources.memory_limit,
+            cpu_request=cfg.standby.resources.cpu_request,
+            memory_request=cfg.standby.resources.memory_request,
+            cpu_limit=cfg.standby.resources.cpu_limit,
+            memory_limit=cfg.standby.resources.memory_limit,
         )
         files = cfg.standby.authentik_files
         authentik_files = tuple(
-            (kind, name, path) for kind, name, path in (
+            (kind, name, path)
+            for kind, name, path in (
                 ("configMap", files.custom_templates_config_map, "/templates"),
                 ("secret", files.certs_secret, "/certs"),
                 ("configMap", files.blueprints_config_map, "/blueprints/custom"),
-            ) if name
+            )
+            if name
         )
         sites = {}
         for site in ("primary", "dr"):
             is_primary = site == "primary"
             cluster = cfg.kubernetes.primary if is_primary else cfg.kubernetes.dr
             replicas = cfg.standby.primary_replicas if is_primary else cfg.standby.dr_replicas
-            sites[site] = IdentityStandby(f"{name}-{site}-site", IdentityStandbyArgs(
-                site=site,
-                k8s_provider=providers.k8s_primary if is_primary else providers.k8s_dr,
-                aws_provider=providers.aws_primary if is_primary else providers.aws_dr,
-                region=cfg.primary_region if is_primary else cfg.dr_region,
-                idp=spec,
-                namespace=cfg.standby.namespace,
-                replicas=replicas,
-                worker_replicas=replicas if is_primary else 0,
-                health_hostname=cfg.primary_health_hostname if is_primary else cfg.dr_health_hostname,
-                ingress_class_name=cfg.standby.ingress_class_name,
-                ingress_annotations=cfg.standby.ingress_annotations,
-                tls_secret_name=cfg.standby.tls_secret_name,
-                oidc_provider_arn=cluster.oidc_provider_arn,
-                oidc_issuer_host=cluster.oidc_issuer_host,
-                secrets=SecretSources(
-                    mode=cfg.standby.secrets_mode,
-                    external_secrets_api_version=cfg.standby.external_secrets_api_version,
-                    credentials_name=access.app_credentials_name,
-                    credentials_arn=access.app_credentials_arn if is_primary else access.app_credentials_dr_arn,
-                    endpoint_name=access.primary_endpoint_name if is_primary else access.dr_endpoint_name,
-                    endpoint_arn=access.primary_endpoint_arn if is_primary else access.dr_endpoint_arn,
-                    authentik_key_name=access.authentik_key_name,
-                    authentik_key_arn=access.authentik_key_arn if is_primary else access.authentik_key_dr_arn,
-                    kms_key_arns=[primary_secret_key if is_primary else dr_secret_key],
-                    db_host=primary_host if is_primary else dr_initial_host,
-                    db_port=PG_PORT, db_name=cfg.db_name, db_username=cfg.app_username,
-                    db_password=secrets.db_app_password,
-                    authentik_secret_key=secrets.authentik_secret_key,
+            sites[site] = IdentityStandby(
+                f"{name}-{site}-site",
+                IdentityStandbyArgs(
+                    site=site,
+                    k8s_provider=providers.k8s_primary if is_primary else providers.k8s_dr,
+                    aws_provider=providers.aws_primary if is_primary else providers.aws_dr,
+                    region=cfg.primary_region if is_primary else cfg.dr_region,
+                    idp=spec,
+                    namespace=cfg.standby.namespace,
+                    replicas=replicas,
+                    worker_replicas=replicas if is_primary else 0,
+                    health_hostname=cfg.primary_health_hostname if is_primary else cfg.dr_health_hostname,
+                    ingress_class_name=cfg.standby.ingress_class_name,
+                    ingress_annotations=cfg.standby.ingress_annotations,
+                    tls_secret_name=cfg.standby.tls_secret_name,
+                    oidc_provider_arn=cluster.oidc_provider_arn,
+                    oidc_issuer_host=cluster.oidc_issuer_host,
+                    secrets=SecretSources(
+                        mode=cfg.standby.secrets_mode,
+                        external_secrets_api_version=cfg.standby.external_secrets_api_version,
+                        credentials_name=access.app_credentials_name,
+                        credentials_arn=access.app_credentials_arn if is_primary else access.app_credentials_dr_arn,
+                        endpoint_name=access.primary_endpoint_name if is_primary else access.dr_endpoint_name,
+                        endpoint_arn=access.primary_endpoint_arn if is_primary else access.dr_endpoint_arn,
+                        authentik_key_name=access.authentik_key_name,
+                        authentik_key_arn=access.authentik_key_arn if is_primary else access.authentik_key_dr_arn,
+                        kms_key_arns=[primary_secret_key if is_primary else dr_secret_key],
+                        db_host=primary_host if is_primary else dr_initial_host,
+                        db_port=PG_PORT,
+                        db_name=cfg.db_name,
+                        db_username=cfg.app_username,
+                        db_password=secrets.db_app_password,
+                        authentik_secret_key=secrets.authentik_secret_key,
+                    ),
+                    media_bucket_name=(media.primary_bucket_name if is_primary else media.dr_bucket_name)
+                    if media
+                    else None,
+                    media_bucket_arn=(media.primary_bucket.arn if is_primary else media.dr_bucket.arn)
+                    if media
+                    else None,
+                    media_key_arn=(archive.primary_key_arn if is_primary else archive.dr_key_arn) if media else None,
+                    outpost_enabled=cfg.standby.outpost.enabled,
+                    outpost_name=cfg.standby.outpost.name,
+                    authentik_files=authentik_files,
+                    tag_base=tag_base,
                 ),
-                media_bucket_name=(media.primary_bucket_name if is_primary else media.dr_bucket_name)
-                if media else None,
-                media_bucket_arn=(media.primary_bucket.arn if is_primary else media.dr_bucket.arn)
-                if media else None,
-                media_key_arn=(archive.primary_key_arn if is_primary else archive.dr_key_arn) if media else None,
-                outpost_enabled=cfg.standby.outpost.enabled,
-                outpost_name=cfg.standby.outpost.name,
-                authentik_files=authentik_files,
-                tag_base=tag_base,
-            ), child)
+                child,
+            )
 
         hc = cfg.dns.health_check
-        dns = FailoverDns(f"{name}-dns", FailoverDnsArgs(
-            route53_provider=providers.aws_primary, us_east_1_provider=providers.aws_us_east_1,
-            zone_id=cfg.dns.zone_id, record_name=idp.public_hostname, ttl=cfg.dns.ttl,
-            primary=SiteTarget("primary", cfg.primary_health_hostname,
-                               sites["primary"].load_balancer_hostname),
-            dr=SiteTarget("dr", cfg.dr_health_hostname, sites["dr"].load_balancer_hostname),
-            health_path=cfg.health_path, discovery_path=idp.discovery_path, issuer=idp.issuer,
-            request_interval=hc.request_interval, failure_threshold=hc.failure_threshold,
-            issuer_check=hc.issuer_check, secondary_record_health_check=cfg.dns.secondary_record_health_check,
-            alarm_on_dr_readiness=warm, alarm_topic_arn=notifications.global_topic_arn, tag_base=tag_base,
-        ), child)
+        dns = FailoverDns(
+            f"{name}-dns",
+            FailoverDnsArgs(
+                route53_provider=providers.aws_primary,
+                us_east_1_provider=providers.aws_us_east_1,
+                zone_id=cfg.dns.zone_id,
+                record_name=idp.public_hostname,
+                ttl=cfg.dns.ttl,
+                primary=SiteTarget("primary", cfg.primary_health_hostname, sites["primary"].load_balancer_hostname),
+                dr=SiteTarget("dr", cfg.dr_health_hostname, sites["dr"].load_balancer_hostname),
+                health_path=cfg.health_path,
+                discovery_path=idp.discovery_path,
+                issuer=idp.issuer,
+                request_interval=hc.request_interval,
+                failure_threshold=hc.failure_threshold,
+                issuer_check=hc.issuer_check,
+                secondary_record_health_check=cfg.dns.secondary_record_health_check,
+                alarm_on_dr_readiness=warm,
+                alarm_topic_arn=notifications.global_topic_arn,
+                tag_base=tag_base,
+            ),
+            child,
+        )
 
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
         self.register_outputs({"stack_outputs": self.stack_outputs})
 
     @staticmethod
-    def _outputs(name: str, cfg: StackConfig, archive: WalArchive, database: PitrDatabase | None,
-                 access: DatabaseAccess, sites: dict[str, IdentityStandby], dns: FailoverDns) -> dict:
+    def _outputs(
+        name: str,
+        cfg: StackConfig,
+        archive: WalArchive,
+        database: PitrDatabase | None,
+        access: DatabaseAccess,
+        sites: dict[str, IdentityStandby],
+        dns: FailoverDns,
+    ) -> dict:
         dr_site = sites["dr"]
         dr_restore_id = f"{name}-dr-restore"
         if database is not None:
@@ -249,16 +354,24 @@ class DrTopology(pulumi.ComponentResource):
             # Ready to paste: in the DR region the restore must use the DR network and parameters,
             # never the source's (which live in the dead region) nor AWS's defaults.
             restore_command = pulumi.Output.concat(
-                "python -m scripts restore rds --region ", cfg.dr_region,
-                " --source ", database.instance.identifier,
-                " --from-replicated-backups ", database.replicated_backups_arn,
-                " --target ", dr_restore_id,
-                " --db-subnet-group ", database.dr_subnet_group_name,
-                " --vpc-security-group-ids ", database.dr_security_group_id,
-                " --db-parameter-group ", database.dr_parameter_group_name,
+                "python -m scripts restore rds --region ",
+                cfg.dr_region,
+                " --source ",
+                database.instance.identifier,
+                " --from-replicated-backups ",
+                database.replicated_backups_arn,
+                " --target ",
+                dr_restore_id,
+                " --db-subnet-group ",
+                database.dr_subnet_group_name,
+                " --vpc-security-group-ids ",
+                database.dr_security_group_id,
+                " --db-parameter-group ",
+                database.dr_parameter_group_name,
                 # restore.py refuses --from-replicated-backups without it: the restored instance's
                 # managed master-user secret needs a key in the DR region (not the dead source's).
-                " --master-secret-kms-key ", database.dr_key_arn,
+                " --master-secret-kms-key ",
+                database.dr_key_arn,
                 " --latest",
             )
         else:
@@ -270,8 +383,12 @@ class DrTopology(pulumi.ComponentResource):
                 "drKmsKeyArn": archive.dr_key_arn,
             }
             restore_command = pulumi.Output.concat(
-                "python -m scripts restore wal --archive s3://", archive.dr_bucket_name, "/",
-                cfg.archive.prefix, " --server-name ", cfg.server_name,
+                "python -m scripts restore wal --archive s3://",
+                archive.dr_bucket_name,
+                "/",
+                cfg.archive.prefix,
+                " --server-name ",
+                cfg.server_name,
                 f" --latest --pgdata /var/lib/postgresql/{cfg.database.engine_major}/restore",
             )
         return {

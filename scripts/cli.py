@@ -68,8 +68,7 @@ def _common_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m scripts",
-        description="idp-dr runbook commands: plan, restore, verify, failover and drills for "
-        "Keycloak/authentik.",
+        description="idp-dr runbook commands: plan, restore, verify, failover and drills for Keycloak/authentik.",
         epilog="Run 'python -m scripts <command> --help' for a command's options. "
         "Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused for safety, 4 timed out (re-run to "
         "resume), 5 external failure, 130 interrupted.",

@@ -99,9 +99,16 @@ class Recorder(pulumi.runtime.Mocks):
         resource_id, computed = self._computed(args.typ, args.name, args.inputs, region)
         outputs = {**args.inputs, **computed}
         self.resources[key] = Recorded(
-            typ=args.typ, name=args.name, inputs=dict(args.inputs), outputs=outputs,
-            custom=bool(args.custom), id=resource_id, provider_urn=provider_urn_str, provider_name=provider_name,
-            region=region, **self.meta.pop(key, {}),
+            typ=args.typ,
+            name=args.name,
+            inputs=dict(args.inputs),
+            outputs=outputs,
+            custom=bool(args.custom),
+            id=resource_id,
+            provider_urn=provider_urn_str,
+            provider_name=provider_name,
+            region=region,
+            **self.meta.pop(key, {}),
         )
         return resource_id, outputs
 
@@ -142,9 +149,15 @@ class Recorder(pulumi.runtime.Mocks):
                 "endpoint": f"{ident}.c{digest[:12]}.{region}.rds.amazonaws.com:5432",
                 "resourceId": f"db-{digest[:26].upper()}",
                 "masterUserSecrets": (
-                    [{"secretArn": f"{arn_prefix}:secretsmanager:{region}:{ACCOUNT}:secret:rds!db-{digest[:8]}",
-                      "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"), "secretStatus": "active"}]
-                    if inputs.get("manageMasterUserPassword") else []
+                    [
+                        {
+                            "secretArn": f"{arn_prefix}:secretsmanager:{region}:{ACCOUNT}:secret:rds!db-{digest[:8]}",
+                            "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
+                            "secretStatus": "active",
+                        }
+                    ]
+                    if inputs.get("manageMasterUserPassword")
+                    else []
                 ),
             }
         elif typ == "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
@@ -172,16 +185,18 @@ class Recorder(pulumi.runtime.Mocks):
             rid = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
             out = {"arn": f"{arn_prefix}:route53:::healthcheck/{rid}"}
         elif typ == "kubernetes:networking.k8s.io/v1:Ingress":
-            out = {"status": {"loadBalancer": {"ingress": [
-                {"hostname": f"k8s-{digest[:8]}-{digest[8:16]}.elb.amazonaws.com"}]}}}
+            out = {
+                "status": {
+                    "loadBalancer": {"ingress": [{"hostname": f"k8s-{digest[:8]}-{digest[8:16]}.elb.amazonaws.com"}]}
+                }
+            }
         return rid, out
 
 
 def _partition(region: str) -> str:
     from components.config import known_regions
 
-    return {"aws": "aws", "aws-cn": "aws-cn", "aws-us-gov": "aws-us-gov"}.get(
-        known_regions().get(region, "aws"), "aws")
+    return {"aws": "aws", "aws-cn": "aws-cn", "aws-us-gov": "aws-us-gov"}.get(known_regions().get(region, "aws"), "aws")
 
 
 class RecordingMonitor(MockMonitor):
@@ -214,8 +229,14 @@ class OfflineRun:
     secret_outputs: set[str]
 
 
-def run_program(config: dict[str, Any], secret_keys: set[str] | None = None, *, stack: str = "prod",
-                program: Path = PROGRAM, recorder: Recorder | None = None) -> OfflineRun:
+def run_program(
+    config: dict[str, Any],
+    secret_keys: set[str] | None = None,
+    *,
+    stack: str = "prod",
+    program: Path = PROGRAM,
+    recorder: Recorder | None = None,
+) -> OfflineRun:
     """Run ``__main__.py`` under mocks with this config; return what it declared.
 
     ``config`` maps full keys (``idp-dr:database``) to values; dicts and lists are
@@ -226,8 +247,7 @@ def run_program(config: dict[str, Any], secret_keys: set[str] | None = None, *, 
     recorder = recorder if recorder is not None else Recorder()
     encoded = {k: json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in config.items()}
     runtime_settings.ROOT.set(None)  # a fresh root stack for every run
-    pulumi.runtime.set_mocks(recorder, project=PROJECT, stack=stack, preview=True,
-                             monitor=RecordingMonitor(recorder))
+    pulumi.runtime.set_mocks(recorder, project=PROJECT, stack=stack, preview=True, monitor=RecordingMonitor(recorder))
     pulumi.runtime.set_all_config(encoded, sorted(secret_keys or set()))
     collected: dict[str, Any] = {}
     secret_names: set[str] = set()

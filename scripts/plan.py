@@ -45,8 +45,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         ),
     )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--stack", default="prod", metavar="NAME",
-                       help="stack name: reads Pulumi.<NAME>.yaml in the project directory (default: prod)")
+    where.add_argument(
+        "--stack",
+        default="prod",
+        metavar="NAME",
+        help="stack name: reads Pulumi.<NAME>.yaml in the project directory (default: prod)",
+    )
     where.add_argument("--stack-file", type=Path, metavar="FILE", help="a stack config file to read instead")
     parser.set_defaults(handler=run)
 
@@ -58,20 +62,28 @@ def run(args: argparse.Namespace, report: Report) -> None:
         path, field, value, stack = REPO_ROOT / f"Pulumi.{args.stack}.yaml", "--stack", args.stack, args.stack
     if not path.is_file():
         existing = sorted(p.name for p in REPO_ROOT.glob("Pulumi.*.yaml") if p.name != "Pulumi.yaml")
-        raise InputError(field, value, f"a stack with a config file ({path} does not exist)",
-                         hint=f"stack files here: {', '.join(existing) or 'none'}")
+        raise InputError(
+            field,
+            value,
+            f"a stack with a config file ({path} does not exist)",
+            hint=f"stack files here: {', '.join(existing) or 'none'}",
+        )
 
     with report.step("validate config", file=str(path)):
         config, secret_keys = load_stack_file(path)
         try:
             cfg = load_stack_config(config, secret_keys)
         except ConfigError as exc:
-            raise ConfigRefused(f"{path.name}: {len(exc.problems)} refused setting(s):\n" + str(exc),
-                                hint="each key is documented in the README's configuration reference") from None
+            raise ConfigRefused(
+                f"{path.name}: {len(exc.problems)} refused setting(s):\n" + str(exc),
+                hint="each key is documented in the README's configuration reference",
+            ) from None
 
     with report.step("run program under mocks"):
-        say(f"[plan] running the Pulumi program offline for stack {stack!r} (nothing is created)",
-            enabled=not args.quiet)
+        say(
+            f"[plan] running the Pulumi program offline for stack {stack!r} (nothing is created)",
+            enabled=not args.quiet,
+        )
         try:
             offline = run_program(config, secret_keys, stack=stack)
         except Exception as exc:  # noqa: BLE001 - any program failure is reported, not a traceback
@@ -81,14 +93,16 @@ def run(args: argparse.Namespace, report: Report) -> None:
     posture = _posture(cfg, offline)
     report.preamble.extend(_render_tree(stack, path, groups, offline))
     report.preamble.extend(_render_posture(posture))
-    report.result.update({
-        "stack": stack,
-        "file": str(path),
-        "resource_count": len(offline.recorder.all()),
-        "groups": {name: [_resource_doc(r) for r in records] for name, records in groups.items()},
-        "posture": posture,
-        "outputs": {k: ("[secret]" if k in offline.secret_outputs else v) for k, v in offline.outputs.items()},
-    })
+    report.result.update(
+        {
+            "stack": stack,
+            "file": str(path),
+            "resource_count": len(offline.recorder.all()),
+            "groups": {name: [_resource_doc(r) for r in records] for name, records in groups.items()},
+            "posture": posture,
+            "outputs": {k: ("[secret]" if k in offline.secret_outputs else v) for k, v in offline.outputs.items()},
+        }
+    )
     report.show_result_in_text = False  # the tree above shows it; --json carries everything
     report.notes.append("--json prints every resource with its inputs' DR settings and the stack outputs")
     _policy_checks(report, cfg, offline, posture)
@@ -100,7 +114,8 @@ def _group_name(record: Recorded, offline: OfflineRun, cfg_regions: dict[str, st
         return "providers"
     if record.typ.startswith("kubernetes:"):
         return {"k8s-primary": "kubernetes: primary cluster", "k8s-dr": "kubernetes: DR cluster"}.get(
-            record.provider_name, f"kubernetes: {record.provider_name}")
+            record.provider_name, f"kubernetes: {record.provider_name}"
+        )
     if not record.custom:
         return "components"
     if record.typ.startswith(("aws:iam/", "aws:route53/")):
@@ -149,17 +164,25 @@ def _settings(record: Recorded) -> str:
     t = record.typ
     if t == "aws:rds/instance:Instance":
         if i.get("replicateSourceDb"):
-            parts += ["read replica of the primary", i.get("instanceClass"), "encrypted" if i.get("storageEncrypted")
-                      else "UNENCRYPTED", flag("deletionProtection", "deletion-protected")]
+            parts += [
+                "read replica of the primary",
+                i.get("instanceClass"),
+                "encrypted" if i.get("storageEncrypted") else "UNENCRYPTED",
+                flag("deletionProtection", "deletion-protected"),
+            ]
         else:
-            parts += [f"postgres {i.get('engineVersion')}", i.get("instanceClass"), flag("multiAz", "Multi-AZ"),
-                      f"PITR {i.get('backupRetentionPeriod')} d",
-                      flag("deletionProtection", "deletion-protected"),
-                      "final snapshot" if not i.get("skipFinalSnapshot") else "NO final snapshot",
-                      "backups kept on delete" if i.get("deleteAutomatedBackups") is False else None,
-                      flag("manageMasterUserPassword", "managed master password"),
-                      "encrypted (CMK)" if i.get("storageEncrypted") and i.get("kmsKeyId") else None,
-                      "public" if i.get("publiclyAccessible") else "private"]
+            parts += [
+                f"postgres {i.get('engineVersion')}",
+                i.get("instanceClass"),
+                flag("multiAz", "Multi-AZ"),
+                f"PITR {i.get('backupRetentionPeriod')} d",
+                flag("deletionProtection", "deletion-protected"),
+                "final snapshot" if not i.get("skipFinalSnapshot") else "NO final snapshot",
+                "backups kept on delete" if i.get("deleteAutomatedBackups") is False else None,
+                flag("manageMasterUserPassword", "managed master password"),
+                "encrypted (CMK)" if i.get("storageEncrypted") and i.get("kmsKeyId") else None,
+                "public" if i.get("publiclyAccessible") else "private",
+            ]
     elif t == "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
         parts += [f"retention {i.get('retentionPeriod')} d", f"KMS {_region_of_arn(i.get('kmsKeyId'))}"]
     elif t == "aws:rds/parameterGroup:ParameterGroup":
@@ -167,40 +190,57 @@ def _settings(record: Recorded) -> str:
     elif t == "aws:kms/key:Key":
         parts += [flag("enableKeyRotation", "rotation on"), f"deletion window {i.get('deletionWindowInDays')} d"]
     elif t == "aws:s3/bucket:Bucket":
-        parts += [record.outputs.get("bucket"), flag("objectLockEnabled", "object lock"),
-                  "force_destroy" if i.get("forceDestroy") else None]
+        parts += [
+            record.outputs.get("bucket"),
+            flag("objectLockEnabled", "object lock"),
+            "force_destroy" if i.get("forceDestroy") else None,
+        ]
     elif t == "aws:s3/bucketVersioning:BucketVersioning":
         parts += [i.get("versioningConfiguration", {}).get("status")]
     elif t == "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
         rule = (i.get("rules") or [{}])[0]
-        parts += [rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm"),
-                  "bucket key" if rule.get("bucketKeyEnabled") else None]
+        parts += [
+            rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm"),
+            "bucket key" if rule.get("bucketKeyEnabled") else None,
+        ]
     elif t == "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
-        blocked = [k for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-                   if i.get(k)]
+        blocked = [
+            k for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets") if i.get(k)
+        ]
         parts += [f"{len(blocked)}/4 public-access blocks"]
     elif t == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
         parts += [_lifecycle_summary(rule) for rule in i.get("rules", [])]
     elif t == "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
         rule = (i.get("rules") or [{}])[0]
         dest = rule.get("destination", {})
-        parts += [f"-> {dest.get('bucket', '').split(':::')[-1]}",
-                  "RTC 15 min" if dest.get("replicationTime", {}).get("status") == "Enabled" else "no RTC",
-                  "metrics" if dest.get("metrics", {}).get("status") == "Enabled" else None,
-                  f"replica KMS {_region_of_arn(dest.get('encryptionConfiguration', {}).get('replicaKmsKeyId'))}",
-                  f"delete markers {rule.get('deleteMarkerReplication', {}).get('status', '?').lower()}"]
+        parts += [
+            f"-> {dest.get('bucket', '').split(':::')[-1]}",
+            "RTC 15 min" if dest.get("replicationTime", {}).get("status") == "Enabled" else "no RTC",
+            "metrics" if dest.get("metrics", {}).get("status") == "Enabled" else None,
+            f"replica KMS {_region_of_arn(dest.get('encryptionConfiguration', {}).get('replicaKmsKeyId'))}",
+            f"delete markers {rule.get('deleteMarkerReplication', {}).get('status', '?').lower()}",
+        ]
     elif t == "aws:route53/healthCheck:HealthCheck":
         if i.get("type") == "CALCULATED":
-            parts += [f"CALCULATED: healthy when {i.get('childHealthThreshold')} of "
-                      f"{len(i.get('childHealthchecks', []))} children are"]
+            parts += [
+                f"CALCULATED: healthy when {i.get('childHealthThreshold')} of "
+                f"{len(i.get('childHealthchecks', []))} children are"
+            ]
         else:
-            parts += [f"{i.get('type')} https://{i.get('fqdn')}{i.get('resourcePath')}",
-                      f"every {i.get('requestInterval')} s x {i.get('failureThreshold')}",
-                      flag("enableSni", "SNI"), f"match {i.get('searchString')}" if i.get("searchString") else None]
+            parts += [
+                f"{i.get('type')} https://{i.get('fqdn')}{i.get('resourcePath')}",
+                f"every {i.get('requestInterval')} s x {i.get('failureThreshold')}",
+                flag("enableSni", "SNI"),
+                f"match {i.get('searchString')}" if i.get("searchString") else None,
+            ]
     elif t == "aws:route53/record:Record":
         policy = (i.get("failoverRoutingPolicies") or [{}])[0].get("type")
-        parts += [f"{i.get('type')} {i.get('name')}", f"TTL {i.get('ttl')}", policy,
-                  ("with health check" if i.get("healthCheckId") else "no health check") if policy else None]
+        parts += [
+            f"{i.get('type')} {i.get('name')}",
+            f"TTL {i.get('ttl')}",
+            policy,
+            ("with health check" if i.get("healthCheckId") else "no health check") if policy else None,
+        ]
     elif t == "aws:cloudwatch/metricAlarm:MetricAlarm":
         parts += [f"{i.get('namespace')} {i.get('metricName')} {_op(i.get('comparisonOperator'))} {i.get('threshold')}"]
     elif t == "aws:secretsmanager/secret:Secret":
@@ -245,14 +285,23 @@ def _lifecycle_summary(rule: dict) -> str:
 
 
 def _resource_doc(record: Recorded) -> dict[str, Any]:
-    return {"type": record.typ, "name": record.name, "region": record.region, "provider": record.provider_name,
-            "parent": record.parent_urn.rsplit("::", 1)[-1], "protect": record.protect,
-            "settings": _settings(record)}
+    return {
+        "type": record.typ,
+        "name": record.name,
+        "region": record.region,
+        "provider": record.provider_name,
+        "parent": record.parent_urn.rsplit("::", 1)[-1],
+        "protect": record.protect,
+        "settings": _settings(record),
+    }
 
 
 def _render_tree(stack: str, path: Path, groups: dict[str, list[Recorded]], offline: OfflineRun) -> list[str]:
-    lines = [f"idp-dr plan: stack {stack!r} from {path.name} (offline, under mocks: nothing was created)",
-             f"{len(offline.recorder.all())} resources", ""]
+    lines = [
+        f"idp-dr plan: stack {stack!r} from {path.name} (offline, under mocks: nothing was created)",
+        f"{len(offline.recorder.all())} resources",
+        "",
+    ]
     for group, records in groups.items():
         lines.append(f"== {group} ==")
         if group == "components":
@@ -309,15 +358,19 @@ def _replication_targets(offline: OfflineRun) -> list[str]:
     out = []
     rec = offline.recorder
     for record in rec.of_type("aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication"):
-        out.append(f"RDS automated backups -> {record.region} ({_plain(record.inputs.get('retentionPeriod'))} d, "
-                   f"KMS in {_region_of_arn(record.inputs.get('kmsKeyId'))})")
+        out.append(
+            f"RDS automated backups -> {record.region} ({_plain(record.inputs.get('retentionPeriod'))} d, "
+            f"KMS in {_region_of_arn(record.inputs.get('kmsKeyId'))})"
+        )
     for record in rec.of_type("aws:rds/instance:Instance"):
         if record.inputs.get("replicateSourceDb"):
             out.append(f"RDS read replica -> {record.region} ({record.inputs.get('identifier')})")
     for record in rec.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
         dest = record.inputs["rules"][0]["destination"]
-        out.append(f"S3 {record.name.removesuffix('-replication')} -> {dest['bucket'].split(':::')[-1]} (RTC "
-                   f"{'on' if dest.get('replicationTime', {}).get('status') == 'Enabled' else 'off'})")
+        out.append(
+            f"S3 {record.name.removesuffix('-replication')} -> {dest['bucket'].split(':::')[-1]} (RTC "
+            f"{'on' if dest.get('replicationTime', {}).get('status') == 'Enabled' else 'off'})"
+        )
     for record in rec.of_type("aws:secretsmanager/secret:Secret"):
         for replica in record.inputs.get("replicas", []):
             out.append(f"secret {record.inputs.get('name')} -> {replica.get('region')}")
@@ -333,12 +386,14 @@ def _render_posture(posture: dict[str, Any]) -> list[str]:
         f"  standby        {posture['standby_mode']} (primary {posture['standby_replicas']['primary']} / "
         f"DR {posture['standby_replicas']['dr']} replicas)",
         f"  PITR window    {posture['pitr_window_days']} days"
-        + (f"; replicated backups kept {posture['replicated_backup_retention_days']} days"
-           if posture["replicated_backup_retention_days"] else ""),
+        + (
+            f"; replicated backups kept {posture['replicated_backup_retention_days']} days"
+            if posture["replicated_backup_retention_days"]
+            else ""
+        ),
         f"  database       {posture['database_failover_path']}"
         + (f" (about {estimate // 60} min)" if estimate else ""),
-        f"  issuer         {posture['issuer']}"
-        + (" (checked by Route 53)" if posture["issuer_health_check"] else ""),
+        f"  issuer         {posture['issuer']}" + (" (checked by Route 53)" if posture["issuer_health_check"] else ""),
         f"  targets        RPO {posture['targets']['rpo_s']} s, RTO {posture['targets']['rto_s']} s",
         "  replication:",
         *[f"    {line}" for line in posture["replication"]],
@@ -352,51 +407,91 @@ def _policy_checks(report: Report, cfg, offline: OfflineRun, posture: dict[str, 
     instances = [r for r in rec.of_type("aws:rds/instance:Instance") if not r.inputs.get("replicateSourceDb")]
     for inst in instances:
         i = inst.inputs
-        report.check("rds.deletion-protection", bool(i.get("deletionProtection")),
-                     "deletion protection on" if i.get("deletionProtection") else
-                     "deletion protection is off: one API call deletes the production database",
-                     instance=inst.name)
+        report.check(
+            "rds.deletion-protection",
+            bool(i.get("deletionProtection")),
+            "deletion protection on"
+            if i.get("deletionProtection")
+            else "deletion protection is off: one API call deletes the production database",
+            instance=inst.name,
+        )
         retention = _plain(i.get("backupRetentionPeriod") or 0)
-        report.check("rds.pitr-window", retention >= MIN_PITR_DAYS,
-                     f"PITR window {retention} days" + ("" if retention >= MIN_PITR_DAYS else
-                                                        f" (policy: at least {MIN_PITR_DAYS})"),
-                     instance=inst.name, days=retention)
-        report.check("rds.backups-survive-delete", i.get("deleteAutomatedBackups") is False
-                     and not i.get("skipFinalSnapshot"),
-                     "automated backups kept and a final snapshot taken on delete", instance=inst.name)
+        report.check(
+            "rds.pitr-window",
+            retention >= MIN_PITR_DAYS,
+            f"PITR window {retention} days"
+            + ("" if retention >= MIN_PITR_DAYS else f" (policy: at least {MIN_PITR_DAYS})"),
+            instance=inst.name,
+            days=retention,
+        )
+        report.check(
+            "rds.backups-survive-delete",
+            i.get("deleteAutomatedBackups") is False and not i.get("skipFinalSnapshot"),
+            "automated backups kept and a final snapshot taken on delete",
+            instance=inst.name,
+        )
         managed = cfg.database.manage_master_password
-        report.check("rds.no-password-in-state", ("password" not in i) if managed else True,
-                     "master password managed by RDS in Secrets Manager (no password input)" if managed
-                     else "master password supplied as a Pulumi secret (manageMasterPassword: false)",
-                     instance=inst.name)
+        report.check(
+            "rds.no-password-in-state",
+            ("password" not in i) if managed else True,
+            "master password managed by RDS in Secrets Manager (no password input)"
+            if managed
+            else "master password supplied as a Pulumi secret (manageMasterPassword: false)",
+            instance=inst.name,
+        )
     if cfg.database.mode == "rds":
-        replications = rec.of_type(
-            "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication")
-        ok = len(replications) == 1 and replications[0].region == cfg.dr_region and \
-            _region_of_arn(replications[0].inputs.get("kmsKeyId")) == cfg.dr_region
-        report.check("rds.cross-region-backups", ok,
-                     f"automated backups replicated to {cfg.dr_region} with a key there" if ok else
-                     "automated backups are not replicated to the DR region with a DR-region key")
+        replications = rec.of_type("aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication")
+        ok = (
+            len(replications) == 1
+            and replications[0].region == cfg.dr_region
+            and _region_of_arn(replications[0].inputs.get("kmsKeyId")) == cfg.dr_region
+        )
+        report.check(
+            "rds.cross-region-backups",
+            ok,
+            f"automated backups replicated to {cfg.dr_region} with a key there"
+            if ok
+            else "automated backups are not replicated to the DR region with a DR-region key",
+        )
     s3_replications = rec.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
     rtc_ok = bool(s3_replications) and all(
         r.inputs["rules"][0]["destination"].get("replicationTime", {}).get("status") == "Enabled"
-        for r in s3_replications)
-    report.check("s3.replication-rtc", rtc_ok, f"{len(s3_replications)} bucket replication(s) with RTC 15 min"
-                 if rtc_ok else "bucket replication with Replication Time Control is missing")
+        for r in s3_replications
+    )
+    report.check(
+        "s3.replication-rtc",
+        rtc_ok,
+        f"{len(s3_replications)} bucket replication(s) with RTC 15 min"
+        if rtc_ok
+        else "bucket replication with Replication Time Control is missing",
+    )
     records = [r for r in rec.of_type("aws:route53/record:Record") if r.inputs.get("failoverRoutingPolicies")]
     ttls = {_plain(r.inputs.get("ttl")) for r in records}
-    report.check("dns.failover-pair", len(records) == 2 and max(ttls) <= 60,
-                 f"PRIMARY/SECONDARY records, TTL {', '.join(map(str, sorted(ttls)))} s", records=len(records))
-    images = {r.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
-              for r in rec.of_type("kubernetes:apps/v1:Deployment")
-              if r.inputs["metadata"].get("name") in ("keycloak", "authentik-server")}
-    report.check("standby.same-image", len(images) == 1,
-                 f"both sites run {next(iter(images))}" if len(images) == 1 else f"sites differ: {sorted(images)}")
+    report.check(
+        "dns.failover-pair",
+        len(records) == 2 and max(ttls) <= 60,
+        f"PRIMARY/SECONDARY records, TTL {', '.join(map(str, sorted(ttls)))} s",
+        records=len(records),
+    )
+    images = {
+        r.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
+        for r in rec.of_type("kubernetes:apps/v1:Deployment")
+        if r.inputs["metadata"].get("name") in ("keycloak", "authentik-server")
+    }
+    report.check(
+        "standby.same-image",
+        len(images) == 1,
+        f"both sites run {next(iter(images))}" if len(images) == 1 else f"sites differ: {sorted(images)}",
+    )
     budget = posture["dns_switch_worst_case_s"] + (posture["database_failover_estimate_s"] or 0)
     within = budget <= cfg.targets.rto_seconds
-    report.check("rto.budget", within,
-                 f"detection + DNS + database failover estimate = {budget} s "
-                 f"{'within' if within else 'EXCEEDS'} the RTO target of {cfg.targets.rto_seconds} s",
-                 estimate_s=budget, target_s=cfg.targets.rto_seconds)
+    report.check(
+        "rto.budget",
+        within,
+        f"detection + DNS + database failover estimate = {budget} s "
+        f"{'within' if within else 'EXCEEDS'} the RTO target of {cfg.targets.rto_seconds} s",
+        estimate_s=budget,
+        target_s=cfg.targets.rto_seconds,
+    )
     if offline.recorder.calls:
         report.check("preview.no-invokes", False, f"the program invoked {offline.recorder.calls}")

@@ -169,9 +169,7 @@ class Report:
                 extra = f"  {s['error']}" if s.get("error") else ""
                 if s["status"] == "skipped" and s["detail"].get("reason"):
                     extra = f"  ({s['detail']['reason']})"
-                lines.append(
-                    f"  {s['name']:<{width}}  {s['status']:<8} {format_duration(s['duration_s']):>9}{extra}"
-                )
+                lines.append(f"  {s['name']:<{width}}  {s['status']:<8} {format_duration(s['duration_s']):>9}{extra}")
         if doc["checks"]:
             lines.append("")
             lines.append("checks:")

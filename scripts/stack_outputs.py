@@ -47,8 +47,14 @@ class DatabaseOutputs(_Out):
     @model_validator(mode="after")
     def _rds_fields(self) -> DatabaseOutputs:
         if self.mode == "rds":
-            required = ("primaryInstanceId", "primaryInstanceArn", "replicatedBackupsArn", "drSubnetGroupName",
-                        "drParameterGroupName", "drRestoreInstanceId")
+            required = (
+                "primaryInstanceId",
+                "primaryInstanceArn",
+                "replicatedBackupsArn",
+                "drSubnetGroupName",
+                "drParameterGroupName",
+                "drRestoreInstanceId",
+            )
             missing = [name for name in required if not getattr(self, name)]
             if missing or not self.drSecurityGroupIds:
                 raise ValueError(f"RDS outputs missing: {', '.join(missing or ['drSecurityGroupIds'])}")
@@ -128,8 +134,12 @@ def load_stack_outputs(source: str) -> StackOutputs:
     else:
         path = Path(source)
         if not path.is_file():
-            raise InputError(field, source, "expected a readable file (or '-' for stdin)",
-                             hint="create it with: pulumi stack output --json > outputs.json")
+            raise InputError(
+                field,
+                source,
+                "expected a readable file (or '-' for stdin)",
+                hint="create it with: pulumi stack output --json > outputs.json",
+            )
         text = path.read_text()
     try:
         data = json.loads(text)
@@ -143,7 +153,6 @@ def load_stack_outputs(source: str) -> StackOutputs:
         raise InputError(
             field,
             source,
-            f"missing or malformed output '{where}' ({first['msg']}); expected the outputs of this "
-            "project's stack",
+            f"missing or malformed output '{where}' ({first['msg']}); expected the outputs of this project's stack",
             hint="run 'pulumi stack output --json' in the idp-dr project directory",
         ) from None

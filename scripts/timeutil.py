@@ -43,12 +43,8 @@ def parse_time(field: str, text: str) -> datetime:
         raise InputError(field, text, f"expected an ISO-8601 time with a timezone, e.g. {_ISO_EXAMPLE}")
     if not _ISO_WITH_ZONE.match(raw):
         looks_naive = bool(re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", raw))
-        hint = (
-            f"add a timezone: '{raw}Z' for UTC, or an offset such as '{raw}+02:00'" if looks_naive else None
-        )
-        raise InputError(
-            field, text, f"expected an ISO-8601 time with a timezone, e.g. {_ISO_EXAMPLE}", hint=hint
-        )
+        hint = f"add a timezone: '{raw}Z' for UTC, or an offset such as '{raw}+02:00'" if looks_naive else None
+        raise InputError(field, text, f"expected an ISO-8601 time with a timezone, e.g. {_ISO_EXAMPLE}", hint=hint)
     normalised = raw.replace(" ", "T", 1)
     if normalised[-1] in "zZ":
         normalised = normalised[:-1] + "+00:00"

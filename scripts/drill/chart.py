@@ -28,15 +28,22 @@ class Span:
     group: str  # a key of PHASE_COLORS
 
 
-def timeline_png(spans: list[Span], path: Path, *, title: str, markers: dict[str, float] | None = None,
-                 rto_s: float | None = None) -> Path:
+def timeline_png(
+    spans: list[Span], path: Path, *, title: str, markers: dict[str, float] | None = None, rto_s: float | None = None
+) -> Path:
     """Draw one horizontal bar per span; vertical lines for named instants (target, disaster)."""
     fig_height = 1.2 + 0.42 * len(spans)
     fig, ax = plt.subplots(figsize=(10, fig_height), dpi=110)
     for row, span in enumerate(reversed(spans)):
         width = max(span.end_s - span.start_s, 0.05)
-        ax.barh(row, width, left=span.start_s, color=PHASE_COLORS.get(span.group, "#777777"),
-                edgecolor="black", linewidth=0.4)
+        ax.barh(
+            row,
+            width,
+            left=span.start_s,
+            color=PHASE_COLORS.get(span.group, "#777777"),
+            edgecolor="black",
+            linewidth=0.4,
+        )
         ax.text(span.end_s + 0.3, row, f"{span.end_s - span.start_s:.1f} s", va="center", fontsize=8)
     ax.set_yticks(range(len(spans)))
     ax.set_yticklabels([s.name for s in reversed(spans)], fontsize=9)

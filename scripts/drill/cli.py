@@ -25,31 +25,84 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "Exit 0 only when every check passed."
         ),
     )
-    parser.add_argument("--local", action="store_true", required=True,
-                        help="run everything on this machine (required: the only mode today)")
-    parser.add_argument("--hostname", default=LocalDrillOptions.hostname, metavar="URL",
-                        help="public hostname of both Keycloaks, https://... (default: %(default)s)")
-    parser.add_argument("--archive-timeout", type=int, default=LocalDrillOptions.archive_timeout_s,
-                        metavar="SECONDS", help="PostgreSQL archive_timeout, 1-300 (default: %(default)s)")
-    parser.add_argument("--workload-seconds", type=float, default=LocalDrillOptions.workload_s,
-                        metavar="SECONDS", help="workload before and after the target, 2-600 (default: %(default)s)")
-    parser.add_argument("--seed-users", type=int, default=LocalDrillOptions.seed_users, metavar="N",
-                        help="users in the realm before the drill, 1-1000 (default: %(default)s)")
-    parser.add_argument("--rpo-target", type=float, default=LocalDrillOptions.rpo_target_s, metavar="SECONDS",
-                        help="declared RPO the drill must meet (default: %(default)s)")
-    parser.add_argument("--rto-target", type=float, default=LocalDrillOptions.rto_target_s, metavar="SECONDS",
-                        help="declared RTO the drill must meet (default: %(default)s)")
-    parser.add_argument("--report-dir", type=Path, default=LocalDrillOptions.report_dir, metavar="DIR",
-                        help="where drill-<time>/ with the JSON, Markdown and PNG reports goes "
-                             "(default: %(default)s)")
-    parser.add_argument("--keycloak-timeout", type=float, default=LocalDrillOptions.keycloak_timeout_s,
-                        metavar="SECONDS", help="longest wait for a Keycloak to be ready (default: %(default)s)")
-    parser.add_argument("--data-mb", type=int, default=0, metavar="MIB",
-                        help="extra data loaded before the base backup, 0-65536 MiB (default: %(default)s)")
-    parser.add_argument("--wal-mb", type=int, default=0, metavar="MIB",
-                        help="WAL generated after the base backup, 0-65536 MiB (default: %(default)s)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the workspace (data directories, logs) after the drill")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        required=True,
+        help="run everything on this machine (required: the only mode today)",
+    )
+    parser.add_argument(
+        "--hostname",
+        default=LocalDrillOptions.hostname,
+        metavar="URL",
+        help="public hostname of both Keycloaks, https://... (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--archive-timeout",
+        type=int,
+        default=LocalDrillOptions.archive_timeout_s,
+        metavar="SECONDS",
+        help="PostgreSQL archive_timeout, 1-300 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workload-seconds",
+        type=float,
+        default=LocalDrillOptions.workload_s,
+        metavar="SECONDS",
+        help="workload before and after the target, 2-600 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed-users",
+        type=int,
+        default=LocalDrillOptions.seed_users,
+        metavar="N",
+        help="users in the realm before the drill, 1-1000 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rpo-target",
+        type=float,
+        default=LocalDrillOptions.rpo_target_s,
+        metavar="SECONDS",
+        help="declared RPO the drill must meet (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rto-target",
+        type=float,
+        default=LocalDrillOptions.rto_target_s,
+        metavar="SECONDS",
+        help="declared RTO the drill must meet (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=LocalDrillOptions.report_dir,
+        metavar="DIR",
+        help="where drill-<time>/ with the JSON, Markdown and PNG reports goes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keycloak-timeout",
+        type=float,
+        default=LocalDrillOptions.keycloak_timeout_s,
+        metavar="SECONDS",
+        help="longest wait for a Keycloak to be ready (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-mb",
+        type=int,
+        default=0,
+        metavar="MIB",
+        help="extra data loaded before the base backup, 0-65536 MiB (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--wal-mb",
+        type=int,
+        default=0,
+        metavar="MIB",
+        help="WAL generated after the base backup, 0-65536 MiB (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the workspace (data directories, logs) after the drill"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -71,11 +124,18 @@ def _options(args: argparse.Namespace) -> LocalDrillOptions:
         if not low <= value <= high:
             raise InputError(flag, value, f"a number from {low} to {high}")
     return LocalDrillOptions(
-        hostname=args.hostname.rstrip("/"), archive_timeout_s=args.archive_timeout,
-        workload_s=args.workload_seconds, seed_users=args.seed_users, rpo_target_s=args.rpo_target,
-        rto_target_s=args.rto_target, report_dir=args.report_dir, keep=args.keep,
-        keycloak_timeout_s=args.keycloak_timeout, progress=not args.quiet,
-        data_mb=args.data_mb, wal_mb=args.wal_mb,
+        hostname=args.hostname.rstrip("/"),
+        archive_timeout_s=args.archive_timeout,
+        workload_s=args.workload_seconds,
+        seed_users=args.seed_users,
+        rpo_target_s=args.rpo_target,
+        rto_target_s=args.rto_target,
+        report_dir=args.report_dir,
+        keep=args.keep,
+        keycloak_timeout_s=args.keycloak_timeout,
+        progress=not args.quiet,
+        data_mb=args.data_mb,
+        wal_mb=args.wal_mb,
     )
 
 

@@ -192,34 +192,46 @@ class _DrillState:
             user = pg_os_user()
             tools = ensure_pgtools(user, log=self.say)
             archive.check_wal_archive(tools, user, location, env=env)
-            primary = PgCluster.create(self.workspace, "primary", supervisor=self.supervisor, settings={
-                "wal_level": "replica",
-                "archive_mode": "on",
-                "archive_timeout": opts.archive_timeout_s,
-                "archive_command": archive.archive_command(tools, location),
-                "track_commit_timestamp": "on",
-            })
+            primary = PgCluster.create(
+                self.workspace,
+                "primary",
+                supervisor=self.supervisor,
+                settings={
+                    "wal_level": "replica",
+                    "archive_mode": "on",
+                    "archive_timeout": opts.archive_timeout_s,
+                    "archive_command": archive.archive_command(tools, location),
+                    "track_commit_timestamp": "on",
+                },
+            )
             self.log_paths.append(("primary-postgres.log", primary.log_path))
             primary.start(env=env)
             primary.create_role_and_db(DB_USER, db_password, DB_NAME)
-            self.say(f"PostgreSQL primary on 127.0.0.1:{primary.port} (as OS user {user.name}), archiving "
-                     f"WAL with barman-cloud, archive_timeout {opts.archive_timeout_s} s")
+            self.say(
+                f"PostgreSQL primary on 127.0.0.1:{primary.port} (as OS user {user.name}), archiving "
+                f"WAL with barman-cloud, archive_timeout {opts.archive_timeout_s} s"
+            )
 
         with self.phase("prepare: Keycloak build", "setup"):
             build = ensure_build(log=self.say)
 
         with self.phase("prepare: primary Keycloak", "setup"):
             keycloak = start_keycloak(
-                self.supervisor, self.workspace, name="primary", build=build, hostname=opts.hostname,
+                self.supervisor,
+                self.workspace,
+                name="primary",
+                build=build,
+                hostname=opts.hostname,
                 db=JdbcDatabase.local(primary.port, DB_NAME, DB_USER, db_password),
-                timeout=opts.keycloak_timeout_s, progress=opts.progress, log=self.say,
+                timeout=opts.keycloak_timeout_s,
+                progress=opts.progress,
+                log=self.say,
             )
             self.log_paths.append(("primary-keycloak.log", keycloak.log_path))
             report.register_secret(keycloak.admin_password)
             admin = keycloak.admin()
             admin.create_realm(REALM)
-            client_secret = admin.create_confidential_client(REALM, CLIENT_ID,
-                                                             service_account_roles=["manage-users"])
+            client_secret = admin.create_confidential_client(REALM, CLIENT_ID, service_account_roles=["manage-users"])
             report.register_secret(client_secret)
             for index in range(opts.seed_users):
                 admin.create_user(REALM, f"seed-user-{index}", password=secrets.token_urlsafe(12))
@@ -233,18 +245,28 @@ class _DrillState:
                 self.say(f"loaded {opts.data_mb} MiB of filler data")
 
         with self.phase("prepare: base backup", "setup"):
-            backup_id = archive.take_base_backup(tools, user, location, socket_dir=primary.socket_dir,
-                                                 port=primary.port, env=env)
+            backup_id = archive.take_base_backup(
+                tools, user, location, socket_dir=primary.socket_dir, port=primary.port, env=env
+            )
             report.result["base_backup"] = backup_id
 
         with self.phase("prepare: baseline", "setup"):
             primary_dsn = primary.tcp_dsn(DB_NAME, DB_USER, db_password)
-            baseline = capture_baseline(BaselineParams(
-                Target("keycloak", keycloak.base_url, realm=REALM, mgmt_url=keycloak.mgmt_url,
-                       db=DbParams(primary_dsn)), client))
+            baseline = capture_baseline(
+                BaselineParams(
+                    Target(
+                        "keycloak", keycloak.base_url, realm=REALM, mgmt_url=keycloak.mgmt_url, db=DbParams(primary_dsn)
+                    ),
+                    client,
+                )
+            )
             baseline.save(self.workspace / "baseline.json")
-            report.result["baseline"] = {"issuer": baseline.issuer, "signing_kids": baseline.signing_kids,
-                                         "counts": baseline.counts, "schema": baseline.schema}
+            report.result["baseline"] = {
+                "issuer": baseline.issuer,
+                "signing_kids": baseline.signing_kids,
+                "counts": baseline.counts,
+                "schema": baseline.schema,
+            }
 
         if opts.wal_mb:
             with self.phase("prepare: generate WAL", "setup"):
@@ -252,8 +274,10 @@ class _DrillState:
                 self.say(f"generated about {opts.wal_mb} MiB of WAL after the base backup")
 
         with self.phase("workload", "workload"):
-            workload = MarkerWorkload(lambda: psycopg.connect(primary_dsn, autocommit=True),
-                                      on_tick=lambda tick: self._maybe_create_user(admin, tick))
+            workload = MarkerWorkload(
+                lambda: psycopg.connect(primary_dsn, autocommit=True),
+                on_tick=lambda tick: self._maybe_create_user(admin, tick),
+            )
             workload.prepare()
             workload.start()
             time.sleep(opts.workload_s)
@@ -271,8 +295,9 @@ class _DrillState:
             self.say(f"realm {REALM!r} deleted on the primary")
             # The archive must hold WAL past the target, or no restore to it is possible. What counts
             # is the segment's content, not when it was archived (a backlog archives old WAL late) ...
-            archive.wait_archived(primary.execute, after_target_segment,
-                                  timeout=opts.archive_timeout_s * 4 + 60 + opts.wal_mb)
+            archive.wait_archived(
+                primary.execute, after_target_segment, timeout=opts.archive_timeout_s * 4 + 60 + opts.wal_mb
+            )
             # ... then the incident runs on for half an archive_timeout while writes continue, so the
             # crash lands mid-segment and the measured RPO is what archiving really loses.
             time.sleep(opts.archive_timeout_s / 2)
@@ -298,35 +323,65 @@ class _DrillState:
             pgdata = self.workspace / "restored" / "data"
             socket_dir = make_user_dir(self.workspace / "restored-sock", user, 0o755)
             request = RestoreRequest(
-                archive_url=location.url, server_name=SERVER, pgdata=pgdata,
-                target=RecoveryTarget.from_options(time=iso(self.target)), endpoint_url=s3.endpoint_url,
-                port=free_port(), socket_dir=socket_dir, timeout_s=opts.restore_timeout_s, env=env,
+                archive_url=location.url,
+                server_name=SERVER,
+                pgdata=pgdata,
+                target=RecoveryTarget.from_options(time=iso(self.target)),
+                endpoint_url=s3.endpoint_url,
+                port=free_port(),
+                socket_dir=socket_dir,
+                timeout_s=opts.restore_timeout_s,
+                env=env,
             )
             restore_report = Report("restore wal")
-            result = restore_wal(request, restore_report, supervisor=self.supervisor,
-                                 progress=Progress("restore wal", enabled=opts.progress))
+            result = restore_wal(
+                request,
+                restore_report,
+                supervisor=self.supervisor,
+                progress=Progress("restore wal", enabled=opts.progress),
+            )
             self.log_paths.append(("restored-postgres.log", pgdata / "log" / "idp-dr-restore.log"))
             self._absorb(restore_report, "restore")
         restored_at = self.clock.now()
         phases = result.phases_s
-        self.rto["restore_base_s"] = sum(phases.get(k, 0.0) for k in ("validate", "fetch_base_backup",
-                                                                      "configure_recovery"))
+        self.rto["restore_base_s"] = sum(
+            phases.get(k, 0.0) for k in ("validate", "fetch_base_backup", "configure_recovery")
+        )
         self.rto["replay_wal_s"] = restored_at - declared - self.rto["restore_base_s"]
         # One bar per RTO phase: the restore step becomes "base backup" and "WAL replay + promote".
         restore_span = self.clock.spans.pop()
         split = restore_span.start_s + self.rto["restore_base_s"]
-        self.clock.spans += [Span("recover: restore base backup", restore_span.start_s, split, "recovery"),
-                             Span("recover: replay WAL + promote", split, restore_span.end_s, "recovery")]
-        report.result["restore"] = {k: v for k, v in result.to_dict().items()
-                                    if k in ("backup", "window", "new_timeline", "segments_replayed",
-                                             "wal_bytes_fetched", "phases_s", "new_server_name")}
+        self.clock.spans += [
+            Span("recover: restore base backup", restore_span.start_s, split, "recovery"),
+            Span("recover: replay WAL + promote", split, restore_span.end_s, "recovery"),
+        ]
+        report.result["restore"] = {
+            k: v
+            for k, v in result.to_dict().items()
+            if k
+            in (
+                "backup",
+                "window",
+                "new_timeline",
+                "segments_replayed",
+                "wal_bytes_fetched",
+                "phases_s",
+                "new_server_name",
+            )
+        }
 
         with self.phase("recover: standby Keycloak ready", "recovery"):
             standby = start_keycloak(
-                self.supervisor, self.workspace, name="standby", build=build, hostname=opts.hostname,
+                self.supervisor,
+                self.workspace,
+                name="standby",
+                build=build,
+                hostname=opts.hostname,
                 db=JdbcDatabase.local(result.port, DB_NAME, DB_USER, db_password),
-                admin_password=keycloak.admin_password, timeout=opts.keycloak_timeout_s,
-                progress=opts.progress, log=self.say,
+                admin_password=keycloak.admin_password,
+                timeout=opts.keycloak_timeout_s,
+                progress=opts.progress,
+                log=self.say,
             )
             self.log_paths.append(("standby-keycloak.log", standby.log_path))
         ready_at = self.clock.now()
@@ -334,10 +389,17 @@ class _DrillState:
 
         with self.phase("recover: verify", "verify"):
             restored_dsn = f"postgresql://{DB_USER}:{db_password}@127.0.0.1:{result.port}/{DB_NAME}"
-            verify(VerifyParams(
-                Target("keycloak", standby.base_url, realm=REALM, mgmt_url=standby.mgmt_url,
-                       db=DbParams(restored_dsn)),
-                expected_issuer=issuer, client=client), report, baseline)
+            verify(
+                VerifyParams(
+                    Target(
+                        "keycloak", standby.base_url, realm=REALM, mgmt_url=standby.mgmt_url, db=DbParams(restored_dsn)
+                    ),
+                    expected_issuer=issuer,
+                    client=client,
+                ),
+                report,
+                baseline,
+            )
         verified_at = self.clock.now()
         self.rto["verify_s"] = verified_at - ready_at
         self.rto["total_s"] = verified_at - declared
@@ -356,7 +418,8 @@ class _DrillState:
             f"RPO {rpo} s (target {opts.rpo_target_s:g} s): {report.result['rpo']['definition']}",
             "RTO {total_s} s (target {target:g} s) = restore base {restore_base_s} s + replay WAL {replay_wal_s} s "
             "+ Keycloak ready {keycloak_ready_s} s + verify {verify_s} s".format(
-                target=opts.rto_target_s, **{k: round(v, 1) for k, v in self.rto.items()}),
+                target=opts.rto_target_s, **{k: round(v, 1) for k, v in self.rto.items()}
+            ),
         ]
 
     # ------------------------------------------------------------------ helpers
@@ -382,45 +445,62 @@ class _DrillState:
             restored = {row[0] for row in conn.execute("SELECT label FROM idp_dr_drill.markers")}
         verdict = classify(workload.snapshot(), restored, self.target)
         self.report.check(
-            "markers.before_target_present", not verdict.missing,
+            "markers.before_target_present",
+            not verdict.missing,
             f"{verdict.expected_present - len(verdict.missing)} of {verdict.expected_present} markers committed "
-            "before the target are restored", missing=verdict.missing[:10])
+            "before the target are restored",
+            missing=verdict.missing[:10],
+        )
         self.report.check(
-            "markers.after_target_absent", not verdict.revived,
+            "markers.after_target_absent",
+            not verdict.revived,
             f"{verdict.expected_absent - len(verdict.revived)} of {verdict.expected_absent} markers committed "
-            "after the target are absent", revived=verdict.revived[:10])
+            "after the target are absent",
+            revived=verdict.revived[:10],
+        )
 
     def _check_users(self, dsn: str) -> None:
         with psycopg.connect(dsn) as conn:
-            restored = {row[0] for row in conn.execute(
-                "SELECT u.username FROM user_entity u JOIN realm r ON r.id = u.realm_id WHERE r.name = %s",
-                (REALM,))}
+            restored = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT u.username FROM user_entity u JOIN realm r ON r.id = u.realm_id WHERE r.name = %s", (REALM,)
+                )
+            }
         before = [name for name, at in self.users_written if at < self.target]
         after = [name for name, at in self.users_written if at > self.target]
         missing = [n for n in before if n not in restored]
         revived = [n for n in after if n in restored]
-        self.report.check("keycloak.users_before_target_present", not missing and bool(before),
-                          f"{len(before) - len(missing)} of {len(before)} users created before the target exist",
-                          missing=missing)
-        self.report.check("keycloak.users_after_target_absent", not revived,
-                          f"{len(after) - len(revived)} of {len(after)} users created after the target are absent",
-                          revived=revived)
+        self.report.check(
+            "keycloak.users_before_target_present",
+            not missing and bool(before),
+            f"{len(before) - len(missing)} of {len(before)} users created before the target exist",
+            missing=missing,
+        )
+        self.report.check(
+            "keycloak.users_after_target_absent",
+            not revived,
+            f"{len(after) - len(revived)} of {len(after)} users created after the target are absent",
+            revived=revived,
+        )
 
     def _check_realm_back(self, standby: KeycloakServer) -> None:
         realm = standby.admin().get_realm(REALM)
-        self.report.check("disaster.realm_restored", realm.get("realm") == REALM,
-                          f"realm {REALM!r}, deleted after the target, is served again by the standby")
+        self.report.check(
+            "disaster.realm_restored",
+            realm.get("realm") == REALM,
+            f"realm {REALM!r}, deleted after the target, is served again by the standby",
+        )
 
     def _objectives(self, last_primary_commit: datetime, result) -> None:
         opts, report = self.opts, self.report
         window = result.window or {}
         archived = window.get("latest")
-        archived_at = datetime.fromisoformat(archived.replace("Z", "+00:00")) if isinstance(archived, str) \
-            else archived
+        archived_at = datetime.fromisoformat(archived.replace("Z", "+00:00")) if isinstance(archived, str) else archived
         rpo = max((last_primary_commit - archived_at).total_seconds(), 0.0) if archived_at else None
         report.result["rpo"] = {
             "definition": "last commit on the primary before the crash minus the newest commit in the archive "
-                          "(what a restore to the latest point would lose)",
+            "(what a restore to the latest point would lose)",
             "last_primary_commit": iso(last_primary_commit),
             "last_archived_commit": iso(archived_at) if archived_at else None,
             "rpo_s": None if rpo is None else round(rpo, 3),
@@ -429,14 +509,21 @@ class _DrillState:
         }
         report.result["rto"] = {k: round(v, 3) for k, v in self.rto.items()}
         report.result["targets"] = {"rpo_s": opts.rpo_target_s, "rto_s": opts.rto_target_s}
-        report.check("rpo.within_target", rpo is not None and rpo <= opts.rpo_target_s,
-                     f"RPO {rpo:.1f} s (target {opts.rpo_target_s:.0f} s; archive_timeout "
-                     f"{opts.archive_timeout_s} s)" if rpo is not None else "RPO could not be measured",
-                     rpo_s=rpo)
+        report.check(
+            "rpo.within_target",
+            rpo is not None and rpo <= opts.rpo_target_s,
+            f"RPO {rpo:.1f} s (target {opts.rpo_target_s:.0f} s; archive_timeout {opts.archive_timeout_s} s)"
+            if rpo is not None
+            else "RPO could not be measured",
+            rpo_s=rpo,
+        )
         total = self.rto["total_s"]
-        report.check("rto.within_target", total <= opts.rto_target_s,
-                     f"RTO {total:.1f} s from declaration to verified (target {opts.rto_target_s:.0f} s)",
-                     **{k: round(v, 3) for k, v in self.rto.items()})
+        report.check(
+            "rto.within_target",
+            total <= opts.rto_target_s,
+            f"RTO {total:.1f} s from declaration to verified (target {opts.rto_target_s:.0f} s)",
+            **{k: round(v, 3) for k, v in self.rto.items()},
+        )
 
     # ------------------------------------------------------------------ artefacts
     def collect_logs(self, out_dir: Path) -> None:
@@ -450,9 +537,13 @@ class _DrillState:
         chart = None
         if self.clock.spans:
             markers = {name: at for name, at in self.clock.instants.items()}
-            chart = timeline_png(self.clock.spans, out_dir / "timeline.png",
-                                 title="idp-dr local drill: Keycloak PITR restore",
-                                 markers=markers, rto_s=self.rto.get("total_s"))
+            chart = timeline_png(
+                self.clock.spans,
+                out_dir / "timeline.png",
+                title="idp-dr local drill: Keycloak PITR restore",
+                markers=markers,
+                rto_s=self.rto.get("total_s"),
+            )
         files = {"json": str(out_dir / "drill-report.json"), "markdown": str(out_dir / "drill-report.md")}
         if chart:
             files["timeline_png"] = str(chart)
@@ -468,17 +559,22 @@ def render_markdown(report: Report) -> str:
     """A post-mortem-ready summary: phases, RTO/RPO against targets, every check."""
     doc = report.to_dict()
     result = doc["result"]
-    lines = [f"# idp-dr drill report: {'PASSED' if doc['ok'] else 'FAILED'}", "",
-             f"- started {doc['started_at']}, took {format_duration(doc['duration_s'])}"]
+    lines = [
+        f"# idp-dr drill report: {'PASSED' if doc['ok'] else 'FAILED'}",
+        "",
+        f"- started {doc['started_at']}, took {format_duration(doc['duration_s'])}",
+    ]
     if "target" in result:
         lines.append(f"- recovery target {result['target']}; issuer `{result.get('issuer')}`")
     rpo, rto, targets = result.get("rpo"), result.get("rto"), result.get("targets")
     if rpo and targets:
         lines.append(f"- **RPO {rpo['rpo_s']} s** (target {targets['rpo_s']} s): {rpo['definition']}")
     if rto and targets and "total_s" in rto:
-        lines.append(f"- **RTO {rto['total_s']} s** (target {targets['rto_s']} s): restore base "
-                     f"{rto['restore_base_s']} s, WAL replay {rto['replay_wal_s']} s, Keycloak ready "
-                     f"{rto['keycloak_ready_s']} s, verify {rto['verify_s']} s")
+        lines.append(
+            f"- **RTO {rto['total_s']} s** (target {targets['rto_s']} s): restore base "
+            f"{rto['restore_base_s']} s, WAL replay {rto['replay_wal_s']} s, Keycloak ready "
+            f"{rto['keycloak_ready_s']} s, verify {rto['verify_s']} s"
+        )
     lines += ["", "| phase | status | duration |", "| --- | --- | --- |"]
     for step in doc["steps"]:
         lines.append(f"| {step['name']} | {step['status']} | {format_duration(step['duration_s'])} |")
@@ -499,15 +595,20 @@ def load_filler(primary: PgCluster, megabytes: int) -> None:
     rows_per_mb = 10367  # 101 bytes per row on disk (pg_total_relation_size of 700k rows, PostgreSQL 15)
     primary.execute(
         "CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS payload "
-        "FROM generate_series(1, %s) g", (megabytes * rows_per_mb,), dbname="filler")
+        "FROM generate_series(1, %s) g",
+        (megabytes * rows_per_mb,),
+        dbname="filler",
+    )
     primary.execute("CHECKPOINT")
 
 
 def generate_wal(primary: PgCluster, megabytes: int) -> None:
     """About ``megabytes`` MiB of WAL: rewrites of a scratch table, in 16 MiB steps."""
     primary.execute("CREATE TABLE IF NOT EXISTS wal_churn (id int PRIMARY KEY, payload text)", dbname="postgres")
-    primary.execute("INSERT INTO wal_churn SELECT g, md5(g::text) FROM generate_series(1, 100000) g "
-                    "ON CONFLICT DO NOTHING", dbname="postgres")
+    primary.execute(
+        "INSERT INTO wal_churn SELECT g, md5(g::text) FROM generate_series(1, 100000) g ON CONFLICT DO NOTHING",
+        dbname="postgres",
+    )
     start = primary.execute("SELECT pg_current_wal_lsn()")[0][0]
     while True:
         primary.execute("UPDATE wal_churn SET payload = md5(payload)", dbname="postgres")

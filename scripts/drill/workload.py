@@ -75,8 +75,9 @@ class MarkerWorkload:
                 self._idle.clear()
                 tick += 1
                 label = f"marker-{tick}"
-                row = conn.execute("INSERT INTO idp_dr_drill.markers (label) VALUES (%s) RETURNING id",
-                                   (label,)).fetchone()
+                row = conn.execute(
+                    "INSERT INTO idp_dr_drill.markers (label) VALUES (%s) RETURNING id", (label,)
+                ).fetchone()
                 with self._lock:
                     self.markers.append(Marker(row[0], label, utcnow()))
                 if self.on_tick is not None:

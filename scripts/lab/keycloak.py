@@ -121,9 +121,7 @@ def _seed_dirs() -> list[Path]:
     return list(SEED_DIRS)
 
 
-def ensure_zip(
-    version: str = KEYCLOAK_VERSION, *, log: Log = _stderr_log, expected_sha1: str | None = None
-) -> Path:
+def ensure_zip(version: str = KEYCLOAK_VERSION, *, log: Log = _stderr_log, expected_sha1: str | None = None) -> Path:
     """The distribution zip in the cache: already there, copied from a seed dir, or downloaded."""
     pinned = expected_sha1 or (KEYCLOAK_ZIP_SHA1 if version == KEYCLOAK_VERSION else None)
     cache = cache_dir()
@@ -277,9 +275,7 @@ def ensure_build(
         (tmp / "build.log").write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             tail = " / ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-            raise ExternalError(
-                f"kc.sh build failed (exit {proc.returncode}): {tail}", hint=f"see {tmp / 'build.log'}"
-            )
+            raise ExternalError(f"kc.sh build failed (exit {proc.returncode}): {tail}", hint=f"see {tmp / 'build.log'}")
         tmp.rename(home)
         (home / ".complete").write_text(json.dumps({"options": options, "build_seconds": seconds}) + "\n")
         log(f"[keycloak] built {home.name} in {seconds:.1f} s")
@@ -497,8 +493,7 @@ def wait_ready(server: KeycloakServer, *, timeout: float, progress: bool = True)
         bar.update(f"waiting for /health/ready ({last})")
         time.sleep(1)
     raise WaitTimeout(
-        f"keycloak {server.name} not ready after {timeout:.0f} s ({last}); its log ends: "
-        f"{_log_tail(server.log_path)}",
+        f"keycloak {server.name} not ready after {timeout:.0f} s ({last}); its log ends: {_log_tail(server.log_path)}",
         hint=f"see its log: {server.log_path}",
     )
 
@@ -523,9 +518,7 @@ def _locked(path: Path):
 # -- admin REST API ------------------------------------------------------------
 KEY_PROVIDER_TYPE = "org.keycloak.keys.KeyProvider"
 #: Key providers whose keys sign tokens (RSA/EC/EdDSA; HMAC and AES keys never appear in a JWKS).
-SIGNING_KEY_PROVIDERS = frozenset(
-    {"rsa-generated", "rsa", "java-keystore", "ecdsa-generated", "eddsa-generated"}
-)
+SIGNING_KEY_PROVIDERS = frozenset({"rsa-generated", "rsa", "java-keystore", "ecdsa-generated", "eddsa-generated"})
 
 
 @dataclass
@@ -627,15 +620,9 @@ class KeycloakAdmin:
         internal_id = self._created_id(response)
         roles = list(service_account_roles)
         if roles:
-            sa_user = self.request(
-                "GET", f"/realms/{realm}/clients/{internal_id}/service-account-user"
-            ).json()
-            (rm,) = self.request(
-                "GET", f"/realms/{realm}/clients", params={"clientId": "realm-management"}
-            ).json()
-            available = {
-                r["name"]: r for r in self.request("GET", f"/realms/{realm}/clients/{rm['id']}/roles").json()
-            }
+            sa_user = self.request("GET", f"/realms/{realm}/clients/{internal_id}/service-account-user").json()
+            (rm,) = self.request("GET", f"/realms/{realm}/clients", params={"clientId": "realm-management"}).json()
+            available = {r["name"]: r for r in self.request("GET", f"/realms/{realm}/clients/{rm['id']}/roles").json()}
             self.request(
                 "POST",
                 f"/realms/{realm}/users/{sa_user['id']}/role-mappings/clients/{rm['id']}",
@@ -643,9 +630,7 @@ class KeycloakAdmin:
             )
         return secret
 
-    def create_user(
-        self, realm: str, username: str, *, password: str | None = None, email: str | None = None
-    ) -> str:
+    def create_user(self, realm: str, username: str, *, password: str | None = None, email: str | None = None) -> str:
         """An enabled user with a non-temporary password; returns its id."""
         body: dict[str, Any] = {
             "username": username,

@@ -69,15 +69,22 @@ def ensure_pgtools(user: OsUser, *, log=print) -> PgTools:
         if (venv / ".complete").exists() and _runs_as(user, probe):
             return tools
         base_python = _pick_system_python(user)
-        log(f"[lab] installing {BARMAN_REQUIREMENT} into {venv} "
-            f"(a Python the '{user.name}' user can run)")
+        log(f"[lab] installing {BARMAN_REQUIREMENT} into {venv} (a Python the '{user.name}' user can run)")
         shutil.rmtree(venv, ignore_errors=True)
         old_umask = os.umask(0o022)
         try:
             _check_call([base_python, "-m", "venv", str(venv)], "create the pgtools venv")
             _check_call(
-                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                 "--disable-pip-version-check", BARMAN_REQUIREMENT, BOTO3_REQUIREMENT],
+                [
+                    str(venv / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    BARMAN_REQUIREMENT,
+                    BOTO3_REQUIREMENT,
+                ],
                 "install barman-cloud into the pgtools venv",
             )
         finally:

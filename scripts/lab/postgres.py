@@ -131,8 +131,10 @@ class PgCluster:
             self._run(
                 [
                     str(self.bindir / "initdb"),
-                    "-D", str(self.datadir),
-                    "-U", "postgres",
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    "postgres",
                     "--auth-local=trust",
                     "--auth-host=scram-sha-256",
                     f"--pwfile={pwfile}",
@@ -177,8 +179,7 @@ class PgCluster:
 
     def stop(self, mode: str = "fast", timeout: float = 60) -> None:
         self._run(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", str(int(timeout)),
-             "stop"],
+            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", str(int(timeout)), "stop"],
             what="pg_ctl stop",
             timeout=timeout + 30,
         )
@@ -230,12 +231,16 @@ class PgCluster:
         time.sleep(0.2)
 
     # -- access --------------------------------------------------------------
-    def connect(self, dbname: str = "postgres", *, autocommit: bool = True,
-                **kwargs: Any) -> psycopg.Connection:
+    def connect(self, dbname: str = "postgres", *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection:
         """Superuser connection over the private unix socket (trust auth)."""
         return psycopg.connect(
-            host=str(self.socket_dir), port=self.port, user="postgres", dbname=dbname,
-            autocommit=autocommit, connect_timeout=10, **kwargs,
+            host=str(self.socket_dir),
+            port=self.port,
+            user="postgres",
+            dbname=dbname,
+            autocommit=autocommit,
+            connect_timeout=10,
+            **kwargs,
         )
 
     def execute(self, sql: str, params: Any = None, *, dbname: str = "postgres") -> list[tuple]:
@@ -281,20 +286,29 @@ class PgCluster:
                     hint=f"see its log: {self.log_path}",
                 )
             time.sleep(poll)
-        raise WaitTimeout(f"postgres {self.name} still not writable after {timeout:.0f} s ({last_error})",
-                          hint=f"see its log: {self.log_path}")
+        raise WaitTimeout(
+            f"postgres {self.name} still not writable after {timeout:.0f} s ({last_error})",
+            hint=f"see its log: {self.log_path}",
+        )
 
     # -- helpers -------------------------------------------------------------
-    def _run(self, argv: list[str], *, what: str, env: dict[str, str] | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess:
+    def _run(
+        self, argv: list[str], *, what: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         try:
             proc = subprocess.run(
-                argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.root),
-                env=self.user.env({**os.environ, **(env or {})}), **self.user.popen_kwargs(),
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=str(self.root),
+                env=self.user.env({**os.environ, **(env or {})}),
+                **self.user.popen_kwargs(),
             )
         except subprocess.TimeoutExpired:
-            raise WaitTimeout(f"{what} for {self.name} took longer than {timeout:.0f} s",
-                              hint=f"see {self.log_path}") from None
+            raise WaitTimeout(
+                f"{what} for {self.name} took longer than {timeout:.0f} s", hint=f"see {self.log_path}"
+            ) from None
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise ExternalError(

@@ -31,8 +31,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(host: str, port: int, *, timeout: float, proc: subprocess.Popen | None = None,
-                  what: str = "service", log_path: Path | None = None) -> None:
+def wait_for_port(
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    proc: subprocess.Popen | None = None,
+    what: str = "service",
+    log_path: Path | None = None,
+) -> None:
     """Block until something accepts TCP connections on host:port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -44,8 +51,10 @@ def wait_for_port(host: str, port: int, *, timeout: float, proc: subprocess.Pope
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.1)
-    raise WaitTimeout(f"{what} did not listen on {host}:{port} within {timeout:.0f} s",
-                      hint=f"see its log: {log_path}" if log_path else None)
+    raise WaitTimeout(
+        f"{what} did not listen on {host}:{port} within {timeout:.0f} s",
+        hint=f"see its log: {log_path}" if log_path else None,
+    )
 
 
 @dataclass

@@ -35,8 +35,9 @@ class S3Server:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, supervisor: Supervisor, workspace: Path, *, port: int | None = None,
-              timeout: float = 30) -> S3Server:
+    def start(
+        cls, supervisor: Supervisor, workspace: Path, *, port: int | None = None, timeout: float = 30
+    ) -> S3Server:
         port = port or free_port()
         log_path = workspace / "moto_server.log"
         proc = supervisor.start(
@@ -44,8 +45,7 @@ class S3Server:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             log_path=log_path,
         )
-        wait_for_port("127.0.0.1", port, timeout=timeout, proc=proc.popen, what="moto_server",
-                      log_path=log_path)
+        wait_for_port("127.0.0.1", port, timeout=timeout, proc=proc.popen, what="moto_server", log_path=log_path)
         return cls(port=port, process=proc)
 
     def client(self):

@@ -272,13 +272,10 @@ class Aws:
                 code = error_code(exc)
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
                 if code in ACCESS_DENIED_CODES:
-                    raise MissingPermission(
-                        iam_action(service, operation), region, error_message(exc)
-                    ) from None
+                    raise MissingPermission(iam_action(service, operation), region, error_message(exc)) from None
                 if code in CREDENTIAL_CODES:
                     raise ExternalError(
-                        f"AWS rejected the credentials calling {operation} in {region}: {code}: "
-                        f"{error_message(exc)}",
+                        f"AWS rejected the credentials calling {operation} in {region}: {code}: {error_message(exc)}",
                         hint="refresh your credentials (aws sso login / AWS_PROFILE) and re-run",
                     ) from None
                 throttled = code in THROTTLING_CODES or status == 429
@@ -300,8 +297,7 @@ class Aws:
                 if attempt >= min(self.max_attempts, 4):
                     raise ExternalError(
                         f"cannot reach the AWS {service} endpoint in {region}: {exc}",
-                        hint="check network access and AWS_ENDPOINT_URL; a regional outage also looks "
-                        "like this",
+                        hint="check network access and AWS_ENDPOINT_URL; a regional outage also looks like this",
                     ) from None
                 self.stats.transient_retries += 1
                 self._backoff(attempt, f"{operation}: {type(exc).__name__}")

@@ -94,9 +94,7 @@ def observed_status(aws: Aws, check_id: str) -> CheckStatus:
     except ClientError as exc:
         return CheckStatus(check_id, None, 0, 0, f"status unavailable: {error_code(exc)}")
     total = len(observations)
-    ok = sum(
-        1 for o in observations if str((o.get("StatusReport") or {}).get("Status", "")).startswith("Success")
-    )
+    ok = sum(1 for o in observations if str((o.get("StatusReport") or {}).get("Status", "")).startswith("Success"))
     if total == 0:
         return CheckStatus(check_id, None, 0, 0, "no checker observations")
     healthy = ok / total > HEALTHY_FRACTION
@@ -153,9 +151,7 @@ def failover_records(aws: Aws, zone_id: str, name: str) -> dict[str, dict[str, A
             route53(aws), "ListResourceRecordSets", HostedZoneId=zone_id, StartRecordName=fqdn, MaxItems="20"
         )["ResourceRecordSets"]
     except ClientError as exc:
-        raise ExternalError(
-            f"listing records of zone {zone_id}: {error_code(exc)}: {error_message(exc)}"
-        ) from None
+        raise ExternalError(f"listing records of zone {zone_id}: {error_code(exc)}: {error_message(exc)}") from None
     return {r["Failover"]: r for r in sets if r.get("Name") == fqdn and r.get("Failover")}
 
 
@@ -180,7 +176,5 @@ def set_path(aws: Aws, check_id: str, path: str) -> bool:
             break
         except ClientError as exc:
             if error_code(exc) != "HealthCheckVersionMismatch" or attempt == 1:
-                raise ExternalError(
-                    f"UpdateHealthCheck {check_id}: {error_code(exc)}: {error_message(exc)}"
-                ) from None
+                raise ExternalError(f"UpdateHealthCheck {check_id}: {error_code(exc)}: {error_message(exc)}") from None
     return True

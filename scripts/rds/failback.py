@@ -75,9 +75,7 @@ class Failback:
         self.primary_kube = primary_kube
         self.progress = Progress("failback", enabled=not args.quiet)
         self.state_dir = args.state_dir or default_state_dir(outputs)
-        self.state = State.load_or_new(
-            self.state_dir, record=outputs.dns.recordName, mode="unknown", now=clock.now()
-        )
+        self.state = State.load_or_new(self.state_dir, record=outputs.dns.recordName, mode="unknown", now=clock.now())
 
     def run(self) -> None:
         d = self.out.dns
@@ -89,8 +87,7 @@ class Failback:
                 self.report.check(
                     "failback.sticky",
                     True,
-                    f"{d.primaryHealthCheckId} already probes {d.healthPath}: "
-                    "no failover in effect, nothing to do",
+                    f"{d.primaryHealthCheckId} already probes {d.healthPath}: no failover in effect, nothing to do",
                 )
                 self.report.notes.append("nothing to fail back")
                 self._close_stale_incident(started)
@@ -101,9 +98,7 @@ class Failback:
                     f"{d.healthPath!r} nor failedOverPath {d.failedOverPath!r}; someone changed it",
                     hint="inspect the check in Route 53 before failing back",
                 )
-            self.report.check(
-                "failback.sticky", True, f"failover in effect: {d.primaryHealthCheckId} probes {path}"
-            )
+            self.report.check("failback.sticky", True, f"failover in effect: {d.primaryHealthCheckId} probes {path}")
             for name, ok, message, evidence in self._checks():
                 if ok is False:
                     failed.append(f"{name}: {message}")
@@ -160,9 +155,7 @@ class Failback:
                     timeout_hint="the path is restored and the failback recorded: Route 53 has not marked the primary "
                     "healthy yet; watch the health check (a re-run finds nothing to do)",
                 )
-                self.report.check(
-                    "failback.route53", True, f"Route 53 reports the primary healthy: {final.detail}"
-                )
+                self.report.check("failback.route53", True, f"Route 53 reports the primary healthy: {final.detail}")
         st = self.state.data
         st["failback"].update({"ended_at": iso(self.clock.now()), "result": "completed"})
         self.state.save()
@@ -239,9 +232,7 @@ class Failback:
             (
                 "failback.primary-db",
                 primary_db is not None and message == "",
-                message
-                or f"{self.out.database.primaryInstanceId} is available, writable and newer than the "
-                "failover",
+                message or f"{self.out.database.primaryInstanceId} is available, writable and newer than the failover",
                 {},
             )
         )
@@ -268,8 +259,7 @@ class Failback:
         created = inst.get("InstanceCreateTime")
         if declared is None:
             return inst, (
-                f"no failover state in {self.state_dir} to prove {db_id} holds the DR data "
-                f"(created {iso(created)})"
+                f"no failover state in {self.state_dir} to prove {db_id} holds the DR data (created {iso(created)})"
             )
         if created is None or created <= declared:
             return inst, (
@@ -302,9 +292,7 @@ class Failback:
                 "primary": primary_db.get("EngineVersion"),
                 "dr": dr.get("EngineVersion"),
             }
-            messages.append(
-                f"PostgreSQL {primary_db.get('EngineVersion')} (primary) vs {dr.get('EngineVersion')} (DR)"
-            )
+            messages.append(f"PostgreSQL {primary_db.get('EngineVersion')} (primary) vs {dr.get('EngineVersion')} (DR)")
         else:
             messages.append("database versions not compared (an instance is not readable)")
         if self.primary_kube is not None and self.kube is not None:
@@ -325,16 +313,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "failback",
         parents=[common],
         formatter_class=DefaultsHelpFormatter,
-        help="undo a sticky failover after pre-checks (primary app ready, primary DB rebuilt, versions "
-        "match)",
+        help="undo a sticky failover after pre-checks (primary app ready, primary DB rebuilt, versions match)",
         description="Restore the primary readiness check's path so Route 53 can route to the primary again, "
         "after pre-checks. Exit codes: 0 ok (or nothing to do), 1 a check failed, 2 bad input, 3 refused "
         "(failed pre-check without --force, no --yes), 4 timed out waiting for Route 53, 5 AWS failure.",
     )
     add_shared_options(p)
-    p.add_argument(
-        "--force", action="store_true", help="fail back despite failed pre-checks (needs --reason)"
-    )
+    p.add_argument("--force", action="store_true", help="fail back despite failed pre-checks (needs --reason)")
     p.add_argument("--reason", default=None, help="why the pre-checks are overridden (recorded)")
     p.add_argument(
         "--primary-kube-context",

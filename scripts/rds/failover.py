@@ -235,9 +235,7 @@ class Failover:
         if self.kube.simulated:
             self.report.notes.append(f"{self.kube.description}: no real cluster was touched")
         if st.data.get("completed_at"):
-            self.report.notes.append(
-                f"this failover already completed at {st.data['completed_at']}; nothing to do"
-            )
+            self.report.notes.append(f"this failover already completed at {st.data['completed_at']}; nothing to do")
         outcome = "failed"
         try:
             self._step("detect", self.detect)
@@ -257,9 +255,7 @@ class Failover:
             else:
                 self.report.skip_step("reprotect", "--no-reprotect")
             if not st.data.get("completed_at"):
-                st.data["completed_at"] = st.steps.get("cut-traffic", {}).get("ended_at") or iso(
-                    self.clock.now()
-                )
+                st.data["completed_at"] = st.steps.get("cut-traffic", {}).get("ended_at") or iso(self.clock.now())
             outcome = "completed"
             self._summary()
         except WaitTimeout:
@@ -367,9 +363,7 @@ class Failover:
             None if probe.ok and self.o.force else not probe.ok,
             f"primary {'answers' if probe.ok else 'does not answer'}: {probe.summary()}",
         )
-        self.report.check(
-            "detect.primary-db", None, db["message"], **{k: v for k, v in db.items() if k != "message"}
-        )
+        self.report.check("detect.primary-db", None, db["message"], **{k: v for k, v in db.items() if k != "message"})
         if reasons and not self.o.force:
             raise RefusedError(
                 "refusing to fail over a primary that looks healthy: " + "; ".join(reasons),
@@ -399,20 +393,18 @@ class Failover:
         db = self.out.database
         rds = self.primary_aws.client("rds", self.out.primaryRegion)
         try:
-            inst = self.primary_aws.call(
-                rds, "DescribeDBInstances", DBInstanceIdentifier=db.primaryInstanceId
-            )["DBInstances"][0]
+            inst = self.primary_aws.call(rds, "DescribeDBInstances", DBInstanceIdentifier=db.primaryInstanceId)[
+                "DBInstances"
+            ][0]
         except (ClientError, DrError) as exc:
             text = exc.message if isinstance(exc, DrError) else f"{error_code(exc)}: {error_message(exc)}"
             return {
-                "message": f"primary DB {db.primaryInstanceId} not readable in "
-                f"{self.out.primaryRegion}: {text}",
+                "message": f"primary DB {db.primaryInstanceId} not readable in {self.out.primaryRegion}: {text}",
                 "reachable": False,
             }
         status = inst.get("DBInstanceStatus")
         return {
-            "message": f"primary DB {db.primaryInstanceId} status {status} (RDS API view; not a "
-            "connection test)",
+            "message": f"primary DB {db.primaryInstanceId} status {status} (RDS API view; not a connection test)",
             "reachable": True,
             "status": status,
         }
@@ -432,8 +424,7 @@ class Failover:
             replica = self._describe_dr(out.database.drReplicaInstanceId)
             if replica is None:
                 raise RefusedError(
-                    f"the DR read replica {out.database.drReplicaInstanceId} does not exist in "
-                    f"{out.drRegion}",
+                    f"the DR read replica {out.database.drReplicaInstanceId} does not exist in {out.drRegion}",
                     hint="use --mode restore to restore from replicated backups",
                 )
             detail["replica"] = {
@@ -504,16 +495,13 @@ class Failover:
             self._read_endpoint_secret()
             if not self.kube.exists(sb.namespace, EXTERNAL_SECRET_KIND, sb.externalSecretName):
                 raise RefusedError(
-                    f"ExternalSecret {sb.namespace}/{sb.externalSecretName} not found "
-                    f"({self.kube.description})"
+                    f"ExternalSecret {sb.namespace}/{sb.externalSecretName} not found ({self.kube.description})"
                 )
         if not self.kube.exists(sb.namespace, "secret", sb.dbSecretName):
             raise RefusedError(f"Secret {sb.namespace}/{sb.dbSecretName} not found ({self.kube.description})")
         for deployment in self._deployments():
             if not self.kube.exists(sb.namespace, "deployment", deployment):
-                raise RefusedError(
-                    f"Deployment {sb.namespace}/{deployment} not found ({self.kube.description})"
-                )
+                raise RefusedError(f"Deployment {sb.namespace}/{deployment} not found ({self.kube.description})")
         detail["standby"] = {"deployments": self._deployments(), "secrets_mode": sb.secretsMode}
         return detail
 
@@ -540,15 +528,11 @@ class Failover:
     def _describe_dr(self, identifier: str) -> dict[str, Any] | None:
         rds = self.aws.client("rds", self.out.drRegion)
         try:
-            return self.aws.call(rds, "DescribeDBInstances", DBInstanceIdentifier=identifier)["DBInstances"][
-                0
-            ]
+            return self.aws.call(rds, "DescribeDBInstances", DBInstanceIdentifier=identifier)["DBInstances"][0]
         except ClientError as exc:
             if error_code(exc) in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
                 return None
-            raise ExternalError(
-                f"DescribeDBInstances {identifier} in {self.out.drRegion}: {error_code(exc)}"
-            ) from None
+            raise ExternalError(f"DescribeDBInstances {identifier} in {self.out.drRegion}: {error_code(exc)}") from None
 
     def _restore_spec(self) -> RestoreSpec:
         db = self.out.database
@@ -612,10 +596,7 @@ class Failover:
             if current.get("ReadReplicaSourceDBInstanceIdentifier")
             else (self.state.data.get("rpo") or {"note": "promoted in an earlier run"})
         )
-        if (
-            current.get("ReadReplicaSourceDBInstanceIdentifier")
-            and current.get("DBInstanceStatus") == "available"
-        ):
+        if current.get("ReadReplicaSourceDBInstanceIdentifier") and current.get("DBInstanceStatus") == "available":
             retention = int(current.get("BackupRetentionPeriod") or 0) or 7
             try:
                 self.aws.call(
@@ -632,9 +613,7 @@ class Failover:
                 ) from None
             self.progress.update(f"promotion of {replica_id} requested")
         elif current.get("ReadReplicaSourceDBInstanceIdentifier"):
-            self.progress.update(
-                f"{replica_id} is {current.get('DBInstanceStatus')}: waiting before promoting"
-            )
+            self.progress.update(f"{replica_id} is {current.get('DBInstanceStatus')}: waiting before promoting")
 
         def fetch() -> dict[str, Any]:
             return self._describe_dr(replica_id) or {}
@@ -715,9 +694,7 @@ class Failover:
         try:
             doc = json.loads(value.get("SecretString") or "{}")
         except json.JSONDecodeError:
-            raise RefusedError(
-                f'the DR endpoint secret {arn} is not JSON {{"host","port","dbname"}}'
-            ) from None
+            raise RefusedError(f'the DR endpoint secret {arn} is not JSON {{"host","port","dbname"}}') from None
         return doc if isinstance(doc, dict) else {}
 
     def point_standby(self) -> dict[str, Any]:
@@ -731,9 +708,7 @@ class Failover:
             if {k: str(current.get(k)) for k in want} != want:
                 sm = self.aws.client("secretsmanager", self.out.drRegion)
                 merged = {**current, "host": db["host"], "port": int(db["port"]), "dbname": db["dbname"]}
-                self.aws.call(
-                    sm, "PutSecretValue", SecretId=sb.drDbEndpointSecretArn, SecretString=json.dumps(merged)
-                )
+                self.aws.call(sm, "PutSecretValue", SecretId=sb.drDbEndpointSecretArn, SecretString=json.dumps(merged))
                 detail["secrets_manager"] = "updated"
             else:
                 detail["secrets_manager"] = "already current"
@@ -749,9 +724,7 @@ class Failover:
             detail["kubernetes_secret"] = f"{sb.namespace}/{sb.dbSecretName} shows {want['host']}"
         else:
             if not self._kube_secret_matches(keys, want):
-                self.kube.patch_secret_data(
-                    sb.namespace, sb.dbSecretName, {keys[k]: v for k, v in want.items()}
-                )
+                self.kube.patch_secret_data(sb.namespace, sb.dbSecretName, {keys[k]: v for k, v in want.items()})
                 detail["kubernetes_secret"] = "patched"  # noqa: S105 - a status, not a secret
             else:
                 detail["kubernetes_secret"] = "already current"  # noqa: S105 - a status
@@ -767,8 +740,7 @@ class Failover:
         def judge(ok: bool) -> Verdict[bool]:
             return Verdict(
                 "done" if ok else "wait",
-                f"Secret {self.out.standby.dbSecretName} "
-                f"{'shows' if ok else 'does not show yet'} {want['host']}",
+                f"Secret {self.out.standby.dbSecretName} {'shows' if ok else 'does not show yet'} {want['host']}",
                 ok,
             )
 
@@ -846,8 +818,7 @@ class Failover:
         failed = [c for c in checks if c.ok is False]
         if failed:
             raise CheckFailed(
-                "validation failed, traffic was NOT cut: "
-                + "; ".join(f"{c.name}: {c.message}" for c in failed),
+                "validation failed, traffic was NOT cut: " + "; ".join(f"{c.name}: {c.message}" for c in failed),
                 hint="fix the standby, then re-run the same command: it resumes at validate",
             )
         return {"checks": [{"name": c.name, "ok": c.ok, "message": c.message} for c in checks]}
@@ -890,9 +861,7 @@ class Failover:
             timeout_hint="the sticky path is set; Route 53 needs interval x threshold to react. "
             "Re-run to keep waiting (or --dns-wait 0 to skip)",
         )
-        self.report.check(
-            "cut-traffic.route53", True, f"Route 53 reports the primary unhealthy: {final.detail}"
-        )
+        self.report.check("cut-traffic.route53", True, f"Route 53 reports the primary unhealthy: {final.detail}")
         detail["route53"] = final.to_dict()
         return detail
 
@@ -918,13 +887,7 @@ class Failover:
             code = error_code(exc) if isinstance(exc, ClientError) else ""
             if code == "DBInstanceAutomatedBackupQuotaExceeded" or "already" in str(exc).lower():
                 return {"replicating_to": self.out.primaryRegion, "note": "already replicating"}
-            text = (
-                exc.message
-                if isinstance(exc, DrError)
-                else f"{code}: {error_message(exc)}"
-                if code
-                else str(exc)
-            )
+            text = exc.message if isinstance(exc, DrError) else f"{code}: {error_message(exc)}" if code else str(exc)
             self.report.notes.append(
                 f"reprotect deferred: backups of {db.get('instance_id')} are NOT replicated to "
                 f"{self.out.primaryRegion} yet ({text[:200]}); re-run failover later to retry"
@@ -967,9 +930,7 @@ class Failover:
         self.report.result["postmortem"] = str(md_path)
 
 
-def write_timeline(
-    state: State, outputs: StackOutputs, kube_description: str, state_dir: Path
-) -> tuple[Path, Path]:
+def write_timeline(state: State, outputs: StackOutputs, kube_description: str, state_dir: Path) -> tuple[Path, Path]:
     """timeline.json (every step's first start, end, result; every run) + the post-mortem skeleton."""
     st = state.data
     timeline = {
@@ -1055,13 +1016,11 @@ def render_postmortem(t: dict[str, Any]) -> str:
     if failback:
         lines += [
             "",
-            f"Failback: {failback.get('started_at')} → {failback.get('ended_at') or '…'}: "
-            f"{failback.get('result')}",
+            f"Failback: {failback.get('started_at')} → {failback.get('ended_at') or '…'}: {failback.get('result')}",
         ]
         if failback.get("overridden"):
             lines.append(
-                f"- pre-checks overridden with --force ({failback.get('reason')}): "
-                + "; ".join(failback["overridden"])
+                f"- pre-checks overridden with --force ({failback.get('reason')}): " + "; ".join(failback["overridden"])
             )
     lines += [
         "",
@@ -1099,9 +1058,7 @@ def add_shared_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE|-",
         help="'pulumi stack output --json' of the idp-dr stack (a file, or - for stdin)",
     )
-    p.add_argument(
-        "--yes", action="store_true", help="do not ask for confirmation (required when not on a terminal)"
-    )
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (required when not on a terminal)")
     p.add_argument(
         "--state-dir",
         type=Path,
@@ -1146,9 +1103,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="promote the DR read replica, or restore replicated backups (default: promote when the "
         "stack has a replica)",
     )
-    p.add_argument(
-        "--force", action="store_true", help="fail over even if the primary looks healthy (recorded)"
-    )
+    p.add_argument("--force", action="store_true", help="fail over even if the primary looks healthy (recorded)")
     p.add_argument("--reason", default=None, help="why (recorded in the timeline; recommended with --force)")
     p.add_argument("--dry-run", action="store_true", help="detect and pre-check only; change nothing")
     add_validation_options(

@@ -116,18 +116,13 @@ class KubectlAdapter:
         try:
             proc = self.runner(argv, capture_output=True, text=True, timeout=self.timeout)
         except FileNotFoundError:
-            raise ExternalError(
-                f"{self.kubectl} not found", hint="install kubectl, or pass --kube-adapter"
-            ) from None
+            raise ExternalError(f"{self.kubectl} not found", hint="install kubectl, or pass --kube-adapter") from None
         except subprocess.TimeoutExpired:
-            raise ExternalError(
-                f"{' '.join(argv[:6])} … did not answer within {self.timeout:.0f} s"
-            ) from None
+            raise ExternalError(f"{' '.join(argv[:6])} … did not answer within {self.timeout:.0f} s") from None
         if check and proc.returncode != 0:
             raise ExternalError(
                 f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[:300]}",
-                hint="check the DR cluster context (stack output standby.drKubeContext) and "
-                "your access to it",
+                hint="check the DR cluster context (stack output standby.drKubeContext) and your access to it",
             )
         return proc
 
@@ -144,14 +139,10 @@ class KubectlAdapter:
         return {k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()}
 
     def patch_secret_data(self, namespace: str, name: str, data: dict[str, str]) -> None:
-        self._run(
-            namespace, "patch", "secret", name, "--type", "merge", "-p", json.dumps({"stringData": data})
-        )
+        self._run(namespace, "patch", "secret", name, "--type", "merge", "-p", json.dumps({"stringData": data}))
 
     def annotate(self, namespace: str, kind: str, name: str, annotations: dict[str, str]) -> None:
-        self._run(
-            namespace, "annotate", kind, name, *[f"{k}={v}" for k, v in annotations.items()], "--overwrite"
-        )
+        self._run(namespace, "annotate", kind, name, *[f"{k}={v}" for k, v in annotations.items()], "--overwrite")
 
     def rollout_restart(self, namespace: str, deployment: str) -> None:
         self._run(namespace, "rollout", "restart", f"deployment/{deployment}")
@@ -367,15 +358,11 @@ def secretsmanager_source(aws: Any, region: str) -> SecretSource:
     return read
 
 
-def make_adapter(
-    spec: str, *, context: str | None, aws: Any = None, dr_region: str | None = None
-) -> KubeAdapter:
+def make_adapter(spec: str, *, context: str | None, aws: Any = None, dr_region: str | None = None) -> KubeAdapter:
     """``kubectl`` (default) or ``fake:<state.json>``."""
     if spec == "kubectl":
         return KubectlAdapter(context)
     if spec.startswith("fake:") and len(spec) > 5:
         source = secretsmanager_source(aws, dr_region) if aws is not None and dr_region else None
         return FileKube(Path(spec[5:]), secret_source=source)
-    raise InputError(
-        "--kube-adapter", spec, "kubectl, or fake:<state.json> (a simulated cluster; see sandbox)"
-    )
+    raise InputError("--kube-adapter", spec, "kubectl, or fake:<state.json> (a simulated cluster; see sandbox)")

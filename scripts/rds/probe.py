@@ -42,9 +42,7 @@ class ProbeResult:
 
 def http_get(url: str, *, timeout: float = DEFAULT_TIMEOUT_S, want_json: bool = False) -> ProbeResult:
     try:
-        response = requests.get(
-            url, timeout=timeout, allow_redirects=False, headers={"Accept": "application/json"}
-        )
+        response = requests.get(url, timeout=timeout, allow_redirects=False, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         reason = type(exc).__name__
         if isinstance(exc, requests.ConnectionError):
@@ -130,18 +128,14 @@ def wait_ready(ctx: ValidationContext, *, get: Callable[..., ProbeResult] = http
     )
 
 
-def readiness_validator(
-    ctx: ValidationContext, *, get: Callable[..., ProbeResult] = http_get
-) -> list[ValidationCheck]:
+def readiness_validator(ctx: ValidationContext, *, get: Callable[..., ProbeResult] = http_get) -> list[ValidationCheck]:
     """Wait for readiness (pods are starting), then compare the issuer once."""
     ready = wait_ready(ctx, get=get)
     checks = [ready]
     disc_url = discovery_url(ctx.host, ctx.issuer, ctx.scheme)
     if not ready.ok:
         checks.append(
-            ValidationCheck(
-                f"{ctx.site}.issuer", None, "not checked: the site is not ready", {"url": disc_url}
-            )
+            ValidationCheck(f"{ctx.site}.issuer", None, "not checked: the site is not ready", {"url": disc_url})
         )
         return checks
     discovery = get(disc_url, want_json=True)

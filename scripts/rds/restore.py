@@ -98,8 +98,7 @@ _BACKUPS_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):rds:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):auto-backup:(?P<id>ab-[a-z0-9]+)$"
 )
 IDENTIFIER_RULE = (
-    "1-63 characters: lowercase letters, digits and hyphens, starting with a letter, "
-    "no trailing hyphen and no '--'"
+    "1-63 characters: lowercase letters, digits and hyphens, starting with a letter, no trailing hyphen and no '--'"
 )
 
 #: The read calls (and the IAM actions behind them) the validation phase makes; a denied
@@ -351,9 +350,7 @@ def _instances_hint(aws: Aws, region: str) -> str:
 def _automated_backups(aws: Aws, region: str, **params: Any) -> list[dict[str, Any]]:
     rds = aws.client("rds", region)
     try:
-        return aws.call(rds, "DescribeDBInstanceAutomatedBackups", **params).get(
-            "DBInstanceAutomatedBackups", []
-        )
+        return aws.call(rds, "DescribeDBInstanceAutomatedBackups", **params).get("DBInstanceAutomatedBackups", [])
     except ClientError as exc:
         if error_code(exc) in (
             "DBInstanceAutomatedBackupNotFound",
@@ -375,9 +372,7 @@ def _window_for_instance(aws: Aws, region: str, source: dict[str, Any]) -> Windo
             continue
         restore_window = backup.get("RestoreWindow") or {}
         if restore_window.get("EarliestTime"):
-            return Window(
-                restore_window["EarliestTime"], latest or restore_window.get("LatestTime"), "RestoreWindow"
-            )
+            return Window(restore_window["EarliestTime"], latest or restore_window.get("LatestTime"), "RestoreWindow")
     # No RestoreWindow (moto, or a very new backup): estimate from retention and creation time.
     if latest is None:
         return Window(None, None, "unknown")
@@ -396,17 +391,13 @@ def _check_exists(aws: Aws, region: str, kind: str, name: str, field: str) -> di
         if kind == "subnet-group":
             return aws.call(rds, "DescribeDBSubnetGroups", DBSubnetGroupName=name)["DBSubnetGroups"][0]
         if kind == "parameter-group":
-            return aws.call(rds, "DescribeDBParameterGroups", DBParameterGroupName=name)["DBParameterGroups"][
-                0
-            ]
+            return aws.call(rds, "DescribeDBParameterGroups", DBParameterGroupName=name)["DBParameterGroups"][0]
         if kind == "option-group":
             return aws.call(rds, "DescribeOptionGroups", OptionGroupName=name)["OptionGroupsList"][0]
         if kind == "kms-key":
             meta = aws.call(aws.client("kms", region), "DescribeKey", KeyId=name)["KeyMetadata"]
             if meta.get("KeyState") not in (None, "Enabled"):
-                raise InputError(
-                    field, name, f"an enabled KMS key in {region} (state {meta.get('KeyState')})"
-                )
+                raise InputError(field, name, f"an enabled KMS key in {region} (state {meta.get('KeyState')})")
             return meta
     except ClientError as exc:
         code = error_code(exc)
@@ -422,9 +413,7 @@ def _check_exists(aws: Aws, region: str, kind: str, name: str, field: str) -> di
                 hint="the Pulumi stack creates it in the DR region; check the stack outputs "
                 "(database.dr*) and --region",
             ) from None
-        raise ExternalError(
-            f"checking {kind} {name} in {region} failed: {code}: {error_message(exc)}"
-        ) from None
+        raise ExternalError(f"checking {kind} {name} in {region} failed: {code}: {error_message(exc)}") from None
     raise AssertionError(kind)  # pragma: no cover
 
 
@@ -447,8 +436,7 @@ def _check_security_groups(aws: Aws, region: str, ids: list[str], vpc_id: str | 
             raise InputError(
                 "--vpc-security-group-ids",
                 ",".join(ids),
-                f"security groups in the subnet group's VPC {vpc_id}; {','.join(wrong)} "
-                "belong to another VPC",
+                f"security groups in the subnet group's VPC {vpc_id}; {','.join(wrong)} belong to another VPC",
             )
 
 
@@ -470,13 +458,10 @@ def _simulate_permissions(aws: Aws, principal: str, actions: tuple[str, ...], re
         report.check(
             "permissions.simulated",
             None,
-            f"IAM simulation unavailable ({reason}); a missing permission is reported by the call that "
-            "needs it",
+            f"IAM simulation unavailable ({reason}); a missing permission is reported by the call that needs it",
         )
         return
-    denied = [
-        r["EvalActionName"] for r in result.get("EvaluationResults", []) if r.get("EvalDecision") != "allowed"
-    ]
+    denied = [r["EvalActionName"] for r in result.get("EvaluationResults", []) if r.get("EvalDecision") != "allowed"]
     if denied:
         raise MissingPermission(
             ", ".join(denied), None, "IAM policy simulation says these are denied", principal=role_arn
@@ -519,8 +504,7 @@ def plan_restore(
         raise InputError(
             "--from-replicated-backups",
             spec.replicated_backups_arn,
-            f"replicated backups in this account ({account}); the ARN names account "
-            f"{arn_match.group('account')}",
+            f"replicated backups in this account ({account}); the ARN names account {arn_match.group('account')}",
             hint="run with credentials for the account that owns the backups",
         )
 
@@ -548,9 +532,7 @@ def plan_restore(
         source_kms = source_instance.get("KmsKeyId")
         vpc_id = (source_instance.get("DBSubnetGroup") or {}).get("VpcId")
     else:
-        candidates = _automated_backups(
-            aws, region, DBInstanceAutomatedBackupsArn=spec.replicated_backups_arn
-        )
+        candidates = _automated_backups(aws, region, DBInstanceAutomatedBackupsArn=spec.replicated_backups_arn)
         backup = next(
             (b for b in candidates if b.get("DBInstanceAutomatedBackupsArn") == spec.replicated_backups_arn),
             None,
@@ -560,8 +542,7 @@ def plan_restore(
                 "--from-replicated-backups",
                 spec.replicated_backups_arn,
                 f"replicated automated backups that exist in {region}",
-                hint="is backup replication running? aws rds describe-db-instance-automated-backups "
-                f"--region {region}",
+                hint=f"is backup replication running? aws rds describe-db-instance-automated-backups --region {region}",
             )
         if backup.get("DBInstanceIdentifier") not in (None, spec.source):
             raise InputError(
@@ -575,8 +556,7 @@ def plan_restore(
             raise InputError(
                 "--from-replicated-backups",
                 spec.replicated_backups_arn,
-                "replicated backups with a restore window (status "
-                f"{backup.get('Status', '?')}, no RestoreWindow yet)",
+                f"replicated backups with a restore window (status {backup.get('Status', '?')}, no RestoreWindow yet)",
                 hint="the first replicated snapshot has not arrived; wait for status 'replicating'",
             )
         window = Window(rw.get("EarliestTime"), rw.get("LatestTime"), "RestoreWindow")
@@ -642,16 +622,12 @@ def plan_restore(
     # -- settings to copy ------------------------------------------------------------------
     settings = _settings(spec, region, source_instance, backup, notes)
     if arn_match is not None or spec.db_subnet_group:
-        group = _check_exists(
-            aws, region, "subnet-group", settings["DBSubnetGroupName"].value, "--db-subnet-group"
-        )
+        group = _check_exists(aws, region, "subnet-group", settings["DBSubnetGroupName"].value, "--db-subnet-group")
         vpc_id = group.get("VpcId") or vpc_id
     if settings.get("VpcSecurityGroupIds") and (arn_match is not None or spec.security_group_ids):
         _check_security_groups(aws, region, settings["VpcSecurityGroupIds"].value, vpc_id)
     if settings.get("DBParameterGroupName") and (arn_match is not None or spec.db_parameter_group):
-        _check_exists(
-            aws, region, "parameter-group", settings["DBParameterGroupName"].value, "--db-parameter-group"
-        )
+        _check_exists(aws, region, "parameter-group", settings["DBParameterGroupName"].value, "--db-parameter-group")
     option_group = settings.get("OptionGroupName")
     if option_group and option_group.origin == "flag":
         _check_exists(aws, region, "option-group", option_group.value, "--option-group")
@@ -731,8 +707,7 @@ def _settings(
             raise InputError(
                 required_flag,
                 None,
-                f"a {region} value when restoring from replicated backups (the source's is in "
-                "another region)",
+                f"a {region} value when restoring from replicated backups (the source's is in another region)",
                 hint=f"pass {required_flag}, or --stack-outputs with the stack's DR outputs",
             )
         elif source_value is not None:
@@ -786,9 +761,7 @@ def _settings(
             s["OptionGroupName"] = Setting(current, src_origin)
     pick("DBInstanceClass", spec.instance_class, src.get("DBInstanceClass"))
     if "DBInstanceClass" not in s:
-        notes.append(
-            "DBInstanceClass: source not readable; AWS restores with the class recorded in the backup"
-        )
+        notes.append("DBInstanceClass: source not readable; AWS restores with the class recorded in the backup")
     pick("MultiAZ", spec.multi_az, src.get("MultiAZ"), default=True)
     pick("StorageType", None, src.get("StorageType"), backup_value=(backup or {}).get("StorageType"))
     storage = s.get("StorageType")
@@ -901,9 +874,7 @@ def _build_request(
 
 def _find_drill_sg(aws: Aws, region: str, target: str, vpc_id: str | None) -> dict[str, Any]:
     if not vpc_id:
-        raise InputError(
-            "--drill", True, "a subnet group with a VPC (to create the isolated security group in)"
-        )
+        raise InputError("--drill", True, "a subnet group with a VPC (to create the isolated security group in)")
     ec2 = aws.client("ec2", region)
     found = aws.call(
         ec2,
@@ -935,8 +906,7 @@ def _ensure_drill_sg(aws: Aws, plan: RestorePlan) -> str:
         "CreateSecurityGroup",
         GroupName=plan.target,
         VpcId=plan.vpc_id,
-        Description=f"idp-dr drill {plan.target}: no ingress, no egress (isolated restore of "
-        f"{plan.spec.source})",
+        Description=f"idp-dr drill {plan.target}: no ingress, no egress (isolated restore of {plan.spec.source})",
         TagSpecifications=[
             {
                 "ResourceType": "security-group",
@@ -959,9 +929,7 @@ def _ensure_drill_sg(aws: Aws, plan: RestorePlan) -> str:
         )
     except ClientError as exc:
         if error_code(exc) != "InvalidPermission.NotFound":
-            raise ExternalError(
-                f"could not remove default egress from {group_id}: {error_message(exc)}"
-            ) from None
+            raise ExternalError(f"could not remove default egress from {group_id}: {error_message(exc)}") from None
     return group_id
 
 
@@ -987,9 +955,7 @@ def restore_rds(
     result.update(
         {
             "source": spec.source,
-            **(
-                {"replicated_backups_arn": spec.replicated_backups_arn} if spec.replicated_backups_arn else {}
-            ),
+            **({"replicated_backups_arn": spec.replicated_backups_arn} if spec.replicated_backups_arn else {}),
             "target": plan.target,
             "region": plan.region,
             "kind": _kind(spec),
@@ -1018,9 +984,7 @@ def restore_rds(
                     "ingress": [],
                     "egress": [],
                 }
-            report.check(
-                "dry-run", True, "validated; no AWS resource was created or changed", mutating_calls=0
-            )
+            report.check("dry-run", True, "validated; no AWS resource was created or changed", mutating_calls=0)
         else:
             if spec.drill:
                 group_id = _ensure_drill_sg(aws, plan)
@@ -1129,8 +1093,7 @@ def _call_restore(aws: Aws, plan: RestorePlan) -> None:
                 hint="re-run: the command will resume it if idp-dr created it, else refuse",
             ) from None
         raise ExternalError(
-            f"RestoreDBInstanceToPointInTime for {plan.target} in {plan.region} failed: {code}: "
-            f"{error_message(exc)}",
+            f"RestoreDBInstanceToPointInTime for {plan.target} in {plan.region} failed: {code}: {error_message(exc)}",
             hint="nothing was created and the source is untouched; fix the cause and re-run",
         ) from None
 
@@ -1148,9 +1111,7 @@ def _events(aws: Aws, region: str, target: str, since: datetime | None = None) -
         return []
 
 
-def _wait_available(
-    aws: Aws, plan: RestorePlan, *, clock: Clock, progress: Progress
-) -> tuple[dict[str, Any], int]:
+def _wait_available(aws: Aws, plan: RestorePlan, *, clock: Clock, progress: Progress) -> tuple[dict[str, Any], int]:
     rds = aws.client("rds", plan.region)
     started = clock.monotonic()
     state: dict[str, Any] = {"last_status": None, "last_event": None, "events_at": -1e9}
@@ -1186,9 +1147,7 @@ def _wait_available(
         return Verdict("wait", message, instance)
 
     def failed(verdict: Verdict[dict[str, Any]]) -> Exception:
-        events = [f"{iso(e.get('Date'))} {e.get('Message')}" for e in _events(aws, plan.region, plan.target)][
-            -5:
-        ]
+        events = [f"{iso(e.get('Date'))} {e.get('Message')}" for e in _events(aws, plan.region, plan.target)][-5:]
         status = verdict.message
         return ExternalError(
             f"restore of {plan.target} ended in status '{status}'"
@@ -1237,20 +1196,14 @@ def _post_checks(report: Report, plan: RestorePlan, instance: dict[str, Any], *,
         "DBParameterGroupName": next(
             iter(g["DBParameterGroupName"] for g in instance.get("DBParameterGroups", [])), None
         ),
-        "OptionGroupName": next(
-            iter(g["OptionGroupName"] for g in instance.get("OptionGroupMemberships", [])), None
-        ),
+        "OptionGroupName": next(iter(g["OptionGroupName"] for g in instance.get("OptionGroupMemberships", [])), None),
         "MultiAZ": instance.get("MultiAZ"),
         "StorageType": instance.get("StorageType"),
         "DeletionProtection": instance.get("DeletionProtection"),
         "PubliclyAccessible": instance.get("PubliclyAccessible"),
     }
     expected = dict(req)
-    if (
-        "OptionGroupName" in plan.settings
-        and "OptionGroupName" not in req
-        and not plan.spec.replicated_backups_arn
-    ):
+    if "OptionGroupName" in plan.settings and "OptionGroupName" not in req and not plan.spec.replicated_backups_arn:
         expected["OptionGroupName"] = plan.settings["OptionGroupName"].value  # the source's default group
     for key, actual in observed.items():
         if key not in expected:
@@ -1266,11 +1219,7 @@ def _post_checks(report: Report, plan: RestorePlan, instance: dict[str, Any], *,
             f"{check_prefix}.StorageKmsKeyId",
             actual_kms == plan.source_kms_key,
             f"{actual_kms}"
-            + (
-                ""
-                if actual_kms == plan.source_kms_key
-                else f", expected the backup's key {plan.source_kms_key}"
-            ),
+            + ("" if actual_kms == plan.source_kms_key else f", expected the backup's key {plan.source_kms_key}"),
         )
     if req.get("ManageMasterUserPassword"):
         secret = instance.get("MasterUserSecret") or {}
@@ -1319,9 +1268,7 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         help=f"the new instance; {IDENTIFIER_RULE}. With --drill it is prefixed with '{DRILL_PREFIX}'",
     )
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument(
-        "--time", metavar="ISO8601", help="restore time with a timezone, e.g. 2026-11-23T10:15:00Z"
-    )
+    when.add_argument("--time", metavar="ISO8601", help="restore time with a timezone, e.g. 2026-11-23T10:15:00Z")
     when.add_argument("--latest", action="store_true", help="restore to the latest restorable time")
     p.add_argument(
         "--from-replicated-backups",
@@ -1434,9 +1381,7 @@ def _timeout_minutes(value: float) -> float:
     return value
 
 
-def run(
-    args: argparse.Namespace, report: Report, *, aws: Aws | None = None, clock: Clock | None = None
-) -> None:
+def run(args: argparse.Namespace, report: Report, *, aws: Aws | None = None, clock: Clock | None = None) -> None:
     spec = spec_from_args(args)
     progress = Progress("restore rds", enabled=not args.quiet)
     aws = aws or Aws(on_retry=progress.update)

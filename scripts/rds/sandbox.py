@@ -53,15 +53,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "write stack outputs and a simulated Kubernetes state, serve stand-in IdP sites, and wait for "
         "Ctrl-C. Everything runs on 127.0.0.1 and is stopped on exit.",
     )
-    p.add_argument(
-        "--dir", type=Path, default=Path("sandbox"), help="where outputs.json, kube.json, env.sh go"
-    )
+    p.add_argument("--dir", type=Path, default=Path("sandbox"), help="where outputs.json, kube.json, env.sh go")
     p.add_argument("--port", type=int, default=None, help="moto_server port (default: a free one)")
     p.add_argument("--idp", choices=["keycloak", "authentik"], default="keycloak")
     p.add_argument("--secrets-mode", choices=["external-secrets", "pulumi"], default="external-secrets")
-    p.add_argument(
-        "--dr-replicas", type=int, default=0, help="standby replicas in normal times (0 = pilot light)"
-    )
+    p.add_argument("--dr-replicas", type=int, default=0, help="standby replicas in normal times (0 = pilot light)")
     p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
     p.set_defaults(handler=run)
 
@@ -141,8 +137,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
                     f"sandbox ready: moto_server on {endpoint} (log {log})",
                     f"  stack outputs:      {outputs_path}",
                     f"  simulated cluster:  {kube_path}  (use --kube-adapter fake:{kube_path})",
-                    f"  primary site:       http://{primary_site.hostport}  (DOWN: {control} says "
-                    "primary_up=false)",
+                    f"  primary site:       http://{primary_site.hostport}  (DOWN: {control} says primary_up=false)",
                     f"  DR site:            http://{dr_site.hostport}  (ready once the failover has run)",
                     "in another shell:",
                     *[f"  {line}" for line in env_lines],
@@ -170,9 +165,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
         try:
             while deadline is None or time.monotonic() < deadline:
                 if not proc.running():
-                    raise InputError(
-                        "moto_server", proc.popen.returncode, "a running server", hint=f"see {log}"
-                    )
+                    raise InputError("moto_server", proc.popen.returncode, "a running server", hint=f"see {log}")
                 time.sleep(0.5)
         except KeyboardInterrupt:
             report.notes.append("stopped by Ctrl-C")

@@ -72,23 +72,19 @@ def _network(session: boto3.Session, region: str, name: str) -> dict[str, Any]:
         ]
         for i, az in enumerate("ab", start=1)
     ]
-    sg = ec2.create_security_group(
-        GroupName=f"{name}-db", Description="IdP database: app pods only", VpcId=vpc
-    )["GroupId"]
+    sg = ec2.create_security_group(GroupName=f"{name}-db", Description="IdP database: app pods only", VpcId=vpc)[
+        "GroupId"
+    ]
     rds = session.client("rds", region_name=region)
     # Same names in both regions (as the Pulumi program does); moto's cross-region replica also
     # resolves the source's group names in the DR region.
-    rds.create_db_subnet_group(
-        DBSubnetGroupName="idp-db", DBSubnetGroupDescription="IdP database", SubnetIds=subnets
-    )
+    rds.create_db_subnet_group(DBSubnetGroupName="idp-db", DBSubnetGroupDescription="IdP database", SubnetIds=subnets)
     rds.create_db_parameter_group(
         DBParameterGroupName="idp-postgres16",
         DBParameterGroupFamily="postgres16",
         Description="IdP PostgreSQL 16 (rds.force_ssl=1)",
     )
-    key = session.client("kms", region_name=region).create_key(Description=f"{name} IdP database")[
-        "KeyMetadata"
-    ]
+    key = session.client("kms", region_name=region).create_key(Description=f"{name} IdP database")["KeyMetadata"]
     return {
         "vpc": vpc,
         "subnets": subnets,
@@ -233,13 +229,9 @@ def seed_topology(
     }
 
 
-def _route53(
-    session: boto3.Session, hosts: SiteHosts, d: dict[str, Any], public: str, issuer: str
-) -> dict[str, Any]:
+def _route53(session: boto3.Session, hosts: SiteHosts, d: dict[str, Any], public: str, issuer: str) -> dict[str, Any]:
     r53 = session.client("route53", region_name="us-east-1")
-    zone = r53.create_hosted_zone(Name=ZONE, CallerReference=uuid.uuid4().hex)["HostedZone"]["Id"].split("/")[
-        -1
-    ]
+    zone = r53.create_hosted_zone(Name=ZONE, CallerReference=uuid.uuid4().hex)["HostedZone"]["Id"].split("/")[-1]
 
     def site_checks(hostport: str) -> tuple[str, str]:
         host, port = _split(hostport)

@@ -65,9 +65,7 @@ class AuthentikAdapter:
         return "/application/o/token/"
 
     # -- database --
-    def read_db(
-        self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None
-    ) -> DbFacts:
+    def read_db(self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None) -> DbFacts:
         # ignore_client_id: verify reads the database before requesting a token, so its own
         # login event is not yet there.
         def one(query: str, *params: Any) -> tuple | None:
@@ -78,14 +76,12 @@ class AuthentikAdapter:
         schema = {"last_migration": f"{last[0]}.{last[1]}" if last else None, "migrations": migrations}
         version = None
         if _table_exists(conn, "authentik_version_history"):
-            row = one(
-                "SELECT version FROM authentik_version_history ORDER BY timestamp DESC, id DESC LIMIT 1"
-            )
+            row = one("SELECT version FROM authentik_version_history ORDER BY timestamp DESC, id DESC LIMIT 1")
             version = row[0] if row else None
         brands = one("SELECT count(*) FROM authentik_brands_brand")[0]
-        users = one(
-            "SELECT count(*) FROM authentik_core_user WHERE NOT (type = ANY(%s))", list(SERVICE_ACCOUNT_TYPES)
-        )[0]
+        users = one("SELECT count(*) FROM authentik_core_user WHERE NOT (type = ANY(%s))", list(SERVICE_ACCOUNT_TYPES))[
+            0
+        ]
         applications = one("SELECT count(*) FROM authentik_core_application")[0]
         app = one("SELECT provider_id FROM authentik_core_application WHERE slug = %s", target.app)
         keys: list[SigningKey] = []
@@ -129,8 +125,7 @@ class AuthentikAdapter:
             return str(result.body["version_current"]), "reported by /api/v3/admin/version/"
         if result.status in (401, 403):
             return None, (
-                "the token may not read /api/v3/admin/version/ (the provider must allow the "
-                "goauthentik.io/api scope)"
+                "the token may not read /api/v3/admin/version/ (the provider must allow the goauthentik.io/api scope)"
             )
         return None, f"/api/v3/admin/version/: {result.reason()}"
 
@@ -153,15 +148,11 @@ class AuthentikAdapter:
             # Tokens bound to a session reference it without ON DELETE CASCADE (Django emulates
             # cascades), so they go first; a revived session's tokens are exactly what to revoke.
             for table in _session_bound_tables(conn):
-                cur = conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE session_id IS NOT NULL").format(sql.Identifier(table))
-                )
+                cur = conn.execute(sql.SQL("DELETE FROM {} WHERE session_id IS NOT NULL").format(sql.Identifier(table)))
                 deleted[table] = cur.rowcount
             for table in (AUTHENTICATED_SESSION_TABLE, SESSION_TABLE, PROXY_SESSION_TABLE):
                 if _table_exists(conn, table):
-                    deleted[table] = conn.execute(
-                        sql.SQL("DELETE FROM {}").format(sql.Identifier(table))
-                    ).rowcount
+                    deleted[table] = conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table))).rowcount
         evidence["deleted_rows"] = deleted
         tokens = sum(n for t, n in deleted.items() if t.startswith("authentik_providers_"))
         message = (

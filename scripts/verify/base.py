@@ -77,9 +77,7 @@ class IdpAdapter(Protocol):
 
     def fallback_token_path(self, target: Target) -> str: ...
 
-    def read_db(
-        self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None
-    ) -> DbFacts:
+    def read_db(self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None) -> DbFacts:
         """Facts from plain SELECTs. Events caused by ``ignore_client_id`` (the verifier) do not count."""
         ...
 

@@ -26,9 +26,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         "on port 9000); authentik: default --base-url",
     )
     idp.add_argument("--realm", metavar="R", help="Keycloak realm (required with --idp keycloak)")
-    idp.add_argument(
-        "--app", metavar="SLUG", help="authentik application slug (required with --idp authentik)"
-    )
+    idp.add_argument("--app", metavar="SLUG", help="authentik application slug (required with --idp authentik)")
     idp.add_argument(
         "--http-timeout", type=float, default=10.0, metavar="S", help="seconds per HTTP request (default: 10)"
     )
@@ -50,8 +48,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     db.add_argument(
         "--db-sslmode",
         metavar="MODE",
-        help=f"libpq sslmode, one of: {', '.join(SSL_MODES)} (require/verify-ca/verify-full make "
-        "db.tls a real check)",
+        help=f"libpq sslmode, one of: {', '.join(SSL_MODES)} (require/verify-ca/verify-full make db.tls a real check)",
     )
     db.add_argument(
         "--db-sslrootcert",
@@ -88,12 +85,8 @@ def client_from_args(args: argparse.Namespace) -> ClientCredentials | None:
     if not args.client_id:
         raise InputError("--client-id", None, "a client ID (required with --client-secret-file)")
     if not args.client_secret_file:
-        raise InputError(
-            "--client-secret-file", None, "a file holding the client's secret (required with --client-id)"
-        )
-    return ClientCredentials(
-        args.client_id, read_secret_file("--client-secret-file", args.client_secret_file)
-    )
+        raise InputError("--client-secret-file", None, "a file holding the client's secret (required with --client-id)")
+    return ClientCredentials(args.client_id, read_secret_file("--client-secret-file", args.client_secret_file))
 
 
 def read_secret_file(field: str, path: Path) -> str:

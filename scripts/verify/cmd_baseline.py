@@ -22,17 +22,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "restored or failed-over IdP matches. Exit 0 when captured, 5 when a fact could not be read.",
     )
     add_target_arguments(parser)
-    parser.add_argument(
-        "--out", required=True, type=Path, metavar="FILE", help="where to write the baseline (JSON)"
-    )
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write the baseline (JSON)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, report: Report) -> None:
     params = BaselineParams(target=target_from_args(args), client=client_from_args(args))
-    with report.step(
-        "capture", base_url=params.target.base_url, **{params.target.scope_label: params.target.scope}
-    ):
+    with report.step("capture", base_url=params.target.base_url, **{params.target.scope_label: params.target.scope}):
         baseline = capture_baseline(params, report)
     with report.step("write", file=str(args.out)):
         baseline.save(args.out)

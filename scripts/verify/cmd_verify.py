@@ -16,8 +16,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser = subparsers.add_parser(
         "verify",
         parents=[common],
-        help="check readiness, issuer, JWKS, a client-credentials token and the database "
-        "(exit 0 only if none fails)",
+        help="check readiness, issuer, JWKS, a client-credentials token and the database (exit 0 only if none fails)",
         description="Named checks with evidence: readiness, issuer (byte for byte), jwks.signing_keys, "
         "jwks.baseline_overlap, token.signature, token.issuer, db.connect, db.tls, db.schema_version, "
         "db.signing_keys, db.realms|db.brands, db.users, db.clients|db.applications, db.newest_event, "

@@ -217,16 +217,12 @@ def _token(
     try:
         header = extract_compact(access_token.encode()).headers()
     except (JoseError, ValueError) as exc:
-        return TokenView(
-            False, f"the access token is not a signed JWT ({exc})", evidence, access_token=access_token
-        )
+        return TokenView(False, f"the access token is not a signed JWT ({exc})", evidence, access_token=access_token)
     kid, alg = header.get("kid"), header.get("alg")
     evidence.update(kid=kid, alg=alg, expires_in=body.get("expires_in"))
     view = TokenView(False, "", evidence, access_token=access_token, kid=kid)
     if alg not in ASYMMETRIC_ALGS:
-        view.message = (
-            f"the token is signed with {alg!r}; only asymmetric algorithms can be checked against a JWKS"
-        )
+        view.message = f"the token is signed with {alg!r}; only asymmetric algorithms can be checked against a JWKS"
         return view
     if jwks.keyset is None:
         view.message = f"no usable key in the JWKS ({jwks.result.reason()}) to check the token's signature"
@@ -357,8 +353,7 @@ def verify(params: VerifyParams, report: Report, baseline: Baseline | None = Non
         raise InputError(
             "--expected-issuer",
             None,
-            "the issuer production tokens carry, e.g. https://sso.example.com/realms/prod "
-            "(or pass --baseline FILE)",
+            "the issuer production tokens carry, e.g. https://sso.example.com/realms/prod (or pass --baseline FILE)",
         )
     _register_secrets(report, params.client, target)
     http = Http(target.http_timeout)
@@ -379,9 +374,7 @@ def verify(params: VerifyParams, report: Report, baseline: Baseline | None = Non
     if isinstance(ready.body, dict):
         evidence["status"] = ready.body.get("status")
         if isinstance(ready.body.get("checks"), list):
-            evidence["checks"] = {
-                c.get("name"): c.get("status") for c in ready.body["checks"] if isinstance(c, dict)
-            }
+            evidence["checks"] = {c.get("name"): c.get("status") for c in ready.body["checks"] if isinstance(c, dict)}
     report.check(
         "readiness",
         ready_ok,
@@ -418,9 +411,7 @@ def verify(params: VerifyParams, report: Report, baseline: Baseline | None = Non
     report.result["jwks_kids"] = jwks.kids
     jwks_evidence = jwks.evidence()
     if not jwks.result.ok:
-        report.check(
-            "jwks.signing_keys", False, f"no JWKS at {jwks.url}: {jwks.result.reason()}", **jwks_evidence
-        )
+        report.check("jwks.signing_keys", False, f"no JWKS at {jwks.url}: {jwks.result.reason()}", **jwks_evidence)
     else:
         n = len(jwks.signing_kids)
         report.check(
@@ -445,9 +436,7 @@ def verify(params: VerifyParams, report: Report, baseline: Baseline | None = Non
         report.check("token.signature", token.ok, token.message, **token.evidence)
         iss = (token.claims or {}).get("iss")
         if token.claims is None:
-            report.check(
-                "token.issuer", False, "no verified token to read 'iss' from", expected=expected_issuer
-            )
+            report.check("token.issuer", False, "no verified token to read 'iss' from", expected=expected_issuer)
         else:
             same = isinstance(iss, str) and iss.encode() == expected_issuer.encode()
             report.check(
@@ -494,13 +483,9 @@ def _ready_reason(result: HttpResult) -> str:
         return result.error
     if isinstance(result.body, dict) and result.body.get("status"):
         down = [
-            c.get("name")
-            for c in result.body.get("checks") or []
-            if isinstance(c, dict) and c.get("status") != "UP"
+            c.get("name") for c in result.body.get("checks") or [] if isinstance(c, dict) and c.get("status") != "UP"
         ]
-        return f"HTTP {result.status}, status {result.body['status']}" + (
-            f" ({', '.join(down)})" if down else ""
-        )
+        return f"HTTP {result.status}, status {result.body['status']}" + (f" ({', '.join(down)})" if down else "")
     return f"HTTP {result.status}"
 
 
@@ -541,9 +526,7 @@ def _check_baseline_overlap(report: Report, baseline: Baseline | None, jwks: Jwk
             "jwks.baseline_overlap",
             True,
             f"{len(kept)} of the baseline's {len(before)} signing keys still published"
-            + (
-                f", including the one that signed tokens ({baseline.token_kid})" if baseline.token_kid else ""
-            ),
+            + (f", including the one that signed tokens ({baseline.token_kid})" if baseline.token_kid else ""),
             **evidence,
         )
 
@@ -606,9 +589,7 @@ def _open_db(
         ignore = params.client.client_id if params.client else None
         facts = adapter.read_db(conn, target, ignore_client_id=ignore)
     except psycopg.Error as exc:
-        report.check(
-            "db.schema_version", False, f"cannot read {target.idp}'s tables: {_first_line(exc)}", **where
-        )
+        report.check("db.schema_version", False, f"cannot read {target.idp}'s tables: {_first_line(exc)}", **where)
         for name in _db_check_names(adapter)[2:]:
             report.check(name, None, f"not checked: {target.idp}'s tables unreadable")
         conn.close()
@@ -662,9 +643,7 @@ def _check_schema(
     evidence.update(expected_version=expected, expected_from=source)
     problems = []
     if facts.app_version != expected:
-        problems.append(
-            f"the database was last migrated by {target.idp} {facts.app_version}, expected {expected}"
-        )
+        problems.append(f"the database was last migrated by {target.idp} {facts.app_version}, expected {expected}")
     if baseline is not None and baseline.schema:
         evidence["baseline_schema"] = baseline.schema
         for key, value in baseline.schema.items():
@@ -682,9 +661,7 @@ def _check_schema(
         )
 
 
-def _check_db_keys(
-    report: Report, target: Target, facts: DbFacts, baseline: Baseline | None, jwks: JwksView
-) -> None:
+def _check_db_keys(report: Report, target: Target, facts: DbFacts, baseline: Baseline | None, jwks: JwksView) -> None:
     usable = [k for k in facts.keys if k.use == "sig" and k.enabled and k.active and k.kid]
     db_kids = {k.kid for k in facts.keys if k.kid}
     evidence: dict[str, Any] = {"keys": [k.to_dict() for k in facts.keys]}
@@ -692,9 +669,7 @@ def _check_db_keys(
     if not facts.scope_exists:
         problems.append(f"{target.scope_label} {target.scope!r} is not in the database")
     elif not usable:
-        problems.append(
-            f"no enabled, active signing key in the database for {target.scope_label} {target.scope}"
-        )
+        problems.append(f"no enabled, active signing key in the database for {target.scope_label} {target.scope}")
     if jwks.result.ok:
         unknown = sorted(set(jwks.kids) - db_kids)
         evidence["jwks_kids_not_in_db"] = unknown
@@ -755,9 +730,7 @@ def _check_counts(
             )
 
 
-def _check_newest_event(
-    report: Report, params: VerifyParams, facts: DbFacts, baseline: Baseline | None
-) -> None:
+def _check_newest_event(report: Report, params: VerifyParams, facts: DbFacts, baseline: Baseline | None) -> None:
     newest = facts.newest_event_at
     before = baseline.newest_event_at if baseline else None
     evidence: dict[str, Any] = {"newest_event_at": iso(newest), "baseline_newest_event_at": iso(before)}
@@ -788,9 +761,7 @@ def _check_newest_event(
             "events the baseline saw are gone"
         )
     if params.max_event_age_s is not None and age > params.max_event_age_s:
-        problems.append(
-            f"newest event is {age:.0f} s old, more than --max-event-age {params.max_event_age_s:g} s"
-        )
+        problems.append(f"newest event is {age:.0f} s old, more than --max-event-age {params.max_event_age_s:g} s")
     if problems:
         report.check("db.newest_event", False, "; ".join(problems), **evidence)
     else:

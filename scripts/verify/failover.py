@@ -162,8 +162,7 @@ def to_validation_checks(
             ValidationCheck(
                 f"{site}.verify.db",
                 None,
-                f"not run here (no database connection): {db_hint} for schema, keys, counts and the "
-                "newest event",
+                f"not run here (no database connection): {db_hint} for schema, keys, counts and the newest event",
                 {"checks": not_run},
             )
         )

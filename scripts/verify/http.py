@@ -57,9 +57,7 @@ class Http:
     def request(self, method: str, url: str, *, want_json: bool = True, **kwargs: Any) -> HttpResult:
         result = HttpResult(url=url)
         try:
-            response = self.session.request(
-                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
-            )
+            response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
         except requests.exceptions.ConnectTimeout:
             result.error = f"no connection within {self.timeout:g} s"
             return result

@@ -36,9 +36,7 @@ MANAGEMENT_PORT = 9000
 def kid_from_certificate(certificate_b64: str) -> str:
     """Keycloak's key ID: base64url(SHA-256(SubjectPublicKeyInfo DER)), no padding."""
     cert = x509.load_der_x509_certificate(base64.b64decode(certificate_b64))
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.urlsafe_b64encode(hashlib.sha256(spki).digest()).rstrip(b"=").decode()
 
 
@@ -74,9 +72,7 @@ class KeycloakAdapter:
         return f"/realms/{target.realm}/protocol/openid-connect/token"
 
     # -- database --
-    def read_db(
-        self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None
-    ) -> DbFacts:
+    def read_db(self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None) -> DbFacts:
         def one(sql: str, *params: Any) -> tuple | None:
             return conn.execute(sql, params).fetchone()
 

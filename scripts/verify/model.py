@@ -130,9 +130,7 @@ class Target:
                 raise InputError("--app", self.app, "not used with --idp keycloak; use --realm")
         else:
             if not self.app:
-                raise InputError(
-                    "--app", self.app, "an authentik application slug (required with --idp authentik)"
-                )
+                raise InputError("--app", self.app, "an authentik application slug (required with --idp authentik)")
             if self.realm:
                 raise InputError("--realm", self.realm, "not used with --idp authentik; use --app")
         if self.http_timeout <= 0:
@@ -196,11 +194,7 @@ class VerifyParams:
                 "logout-all calls the admin API with the client's token: also pass "
                 "--client-id and --client-secret-file",
             )
-        if (
-            self.target.idp == "authentik"
-            and self.session_hygiene == "clear-sessions"
-            and self.target.db is None
-        ):
+        if self.target.idp == "authentik" and self.session_hygiene == "clear-sessions" and self.target.db is None:
             raise InputError(
                 "--session-hygiene",
                 self.session_hygiene,
@@ -261,9 +255,7 @@ class Baseline:
 
     @classmethod
     def from_dict(cls, doc: Any, *, source: str = "--baseline") -> Baseline:
-        allowed = (
-            f"a baseline file written by 'python -m scripts baseline' ({BASELINE_FORMAT} v{BASELINE_VERSION})"
-        )
+        allowed = f"a baseline file written by 'python -m scripts baseline' ({BASELINE_FORMAT} v{BASELINE_VERSION})"
         if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
             raise InputError("--baseline", source, allowed)
         if doc.get("version") != BASELINE_VERSION:

@@ -193,9 +193,7 @@ def take_base_backup(
         raise ExternalError(f"barman-cloud-backup to {location.display()} failed: {tail(proc)}")
     new = sorted(set(list_backup_ids(location)) - before)
     if len(new) != 1:
-        raise ExternalError(
-            f"barman-cloud-backup finished but {len(new)} new backups appeared in {location.display()}"
-        )
+        raise ExternalError(f"barman-cloud-backup finished but {len(new)} new backups appeared in {location.display()}")
     return new[0]
 
 

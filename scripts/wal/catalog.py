@@ -207,9 +207,7 @@ def list_server_names(location: ArchiveLocation) -> list[str]:
     s3 = location.client()
     root = f"{location.prefix}/" if location.prefix else ""
     names = []
-    page = s3_call(
-        location, "LIST servers", s3.list_objects_v2, Bucket=location.bucket, Prefix=root, Delimiter="/"
-    )
+    page = s3_call(location, "LIST servers", s3.list_objects_v2, Bucket=location.bucket, Prefix=root, Delimiter="/")
     for common in page.get("CommonPrefixes", []):
         name = common["Prefix"][len(root) :].rstrip("/")
         sub = s3_call(
@@ -244,9 +242,7 @@ class Catalog:
             if rest.startswith("base/") and rest.endswith("/backup.info") and rest.count("/") == 2:
                 backup_id = rest.split("/")[1]
                 body = (
-                    s3_call(
-                        location, "GET backup.info", s3.get_object, Bucket=location.bucket, Key=obj["Key"]
-                    )["Body"]
+                    s3_call(location, "GET backup.info", s3.get_object, Bucket=location.bucket, Key=obj["Key"])["Body"]
                     .read()
                     .decode("utf-8", "replace")
                 )
@@ -330,9 +326,7 @@ class ReplayPlan:
         return sum(s.size for s in self.segments)
 
 
-def timeline_path(
-    catalog: Catalog, backup_timeline: int, segment_size: int
-) -> tuple[int, list[tuple[int, int]]]:
+def timeline_path(catalog: Catalog, backup_timeline: int, segment_size: int) -> tuple[int, list[tuple[int, int]]]:
     """(target timeline, [(timeline, first segment number on it)]) as PostgreSQL would follow it.
 
     recovery_target_timeline = 'latest': the newest timeline in the archive whose history descends

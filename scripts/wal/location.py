@@ -95,9 +95,7 @@ class ArchiveLocation:
         return self._client
 
 
-def s3_client(
-    endpoint_url: str | None, *, max_pool: int = 16, connect_timeout: float = 5, attempts: int = 3
-) -> Any:
+def s3_client(endpoint_url: str | None, *, max_pool: int = 16, connect_timeout: float = 5, attempts: int = 3) -> Any:
     """A boto3 S3 client (thread-safe) with short connect timeouts: fail fast on a wrong endpoint."""
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     return boto3.session.Session().client(

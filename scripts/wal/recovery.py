@@ -53,11 +53,7 @@ class Target:
         name: str | None = None,
         latest: bool = False,
     ) -> Target:
-        given = [
-            flag
-            for flag, v in zip(TARGET_FLAGS, (time, xid, name, latest or None), strict=True)
-            if v is not None
-        ]
+        given = [flag for flag, v in zip(TARGET_FLAGS, (time, xid, name, latest or None), strict=True) if v is not None]
         if len(given) != 1:
             raise InputError(
                 "target",
@@ -81,8 +77,7 @@ class Target:
                 raise InputError(
                     "--name",
                     name,
-                    "the name of a restore point "
-                    f"(pg_create_restore_point), 1-{MAX_RESTORE_POINT_NAME} bytes",
+                    f"the name of a restore point (pg_create_restore_point), 1-{MAX_RESTORE_POINT_NAME} bytes",
                 )
             return cls("name", name)
         return cls("latest")

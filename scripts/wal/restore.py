@@ -222,8 +222,7 @@ def _check_pgdata(pgdata: Path, fingerprint: str) -> dict[str, Any] | None:
         return state
     if pid is not None:
         raise RefusedError(
-            f"refusing to restore into {pgdata}: a PostgreSQL server is running there "
-            f"(postmaster.pid names PID {pid})",
+            f"refusing to restore into {pgdata}: a PostgreSQL server is running there (postmaster.pid names PID {pid})",
             hint="stop that server and restore into an empty or new directory; nothing was changed",
         )
     if pgdata.is_dir():
@@ -231,8 +230,7 @@ def _check_pgdata(pgdata: Path, fingerprint: str) -> dict[str, Any] | None:
         if entries:
             example = ", ".join(entries[:3])
             raise RefusedError(
-                f"refusing to restore into non-empty directory {pgdata} "
-                f"({len(entries)} entries, e.g. {example})",
+                f"refusing to restore into non-empty directory {pgdata} ({len(entries)} entries, e.g. {example})",
                 hint="restore into an empty or new directory; nothing was changed",
             )
     return None
@@ -252,9 +250,7 @@ def _check_port_free(port: int, listen: str) -> None:
         try:
             sock.bind((host, port))
         except OSError:
-            raise InputError(
-                "--port", port, f"a free TCP port (something already listens on {host}:{port})"
-            ) from None
+            raise InputError("--port", port, f"a free TCP port (something already listens on {host}:{port})") from None
 
 
 def _validate_numbers(req: RestoreRequest) -> None:
@@ -354,8 +350,7 @@ def _latest_commit(
     last = plan.segments[-1]
     return LatestCommit(
         last.last_modified,
-        f"upload time of the newest archived segment {last.name} "
-        "(no commit found with pg_waldump; approximate)",
+        f"upload time of the newest archived segment {last.name} (no commit found with pg_waldump; approximate)",
     )
 
 
@@ -569,16 +564,12 @@ def wait_promoted(
             reason = fatal[-1].strip() if fatal else "no FATAL line in its log"
             hint = f"see {server.log_path}"
             if "recovery ended before configured recovery target was reached" in reason:
-                hint = (
-                    "the archive ends before the target: choose a target inside the restorable window; "
-                    + hint
-                )
+                hint = "the archive ends before the target: choose a target inside the restorable window; " + hint
             raise ExternalError(f"PostgreSQL stopped during recovery: {reason}", hint=hint)
         if time.monotonic() - t0 > timeout:
             raise WaitTimeout(
                 f"the restored server in {server.pgdata} was not promoted within {timeout:g} s",
-                hint="it keeps replaying; re-run the same command to resume waiting, or see "
-                f"{server.log_path}",
+                hint=f"it keeps replaying; re-run the same command to resume waiting, or see {server.log_path}",
             )
         if progress is not None:
             restored = len(set(_RESTORED.findall(log)))
@@ -639,9 +630,7 @@ def restore_wal(
             user = pg_os_user()
             pg_bindir = find_pg_bindir()
             catalog = _load_catalog(location)
-            explicit = (
-                None if req.backup_id in ("latest", "", None) else _explicit_backup(catalog, req.backup_id)
-            )
+            explicit = None if req.backup_id in ("latest", "", None) else _explicit_backup(catalog, req.backup_id)
             newest = explicit or catalog.usable_backups[-1]
             newest_plan = replay_plan(catalog, newest)
             latest = _latest_commit(location, newest_plan, pg_bindir)
@@ -652,8 +641,7 @@ def restore_wal(
                     raise InputError(
                         "--time",
                         req.target.value,
-                        "a time with archived WAL after a backup; this archive holds no WAL after its "
-                        "backups",
+                        "a time with archived WAL after a backup; this archive holds no WAL after its backups",
                     )
                 check_time_in_window(req.target, window)
                 backup = explicit or _pick_backup_for_time(catalog, req.target)
@@ -669,13 +657,10 @@ def restore_wal(
                 backup, plan = newest, newest_plan
             if plan.gap_after:
                 report.notes.append(
-                    f"the archive has a hole after {plan.gap_after}: WAL after it cannot be "
-                    "replayed from this backup"
+                    f"the archive has a hole after {plan.gap_after}: WAL after it cannot be replayed from this backup"
                 )
             if req.archive and resume_state is None:
-                used = list_objects(
-                    location.with_server(new_name), location.with_server(new_name).server_prefix
-                )
+                used = list_objects(location.with_server(new_name), location.with_server(new_name).server_prefix)
                 if used:
                     raise RefusedError(
                         "refusing to archive the restored server into "
@@ -725,9 +710,7 @@ def restore_wal(
             **extra,
         }
     )
-    server = RestoredServer(
-        pgdata, req.port, socket_dir, user, pg_bindir, pgdata / "log" / "idp-dr-restore.log"
-    )
+    server = RestoredServer(pgdata, req.port, socket_dir, user, pg_bindir, pgdata / "log" / "idp-dr-restore.log")
     if req.dry_run:
         if scan_used_spool:
             shutil.rmtree(spool, ignore_errors=True)
@@ -736,9 +719,7 @@ def restore_wal(
         plan_keys = ("pgdata", "new_server_name", "archive_mode", "listen", "phases_s", "dry_run")
         report.result.update({k: v for k, v in result.to_dict().items() if k in plan_keys})
         report.result["restore_command"] = (
-            "prefetch spool + barman-cloud-wal-restore fallback"
-            if req.prefetch
-            else "barman-cloud-wal-restore"
+            "prefetch spool + barman-cloud-wal-restore fallback" if req.prefetch else "barman-cloud-wal-restore"
         )
         return result
 
@@ -881,9 +862,7 @@ def restore_wal(
                 server.start(env)
                 started_here = True
                 if supervisor is not None:
-                    supervisor.add_cleanup(
-                        f"stop restored postgres {pgdata}", lambda: server.stop("immediate")
-                    )
+                    supervisor.add_cleanup(f"stop restored postgres {pgdata}", lambda: server.stop("immediate"))
         else:
             with report.step(
                 "WAL fetch + replay", prefetch=req.prefetch, parallel=req.parallel if req.prefetch else 1
@@ -903,9 +882,7 @@ def restore_wal(
                     server.start(env)
                     started_here = True
                 if supervisor is not None:
-                    supervisor.add_cleanup(
-                        f"stop restored postgres {pgdata}", lambda: server.stop("immediate")
-                    )
+                    supervisor.add_cleanup(f"stop restored postgres {pgdata}", lambda: server.stop("immediate"))
                 wait_promoted(
                     server,
                     timeout=req.timeout_s,
@@ -951,8 +928,7 @@ def restore_wal(
             by_name = {o.name: o for o in plan.segments}
             replayed = set(_RESTORED.findall(log))
             result.wal_bytes = (
-                sum(by_name[n].size for n in replayed if n in by_name)
-                or 16 * 1024 * 1024 * result.segments_replayed
+                sum(by_name[n].size for n in replayed if n in by_name) or 16 * 1024 * 1024 * result.segments_replayed
             )
             shutil.rmtree(spool, ignore_errors=True)
             step.detail["new_timeline"] = result.new_timeline
@@ -1132,9 +1108,7 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         metavar="s3://BUCKET/PREFIX",
         help="the archive's URL (barman-cloud's source_url)",
     )
-    src.add_argument(
-        "--server-name", required=True, metavar="NAME", help="the source server's name in the archive"
-    )
+    src.add_argument("--server-name", required=True, metavar="NAME", help="the source server's name in the archive")
     src.add_argument(
         "--backup-id",
         default="latest",
@@ -1146,8 +1120,7 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
     tgt.add_argument(
         "--time",
         metavar="T",
-        help="ISO-8601 time with a timezone, e.g. 2026-11-23T10:15:00Z; "
-        "the last commit at or before T is kept",
+        help="ISO-8601 time with a timezone, e.g. 2026-11-23T10:15:00Z; the last commit at or before T is kept",
     )
     tgt.add_argument("--xid", metavar="XID", help="transaction id; recovery stops after its commit")
     tgt.add_argument("--name", metavar="N", help="restore point created with pg_create_restore_point()")
@@ -1160,9 +1133,7 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         metavar="DIR",
         help="new data directory: must be empty or absent (owned by the PostgreSQL OS user, 0700)",
     )
-    dst.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})"
-    )
+    dst.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
     dst.add_argument(
         "--listen-addresses",
         default="127.0.0.1",
@@ -1204,9 +1175,7 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         default=DEFAULT_SPOOL_MB,
         help=f"most MiB of prefetched WAL waiting on disk (default: {DEFAULT_SPOOL_MB})",
     )
-    wal.add_argument(
-        "--spool-dir", type=Path, metavar="DIR", help="prefetch spool (default: <pgdata>.wal-spool)"
-    )
+    wal.add_argument("--spool-dir", type=Path, metavar="DIR", help="prefetch spool (default: <pgdata>.wal-spool)")
     run_opts = parser.add_argument_group("run")
     run_opts.add_argument(
         "--timeout",

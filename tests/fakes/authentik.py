@@ -79,9 +79,7 @@ class FakeAuthentik:
     public_url: str = "https://auth.example.test"
     version: str = "2025.10.1"
     ready: bool = True
-    signing_key: KeyPair = field(
-        default_factory=lambda: KeyPair.generate("authentik Self-signed Certificate")
-    )
+    signing_key: KeyPair = field(default_factory=lambda: KeyPair.generate("authentik Self-signed Certificate"))
     #: The keys the JWKS publishes (default: the provider's signing key).
     published: list[KeyPair] | None = None
     #: The provider's encryption key, published with use "enc" (None: not set).
@@ -141,9 +139,7 @@ class FakeAuthentik:
             keys = self.published if self.published is not None else [self.signing_key]
             jwks = [k.jwk() for k in keys]
             if self.encryption_key is not None:
-                jwks.append(
-                    {**self.encryption_key.jwk(), "use": "enc", "alg": "RSA-OAEP-256", "enc": "A256CBC-HS512"}
-                )
+                jwks.append({**self.encryption_key.jwk(), "use": "enc", "alg": "RSA-OAEP-256", "enc": "A256CBC-HS512"})
             return _send(req, 200, {"keys": jwks} if jwks else {})
         if path == "/api/v3/admin/version/":
             token = req.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -341,9 +337,7 @@ def create_schema(conn: Any, fake: FakeAuthentik, *, users: int = 3, sessions: i
             "'127.0.0.1', 'pytest', now())",
             (key,),
         )
-        conn.execute(
-            "INSERT INTO authentik_core_authenticatedsession VALUES (%s, %s, 1)", (key, uuid.uuid4())
-        )
+        conn.execute("INSERT INTO authentik_core_authenticatedsession VALUES (%s, %s, 1)", (key, uuid.uuid4()))
         conn.execute(
             "INSERT INTO authentik_providers_oauth2_refreshtoken (token, expires, session_id) "
             "VALUES (%s, now() + '1 day'::interval, %s)",

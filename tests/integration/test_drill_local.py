@@ -54,8 +54,7 @@ def drill_report(tmp_path_factory) -> dict:
     report_dir = tmp_path_factory.mktemp("drill-reports")
     before = server_pids()
     report_file = report_dir / "report.json"
-    code = main(["drill", "--local", "--quiet", "--report-dir", str(report_dir),
-                 "--report-file", str(report_file)])
+    code = main(["drill", "--local", "--quiet", "--report-dir", str(report_dir), "--report-file", str(report_file)])
     doc = json.loads(report_file.read_text())
     doc["_raw"] = report_file.read_text()
     doc["_exit_code"] = code
@@ -85,15 +84,26 @@ def test_markers_before_the_target_are_present_and_after_it_absent(drill_report)
 
 def test_keycloak_data_follows_the_target_and_the_deleted_realm_is_back(drill_report):
     status = checks(drill_report)
-    for name in ("keycloak.users_before_target_present", "keycloak.users_after_target_absent",
-                 "disaster.realm_restored"):
+    for name in (
+        "keycloak.users_before_target_present",
+        "keycloak.users_after_target_absent",
+        "disaster.realm_restored",
+    ):
         assert status[name] == "pass", name
 
 
 def test_the_idp_contract_holds_on_the_standby(drill_report):
     status = checks(drill_report)
-    for name in ("readiness", "issuer", "jwks.signing_keys", "jwks.baseline_overlap", "token.signature",
-                 "token.issuer", "db.schema_version", "db.signing_keys"):
+    for name in (
+        "readiness",
+        "issuer",
+        "jwks.signing_keys",
+        "jwks.baseline_overlap",
+        "token.signature",
+        "token.issuer",
+        "db.schema_version",
+        "db.signing_keys",
+    ):
         assert status[name] == "pass", name
     assert drill_report["result"]["issuer"] == "https://sso.drill.idp-dr.test/realms/drill"
 
@@ -139,9 +149,21 @@ def test_ctrl_c_in_the_middle_stops_everything(tmp_path):
     before = server_pids()
     report_file = tmp_path / "interrupted.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts", "drill", "--local", "--report-dir", str(tmp_path),
-         "--report-file", str(report_file)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "scripts",
+            "drill",
+            "--local",
+            "--report-dir",
+            str(tmp_path),
+            "--report-file",
+            str(report_file),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         # A test run launched in the background (`cmd &` in a script, nohup) inherits SIGINT as
         # ignored, and Python then installs no KeyboardInterrupt handler: give the drill the

@@ -31,11 +31,12 @@ def test_parse_time_refuses_a_time_without_timezone_with_a_hint():
     with pytest.raises(InputError) as info:
         parse_time("--time", "2026-11-23T10:15:00")
     assert info.value.message == (
-        "invalid --time '2026-11-23T10:15:00': expected an ISO-8601 time with a timezone, "
-        "e.g. 2026-11-23T10:15:00Z"
+        "invalid --time '2026-11-23T10:15:00': expected an ISO-8601 time with a timezone, e.g. 2026-11-23T10:15:00Z"
     )
-    assert info.value.hint == "add a timezone: '2026-11-23T10:15:00Z' for UTC, or an offset such as " \
+    assert (
+        info.value.hint == "add a timezone: '2026-11-23T10:15:00Z' for UTC, or an offset such as "
         "'2026-11-23T10:15:00+02:00'"
+    )
 
 
 @pytest.mark.parametrize("bad", ["yesterday", "", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z"])
@@ -119,8 +120,11 @@ def test_cli_json_error_document_for_bad_input(monkeypatch, capsys):
     doc = json.loads(out.getvalue())
     assert doc["ok"] is False
     assert doc["error"] == {
-        "type": "InputError", "message": "invalid --thing 'x': one of a, b",
-        "field": "--thing", "value": "x", "allowed": "one of a, b",
+        "type": "InputError",
+        "message": "invalid --thing 'x': one of a, b",
+        "field": "--thing",
+        "value": "x",
+        "allowed": "one of a, b",
     }
     assert err.getvalue() == "error: invalid --thing 'x': one of a, b\n"
 

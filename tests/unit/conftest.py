@@ -31,19 +31,26 @@ BASE: dict[str, Any] = {
         "realm": "company",
     },
     "idp-dr:network": {
-        "primary": {"vpcId": "vpc-0a1b2c3d4e5f60718",
-                    "dbSubnetIds": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
-                    "appCidrs": ["10.10.0.0/16"]},
-        "dr": {"vpcId": "vpc-0f1e2d3c4b5a69788",
-               "dbSubnetIds": ["subnet-0f1e2d3c4b5a60001", "subnet-0f1e2d3c4b5a60002"],
-               "appCidrs": ["10.20.0.0/16"]},
+        "primary": {
+            "vpcId": "vpc-0a1b2c3d4e5f60718",
+            "dbSubnetIds": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+            "appCidrs": ["10.10.0.0/16"],
+        },
+        "dr": {
+            "vpcId": "vpc-0f1e2d3c4b5a69788",
+            "dbSubnetIds": ["subnet-0f1e2d3c4b5a60001", "subnet-0f1e2d3c4b5a60002"],
+            "appCidrs": ["10.20.0.0/16"],
+        },
     },
     "idp-dr:kubernetes": {
-        "primary": {"context": "primary-cluster",
-                    "oidcProviderArn":
-                        "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/AAA"},
-        "dr": {"context": "dr-cluster",
-               "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-central-1.amazonaws.com/id/BBB"},
+        "primary": {
+            "context": "primary-cluster",
+            "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/AAA",
+        },
+        "dr": {
+            "context": "dr-cluster",
+            "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-central-1.amazonaws.com/id/BBB",
+        },
     },
     "idp-dr:dns": {"zoneId": "Z0123456789ABCDEFGHIJ"},
     "idp-dr:dbAppPassword": APP_PASSWORD,
@@ -98,8 +105,7 @@ def default_run() -> OfflineRun:
 @pytest.fixture(scope="session")
 def warm_run() -> OfflineRun:
     """Warm standby (2 DR replicas) with a DR read replica."""
-    return run_stack({"idp-dr:standby": {"drReplicas": 2},
-                      "idp-dr:database": {"drReadReplica": True}})
+    return run_stack({"idp-dr:standby": {"drReplicas": 2}, "idp-dr:database": {"drReadReplica": True}})
 
 
 @pytest.fixture(scope="session")
@@ -112,8 +118,7 @@ def provider_region(run: OfflineRun, record: Recorded) -> str | None:
 
 
 def deployments(run: OfflineRun, name: str) -> list[Recorded]:
-    return [r for r in run.recorder.of_type("kubernetes:apps/v1:Deployment")
-            if r.inputs["metadata"]["name"] == name]
+    return [r for r in run.recorder.of_type("kubernetes:apps/v1:Deployment") if r.inputs["metadata"]["name"] == name]
 
 
 def container(deployment: Recorded) -> dict[str, Any]:

@@ -32,13 +32,17 @@ def test_both_buckets_versioned(default_run):
 
 
 def test_both_buckets_encrypted_with_their_regions_cmk_and_bucket_keys(default_run):
-    keys = {"eu-west-1": default_run.recorder.by_name("sso-archive-primary-key").outputs["arn"],
-            "eu-central-1": default_run.recorder.by_name("sso-archive-dr-key").outputs["arn"]}
+    keys = {
+        "eu-west-1": default_run.recorder.by_name("sso-archive-primary-key").outputs["arn"],
+        "eu-central-1": default_run.recorder.by_name("sso-archive-dr-key").outputs["arn"],
+    }
     for bucket in archive_buckets(default_run):
         sse = default_run.recorder.by_name(f"{bucket.name}-encryption")
         [rule] = sse.inputs["rules"]
-        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms",
-                                                              "kmsMasterKeyId": keys[bucket.region]}
+        assert rule["applyServerSideEncryptionByDefault"] == {
+            "sseAlgorithm": "aws:kms",
+            "kmsMasterKeyId": keys[bucket.region],
+        }
         assert rule["bucketKeyEnabled"] is True
         assert sse.region == bucket.region
 
@@ -46,8 +50,10 @@ def test_both_buckets_encrypted_with_their_regions_cmk_and_bucket_keys(default_r
 def test_both_buckets_block_all_public_access_and_enforce_owner(default_run):
     for bucket in archive_buckets(default_run):
         block = default_run.recorder.by_name(f"{bucket.name}-public-access-block").inputs
-        assert all(block[k] is True for k in
-                   ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        assert all(
+            block[k] is True
+            for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        )
         ownership = default_run.recorder.by_name(f"{bucket.name}-ownership").inputs
         assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
 
@@ -72,21 +78,29 @@ def _condition_holds(condition: dict, context: dict[str, str]) -> bool:
 
 def _denied_puts(run, bucket, context: dict[str, str]) -> list[str]:
     policy = json.loads(run.recorder.by_name(f"{bucket.name}-policy").inputs["policy"])
-    return [s["Sid"] for s in policy["Statement"]
-            if s["Effect"] == "Deny" and s["Action"] in ("s3:PutObject", "s3:*")
-            and _condition_holds(s.get("Condition", {}), context)]
+    return [
+        s["Sid"]
+        for s in policy["Statement"]
+        if s["Effect"] == "Deny"
+        and s["Action"] in ("s3:PutObject", "s3:*")
+        and _condition_holds(s.get("Condition", {}), context)
+    ]
 
 
 def test_bucket_policies_deny_plain_http_and_uploads_requesting_other_encryption(default_run):
     for bucket in archive_buckets(default_run):
-        assert _denied_puts(default_run, bucket, {"aws:SecureTransport": "false",
-                                                  "s3:x-amz-server-side-encryption": "aws:kms"}) \
-            == ["DenyInsecureTransport"]
-        assert _denied_puts(default_run, bucket, {"aws:SecureTransport": "true",
-                                                  "s3:x-amz-server-side-encryption": "AES256"}) \
-            == ["DenyUploadsRequestingOtherEncryption"]
-        assert _denied_puts(default_run, bucket, {"aws:SecureTransport": "true",
-                                                  "s3:x-amz-server-side-encryption": "aws:kms"}) == []
+        assert _denied_puts(
+            default_run, bucket, {"aws:SecureTransport": "false", "s3:x-amz-server-side-encryption": "aws:kms"}
+        ) == ["DenyInsecureTransport"]
+        assert _denied_puts(
+            default_run, bucket, {"aws:SecureTransport": "true", "s3:x-amz-server-side-encryption": "AES256"}
+        ) == ["DenyUploadsRequestingOtherEncryption"]
+        assert (
+            _denied_puts(
+                default_run, bucket, {"aws:SecureTransport": "true", "s3:x-amz-server-side-encryption": "aws:kms"}
+            )
+            == []
+        )
 
 
 def test_bucket_policies_allow_puts_without_the_encryption_header(default_run):
@@ -106,16 +120,18 @@ def test_wal_and_base_backups_kept_at_least_the_pitr_window(default_run):
 
 def test_logical_dumps_expire_in_the_keycloak_guide_tiers(default_run):
     rules = {r["id"]: r for r in default_run.recorder.by_name("sso-archive-buckets-primary-lifecycle").inputs["rules"]}
-    assert {tier: (rules[f"dumps-{tier}"]["filter"]["prefix"], rules[f"dumps-{tier}"]["expiration"]["days"])
-            for tier in ("daily", "weekly", "monthly")} == {
-        "daily": ("dumps/daily/", 14), "weekly": ("dumps/weekly/", 90), "monthly": ("dumps/monthly/", 365)}
+    assert {
+        tier: (rules[f"dumps-{tier}"]["filter"]["prefix"], rules[f"dumps-{tier}"]["expiration"]["days"])
+        for tier in ("daily", "weekly", "monthly")
+    } == {"daily": ("dumps/daily/", 14), "weekly": ("dumps/weekly/", 90), "monthly": ("dumps/monthly/", 365)}
 
 
 def test_incomplete_multipart_uploads_aborted_and_noncurrent_versions_expire(default_run):
     for bucket in archive_buckets(default_run):
         rules = {r["id"]: r for r in default_run.recorder.by_name(f"{bucket.name}-lifecycle").inputs["rules"]}
-        assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"] == \
-            {"daysAfterInitiation": 7}
+        assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"] == {
+            "daysAfterInitiation": 7
+        }
         assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
 
 
@@ -129,8 +145,10 @@ def test_replication_to_dr_with_rtc_metrics_dr_key_and_no_delete_markers(default
     assert dest["bucket"] == default_run.recorder.by_name("sso-archive-buckets-dr").outputs["arn"]
     assert dest["replicationTime"] == {"status": "Enabled", "time": {"minutes": 15}}
     assert dest["metrics"] == {"status": "Enabled", "eventThreshold": {"minutes": 15}}
-    assert dest["encryptionConfiguration"]["replicaKmsKeyId"] == \
-        default_run.recorder.by_name("sso-archive-dr-key").outputs["arn"]
+    assert (
+        dest["encryptionConfiguration"]["replicaKmsKeyId"]
+        == default_run.recorder.by_name("sso-archive-dr-key").outputs["arn"]
+    )
     assert config.inputs["bucket"] == default_run.recorder.by_name("sso-archive-buckets-primary").outputs["bucket"]
     assert config.provider_name == "aws-primary"
 

@@ -16,127 +16,234 @@ from tests.unit.conftest import AUTHENTIK, SECRET_KEYS, config_with
 
 #: (changes, exact message). One case per rule; several per rule where bounds matter.
 REFUSED = [
-    pytest.param({"idp-dr:database": {"backupRetentionDays": 0}},
-                 "invalid idp-dr:database.backupRetentionDays 0: an integer number of days from 1 to 35 (RDS keeps "
-                 "point-in-time backups for at most 35 days; 0 would disable them)", id="retention-0"),
-    pytest.param({"idp-dr:database": {"backupRetentionDays": 36}},
-                 "invalid idp-dr:database.backupRetentionDays 36: an integer number of days from 1 to 35 (RDS keeps "
-                 "point-in-time backups for at most 35 days; 0 would disable them)", id="retention-36"),
-    pytest.param({"idp-dr:database": {"replicatedBackupRetentionDays": 40}},
-                 "invalid idp-dr:database.replicatedBackupRetentionDays 40: an integer number of days from 1 to 35 "
-                 "(RDS keeps point-in-time backups for at most 35 days; 0 would disable them)",
-                 id="replicated-retention-40"),
-    pytest.param({"idp-dr:drRegion": "eu-west-1"},
-                 "invalid idp-dr:drRegion 'eu-west-1': a region other than primaryRegion (eu-west-1): a DR copy in "
-                 "the same region does not survive a regional outage", id="same-region"),
-    pytest.param({"idp-dr:drRegion": "eu-wset-1"},
-                 "invalid idp-dr:drRegion 'eu-wset-1': an AWS region code where RDS exists, e.g. eu-west-1 (did you "
-                 "mean 'eu-west-1'?)", id="unknown-region"),
-    pytest.param({"idp-dr:primaryRegion": "mars-north-1"},
-                 "invalid idp-dr:primaryRegion 'mars-north-1': an AWS region code where RDS exists, e.g. eu-west-1",
-                 id="unknown-primary-region"),
-    pytest.param({"idp-dr:drRegion": "cn-north-1"},
-                 "invalid idp-dr:drRegion 'cn-north-1': a region in the same AWS partition as primaryRegion (aws)",
-                 id="cross-partition"),
-    pytest.param({"idp-dr:dns": {"healthCheck": {"failureThreshold": 0}}},
-                 "invalid idp-dr:dns.healthCheck.failureThreshold 0: an integer from 1 to 10", id="threshold-0"),
-    pytest.param({"idp-dr:dns": {"healthCheck": {"failureThreshold": 11}}},
-                 "invalid idp-dr:dns.healthCheck.failureThreshold 11: an integer from 1 to 10", id="threshold-11"),
-    pytest.param({"idp-dr:dns": {"healthCheck": {"requestInterval": 15}}},
-                 "invalid idp-dr:dns.healthCheck.requestInterval 15: 10 or 30 (the only intervals Route 53 "
-                 "supports)", id="interval-15"),
-    pytest.param({"idp-dr:dns": {"ttl": 61}},
-                 "invalid idp-dr:dns.ttl 61: an integer from 5 to 60 seconds (failover records must expire within a "
-                 "minute so clients follow a failover)", id="ttl-61"),
-    pytest.param({"idp-dr:standby": {"drReplicas": -1}},
-                 "invalid idp-dr:standby.drReplicas -1: an integer from 0 (pilot light) to 50 (warm standby)",
-                 id="negative-replicas"),
-    pytest.param({"idp-dr:archive": {"bucketName": "Bad_Bucket"}},
-                 "invalid idp-dr:archive.bucketName 'Bad_Bucket': an S3 bucket name: 3-63 characters of lowercase "
-                 "letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address",
-                 id="bucket-uppercase"),
-    pytest.param({"idp-dr:archive": {"drBucketName": "a" * 64}},
-                 f"invalid idp-dr:archive.drBucketName '{'a' * 64}': an S3 bucket name: 3-63 characters of lowercase "
-                 "letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address",
-                 id="bucket-too-long"),
-    pytest.param({"idp-dr:archive": {"bucketName": "192.168.1.10"}},
-                 "invalid idp-dr:archive.bucketName '192.168.1.10': an S3 bucket name: 3-63 characters of lowercase "
-                 "letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address",
-                 id="bucket-ip"),
-    pytest.param({"idp-dr:database": {"drKmsKeyArn":
-                  "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}},
-                 "invalid idp-dr:database.drKmsKeyArn 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-"
-                 "56ef-1234567890ab': a KMS key in drRegion (eu-central-1), not eu-west-1: backups replicated to "
-                 "eu-central-1 can only be encrypted with a key that lives there", id="dr-key-wrong-region"),
-    pytest.param({"idp-dr:database": {"drKmsKeyArn": "alias/my-key"}},
-                 "invalid idp-dr:database.drKmsKeyArn 'alias/my-key': a KMS key ARN, e.g. arn:aws:kms:eu-central-1:"
-                 "123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", id="dr-key-not-arn"),
-    pytest.param({"idp-dr:database": {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal"}},
-                 "invalid idp-dr:database.selfManagedDrHost None: required with mode 'self-managed' (together "
-                 "with selfManagedPrimaryHost)", id="self-managed-no-dr-host"),
-    pytest.param({"idp-dr:database": {"mode": "self-managed", "selfManagedDrHost": "pg.dr.internal"}},
-                 "invalid idp-dr:database.selfManagedPrimaryHost None: required with mode 'self-managed' (together "
-                 "with selfManagedDrHost)", id="self-managed-no-primary-host"),
-    pytest.param({"idp-dr:database": {"mode": "self-managed"}},
-                 "invalid idp-dr:database.selfManagedPrimaryHost None: required with mode 'self-managed' (together "
-                 "with selfManagedDrHost)", id="self-managed-no-hosts"),
-    pytest.param({"idp-dr:dns": {"healthCheck": {"path": ""}}},
-                 "invalid idp-dr:dns.healthCheck.path '': an absolute URL path starting with '/', e.g. /health/ready",
-                 id="empty-path"),
-    pytest.param({"idp-dr:dns": {"healthCheck": {"path": "health/ready"}}},
-                 "invalid idp-dr:dns.healthCheck.path 'health/ready': an absolute URL path starting with '/', e.g. "
-                 "/health/ready", id="relative-path"),
-    pytest.param({"idp-dr:database": {"instanceClass": "m6g.large"}},
-                 "invalid idp-dr:database.instanceClass 'm6g.large': an RDS instance class starting with 'db.', e.g. "
-                 "db.m6g.large", id="instance-class"),
-    pytest.param({"idp-dr:masterPassword": "s3cret"},
-                 "invalid idp-dr:masterPassword '[secret]': not set while database.manageMasterPassword is true (RDS "
-                 "generates and rotates the master password in Secrets Manager; remove the key or set "
-                 "manageMasterPassword: false)", id="password-and-managed"),
-    pytest.param({"idp-dr:database": {"manageMasterPassword": False}},
-                 "invalid idp-dr:masterPassword None: required (as a secret) when database.manageMasterPassword is "
-                 "false", id="unmanaged-without-password"),
-    pytest.param({"idp-dr:idp": {"kind": "okta"}},
-                 "invalid idp-dr:idp.kind 'okta': one of 'keycloak', 'authentik'", id="unknown-idp"),
-    pytest.param({"idp-dr:idp": {"image": "quay.io/keycloak/keycloak:latest"}},
-                 "invalid idp-dr:idp.image 'quay.io/keycloak/keycloak:latest': a pinned image: a version tag or an "
-                 "@sha256 digest, not 'latest' (both regions must run the exact same build)", id="image-latest"),
-    pytest.param({"idp-dr:idp": {"image": "quay.io/keycloak/keycloak"}},
-                 "invalid idp-dr:idp.image 'quay.io/keycloak/keycloak': a pinned image: add a version tag or an "
-                 "@sha256 digest (no tag means 'latest')", id="image-untagged"),
-    pytest.param({"idp-dr:idp": {"publicHostname": "https://sso.example.com"}},
-                 "invalid idp-dr:idp.publicHostname 'https://sso.example.com': a lowercase DNS name without scheme or "
-                 "path, e.g. sso.example.com", id="hostname-with-scheme"),
-    pytest.param({"idp-dr:database": {"backupRetentionDays": "fourteen"}},
-                 "invalid idp-dr:database.backupRetentionDays 'fourteen': an integer", id="retention-not-int"),
-    pytest.param({"idp-dr:database": {"backupRetention": 14}},
-                 "unknown key idp-dr:database.backupRetention: not a setting of idp-dr (see the README's config "
-                 "reference)", id="unknown-key"),
+    pytest.param(
+        {"idp-dr:database": {"backupRetentionDays": 0}},
+        "invalid idp-dr:database.backupRetentionDays 0: an integer number of days from 1 to 35 (RDS keeps "
+        "point-in-time backups for at most 35 days; 0 would disable them)",
+        id="retention-0",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"backupRetentionDays": 36}},
+        "invalid idp-dr:database.backupRetentionDays 36: an integer number of days from 1 to 35 (RDS keeps "
+        "point-in-time backups for at most 35 days; 0 would disable them)",
+        id="retention-36",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"replicatedBackupRetentionDays": 40}},
+        "invalid idp-dr:database.replicatedBackupRetentionDays 40: an integer number of days from 1 to 35 "
+        "(RDS keeps point-in-time backups for at most 35 days; 0 would disable them)",
+        id="replicated-retention-40",
+    ),
+    pytest.param(
+        {"idp-dr:drRegion": "eu-west-1"},
+        "invalid idp-dr:drRegion 'eu-west-1': a region other than primaryRegion (eu-west-1): a DR copy in "
+        "the same region does not survive a regional outage",
+        id="same-region",
+    ),
+    pytest.param(
+        {"idp-dr:drRegion": "eu-wset-1"},
+        "invalid idp-dr:drRegion 'eu-wset-1': an AWS region code where RDS exists, e.g. eu-west-1 (did you "
+        "mean 'eu-west-1'?)",
+        id="unknown-region",
+    ),
+    pytest.param(
+        {"idp-dr:primaryRegion": "mars-north-1"},
+        "invalid idp-dr:primaryRegion 'mars-north-1': an AWS region code where RDS exists, e.g. eu-west-1",
+        id="unknown-primary-region",
+    ),
+    pytest.param(
+        {"idp-dr:drRegion": "cn-north-1"},
+        "invalid idp-dr:drRegion 'cn-north-1': a region in the same AWS partition as primaryRegion (aws)",
+        id="cross-partition",
+    ),
+    pytest.param(
+        {"idp-dr:dns": {"healthCheck": {"failureThreshold": 0}}},
+        "invalid idp-dr:dns.healthCheck.failureThreshold 0: an integer from 1 to 10",
+        id="threshold-0",
+    ),
+    pytest.param(
+        {"idp-dr:dns": {"healthCheck": {"failureThreshold": 11}}},
+        "invalid idp-dr:dns.healthCheck.failureThreshold 11: an integer from 1 to 10",
+        id="threshold-11",
+    ),
+    pytest.param(
+        {"idp-dr:dns": {"healthCheck": {"requestInterval": 15}}},
+        "invalid idp-dr:dns.healthCheck.requestInterval 15: 10 or 30 (the only intervals Route 53 supports)",
+        id="interval-15",
+    ),
+    pytest.param(
+        {"idp-dr:dns": {"ttl": 61}},
+        "invalid idp-dr:dns.ttl 61: an integer from 5 to 60 seconds (failover records must expire within a "
+        "minute so clients follow a failover)",
+        id="ttl-61",
+    ),
+    pytest.param(
+        {"idp-dr:standby": {"drReplicas": -1}},
+        "invalid idp-dr:standby.drReplicas -1: an integer from 0 (pilot light) to 50 (warm standby)",
+        id="negative-replicas",
+    ),
+    pytest.param(
+        {"idp-dr:archive": {"bucketName": "Bad_Bucket"}},
+        "invalid idp-dr:archive.bucketName 'Bad_Bucket': an S3 bucket name: 3-63 characters of lowercase "
+        "letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address",
+        id="bucket-uppercase",
+    ),
+    pytest.param(
+        {"idp-dr:archive": {"drBucketName": "a" * 64}},
+        f"invalid idp-dr:archive.drBucketName '{'a' * 64}': an S3 bucket name: 3-63 characters of lowercase "
+        "letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address",
+        id="bucket-too-long",
+    ),
+    pytest.param(
+        {"idp-dr:archive": {"bucketName": "192.168.1.10"}},
+        "invalid idp-dr:archive.bucketName '192.168.1.10': an S3 bucket name: 3-63 characters of lowercase "
+        "letters, digits, dots and hyphens, starting and ending with a letter or digit, not an IP address",
+        id="bucket-ip",
+    ),
+    pytest.param(
+        {
+            "idp-dr:database": {
+                "drKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            }
+        },
+        "invalid idp-dr:database.drKmsKeyArn 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-"
+        "56ef-1234567890ab': a KMS key in drRegion (eu-central-1), not eu-west-1: backups replicated to "
+        "eu-central-1 can only be encrypted with a key that lives there",
+        id="dr-key-wrong-region",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"drKmsKeyArn": "alias/my-key"}},
+        "invalid idp-dr:database.drKmsKeyArn 'alias/my-key': a KMS key ARN, e.g. arn:aws:kms:eu-central-1:"
+        "123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        id="dr-key-not-arn",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal"}},
+        "invalid idp-dr:database.selfManagedDrHost None: required with mode 'self-managed' (together "
+        "with selfManagedPrimaryHost)",
+        id="self-managed-no-dr-host",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"mode": "self-managed", "selfManagedDrHost": "pg.dr.internal"}},
+        "invalid idp-dr:database.selfManagedPrimaryHost None: required with mode 'self-managed' (together "
+        "with selfManagedDrHost)",
+        id="self-managed-no-primary-host",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"mode": "self-managed"}},
+        "invalid idp-dr:database.selfManagedPrimaryHost None: required with mode 'self-managed' (together "
+        "with selfManagedDrHost)",
+        id="self-managed-no-hosts",
+    ),
+    pytest.param(
+        {"idp-dr:dns": {"healthCheck": {"path": ""}}},
+        "invalid idp-dr:dns.healthCheck.path '': an absolute URL path starting with '/', e.g. /health/ready",
+        id="empty-path",
+    ),
+    pytest.param(
+        {"idp-dr:dns": {"healthCheck": {"path": "health/ready"}}},
+        "invalid idp-dr:dns.healthCheck.path 'health/ready': an absolute URL path starting with '/', e.g. "
+        "/health/ready",
+        id="relative-path",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"instanceClass": "m6g.large"}},
+        "invalid idp-dr:database.instanceClass 'm6g.large': an RDS instance class starting with 'db.', e.g. "
+        "db.m6g.large",
+        id="instance-class",
+    ),
+    pytest.param(
+        {"idp-dr:masterPassword": "s3cret"},
+        "invalid idp-dr:masterPassword '[secret]': not set while database.manageMasterPassword is true (RDS "
+        "generates and rotates the master password in Secrets Manager; remove the key or set "
+        "manageMasterPassword: false)",
+        id="password-and-managed",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"manageMasterPassword": False}},
+        "invalid idp-dr:masterPassword None: required (as a secret) when database.manageMasterPassword is false",
+        id="unmanaged-without-password",
+    ),
+    pytest.param(
+        {"idp-dr:idp": {"kind": "okta"}},
+        "invalid idp-dr:idp.kind 'okta': one of 'keycloak', 'authentik'",
+        id="unknown-idp",
+    ),
+    pytest.param(
+        {"idp-dr:idp": {"image": "quay.io/keycloak/keycloak:latest"}},
+        "invalid idp-dr:idp.image 'quay.io/keycloak/keycloak:latest': a pinned image: a version tag or an "
+        "@sha256 digest, not 'latest' (both regions must run the exact same build)",
+        id="image-latest",
+    ),
+    pytest.param(
+        {"idp-dr:idp": {"image": "quay.io/keycloak/keycloak"}},
+        "invalid idp-dr:idp.image 'quay.io/keycloak/keycloak': a pinned image: add a version tag or an "
+        "@sha256 digest (no tag means 'latest')",
+        id="image-untagged",
+    ),
+    pytest.param(
+        {"idp-dr:idp": {"publicHostname": "https://sso.example.com"}},
+        "invalid idp-dr:idp.publicHostname 'https://sso.example.com': a lowercase DNS name without scheme or "
+        "path, e.g. sso.example.com",
+        id="hostname-with-scheme",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"backupRetentionDays": "fourteen"}},
+        "invalid idp-dr:database.backupRetentionDays 'fourteen': an integer",
+        id="retention-not-int",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"backupRetention": 14}},
+        "unknown key idp-dr:database.backupRetention: not a setting of idp-dr (see the README's config reference)",
+        id="unknown-key",
+    ),
     pytest.param({"idp-dr:dns": None}, "missing required key idp-dr:dns", id="missing-dns"),
-    pytest.param({"idp-dr:dbAppPassword": None},
-                 "invalid idp-dr:dbAppPassword None: required: set it with 'pulumi config set --secret "
-                 "idp-dr:dbAppPassword <password>'", id="missing-app-password"),
-    pytest.param({"idp-dr:archive": {"walRetentionDays": 7}},
-                 "invalid idp-dr:archive.walRetentionDays 7: at least database.backupRetentionDays (14): WAL and base "
-                 "backups must cover the whole point-in-time window", id="wal-retention-below-window"),
-    pytest.param({"idp-dr:network": {"primary": {"appCidrs": ["0.0.0.0/0"]}}},
-                 "invalid idp-dr:network.primary.appCidrs ['0.0.0.0/0']: private CIDR blocks, not 0.0.0.0/0 (the "
-                 "database is never open to all)", id="open-cidr"),
-    pytest.param({"idp-dr:network": {"dr": {"dbSubnetIds": ["subnet-0f1e2d3c4b5a60001"]}}},
-                 "invalid idp-dr:network.dr.dbSubnetIds ['subnet-0f1e2d3c4b5a60001']: at least two subnet IDs (e.g. "
-                 "subnet-0123456789abcdef0) in different AZs", id="one-subnet"),
-    pytest.param({"idp-dr:standby": {"namespace": "default"}},
-                 "invalid idp-dr:standby.namespace 'default': a DNS-label namespace other than default and "
-                 "kube-system", id="default-namespace"),
-    pytest.param({"idp-dr:idp": {"kind": "authentik", "image": "ghcr.io/goauthentik/server:2025.10.2"}},
-                 "invalid idp-dr:idp.applicationSlug None: required for authentik: the OAuth2/OIDC application slug "
-                 "whose issuer is checked", id="authentik-without-slug"),
-    pytest.param({**AUTHENTIK, "idp-dr:authentikSecretKey": None},
-                 "invalid idp-dr:authentikSecretKey None: required for authentik: 'pulumi config set --secret "
-                 "idp-dr:authentikSecretKey <key>' (both regions must share it)", id="authentik-without-key"),
-    pytest.param({"idp-dr:standby": {"outpost": {"enabled": True}}},
-                 "invalid idp-dr:standby.outpost.enabled True: only with idp.kind 'authentik'",
-                 id="outpost-on-keycloak"),
+    pytest.param(
+        {"idp-dr:dbAppPassword": None},
+        "invalid idp-dr:dbAppPassword None: required: set it with 'pulumi config set --secret "
+        "idp-dr:dbAppPassword <password>'",
+        id="missing-app-password",
+    ),
+    pytest.param(
+        {"idp-dr:archive": {"walRetentionDays": 7}},
+        "invalid idp-dr:archive.walRetentionDays 7: at least database.backupRetentionDays (14): WAL and base "
+        "backups must cover the whole point-in-time window",
+        id="wal-retention-below-window",
+    ),
+    pytest.param(
+        {"idp-dr:network": {"primary": {"appCidrs": ["0.0.0.0/0"]}}},
+        "invalid idp-dr:network.primary.appCidrs ['0.0.0.0/0']: private CIDR blocks, not 0.0.0.0/0 (the "
+        "database is never open to all)",
+        id="open-cidr",
+    ),
+    pytest.param(
+        {"idp-dr:network": {"dr": {"dbSubnetIds": ["subnet-0f1e2d3c4b5a60001"]}}},
+        "invalid idp-dr:network.dr.dbSubnetIds ['subnet-0f1e2d3c4b5a60001']: at least two subnet IDs (e.g. "
+        "subnet-0123456789abcdef0) in different AZs",
+        id="one-subnet",
+    ),
+    pytest.param(
+        {"idp-dr:standby": {"namespace": "default"}},
+        "invalid idp-dr:standby.namespace 'default': a DNS-label namespace other than default and kube-system",
+        id="default-namespace",
+    ),
+    pytest.param(
+        {"idp-dr:idp": {"kind": "authentik", "image": "ghcr.io/goauthentik/server:2025.10.2"}},
+        "invalid idp-dr:idp.applicationSlug None: required for authentik: the OAuth2/OIDC application slug "
+        "whose issuer is checked",
+        id="authentik-without-slug",
+    ),
+    pytest.param(
+        {**AUTHENTIK, "idp-dr:authentikSecretKey": None},
+        "invalid idp-dr:authentikSecretKey None: required for authentik: 'pulumi config set --secret "
+        "idp-dr:authentikSecretKey <key>' (both regions must share it)",
+        id="authentik-without-key",
+    ),
+    pytest.param(
+        {"idp-dr:standby": {"outpost": {"enabled": True}}},
+        "invalid idp-dr:standby.outpost.enabled True: only with idp.kind 'authentik'",
+        id="outpost-on-keycloak",
+    ),
 ]
 
 
@@ -166,26 +273,27 @@ def test_secret_key_given_in_plain_text_is_refused():
 
 
 def test_all_problems_are_reported_at_once():
-    changes = {"idp-dr:database": {"backupRetentionDays": 0, "instanceClass": "large"},
-               "idp-dr:dns": {"ttl": 300}}
+    changes = {"idp-dr:database": {"backupRetentionDays": 0, "instanceClass": "large"}, "idp-dr:dns": {"ttl": 300}}
     with pytest.raises(ConfigError) as info:
         load_stack_config(config_with(changes), SECRET_KEYS)
     assert len(info.value.problems) == 3
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"idp-dr:database": {"backupRetentionDays": 1}}, 1),
-    ({"idp-dr:database": {"backupRetentionDays": 35}}, 35),
-    ({}, 14),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"idp-dr:database": {"backupRetentionDays": 1}}, 1),
+        ({"idp-dr:database": {"backupRetentionDays": 35}}, 35),
+        ({}, 14),
+    ],
+)
 def test_retention_boundaries_accepted(changes, expected):
     assert load_stack_config(config_with(changes), SECRET_KEYS).database.backup_retention_days == expected
 
 
 @pytest.mark.parametrize("threshold", [1, 10])
 def test_failure_threshold_boundaries_accepted(threshold):
-    cfg = load_stack_config(config_with({"idp-dr:dns": {"healthCheck": {"failureThreshold": threshold}}}),
-                            SECRET_KEYS)
+    cfg = load_stack_config(config_with({"idp-dr:dns": {"healthCheck": {"failureThreshold": threshold}}}), SECRET_KEYS)
     assert cfg.dns.health_check.failure_threshold == threshold
 
 

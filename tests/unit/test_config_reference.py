@@ -26,13 +26,20 @@ def test_example_stack_uses_only_documented_keys():
     import yaml
 
     documented = {f"idp-dr:{s.key}" for s in settings()} | {
-        "idp-dr:dbAppPassword", "idp-dr:authentikSecretKey", "idp-dr:masterPassword"}
+        "idp-dr:dbAppPassword",
+        "idp-dr:authentikSecretKey",
+        "idp-dr:masterPassword",
+    }
     config = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())["config"]
 
     def keys(prefix: str, value):
         yield prefix
-        if isinstance(value, dict) and "secure" not in value and prefix != "idp-dr:tags" and \
-                not prefix.endswith("ingressAnnotations"):
+        if (
+            isinstance(value, dict)
+            and "secure" not in value
+            and prefix != "idp-dr:tags"
+            and not prefix.endswith("ingressAnnotations")
+        ):
             for key, item in value.items():
                 yield from keys(f"{prefix}.{key}", item)
 

@@ -82,8 +82,10 @@ def test_parameter_groups_force_tls_in_both_regions(default_run):
         params = {p["name"]: p["value"] for p in group.inputs["parameters"]}
         assert params["rds.force_ssl"] == "1", group.name
         assert group.inputs["family"] == "postgres16"
-    assert primary_db(default_run).inputs["parameterGroupName"] == \
-        default_run.recorder.by_name("sso-database-params").outputs["name"]
+    assert (
+        primary_db(default_run).inputs["parameterGroupName"]
+        == default_run.recorder.by_name("sso-database-params").outputs["name"]
+    )
 
 
 def test_backup_replication_is_created_in_the_dr_region_with_a_dr_key(default_run):
@@ -106,8 +108,9 @@ def test_bring_your_own_dr_key_is_used_and_no_dr_key_is_created():
     run = run_stack({"idp-dr:database": {"drKmsKeyArn": arn}})
     [replication] = run.recorder.of_type(REPLICATION)
     assert replication.inputs["kmsKeyId"] == arn
-    assert [r.name for r in run.recorder.of_type("aws:kms/key:Key") if r.name.startswith("sso-database")] == \
-        ["sso-database-primary-key"]
+    assert [r.name for r in run.recorder.of_type("aws:kms/key:Key") if r.name.startswith("sso-database")] == [
+        "sso-database-primary-key"
+    ]
 
 
 def test_no_dr_replica_unless_configured(default_run):
@@ -159,8 +162,11 @@ def test_database_accepts_postgres_only_from_the_app_cidrs(default_run):
 
 
 def test_warm_standby_cidrs_admitted_to_the_primary_database(warm_run):
-    rules = [r for r in warm_run.recorder.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-             if r.region == "eu-west-1"]
+    rules = [
+        r
+        for r in warm_run.recorder.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.region == "eu-west-1"
+    ]
     assert sorted(r.inputs["cidrIpv4"] for r in rules) == ["10.10.0.0/16", "10.20.0.0/16"]
 
 

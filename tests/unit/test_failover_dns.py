@@ -10,8 +10,11 @@ CHECK = "aws:route53/healthCheck:HealthCheck"
 
 
 def failover_records(run):
-    return {r.inputs["failoverRoutingPolicies"][0]["type"]: r for r in run.recorder.of_type("aws:route53/record:Record")
-            if r.inputs.get("failoverRoutingPolicies")}
+    return {
+        r.inputs["failoverRoutingPolicies"][0]["type"]: r
+        for r in run.recorder.of_type("aws:route53/record:Record")
+        if r.inputs.get("failoverRoutingPolicies")
+    }
 
 
 def test_failover_pair_on_the_public_hostname_with_ttl_at_most_60(default_run):
@@ -36,8 +39,12 @@ def test_readiness_checks_are_https_with_sni_on_each_health_hostname(default_run
     checks = {c.name: c.inputs for c in default_run.recorder.of_type(CHECK)}
     for site, host in (("primary", "health-primary.sso.example.com"), ("dr", "health-dr.sso.example.com")):
         check = checks[f"sso-dns-{site}-readiness"]
-        assert (check["type"], check["fqdn"], check["port"], check["resourcePath"]) == \
-            ("HTTPS", host, 443, "/health/ready")
+        assert (check["type"], check["fqdn"], check["port"], check["resourcePath"]) == (
+            "HTTPS",
+            host,
+            443,
+            "/health/ready",
+        )
         assert check["enableSni"] is True
         assert (check["requestInterval"], check["failureThreshold"]) == (30, 3)
 
@@ -76,8 +83,10 @@ def test_primary_record_uses_the_calculated_readiness_and_issuer_check(default_r
     combined = rec.by_name("sso-dns-primary-combined")
     assert combined.inputs["type"] == "CALCULATED"
     assert combined.inputs["childHealthThreshold"] == 2
-    assert set(combined.inputs["childHealthchecks"]) == {rec.by_name("sso-dns-primary-readiness").id,
-                                                         rec.by_name("sso-dns-primary-issuer").id}
+    assert set(combined.inputs["childHealthchecks"]) == {
+        rec.by_name("sso-dns-primary-readiness").id,
+        rec.by_name("sso-dns-primary-issuer").id,
+    }
     assert failover_records(default_run)["PRIMARY"].inputs["healthCheckId"] == combined.id
     assert default_run.outputs["dns"]["primaryRecordHealthCheckId"] == combined.id
 

@@ -35,12 +35,18 @@ def stack_file(tmp_path: Path, **config_changes) -> Path:
 def test_plan_prints_the_topology_per_region_and_cluster():
     code, out, err = run_cli("--stack", "prod")
     assert code == ExitCode.OK, err
-    for heading in ("== aws: eu-west-1 (primary) ==", "== aws: eu-central-1 (DR) ==",
-                    "== aws: us-east-1 (Route 53 metrics) ==", "== kubernetes: primary cluster ==",
-                    "== kubernetes: DR cluster ==", "== DR posture =="):
+    for heading in (
+        "== aws: eu-west-1 (primary) ==",
+        "== aws: eu-central-1 (DR) ==",
+        "== aws: us-east-1 (Route 53 metrics) ==",
+        "== kubernetes: primary cluster ==",
+        "== kubernetes: DR cluster ==",
+        "== DR posture ==",
+    ):
         assert heading in out
-    assert "InstanceAutomatedBackupsReplication sso-database-backup-replication: retention 14 d, KMS eu-central-1" \
-        in out
+    assert (
+        "InstanceAutomatedBackupsReplication sso-database-backup-replication: retention 14 d, KMS eu-central-1" in out
+    )
     assert "detection      10 s x 3 checks = 30 s; failover records TTL 60 s" in out
     assert "pass    rto.budget" in out
 
@@ -53,24 +59,33 @@ def test_plan_json_carries_resources_posture_and_outputs():
     assert doc["result"]["posture"]["standby_mode"] == "pilot-light"
     assert doc["result"]["posture"]["detection_s"] == 30
     assert doc["result"]["outputs"]["database"]["primaryInstanceId"] == "sso-db"
-    assert {c["name"] for c in doc["checks"]} >= {"rds.deletion-protection", "rds.cross-region-backups",
-                                                  "s3.replication-rtc", "dns.failover-pair", "standby.same-image"}
+    assert {c["name"] for c in doc["checks"]} >= {
+        "rds.deletion-protection",
+        "rds.cross-region-backups",
+        "s3.replication-rtc",
+        "dns.failover-pair",
+        "standby.same-image",
+    }
 
 
 def test_plan_fails_on_a_dr_policy_violation(tmp_path):
     path = stack_file(tmp_path, database={"deletionProtection": False})
     code, out, _ = run_cli("--stack-file", str(path))
     assert code == ExitCode.CHECK_FAILED
-    assert "FAIL    rds.deletion-protection     deletion protection is off: one API call deletes the production " \
-           "database" in out
+    assert (
+        "FAIL    rds.deletion-protection     deletion protection is off: one API call deletes the production "
+        "database" in out
+    )
 
 
 def test_plan_flags_an_rto_target_tighter_than_the_recovery_path(tmp_path):
     path = stack_file(tmp_path, database={"drReadReplica": False}, targets={"rtoSeconds": 900})
     code, out, _ = run_cli("--stack-file", str(path))
     assert code == ExitCode.CHECK_FAILED
-    assert "FAIL    rto.budget                  detection + DNS + database failover estimate = 2010 s EXCEEDS the " \
-           "RTO target of 900 s" in out
+    assert (
+        "FAIL    rto.budget                  detection + DNS + database failover estimate = 2010 s EXCEEDS the "
+        "RTO target of 900 s" in out
+    )
 
 
 def test_plan_refuses_bad_config_with_every_problem_and_exit_2(tmp_path):
@@ -89,9 +104,11 @@ def test_plan_refuses_bad_config_with_every_problem_and_exit_2(tmp_path):
 def test_plan_names_the_missing_stack():
     code, _, err = run_cli("--stack", "staging")
     assert code == ExitCode.BAD_INPUT
-    assert err.startswith(f"error: invalid --stack 'staging': a stack with a config file "
-                          f"({REPO_ROOT / 'Pulumi.staging.yaml'} does not exist)\nhint: stack files here: "
-                          "Pulumi.prod.yaml")
+    assert err.startswith(
+        f"error: invalid --stack 'staging': a stack with a config file "
+        f"({REPO_ROOT / 'Pulumi.staging.yaml'} does not exist)\nhint: stack files here: "
+        "Pulumi.prod.yaml"
+    )
 
 
 def test_plan_never_prints_secret_values(tmp_path):

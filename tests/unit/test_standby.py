@@ -28,8 +28,11 @@ def test_both_sites_deploy_the_same_image_and_public_hostname(default_run):
     assert container(primary)["image"] == container(dr)["image"] == "quay.io/keycloak/keycloak:26.4.5"
     hostnames = {env_of(d)["KC_HOSTNAME"] for d in (primary, dr)}
     assert hostnames == {"https://sso.example.com"}
-    ingress_hosts = {r.inputs["spec"]["rules"][0]["host"] for r in
-                     default_run.recorder.of_type("kubernetes:networking.k8s.io/v1:Ingress") if "public" in r.name}
+    ingress_hosts = {
+        r.inputs["spec"]["rules"][0]["host"]
+        for r in default_run.recorder.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+        if "public" in r.name
+    }
     assert ingress_hosts == {"sso.example.com"}
 
 
@@ -52,8 +55,11 @@ def test_warm_standby_runs_the_configured_replicas(warm_run):
 
 def test_dr_replicas_belong_to_failover_after_the_first_deploy(default_run, authentik_run):
     # failover scales the DR Deployment(s) up; a routine `pulumi up` must not scale them back.
-    for run, name in ((default_run, "keycloak"), (authentik_run, "authentik-server"),
-                      (authentik_run, "authentik-worker")):
+    for run, name in (
+        (default_run, "keycloak"),
+        (authentik_run, "authentik-server"),
+        (authentik_run, "authentik-worker"),
+    ):
         ignored = {d.provider_name: d.ignore_changes for d in deployments(run, name)}
         assert ignored == {"k8s-primary": [], "k8s-dr": ["spec.replicas"]}, name
 
@@ -76,8 +82,11 @@ def test_keycloak_sites_never_form_one_cluster_across_regions(default_run):
         env = env_of(deployment)
         assert env["KC_CACHE_STACK"] == "kubernetes"
         assert env["JAVA_OPTS_APPEND"] == "-Djgroups.dns.query=keycloak-discovery.identity.svc.cluster.local"
-    headless = [r for r in default_run.recorder.of_type("kubernetes:core/v1:Service")
-                if r.inputs["metadata"]["name"] == "keycloak-discovery"]
+    headless = [
+        r
+        for r in default_run.recorder.of_type("kubernetes:core/v1:Service")
+        if r.inputs["metadata"]["name"] == "keycloak-discovery"
+    ]
     assert len(headless) == 2 and all(h.inputs["spec"]["clusterIP"] == "None" for h in headless)
 
 
@@ -112,20 +121,26 @@ def test_pulumi_mode_dr_db_secret_belongs_to_failover_after_the_first_deploy():
 
 
 def test_external_secrets_read_the_sites_own_region(default_run):
-    stores = {s.provider_name: s.inputs["spec"]["provider"]["aws"] for s in
-              default_run.recorder.of_type("kubernetes:external-secrets.io/v1:SecretStore")}
+    stores = {
+        s.provider_name: s.inputs["spec"]["provider"]["aws"]
+        for s in default_run.recorder.of_type("kubernetes:external-secrets.io/v1:SecretStore")
+    }
     assert stores["k8s-primary"]["region"] == "eu-west-1"
     assert stores["k8s-dr"]["region"] == "eu-central-1"
     assert stores["k8s-dr"]["auth"] == {"jwt": {"serviceAccountRef": {"name": "idp-dr-secrets-reader"}}}
 
 
 def test_external_secret_maps_endpoint_and_credentials_into_the_app_keys(default_run):
-    external = next(e for e in default_run.recorder.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
-                if e.provider_name == "k8s-dr")
+    external = next(
+        e
+        for e in default_run.recorder.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+        if e.provider_name == "k8s-dr"
+    )
     spec = external.inputs["spec"]
     remote = {d["secretKey"]: (d["remoteRef"]["key"], d["remoteRef"]["property"]) for d in spec["data"]}
     assert remote == {
-        "host": ("idp-dr/sso/db-endpoint", "host"), "port": ("idp-dr/sso/db-endpoint", "port"),
+        "host": ("idp-dr/sso/db-endpoint", "host"),
+        "port": ("idp-dr/sso/db-endpoint", "port"),
         "dbname": ("idp-dr/sso/db-endpoint", "dbname"),
         "username": ("idp-dr/sso/db-app-credentials", "username"),
         "password": ("idp-dr/sso/db-app-credentials", "password"),
@@ -144,8 +159,11 @@ def test_dr_secrets_reader_can_read_exactly_the_dr_region_secrets(default_run):
 
 
 def test_secrets_reader_service_account_carries_the_irsa_role(default_run):
-    accounts = [a for a in default_run.recorder.of_type("kubernetes:core/v1:ServiceAccount")
-                if a.inputs["metadata"]["name"] == "idp-dr-secrets-reader"]
+    accounts = [
+        a
+        for a in default_run.recorder.of_type("kubernetes:core/v1:ServiceAccount")
+        if a.inputs["metadata"]["name"] == "idp-dr-secrets-reader"
+    ]
     assert len(accounts) == 2
     for account in accounts:
         assert account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
@@ -186,10 +204,13 @@ def test_namespace_is_not_default_and_enforces_restricted_pod_security(default_r
 
 
 def test_disruption_budget_only_where_two_or_more_replicas_run(default_run, warm_run):
-    assert [p.provider_name for p in default_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")] == \
-        ["k8s-primary"]
-    assert sorted(p.provider_name for p in warm_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")) \
-        == ["k8s-dr", "k8s-primary"]
+    assert [p.provider_name for p in default_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")] == [
+        "k8s-primary"
+    ]
+    assert sorted(p.provider_name for p in warm_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")) == [
+        "k8s-dr",
+        "k8s-primary",
+    ]
 
 
 def test_health_ingress_exposes_only_what_route53_and_failover_check(default_run):
@@ -197,10 +218,12 @@ def test_health_ingress_exposes_only_what_route53_and_failover_check(default_run
     [rule] = ingress.inputs["spec"]["rules"]
     assert rule["host"] == "health-dr.sso.example.com"
     paths = {p["path"]: (p["pathType"], p["backend"]["service"]["port"]["name"]) for p in rule["http"]["paths"]}
-    assert paths == {"/health/ready": ("Exact", "management"),
-                     "/realms/company/.well-known/openid-configuration": ("Exact", "http"),
-                     "/realms/company/protocol/openid-connect/certs": ("Exact", "http"),
-                     "/realms/company/protocol/openid-connect/token": ("Exact", "http")}
+    assert paths == {
+        "/health/ready": ("Exact", "management"),
+        "/realms/company/.well-known/openid-configuration": ("Exact", "http"),
+        "/realms/company/protocol/openid-connect/certs": ("Exact", "http"),
+        "/realms/company/protocol/openid-connect/token": ("Exact", "http"),
+    }
 
 
 def test_authentik_runs_server_and_worker_with_its_health_endpoints(authentik_run):
@@ -226,14 +249,18 @@ def test_authentik_secret_key_is_shared_and_replicated(authentik_run):
     assert is_secret(version.inputs["secretString"]) and unwrap(version.inputs["secretString"]) == AUTHENTIK_KEY
     for deployment in authentik_run.recorder.of_type(DEPLOYMENT):
         if deployment.inputs["metadata"]["name"].startswith("authentik-") and "redis" not in deployment.name:
-            assert env_of(deployment)["AUTHENTIK_SECRET_KEY"] == \
-                {"secretKeyRef": {"name": "authentik-secret-key", "key": "AUTHENTIK_SECRET_KEY"}}
+            assert env_of(deployment)["AUTHENTIK_SECRET_KEY"] == {
+                "secretKeyRef": {"name": "authentik-secret-key", "key": "AUTHENTIK_SECRET_KEY"}
+            }
     assert plaintext_occurrences(authentik_run, AUTHENTIK_KEY) == []
 
 
 def test_authentik_media_lives_in_each_sites_replicated_bucket(authentik_run):
-    buckets = {b.region: b.outputs["bucket"] for b in authentik_run.recorder.of_type("aws:s3/bucket:Bucket")
-               if b.name.startswith("sso-media")}
+    buckets = {
+        b.region: b.outputs["bucket"]
+        for b in authentik_run.recorder.of_type("aws:s3/bucket:Bucket")
+        if b.name.startswith("sso-media")
+    }
     assert set(buckets) == {"eu-west-1", "eu-central-1"}
     for deployment in deployments(authentik_run, "authentik-server"):
         env = env_of(deployment)
@@ -244,11 +271,14 @@ def test_authentik_media_lives_in_each_sites_replicated_bucket(authentik_run):
     assert authentik_run.recorder.by_name("sso-media-replication").inputs["rules"][0]["status"] == "Enabled"
 
 
-@pytest.mark.parametrize(("image", "redis"), [
-    ("ghcr.io/goauthentik/server:2025.8.4", True),
-    ("ghcr.io/goauthentik/server:2025.10.0", False),
-    ("ghcr.io/goauthentik/server:2026.2.1", False),
-])
+@pytest.mark.parametrize(
+    ("image", "redis"),
+    [
+        ("ghcr.io/goauthentik/server:2025.8.4", True),
+        ("ghcr.io/goauthentik/server:2025.10.0", False),
+        ("ghcr.io/goauthentik/server:2026.2.1", False),
+    ],
+)
 def test_authentik_gets_redis_only_before_2025_10(image, redis):
     run = run_stack({**AUTHENTIK, "idp-dr:idp": {**AUTHENTIK["idp-dr:idp"], "image": image}})
     assert bool(deployments(run, "authentik-redis")) is redis
@@ -257,26 +287,43 @@ def test_authentik_gets_redis_only_before_2025_10(image, redis):
 
 
 def test_authentik_outpost_keeps_sessions_in_postgres(authentik_run):
-    blueprint_map = next(c for c in authentik_run.recorder.of_type("kubernetes:core/v1:ConfigMap")
-                     if c.provider_name == "k8s-dr")
+    blueprint_map = next(
+        c for c in authentik_run.recorder.of_type("kubernetes:core/v1:ConfigMap") if c.provider_name == "k8s-dr"
+    )
     blueprint = yaml.safe_load(blueprint_map.inputs["data"]["outpost-sessions.yaml"])
     [entry] = blueprint["entries"]
     assert entry["model"] == "authentik_outposts.outpost"
-    assert entry["attrs"]["config"] == {"session_backend": "postgres",
-                                       "kubernetes_postgresql_secret_name": "authentik-postgresql"}
+    assert entry["attrs"]["config"] == {
+        "session_backend": "postgres",
+        "kubernetes_postgresql_secret_name": "authentik-postgresql",
+    }
     worker = next(d for d in deployments(authentik_run, "authentik-worker") if d.provider_name == "k8s-dr")
-    assert {"name": "idp-dr-blueprints", "mountPath": "/blueprints/idp-dr", "readOnly": True} in \
-        container(worker)["volumeMounts"]
-    external = next(e for e in authentik_run.recorder.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
-                if e.inputs["metadata"]["name"] == "authentik-postgresql" and e.provider_name == "k8s-dr")
+    assert {"name": "idp-dr-blueprints", "mountPath": "/blueprints/idp-dr", "readOnly": True} in container(worker)[
+        "volumeMounts"
+    ]
+    external = next(
+        e
+        for e in authentik_run.recorder.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+        if e.inputs["metadata"]["name"] == "authentik-postgresql" and e.provider_name == "k8s-dr"
+    )
     assert set(external.inputs["spec"]["target"]["template"]["data"]) == {
-        "AUTHENTIK_POSTGRESQL__HOST", "AUTHENTIK_POSTGRESQL__PORT", "AUTHENTIK_POSTGRESQL__NAME",
-        "AUTHENTIK_POSTGRESQL__USER", "AUTHENTIK_POSTGRESQL__PASSWORD"}
+        "AUTHENTIK_POSTGRESQL__HOST",
+        "AUTHENTIK_POSTGRESQL__PORT",
+        "AUTHENTIK_POSTGRESQL__NAME",
+        "AUTHENTIK_POSTGRESQL__USER",
+        "AUTHENTIK_POSTGRESQL__PASSWORD",
+    }
 
 
 def test_authentik_static_directories_are_mounted_from_git_on_both_sites():
-    run = run_stack({**AUTHENTIK, "idp-dr:standby": {"authentikFiles": {
-        "customTemplatesConfigMap": "authentik-templates", "certsSecret": "authentik-certs"}}})
+    run = run_stack(
+        {
+            **AUTHENTIK,
+            "idp-dr:standby": {
+                "authentikFiles": {"customTemplatesConfigMap": "authentik-templates", "certsSecret": "authentik-certs"}
+            },
+        }
+    )
     for deployment in deployments(run, "authentik-server") + deployments(run, "authentik-worker"):
         pod = deployment.inputs["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}

@@ -14,8 +14,16 @@ from scripts.stack_outputs import StackOutputs
 from tests.unit.conftest import run_stack
 
 STACK_TYPE = "pulumi:pulumi:Stack"
-TAGGABLE_PREFIXES = ("aws:rds/instance:", "aws:s3/bucket:", "aws:kms/key:", "aws:secretsmanager/secret:",
-                     "aws:route53/healthCheck:", "aws:sns/topic:", "aws:iam/role:", "aws:cloudwatch/metricAlarm:")
+TAGGABLE_PREFIXES = (
+    "aws:rds/instance:",
+    "aws:s3/bucket:",
+    "aws:kms/key:",
+    "aws:secretsmanager/secret:",
+    "aws:route53/healthCheck:",
+    "aws:sns/topic:",
+    "aws:iam/role:",
+    "aws:cloudwatch/metricAlarm:",
+)
 
 
 def test_every_child_has_a_component_as_parent(default_run):
@@ -100,16 +108,26 @@ def test_restore_command_names_the_dr_key_for_the_master_secret(default_run):
 
 
 def test_self_managed_restore_command_parses_with_the_real_cli():
-    run = run_stack({"idp-dr:database": {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal",
-                                         "selfManagedDrHost": "pg.dr.internal"}})
+    run = run_stack(
+        {
+            "idp-dr:database": {
+                "mode": "self-managed",
+                "selfManagedPrimaryHost": "pg.primary.internal",
+                "selfManagedDrHost": "pg.dr.internal",
+            }
+        }
+    )
     argv = shlex.split(run.outputs["restoreCommand"])
     assert argv[3:5] == ["restore", "wal"]
 
 
 @pytest.mark.parametrize(("engine_version", "major"), [(None, "16"), ("15.7", "15"), ("17", "17")])
 def test_self_managed_restore_pgdata_follows_the_engine_major(engine_version, major):
-    database = {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal",
-                "selfManagedDrHost": "pg.dr.internal"}
+    database = {
+        "mode": "self-managed",
+        "selfManagedPrimaryHost": "pg.primary.internal",
+        "selfManagedDrHost": "pg.dr.internal",
+    }
     if engine_version:
         database["engineVersion"] = engine_version
     run = run_stack({"idp-dr:database": database})
@@ -138,13 +156,20 @@ def test_app_credentials_are_replicated_to_the_dr_region_with_the_dr_key(default
     secret = default_run.recorder.by_name("sso-db-access-app-credentials")
     assert secret.region == "eu-west-1"
     assert secret.inputs["replicas"] == [
-        {"region": "eu-central-1", "kmsKeyId": default_run.recorder.by_name("sso-database-dr-key").outputs["arn"]}]
+        {"region": "eu-central-1", "kmsKeyId": default_run.recorder.by_name("sso-database-dr-key").outputs["arn"]}
+    ]
 
 
 def test_self_managed_mode_creates_no_rds_and_restores_from_the_archive():
-    run = run_stack({"idp-dr:database": {"mode": "self-managed",
-                                         "selfManagedPrimaryHost": "pg.primary.internal",
-                                         "selfManagedDrHost": "pg.dr.internal"}})
+    run = run_stack(
+        {
+            "idp-dr:database": {
+                "mode": "self-managed",
+                "selfManagedPrimaryHost": "pg.primary.internal",
+                "selfManagedDrHost": "pg.dr.internal",
+            }
+        }
+    )
     assert run.recorder.of_type("aws:rds/instance:Instance") == []
     outputs = StackOutputs.model_validate(run.outputs)
     assert outputs.database.mode == "self-managed"

@@ -82,9 +82,7 @@ class KeycloakLab:
         """A logical copy (pg_dump | pg_restore) owned by the Keycloak role: a "restored" database."""
         self.pg.execute(f'CREATE DATABASE "{target}" OWNER {DB_ROLE}')
         conn = ["-h", str(self.pg.socket_dir), "-p", str(self.pg.port), "-U", "postgres"]
-        dump = subprocess.Popen(
-            [str(self.pg.bindir / "pg_dump"), *conn, "-Fc", source], stdout=subprocess.PIPE
-        )
+        dump = subprocess.Popen([str(self.pg.bindir / "pg_dump"), *conn, "-Fc", source], stdout=subprocess.PIPE)
         restore = subprocess.run(
             [str(self.pg.bindir / "pg_restore"), *conn, "--no-owner", f"--role={DB_ROLE}", "-d", target],
             stdin=dump.stdout,
@@ -156,9 +154,7 @@ def tls_ca(keycloak_lab: KeycloakLab) -> Path:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        )
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     pg = keycloak_lab.pg

@@ -137,9 +137,7 @@ def test_the_schema_version_from_the_api_when_there_is_no_baseline(ak, tmp_path)
     fake.allowed_scopes = (*fake.allowed_scopes, "goauthentik.io/api")
     code, doc = _verify(fake, dsn, tmp_path, "--expected-issuer", fake.issuer)
     assert code == ExitCode.OK
-    assert (
-        _check(doc, "db.schema_version")["evidence"]["expected_from"] == "reported by /api/v3/admin/version/"
-    )
+    assert _check(doc, "db.schema_version")["evidence"]["expected_from"] == "reported by /api/v3/admin/version/"
     fake.version = "2026.2.0"  # the running server is newer than what last migrated the database
     code, doc = _verify(fake, dsn, tmp_path, "--expected-issuer", fake.issuer)
     assert code == ExitCode.CHECK_FAILED
@@ -153,12 +151,9 @@ def test_a_database_migrated_further_than_the_baseline(ak, tmp_path):
     fake, dsn, conn = ak
     path = _baseline(fake, dsn, tmp_path)
     conn.execute(
-        "INSERT INTO django_migrations (app, name, applied) VALUES ('authentik_core', "
-        "'0055_user_locale', now())"
+        "INSERT INTO django_migrations (app, name, applied) VALUES ('authentik_core', '0055_user_locale', now())"
     )
-    conn.execute(
-        "INSERT INTO authentik_version_history (timestamp, version, build) VALUES (now(), '2026.2.0', '')"
-    )
+    conn.execute("INSERT INTO authentik_version_history (timestamp, version, build) VALUES (now(), '2026.2.0', '')")
     code, doc = _verify(fake, dsn, tmp_path, "--baseline", str(path))
     assert code == ExitCode.CHECK_FAILED
     assert _failed(doc) == ["db.schema_version"]
@@ -182,9 +177,7 @@ def test_a_provider_key_replaced_after_the_baseline(ak, tmp_path):
     code, doc = _verify(fake, dsn, tmp_path, "--baseline", str(path))
     assert code == ExitCode.CHECK_FAILED
     assert _failed(doc) == ["jwks.baseline_overlap", "db.signing_keys"]
-    assert (
-        _check(doc, "db.signing_keys")["message"] == "none of the baseline's signing keys is in the database"
-    )
+    assert _check(doc, "db.signing_keys")["message"] == "none of the baseline's signing keys is in the database"
 
 
 def test_a_server_publishing_keys_its_database_does_not_hold(ak, tmp_path):
@@ -244,17 +237,12 @@ def test_an_application_missing_from_the_database(ak, tmp_path):
     code, doc = _verify(fake, dsn, tmp_path, "--expected-issuer", fake.issuer)
     assert code == ExitCode.CHECK_FAILED
     assert _failed(doc) == ["db.signing_keys", "db.applications"]
-    assert (
-        _check(doc, "db.applications")["message"]
-        == "application 'grafana' is not in the database; no applications"
-    )
+    assert _check(doc, "db.applications")["message"] == "application 'grafana' is not in the database; no applications"
 
 
 def test_clear_sessions_deletes_sessions_and_session_bound_tokens(ak, tmp_path):
     fake, dsn, conn = ak
-    code, doc = _verify(
-        fake, dsn, tmp_path, "--expected-issuer", fake.issuer, "--session-hygiene", "clear-sessions"
-    )
+    code, doc = _verify(fake, dsn, tmp_path, "--expected-issuer", fake.issuer, "--session-hygiene", "clear-sessions")
     assert code == ExitCode.OK
     hygiene = _check(doc, "sessions.hygiene")
     assert (

@@ -125,9 +125,7 @@ def test_a_healthy_keycloak_passes_every_check(keycloak_lab: KeycloakLab):
     verify(VerifyParams(target, client=client), report, baseline)
     doc = report.to_dict()
     assert [c["name"] for c in doc["checks"]] == list(CHECK_NAMES["keycloak"])
-    assert {n: s for n, s in _statuses(doc).items() if s != "pass"} == dict.fromkeys(
-        ALWAYS_SKIPPED_HERE, "skipped"
-    )
+    assert {n: s for n, s in _statuses(doc).items() if s != "pass"} == dict.fromkeys(ALWAYS_SKIPPED_HERE, "skipped")
     assert report.ok
     assert _check(doc, "issuer")["message"] == "issuer is https://sso.example.test/realms/healthy"
     assert _check(doc, "db.schema_version")["evidence"]["expected_from"] == "baseline"
@@ -195,9 +193,7 @@ def test_keys_rotated_away_after_the_baseline(keycloak_lab: KeycloakLab):
         "longer validate"
     )
     assert _check(doc, "jwks.baseline_overlap")["evidence"]["missing"] == [old_kid]
-    assert (
-        _check(doc, "db.signing_keys")["message"] == "none of the baseline's signing keys is in the database"
-    )
+    assert _check(doc, "db.signing_keys")["message"] == "none of the baseline's signing keys is in the database"
     # The new key itself is fine: it is published, in the database, and signs verifiable tokens.
     assert _check(doc, "token.signature")["evidence"]["kid"] == active[0]
 
@@ -257,9 +253,7 @@ def test_a_database_at_another_schema_version(keycloak_lab: KeycloakLab):
 
     # Without a baseline, a realm's client cannot learn the server's version (Keycloak shows it to
     # master-realm admins only): the check is skipped, not guessed...
-    code, doc = _verify(
-        lab, setup, "--expected-issuer", f"{HOSTNAME}/realms/schema", dsn=lab.dsn("keycloak_future")
-    )
+    code, doc = _verify(lab, setup, "--expected-issuer", f"{HOSTNAME}/realms/schema", dsn=lab.dsn("keycloak_future"))
     assert _check(doc, "db.schema_version")["message"] == (
         "database last migrated by keycloak 99.0.0; no expected version (/admin/serverinfo does not show the "
         "server version to this realm's client): pass --expect-version or --baseline"
@@ -287,9 +281,7 @@ def test_another_hostname_changes_the_issuer(keycloak_lab: KeycloakLab):
     path = _baseline(lab, setup)
     wrong = lab.start_keycloak("wrong-hostname", hostname="https://sso-dr.example.test")
     try:
-        code, doc = _verify(
-            lab, setup, "--baseline", str(path), base_url=wrong.base_url, mgmt_url=wrong.mgmt_url
-        )
+        code, doc = _verify(lab, setup, "--baseline", str(path), base_url=wrong.base_url, mgmt_url=wrong.mgmt_url)
     finally:
         wrong.stop()
     assert code == ExitCode.CHECK_FAILED
@@ -324,9 +316,7 @@ def test_session_hygiene_logs_revived_sessions_out_and_records_it(keycloak_lab: 
     assert hygiene["evidence"]["sessions_before"]["online"] >= 1
     assert hygiene["evidence"]["sessions_after"]["online"] == 0
     assert hygiene["evidence"]["realm_not_before"] is not None
-    assert hygiene["message"].startswith(
-        "logged out every session of realm hygiene and set its not-before to now"
-    )
+    assert hygiene["message"].startswith("logged out every session of realm hygiene and set its not-before to now")
     assert doc["notes"][0].startswith("session hygiene applied: logout-all at ")
     # The proof: the refresh token of the session that existed before is refused now.
     refresh = requests.post(
@@ -357,9 +347,7 @@ def standby(keycloak_lab: KeycloakLab):
     path = _baseline(lab, setup)
     lab.copy_database("keycloak", "keycloak_restored")
     # A long pre-shutdown phase: after SIGTERM the standby says "not ready" while still serving.
-    server = lab.start_keycloak(
-        "standby", dbname="keycloak_restored", extra_env={"KC_SHUTDOWN_DELAY": "120s"}
-    )
+    server = lab.start_keycloak("standby", dbname="keycloak_restored", extra_env={"KC_SHUTDOWN_DELAY": "120s"})
     yield setup, path, server
     server.kill()
 
@@ -381,9 +369,7 @@ def _verify_standby(lab: KeycloakLab, standby, *extra: str, baseline: Path | Non
 def test_verify_passes_on_the_restored_standby(keycloak_lab: KeycloakLab, standby):
     code, doc = _verify_standby(keycloak_lab, standby)
     assert code == ExitCode.OK, _failed(doc)
-    assert {n: s for n, s in _statuses(doc).items() if s != "pass"} == dict.fromkeys(
-        ALWAYS_SKIPPED_HERE, "skipped"
-    )
+    assert {n: s for n, s in _statuses(doc).items() if s != "pass"} == dict.fromkeys(ALWAYS_SKIPPED_HERE, "skipped")
 
 
 def test_a_standby_restored_from_before_the_baseline_shows_the_data_loss(keycloak_lab: KeycloakLab, standby):

@@ -119,9 +119,7 @@ def wal_source() -> Iterator[WalSource]:
             },
         )
         primary.start(env=env)
-        primary.execute(
-            "CREATE TABLE marker (name text PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())"
-        )
+        primary.execute("CREATE TABLE marker (name text PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())")
         primary.execute(
             "CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 50000) g"
         )
@@ -151,9 +149,9 @@ def wal_source() -> Iterator[WalSource]:
         primary.execute("INSERT INTO marker(name) VALUES ('name-before')")
         primary.execute(f"SELECT pg_create_restore_point('{RESTORE_POINT}')")
         primary.execute("INSERT INTO marker(name) VALUES ('name-after')")
-        last_commit = primary.execute(
-            "SELECT pg_xact_commit_timestamp(xmin) FROM marker WHERE name = 'name-after'"
-        )[0][0]
+        last_commit = primary.execute("SELECT pg_xact_commit_timestamp(xmin) FROM marker WHERE name = 'name-after'")[0][
+            0
+        ]
         archive.switch_and_wait_archived(primary.execute, timeout=120)
         primary.crash()  # the disaster: no shutdown checkpoint, nothing more archived
         backup_end = _backup_end(location, backup_id)

@@ -37,17 +37,13 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 
 def markers(socket_dir: Path, port: int) -> list[str]:
-    with psycopg.connect(
-        host=str(socket_dir), port=port, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
+    with psycopg.connect(host=str(socket_dir), port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
         return [row[0] for row in conn.execute("SELECT name FROM marker ORDER BY at")]
 
 
 def query(socket_dir: Path, port: int, sql: str) -> list[tuple]:
     with (
-        psycopg.connect(
-            host=str(socket_dir), port=port, user="postgres", dbname="postgres", autocommit=True
-        ) as conn,
+        psycopg.connect(host=str(socket_dir), port=port, user="postgres", dbname="postgres", autocommit=True) as conn,
         conn.cursor() as cur,
     ):
         cur.execute(sql)
@@ -89,9 +85,7 @@ def assert_restored(src: WalSource, port: int, keep: list[str], new_server_name:
 # ---- PITR: time, xid, restore point -----------------------------------------------------------
 
 
-def test_cli_restores_to_a_time_then_promotes_on_a_new_timeline(
-    wal_source: WalSource, supervisor: Supervisor
-):
+def test_cli_restores_to_a_time_then_promotes_on_a_new_timeline(wal_source: WalSource, supervisor: Supervisor):
     src = wal_source
     before = src.source_keys()
     pgdata = src.new_pgdata("to-time")
@@ -136,8 +130,7 @@ def test_cli_restores_to_a_time_then_promotes_on_a_new_timeline(
     assert code == 3
     pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
     assert _error_line(err) == (
-        f"refusing to restore into {pgdata}: a PostgreSQL server is running there "
-        f"(postmaster.pid names PID {pid})"
+        f"refusing to restore into {pgdata}: a PostgreSQL server is running there (postmaster.pid names PID {pid})"
     )
     assert markers(src.socket_dir, port) == ["time-before", "written-after-restore"]
 
@@ -145,9 +138,7 @@ def test_cli_restores_to_a_time_then_promotes_on_a_new_timeline(
 def test_library_restores_to_an_xid(wal_source: WalSource, supervisor: Supervisor):
     src = wal_source
     before = src.source_keys()
-    req = library_request(
-        src, "to-xid", Target.from_options(xid=str(src.xid)), new_server_name="restored-xid"
-    )
+    req = library_request(src, "to-xid", Target.from_options(xid=str(src.xid)), new_server_name="restored-xid")
     report = Report("restore wal")
 
     result = restore_wal(req, report, supervisor=supervisor)
@@ -159,9 +150,7 @@ def test_library_restores_to_an_xid(wal_source: WalSource, supervisor: Superviso
     assert src.source_keys() == before
 
 
-def test_library_restores_to_a_named_restore_point_without_prefetch(
-    wal_source: WalSource, supervisor: Supervisor
-):
+def test_library_restores_to_a_named_restore_point_without_prefetch(wal_source: WalSource, supervisor: Supervisor):
     src = wal_source
     before = src.source_keys()
     req = library_request(
@@ -265,10 +254,7 @@ def test_refuses_a_non_empty_pgdata(wal_source: WalSource):
     keys_before = src.all_keys()
     code, _out, err = run_cli(src.cli_args(pgdata, "--latest"))
     assert code == 3
-    assert (
-        _error_line(err)
-        == f"refusing to restore into non-empty directory {pgdata} (1 entries, e.g. PG_VERSION)"
-    )
+    assert _error_line(err) == f"refusing to restore into non-empty directory {pgdata} (1 entries, e.g. PG_VERSION)"
     assert "hint: restore into an empty or new directory; nothing was changed" in err
     assert [p.name for p in pgdata.iterdir()] == ["PG_VERSION"]
     assert src.all_keys() == keys_before
@@ -288,8 +274,7 @@ def test_refuses_a_time_before_the_oldest_backup_and_names_the_window(wal_source
     code, err, _ = _bad(src, "too-early", "--time", when)
     assert code == 2
     assert _error_line(err).startswith(
-        f"invalid --time '{when}': before the end of the oldest usable backup {src.backup_id}; "
-        + _window_text(src)
+        f"invalid --time '{when}': before the end of the oldest usable backup {src.backup_id}; " + _window_text(src)
     )
 
 
@@ -299,8 +284,7 @@ def test_refuses_a_time_after_the_archived_wal_and_names_the_window(wal_source: 
     code, err, _ = _bad(src, "too-late", "--time", when)
     assert code == 2
     assert _error_line(err).startswith(
-        f"invalid --time '{when}': not earlier than the newest commit in the "
-        "archived WAL; " + _window_text(src)
+        f"invalid --time '{when}': not earlier than the newest commit in the archived WAL; " + _window_text(src)
     )
 
 
@@ -309,16 +293,14 @@ def test_refuses_a_time_after_the_archived_wal_and_names_the_window(wal_source: 
     [
         (
             "yesterday",
-            "invalid --time 'yesterday': expected an ISO-8601 time with a timezone, "
-            "e.g. 2026-11-23T10:15:00Z",
+            "invalid --time 'yesterday': expected an ISO-8601 time with a timezone, e.g. 2026-11-23T10:15:00Z",
             None,
         ),
         (
             "2026-11-23T10:15:00",
             "invalid --time '2026-11-23T10:15:00': expected an ISO-8601 time with a timezone, "
             "e.g. 2026-11-23T10:15:00Z",
-            "hint: add a timezone: '2026-11-23T10:15:00Z' for UTC, or an offset such as "
-            "'2026-11-23T10:15:00+02:00'",
+            "hint: add a timezone: '2026-11-23T10:15:00Z' for UTC, or an offset such as '2026-11-23T10:15:00+02:00'",
         ),
     ],
 )
@@ -372,10 +354,7 @@ def test_reports_an_unreachable_endpoint(wal_source: WalSource):
     port = free_port()  # nothing listens there
     code, err, _ = _bad(wal_source, "no-endpoint", "--latest", endpoint=f"http://127.0.0.1:{port}")
     assert code == 5
-    assert (
-        _error_line(err)
-        == f"cannot reach the S3 endpoint http://127.0.0.1:{port} (HEAD bucket idp-dr-archive)"
-    )
+    assert _error_line(err) == f"cannot reach the S3 endpoint http://127.0.0.1:{port} (HEAD bucket idp-dr-archive)"
 
 
 def test_refuses_more_than_one_target(wal_source: WalSource, capsys):
@@ -444,9 +423,7 @@ def _bindir() -> Path:
 def _stop(src: WalSource, pgdata: Path) -> None:
     from scripts.wal.restore import RestoredServer
 
-    RestoredServer(pgdata, 0, src.socket_dir, src.user, _bindir(), pgdata / "log" / "stop.log").stop(
-        "immediate"
-    )
+    RestoredServer(pgdata, 0, src.socket_dir, src.user, _bindir(), pgdata / "log" / "stop.log").stop("immediate")
 
 
 def _wait_ready(src: WalSource, port: int, timeout: float = 60) -> None:

@@ -35,8 +35,12 @@ def test_a_revived_marker_after_the_target_fails():
 def test_timeline_chart_is_a_png_with_one_bar_per_phase(tmp_path):
     from PIL import Image
 
-    spans = [Span("setup", 0, 40, "setup"), Span("workload", 40, 55, "workload"),
-             Span("restore", 56, 70, "recovery"), Span("verify", 70, 74, "verify")]
+    spans = [
+        Span("setup", 0, 40, "setup"),
+        Span("workload", 40, 55, "workload"),
+        Span("restore", 56, 70, "recovery"),
+        Span("verify", 70, 74, "verify"),
+    ]
     path = timeline_png(spans, tmp_path / "timeline.png", title="drill", markers={"target": 47.0}, rto_s=18.0)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = Image.open(path).size

@@ -197,15 +197,11 @@ class CliResult:
 
     @property
     def error_line(self) -> str:
-        return next(
-            (line[len("error: ") :] for line in self.stderr.splitlines() if line.startswith("error: ")), ""
-        )
+        return next((line[len("error: ") :] for line in self.stderr.splitlines() if line.startswith("error: ")), "")
 
     @property
     def hint_line(self) -> str:
-        return next(
-            (line[len("hint: ") :] for line in self.stderr.splitlines() if line.startswith("hint: ")), ""
-        )
+        return next((line[len("hint: ") :] for line in self.stderr.splitlines() if line.startswith("hint: ")), "")
 
     def json(self) -> dict[str, Any]:
         return json.loads(self.stdout)

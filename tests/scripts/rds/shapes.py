@@ -20,9 +20,7 @@ def t(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def instance(
-    identifier: str, *, region: str = "us-east-1", status: str = "available", **overrides: Any
-) -> dict:
+def instance(identifier: str, *, region: str = "us-east-1", status: str = "available", **overrides: Any) -> dict:
     doc: dict[str, Any] = {
         "DBInstanceIdentifier": identifier,
         "DBInstanceArn": f"arn:aws:rds:{region}:{ACCOUNT}:db:{identifier}",
@@ -109,9 +107,7 @@ def observations(healthy: int, total: int) -> dict:
     obs = []
     for i in range(total):
         status = (
-            "Success: HTTP Status Code 200, OK"
-            if i < healthy
-            else "Failure: HTTP Status Code 503, Service Unavailable"
+            "Success: HTTP Status Code 200, OK" if i < healthy else "Failure: HTTP Status Code 503, Service Unavailable"
         )
         obs.append(
             {

@@ -35,9 +35,7 @@ def failback(world, kube, *extra: str):
 def rebuild_primary(world) -> None:
     """What the operator does before failing back: a new primary instance built from the DR data."""
     rds = world.client("rds")
-    rds.modify_db_instance(
-        DBInstanceIdentifier="idp-prod-db", DeletionProtection=False, ApplyImmediately=True
-    )
+    rds.modify_db_instance(DBInstanceIdentifier="idp-prod-db", DeletionProtection=False, ApplyImmediately=True)
     rds.delete_db_instance(DBInstanceIdentifier="idp-prod-db", SkipFinalSnapshot=True)
     rds.create_db_instance(
         DBInstanceIdentifier="idp-prod-db",
@@ -58,9 +56,7 @@ def test_failback_is_refused_while_the_primary_is_down_or_stale(world, failed_ov
     assert "HTTP 503" in result.error_line
     assert "failback.primary-db: idp-prod-db was created " in result.error_line
     assert "it is the pre-failover database and lacks every write made in DR" in result.error_line
-    assert result.hint_line.startswith(
-        "fix the primary site; or, knowing the consequences, re-run with --force"
-    )
+    assert result.hint_line.startswith("fix the primary site; or, knowing the consequences, re-run with --force")
     assert world.recorder.mutating() == []
     assert health_path(world) == "/lb-check-failed-over"
 
@@ -91,10 +87,7 @@ def test_failback_after_the_primary_is_rebuilt_restores_the_health_path(world, f
 def test_force_needs_a_reason(world, failed_over):
     result = failback(world, failed_over, "--yes", "--force")
     assert result.code == 2
-    assert (
-        result.error_line
-        == "invalid --reason None: a non-empty explanation when --force overrides pre-checks"
-    )
+    assert result.error_line == "invalid --reason None: a non-empty explanation when --force overrides pre-checks"
 
 
 def test_forced_failback_records_what_was_overridden(world, failed_over, sites):
@@ -103,9 +96,7 @@ def test_forced_failback_records_what_was_overridden(world, failed_over, sites):
     assert result.code == 0, result.stderr
     checks = {c["name"]: c for c in result.json()["checks"]}
     assert checks["failback.primary-db"]["status"] == "skipped"
-    assert checks["failback.primary-db"]["message"].startswith(
-        "FAILED, overridden by --force: idp-prod-db was created"
-    )
+    assert checks["failback.primary-db"]["message"].startswith("FAILED, overridden by --force: idp-prod-db was created")
     timeline = json.loads(Path(result.json()["result"]["timeline"]).read_text())
     assert timeline["failback"]["reason"] == "data loss accepted by the CTO"
     assert [o.split(":")[0] for o in timeline["failback"]["overridden"]] == ["failback.primary-db"]
@@ -132,9 +123,7 @@ def test_a_read_replica_primary_is_not_accepted(world, failed_over, sites):
     """Replication re-established but not promoted: the primary app would hit a read-only database."""
     sites[0].set_ready(True)
     rds = world.client("rds")
-    rds.modify_db_instance(
-        DBInstanceIdentifier="idp-prod-db", DeletionProtection=False, ApplyImmediately=True
-    )
+    rds.modify_db_instance(DBInstanceIdentifier="idp-prod-db", DeletionProtection=False, ApplyImmediately=True)
     rds.delete_db_instance(DBInstanceIdentifier="idp-prod-db", SkipFinalSnapshot=True)
     rds.create_db_instance_read_replica(
         DBInstanceIdentifier="idp-prod-db",
@@ -181,7 +170,5 @@ def test_a_concurrent_health_check_change_twice_in_a_row_is_an_aws_error_not_a_t
     )
     result = failback(world, failed_over, "--yes", "--dns-wait", "0")
     assert result.code == 5
-    assert result.error_line.endswith(
-        ": HealthCheckVersionMismatch: the check changed since you read it"
-    )
+    assert result.error_line.endswith(": HealthCheckVersionMismatch: the check changed since you read it")
     assert health_path(world) == "/lb-check-failed-over"

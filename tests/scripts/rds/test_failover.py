@@ -78,9 +78,7 @@ def run_failover(world, kube, *extra: str, **inject):
 
 
 def health_path(world) -> str:
-    check = world.client("route53").get_health_check(
-        HealthCheckId=world.outputs["dns"]["primaryHealthCheckId"]
-    )
+    check = world.client("route53").get_health_check(HealthCheckId=world.outputs["dns"]["primaryHealthCheckId"])
     return check["HealthCheck"]["HealthCheckConfig"]["ResourcePath"]
 
 
@@ -140,9 +138,7 @@ def test_failover_promotes_points_scales_validates_and_cuts_traffic(world, stand
 
 def test_timeline_and_postmortem_are_written(world, standby, tmp_path):
     primary_down(world)
-    result = run_failover(
-        world, standby, "--yes", "--dns-wait", "0", "--state-dir", str(tmp_path / "incident")
-    )
+    result = run_failover(world, standby, "--yes", "--dns-wait", "0", "--state-dir", str(tmp_path / "incident"))
     assert result.code == 0, result.stderr
     timeline = json.loads((tmp_path / "incident" / "timeline.json").read_text())
     assert [s["name"] for s in timeline["steps"]] == [
@@ -189,9 +185,7 @@ def test_a_primary_that_answers_the_direct_probe_is_refused(world, standby, site
 
 
 def test_force_overrides_a_healthy_primary_and_is_recorded(world, standby, tmp_path):
-    result = run_failover(
-        world, standby, "--yes", "--force", "--reason", "users cannot log in", "--dns-wait", "0"
-    )
+    result = run_failover(world, standby, "--yes", "--force", "--reason", "users cannot log in", "--dns-wait", "0")
     assert result.code == 0, result.stderr
     doc = result.json()
     assert any("failover FORCED" in n and "users cannot log in" in n for n in doc["notes"])
@@ -204,10 +198,7 @@ def test_without_yes_nothing_changes_in_a_non_interactive_run(world, standby, mo
     primary_down(world)
     result = run_failover(world, standby)
     assert result.code == 3
-    assert (
-        result.error_line
-        == "refusing to change anything without --yes (stdin is not a terminal to confirm on)"
-    )
+    assert result.error_line == "refusing to change anything without --yes (stdin is not a terminal to confirm on)"
     assert result.hint_line == (
         "re-run with --yes to run: database, point-standby, scale-standby, validate, cut-traffic, reprotect"
     )
@@ -320,8 +311,7 @@ def test_route53_that_never_marks_the_primary_unhealthy_times_out_and_resumes(wo
     [
         (
             {"HealthThreshold": 1},
-            "calculated check {calc} stays healthy with 1 of 2 children: failing {ready} alone "
-            "would not fail it over",
+            "calculated check {calc} stays healthy with 1 of 2 children: failing {ready} alone would not fail it over",
         ),
         ({"Disabled": True}, "calculated check {calc} is Disabled (always healthy)"),
     ],
@@ -333,9 +323,7 @@ def test_health_checks_that_would_not_hold_sticky_failover_are_refused(world, st
         "HealthCheckConfig"
     ]["ChildHealthChecks"]
     # (moto drops the children unless they are passed again)
-    r53.update_health_check(
-        HealthCheckId=dns["primaryRecordHealthCheckId"], ChildHealthChecks=children, **change
-    )
+    r53.update_health_check(HealthCheckId=dns["primaryRecordHealthCheckId"], ChildHealthChecks=children, **change)
     primary_down(world)
     result = run_failover(world, standby, "--yes")
     assert result.code == 3
@@ -365,8 +353,7 @@ def test_a_rerun_in_another_mode_is_refused(world, standby, monkeypatch):
     result = run_failover(world, standby, "--mode", "restore", "--yes")
     assert result.code == 3
     assert result.error_line.startswith(
-        "conflicting re-run: .idp-dr/failover/sso.example.com/state.json holds a "
-        "failover in mode promote started "
+        "conflicting re-run: .idp-dr/failover/sso.example.com/state.json holds a failover in mode promote started "
     )
     assert result.error_line.endswith(", not mode restore")
 
@@ -379,9 +366,7 @@ def test_reprotect_starts_backup_replication_into_the_old_primary_region(world, 
     replica_arn = world.outputs["database"]["drReplicaArn"]
     with Stubber(primary_aws.client("rds", "us-east-1")) as rds:
         rds.add_response("describe_db_instances", {"DBInstances": [instance("idp-prod-db", status="failed")]})
-        rds.add_response(
-            "describe_db_instances", {"DBInstances": [instance("idp-prod-db", KmsKeyId=old["KmsKeyId"])]}
-        )
+        rds.add_response("describe_db_instances", {"DBInstances": [instance("idp-prod-db", KmsKeyId=old["KmsKeyId"])]})
         rds.add_response(
             "start_db_instance_automated_backups_replication",
             {"DBInstanceAutomatedBackup": {"DBInstanceArn": replica_arn, "Status": "pending"}},
@@ -433,11 +418,7 @@ def test_restore_mode_restores_replicated_backups_and_points_the_standby_at_them
     def plan(stub):
         stub.add_response(
             "describe_db_instance_automated_backups",
-            {
-                "DBInstanceAutomatedBackups": [
-                    automated_backup(arn=arn, region="us-west-2", KmsKeyId=db["drKmsKeyArn"])
-                ]
-            },
+            {"DBInstanceAutomatedBackups": [automated_backup(arn=arn, region="us-west-2", KmsKeyId=db["drKmsKeyArn"])]},
         )
         stub.add_client_error("describe_db_instances", **not_found())
         stub.add_response(
@@ -497,9 +478,7 @@ def test_restore_mode_without_usable_replicated_backups_is_refused_before_any_ch
     aws = world.aws()
     with Stubber(aws.client("rds", "us-west-2")) as rds:
         rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": []})
-        result = invoke(
-            failover(world, "--mode", "restore", "--yes"), aws=aws, kube=standby, clock=world.clock
-        )
+        result = invoke(failover(world, "--mode", "restore", "--yes"), aws=aws, kube=standby, clock=world.clock)
     assert result.code == 3
     arn = world.outputs["database"]["replicatedBackupsArn"]
     assert result.error_line == (

@@ -32,16 +32,14 @@ def restore(*extra: str) -> list[str]:
     [
         (
             "yesterday",
-            "invalid --time 'yesterday': expected an ISO-8601 time with a timezone, e.g. "
-            "2026-11-23T10:15:00Z",
+            "invalid --time 'yesterday': expected an ISO-8601 time with a timezone, e.g. 2026-11-23T10:15:00Z",
             None,
         ),
         (
             "2026-11-23T10:15:00",
             "invalid --time '2026-11-23T10:15:00': expected an ISO-8601 time with a timezone, e.g. "
             "2026-11-23T10:15:00Z",
-            "add a timezone: '2026-11-23T10:15:00Z' for UTC, or an offset such as "
-            "'2026-11-23T10:15:00+02:00'",
+            "add a timezone: '2026-11-23T10:15:00Z' for UTC, or an offset such as '2026-11-23T10:15:00+02:00'",
         ),
         (
             "2026-02-30T10:15:00Z",
@@ -51,9 +49,7 @@ def restore(*extra: str) -> list[str]:
         ),
     ],
 )
-def test_malformed_or_zoneless_time_is_refused_before_any_aws_call(
-    moto_session, capsys, value, message, hint
-):
+def test_malformed_or_zoneless_time_is_refused_before_any_aws_call(moto_session, capsys, value, message, hint):
     _, recorder, _ = moto_session
     code = main(restore("--target", "pitr-1", "--time", value))
     err = capsys.readouterr().err
@@ -221,8 +217,7 @@ def test_access_denied_names_the_missing_iam_action(world, capsys):
         "DescribeDBInstances",
         lambda p: error(
             "AccessDenied",
-            "User: arn:aws:iam::123456789012:user/oncall is not authorized to perform: "
-            "rds:DescribeDBInstances",
+            "User: arn:aws:iam::123456789012:user/oncall is not authorized to perform: rds:DescribeDBInstances",
             403,
         ),
     )
@@ -315,10 +310,8 @@ def window_stub(moto_session):
     [
         (
             "2026-11-23T10:20:00Z",
-            f"invalid --time '2026-11-23T10:20:00Z': not in the future: a time inside the "
-            f"restorable window {WINDOW}",
-            "it is 2026-11-23T10:14:00Z now; the latest restorable time is 2026-11-23T10:10:00Z (use "
-            "--latest for it)",
+            f"invalid --time '2026-11-23T10:20:00Z': not in the future: a time inside the restorable window {WINDOW}",
+            "it is 2026-11-23T10:14:00Z now; the latest restorable time is 2026-11-23T10:10:00Z (use --latest for it)",
         ),
         (
             "2026-11-23T12:12:00+02:00",
@@ -329,14 +322,11 @@ def window_stub(moto_session):
         (
             "2026-11-10T00:00:00Z",
             f"invalid --time '2026-11-10T00:00:00Z': a time inside the restorable window {WINDOW}",
-            "the closest valid time is 2026-11-16T10:00:00Z (the earliest restorable time; older backups "
-            "have expired)",
+            "the closest valid time is 2026-11-16T10:00:00Z (the earliest restorable time; older backups have expired)",
         ),
     ],
 )
-def test_time_outside_the_restorable_window_is_refused_with_the_closest_valid_time(
-    window_stub, when, message, hint
-):
+def test_time_outside_the_restorable_window_is_refused_with_the_closest_valid_time(window_stub, when, message, hint):
     aws, clock, recorder = window_stub
     result = invoke(restore("--target", "pitr-1", "--time", when), aws=aws, clock=clock)
     assert result.code == 2
@@ -415,9 +405,7 @@ def test_missing_dr_subnet_group_is_refused(moto_session):
             {"DBInstanceAutomatedBackupsArn": BACKUPS_ARN},
         )
         stub.add_client_error("describe_db_instances", **not_found())
-        stub.add_client_error(
-            "describe_db_subnet_groups", **not_found("DBSubnetGroupNotFoundFault", "missing-group")
-        )
+        stub.add_client_error("describe_db_subnet_groups", **not_found("DBSubnetGroupNotFoundFault", "missing-group"))
         result = invoke(
             restore(
                 "--target",
@@ -439,8 +427,7 @@ def test_missing_dr_subnet_group_is_refused(moto_session):
         )
     assert result.code == 2
     assert result.error_line == (
-        "invalid --db-subnet-group 'missing-group': an existing subnet group in us-west-2 "
-        "(DBSubnetGroupNotFoundFault)"
+        "invalid --db-subnet-group 'missing-group': an existing subnet group in us-west-2 (DBSubnetGroupNotFoundFault)"
     )
     assert recorder.mutating() == []
 
@@ -461,8 +448,7 @@ def test_unknown_replicated_backups_are_refused(moto_session):
         )
     assert result.code == 2
     assert result.error_line == (
-        f"invalid --from-replicated-backups '{BACKUPS_ARN}': replicated automated backups "
-        "that exist in us-west-2"
+        f"invalid --from-replicated-backups '{BACKUPS_ARN}': replicated automated backups that exist in us-west-2"
     )
     assert result.hint_line.startswith("is backup replication running?")
     assert recorder.mutating() == []
@@ -472,7 +458,6 @@ def test_stack_outputs_are_refused_for_an_in_region_restore(world, capsys):
     assert main(restore("--target", "pitr-1", "--latest", "--stack-outputs", str(world.outputs_path))) == 2
     err = capsys.readouterr().err
     assert (
-        f"error: invalid --stack-outputs '{world.outputs_path}': only together with "
-        "--from-replicated-backups\n" in err
+        f"error: invalid --stack-outputs '{world.outputs_path}': only together with --from-replicated-backups\n" in err
     )
     assert world.recorder.calls == []

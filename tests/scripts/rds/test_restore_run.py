@@ -75,9 +75,7 @@ def test_restore_request_carries_every_setting_aws_would_otherwise_default(world
     assert settings["the engine's default option group (assigned by AWS, checked after)"] == {
         "OptionGroupName": "default:postgres-16-4"
     }
-    assert settings["inherited from the backup (not a restore parameter)"] == {
-        "StorageKmsKeyId": source["KmsKeyId"]
-    }
+    assert settings["inherited from the backup (not a restore parameter)"] == {"StorageKmsKeyId": source["KmsKeyId"]}
     assert settings["copied from the source"]["Tags"] == {
         "app": "keycloak",
         "env": "prod",
@@ -209,9 +207,7 @@ def test_restore_ending_in_a_failed_state_reports_status_and_events(world):
     """moto never fails a restore: the new instance's status and events are injected (AWS-shaped)."""
     world.faults.add(
         "DescribeDBInstances",
-        _target_rule(
-            "pitr-1", world, lambda p: {"DBInstances": [instance("pitr-1", status="incompatible-restore")]}
-        ),
+        _target_rule("pitr-1", world, lambda p: {"DBInstances": [instance("pitr-1", status="incompatible-restore")]}),
     )
     world.faults.add(
         "DescribeEvents",
@@ -258,13 +254,8 @@ def test_timeout_exits_4_and_a_rerun_resumes_the_same_restore(world):
     argv = restore("--target", "pitr-1", "--latest", "--timeout", "1", "--poll-interval", "5")
     first = invoke(argv, aws=world.aws(), clock=world.clock)
     assert first.code == 4
-    assert (
-        first.error_line
-        == "restore of pitr-1 not done after 1m00s (timeout 1m00s); last state: pitr-1: creating"
-    )
-    assert first.hint_line.startswith(
-        "the restore continues in AWS; re-run the same command to resume waiting"
-    )
+    assert first.error_line == "restore of pitr-1 not done after 1m00s (timeout 1m00s); last state: pitr-1: creating"
+    assert first.hint_line.startswith("the restore continues in AWS; re-run the same command to resume waiting")
     assert world.clock.sleeps == [5.0] * 12
 
     world.faults.clear()

@@ -65,9 +65,7 @@ def test_the_documented_commands_work_against_the_sandbox(sandbox):
     outputs = workdir / "outputs.json"
     assert load_stack_outputs(str(outputs)).database.drReplicaInstanceId == "idp-prod-db-dr"
 
-    restore = _cli(
-        env, "restore", "rds", "--source", "idp-prod-db", "--target", "pitr-e2e", "--latest", "--json"
-    )
+    restore = _cli(env, "restore", "rds", "--source", "idp-prod-db", "--target", "pitr-e2e", "--latest", "--json")
     assert restore.returncode == 0, restore.stderr
     assert json.loads(restore.stdout)["result"]["endpoint"].startswith("pitr-e2e.")
 

@@ -108,9 +108,7 @@ def test_kubectl_adapter_builds_commands_and_decodes_secrets():
     kube = KubectlAdapter("dr-cluster", runner=runner)
     assert kube.get_secret_data("keycloak", "keycloak-db") == {"KC_DB_URL_HOST": "db.example"}
     kube.patch_secret_data("keycloak", "keycloak-db", {"KC_DB_URL_HOST": "new"})
-    kube.annotate(
-        "keycloak", "externalsecrets.external-secrets.io", "keycloak-db-sync", {"force-sync": "1700"}
-    )
+    kube.annotate("keycloak", "externalsecrets.external-secrets.io", "keycloak-db-sync", {"force-sync": "1700"})
     kube.rollout_restart("keycloak", "keycloak")
     kube.scale("keycloak", "keycloak", 2)
     status = kube.deployment_status("keycloak", "keycloak")
@@ -215,9 +213,7 @@ def test_mutating_operations_are_recognised(operation, mutating):
 
 
 def test_expired_credentials_are_not_reported_as_a_missing_permission(world):
-    world.faults.add(
-        "DescribeDBInstances", lambda p: error("ExpiredToken", "The security token has expired", 403)
-    )
+    world.faults.add("DescribeDBInstances", lambda p: error("ExpiredToken", "The security token has expired", 403))
     aws = world.aws()
     with pytest.raises(ExternalError) as info:
         aws.call(aws.client("rds", "us-east-1"), "DescribeDBInstances")

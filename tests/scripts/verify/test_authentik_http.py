@@ -46,8 +46,7 @@ def test_healthy_authentik_passes_every_http_check_and_exits_0(fake, secret_file
         == f"signed by {fake.signing_key.kid} (RS256), verified against the JWKS"
     )
     assert (
-        check(doc, "token.signature")["evidence"]["token_endpoint"]
-        == "https://auth.example.test/application/o/token/"
+        check(doc, "token.signature")["evidence"]["token_endpoint"] == "https://auth.example.test/application/o/token/"
     )
     # The token went to the base URL, not to the public host in the discovery document.
     assert check(doc, "token.signature")["evidence"]["url"] == f"{fake.url}/application/o/token/"
@@ -253,8 +252,7 @@ def test_a_server_that_is_gone_gives_failed_checks_not_a_crash(fake, secret_file
     assert "error" not in doc
     assert check(doc, "readiness")["message"] == f"{url}/-/health/ready/ is not ready: connection refused"
     assert (
-        check(doc, "token.signature")["message"]
-        == "no client-credentials token for grafana-client: connection refused"
+        check(doc, "token.signature")["message"] == "no client-credentials token for grafana-client: connection refused"
     )
 
 
@@ -277,8 +275,7 @@ def test_the_app_version_comes_from_the_api_when_the_provider_allows_it(fake, se
 
     assert adapter.app_reported_version(http, target, token()) == (
         None,
-        "the token may not read /api/v3/admin/version/ (the provider must allow the goauthentik.io/api "
-        "scope)",
+        "the token may not read /api/v3/admin/version/ (the provider must allow the goauthentik.io/api scope)",
     )
     fake.allowed_scopes = (*fake.allowed_scopes, "goauthentik.io/api")
     assert adapter.app_reported_version(http, target, token()) == (

@@ -32,8 +32,7 @@ def _verify(fake, *extra: str) -> list[str]:
         ),
         (
             ["--app", "grafana", "--expected-issuer", ISSUER, "--client-id", "x"],
-            "invalid --client-secret-file None: a file holding the client's secret "
-            "(required with --client-id)",
+            "invalid --client-secret-file None: a file holding the client's secret (required with --client-id)",
         ),
         (
             ["--app", "grafana", "--expected-issuer", ISSUER, "--session-hygiene", "logout-all"],
@@ -92,12 +91,9 @@ def test_unknown_idp_and_bad_url(fake):
         ISSUER,
     )
     assert err.splitlines()[0] == (
-        "error: invalid --base-url 'sso.example.com': an http:// or https:// URL, "
-        "e.g. https://sso.example.com"
+        "error: invalid --base-url 'sso.example.com': an http:// or https:// URL, e.g. https://sso.example.com"
     )
-    code, _out, err = run_cli(
-        "verify", "--idp", "keycloak", "--base-url", fake.url, "--expected-issuer", ISSUER
-    )
+    code, _out, err = run_cli("verify", "--idp", "keycloak", "--base-url", fake.url, "--expected-issuer", ISSUER)
     assert err.splitlines()[0] == "error: invalid --realm None: a realm name (required with --idp keycloak)"
     code, _out, err = run_cli(
         "verify",

@@ -84,8 +84,7 @@ def test_a_seeded_zip_is_used_only_when_its_checksum_matches(cache, tmp_path):
     assert path == cache / "keycloak-quarkus-dist-0.0.1.zip"
     assert path.read_bytes() == b"genuine"
     assert messages == [
-        f"[keycloak] using pre-downloaded {seed / 'keycloak-0.0.1.zip'} (SHA-1 verified); "
-        f"caching it in {path}"
+        f"[keycloak] using pre-downloaded {seed / 'keycloak-0.0.1.zip'} (SHA-1 verified); caching it in {path}"
     ]
 
 
@@ -119,9 +118,7 @@ def test_a_download_whose_published_sha1_does_not_match_is_rejected_and_not_cach
         f"checksum mismatch for keycloak-quarkus-dist-0.0.2.part: SHA-1 is "
         f"{_sha1(b'tampered bytes')}, {url}.sha1 says {_sha1(b'what maven built')}"
     )
-    assert (
-        messages[0] == f"[keycloak] downloading {url} (0 MB) into {cache / 'keycloak-quarkus-dist-0.0.2.zip'}"
-    )
+    assert messages[0] == f"[keycloak] downloading {url} (0 MB) into {cache / 'keycloak-quarkus-dist-0.0.2.zip'}"
     assert list(cache.glob("keycloak-quarkus-dist-0.0.2*")) == []
 
 

@@ -60,10 +60,7 @@ def test_wal_keys_are_classified_with_compression_and_partial():
     assert (part.name, part.partial, part.timeline) == ("000000020000000000000005", True, 2)
     hist = split_wal_key("pg/primary/wals/00000002.history", 10, NOW)
     assert hist.is_history and hist.timeline == 2
-    assert (
-        split_wal_key("pg/primary/wals/0000000100000000/000000010000000000000002.00000028.backup.gz", 1, NOW)
-        is None
-    )
+    assert split_wal_key("pg/primary/wals/0000000100000000/000000010000000000000002.00000028.backup.gz", 1, NOW) is None
 
 
 def test_backup_info_parsing():

@@ -20,17 +20,13 @@ from scripts.wal.recovery import (
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 11, 23, 12, 0, 0, 500000, tzinfo=UTC)
-WINDOW = Window(
-    T0, T1, "end of the oldest usable backup B1", "last commit in the archived WAL (pg_waldump, S..S)"
-)
+WINDOW = Window(T0, T1, "end of the oldest usable backup B1", "last commit in the archived WAL (pg_waldump, S..S)")
 
 
 def test_exactly_one_target_is_required():
     with pytest.raises(InputError) as info:
         Target.from_options(time="2026-11-23T10:00:00Z", xid="7")
-    assert info.value.message == (
-        "invalid target '--time --xid': exactly one of --time, --xid, --name or --latest"
-    )
+    assert info.value.message == ("invalid target '--time --xid': exactly one of --time, --xid, --name or --latest")
     with pytest.raises(InputError) as info:
         Target.from_options()
     assert info.value.message == "invalid target None: exactly one of --time, --xid, --name or --latest"
@@ -40,8 +36,7 @@ def test_time_target_needs_a_timezone():
     with pytest.raises(InputError) as info:
         Target.from_options(time="2026-11-23T10:00:00")
     assert info.value.message == (
-        "invalid --time '2026-11-23T10:00:00': expected an ISO-8601 time with a "
-        "timezone, e.g. 2026-11-23T10:15:00Z"
+        "invalid --time '2026-11-23T10:00:00': expected an ISO-8601 time with a timezone, e.g. 2026-11-23T10:15:00Z"
     )
 
 
@@ -77,10 +72,7 @@ def test_time_inside_the_window_passes_and_outside_names_the_window():
     late = Target.from_options(time="2026-11-23T12:00:00.500Z")  # == newest commit: no record after it
     with pytest.raises(InputError) as info:
         check_time_in_window(late, WINDOW)
-    assert (
-        "not earlier than the newest commit in the archived WAL; the restorable window is"
-        in info.value.message
-    )
+    assert "not earlier than the newest commit in the archived WAL; the restorable window is" in info.value.message
 
 
 def test_window_edges_are_exclusive():

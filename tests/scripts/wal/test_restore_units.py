@@ -45,8 +45,7 @@ def test_non_empty_pgdata_is_a_safety_refusal(tmp_path):
         _check_pgdata(tmp_path / "d", "f")
     assert info.value.exit_code == ExitCode.REFUSED
     assert info.value.message == (
-        f"refusing to restore into non-empty directory {tmp_path / 'd'} "
-        "(4 entries, e.g. PG_VERSION, base, global)"
+        f"refusing to restore into non-empty directory {tmp_path / 'd'} (4 entries, e.g. PG_VERSION, base, global)"
     )
 
 
@@ -61,9 +60,7 @@ def test_our_own_unfinished_restore_is_resumed_only_for_the_same_request(tmp_pat
     req = _request(tmp_path)
     req.pgdata.mkdir()
     (req.pgdata / "PG_VERSION").write_text("15\n")
-    (req.pgdata / STATE_FILE).write_text(
-        json.dumps({"fingerprint": req.fingerprint(), "new_server_name": "n"})
-    )
+    (req.pgdata / STATE_FILE).write_text(json.dumps({"fingerprint": req.fingerprint(), "new_server_name": "n"}))
     assert _check_pgdata(req.pgdata, req.fingerprint())["new_server_name"] == "n"
     other = RestoreRequest(
         archive_url="s3://b/p", server_name="kc-db", pgdata=req.pgdata, target=Target.from_options(xid="1234")
