@@ -57,6 +57,10 @@ class WalArchiveArgs:
     tag_base: dict[str, str] = field(default_factory=dict)
 
 
+def _service_account_subject(subject: IrsaSubject) -> str:
+    return f"system:serviceaccount:{subject.namespace}:{subject.service_account}"
+
+
 def irsa_trust_policy(subjects: list[IrsaSubject]) -> pulumi.Output[str]:
     """Trust policy letting exactly these service accounts assume a role (IRSA)."""
     return policy_json(
@@ -67,7 +71,7 @@ def irsa_trust_policy(subjects: list[IrsaSubject]) -> pulumi.Output[str]:
                 "Action": "sts:AssumeRoleWithWebIdentity",
                 "Condition": {
                     "StringEquals": {
-                        f"{subject.oidc_issuer_host}:sub": f"system:serviceaccount:{subject.namespace}:{subject.service_account}",
+                        f"{subject.oidc_issuer_host}:sub": _service_account_subject(subject),
                         f"{subject.oidc_issuer_host}:aud": "sts.amazonaws.com",
                     }
                 },
