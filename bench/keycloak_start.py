@@ -26,9 +26,9 @@ from pathlib import Path
 
 from bench._common import positive_int, summarize, write_result
 from scripts.lab import keycloak as kc
-from scripts.lab.osuser import make_workspace, remove_tree
 from scripts.lab.postgres import PgCluster
-from scripts.lab.processes import Supervisor
+from scripts.pg.osuser import make_workspace, remove_tree
+from scripts.processes import Supervisor
 
 
 def _cold_build(dist: Path) -> float:

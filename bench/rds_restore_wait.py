@@ -9,7 +9,7 @@ random delay (uniform in [delay-min, delay-max] s, seeded) has passed since the 
 
 Arms, interleaved:
 
-* ``ours``   ``scripts.rds.restore.restore_rds`` with its default poll interval (5 s).
+* ``ours``   ``scripts.restore.rds.cli.restore_rds`` with its default poll interval (5 s).
 * ``waiter`` boto3's ``db_instance_available`` waiter with its default config (30 s delay), the
              baseline an ad-hoc script would use.
 
@@ -32,14 +32,14 @@ from typing import Any
 import boto3
 
 from bench._common import positive_int, summarize, write_result
-from scripts.lab.osuser import make_workspace, remove_tree
-from scripts.lab.processes import Supervisor
+from scripts.aws.client import Aws
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
-from scripts.rds.aws import Aws
-from scripts.rds.polling import Clock
-from scripts.rds.restore import DEFAULT_POLL_S, RestoreSpec, restore_rds
-from scripts.rds.topology import seed_topology
+from scripts.pg.osuser import make_workspace, remove_tree
+from scripts.polling import Clock
+from scripts.processes import Supervisor
 from scripts.report import Report
+from scripts.restore.rds.cli import DEFAULT_POLL_S, RestoreSpec, restore_rds
+from scripts.sandbox.topology import seed_topology
 
 
 class ProvisioningDelay:

@@ -49,17 +49,18 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import positive_int, summarize, write_result
-from scripts.lab.osuser import OsUser, make_user_dir, make_workspace, pg_os_user, remove_tree
-from scripts.lab.pgtools import ensure_pgtools
-from scripts.lab.postgres import PgCluster, find_pg_bindir
-from scripts.lab.processes import Supervisor, free_port, wait_for_port
+from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
+from scripts.pg.bindir import find_pg_bindir
+from scripts.pg.osuser import OsUser, make_user_dir, make_workspace, pg_os_user, remove_tree
+from scripts.pg.tools import ensure_pgtools
+from scripts.processes import Supervisor, free_port, wait_for_port
 from scripts.report import Report
+from scripts.restore.wal.cli import RestoredServer, RestoreRequest, restore_wal, wait_promoted
+from scripts.restore.wal.recovery import Target
 from scripts.timeutil import iso
 from scripts.wal import archive
 from scripts.wal.location import ArchiveLocation
-from scripts.wal.recovery import Target
-from scripts.wal.restore import RestoredServer, RestoreRequest, restore_wal, wait_promoted
 
 BARMAN_BUCKET = "bench-barman"
 PGBR_BUCKET = "bench-pgbackrest"

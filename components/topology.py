@@ -9,7 +9,7 @@
     FailoverDns     Route 53 health checks, failover records, alarms
 
 :attr:`DrTopology.stack_outputs` is the dict ``__main__.py`` exports; its shape is
-``scripts.stack_outputs.StackOutputs``, which the runbook commands read.
+``contract.outputs.StackOutputs``, which the runbook commands read.
 """
 
 from __future__ import annotations

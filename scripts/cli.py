@@ -27,9 +27,9 @@ from scripts.report import Report
 #: Top-level commands: (module that defines register/run).
 COMMAND_MODULES: list[str] = [
     "scripts.plan",
-    "scripts.rds.failover",
-    "scripts.rds.failback",
-    "scripts.rds.sandbox",
+    "scripts.failover.cmd_failover",
+    "scripts.failover.cmd_failback",
+    "scripts.sandbox.command",
     "scripts.verify.cmd_baseline",
     "scripts.verify.cmd_verify",
     "scripts.drill.cli",
@@ -37,8 +37,8 @@ COMMAND_MODULES: list[str] = [
 
 #: ``restore <source>`` subcommands; each module defines register_restore().
 RESTORE_MODULES: list[str] = [
-    "scripts.rds.restore",
-    "scripts.wal.restore",
+    "scripts.restore.rds.cli",
+    "scripts.restore.wal.cli",
 ]
 
 

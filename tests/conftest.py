@@ -23,8 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.lab.osuser import make_workspace, remove_tree  # noqa: E402
-from scripts.lab.processes import Supervisor  # noqa: E402
+from scripts.pg.osuser import make_workspace, remove_tree  # noqa: E402
+from scripts.processes import Supervisor  # noqa: E402
 
 
 def integration_required() -> bool:

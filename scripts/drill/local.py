@@ -40,19 +40,19 @@ from scripts.drill.chart import Span, timeline_png
 from scripts.drill.workload import MarkerWorkload, classify
 from scripts.errors import DrError, ExternalError, interrupted
 from scripts.lab.keycloak import JdbcDatabase, KeycloakServer, ensure_build, start_keycloak
-from scripts.lab.osuser import make_user_dir, make_workspace, pg_os_user, remove_tree
-from scripts.lab.pgtools import ensure_pgtools
 from scripts.lab.postgres import PgCluster
-from scripts.lab.processes import Supervisor, free_port
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
+from scripts.pg.osuser import make_user_dir, make_workspace, pg_os_user, remove_tree
+from scripts.pg.tools import ensure_pgtools
+from scripts.processes import Supervisor, free_port
 from scripts.progress import Progress, say
 from scripts.report import Report
+from scripts.restore.wal.cli import RestoreRequest, restore_wal
+from scripts.restore.wal.recovery import Target as RecoveryTarget
 from scripts.timeutil import format_duration, iso, utcnow
 from scripts.verify import BaselineParams, ClientCredentials, DbParams, Target, VerifyParams, capture_baseline, verify
 from scripts.wal import archive
 from scripts.wal.location import ArchiveLocation
-from scripts.wal.recovery import Target as RecoveryTarget
-from scripts.wal.restore import RestoreRequest, restore_wal
 
 BUCKET = "idp-dr-drill"
 PREFIX = "pg"

@@ -1,8 +1,9 @@
 """Real parts on one machine, for the local drill, the integration tests and benches.
 
-* :mod:`scripts.lab.osuser`    – who PostgreSQL runs as (it refuses root), workspaces it can enter
-* :mod:`scripts.lab.processes` – a supervisor that stops everything it started, even on Ctrl-C
+Production commands never import this package (an import contract checks it); what they need at
+run time lives in :mod:`scripts.pg` and :mod:`scripts.processes`.
+
 * :mod:`scripts.lab.postgres`  – a throwaway PostgreSQL 15 cluster
 * :mod:`scripts.lab.s3`        – an S3-compatible store (``moto_server``) on loopback
-* :mod:`scripts.lab.pgtools`   – a Python + barman-cloud the PostgreSQL OS user can execute
+* :mod:`scripts.lab.keycloak`  – a real Keycloak from Maven Central, built once and cached
 """

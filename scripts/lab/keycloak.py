@@ -14,7 +14,7 @@ Three stages, each cached so it is paid once:
    ``<cache>/builds/``. Starts then use ``start --optimized`` (no re-augmentation).
 3. **Instance** (:func:`start_keycloak`): a hard-linked copy of the build with
    its own ``data/`` directory (two servers can run from one build), started
-   through :class:`~scripts.lab.processes.Supervisor` on 127.0.0.1 with free
+   through :class:`~scripts.processes.Supervisor` on 127.0.0.1 with free
    ports, a fixed public hostname (hostname v2: the issuer does not depend on
    the request's Host), and waited for on ``/health/ready`` of the management
    port.
@@ -43,7 +43,7 @@ from typing import Any
 import requests
 
 from scripts.errors import ExternalError, WaitTimeout
-from scripts.lab.processes import ManagedProcess, Supervisor, free_port
+from scripts.processes import ManagedProcess, Supervisor, free_port
 from scripts.progress import Progress
 
 #: The Keycloak release the lab runs. Change the version and the SHA-1 together.

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from scripts.lab.processes import ManagedProcess, Supervisor, free_port, wait_for_port
+from scripts.processes import ManagedProcess, Supervisor, free_port, wait_for_port
 
 #: Credentials and region for the emulator. Not secrets: moto accepts anything.
 LAB_AWS_ENV = {

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.errors import ExternalError, InputError, RefusedError, WaitTimeout
-from scripts.lab.osuser import OsUser
-from scripts.lab.pgtools import PgTools
+from scripts.pg.osuser import OsUser
+from scripts.pg.tools import PgTools
 from scripts.progress import Progress
 from scripts.wal.location import ArchiveLocation
 

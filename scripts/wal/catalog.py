@@ -345,7 +345,7 @@ def timeline_path(catalog: Catalog, backup_timeline: int, segment_size: int) -> 
             Key=histories[tli].key,
         )["Body"].read()
         if histories[tli].compression:
-            from scripts.wal.prefetch import _decompressor
+            from scripts.restore.wal.prefetch import _decompressor
 
             decompress = _decompressor(histories[tli].compression)
             body = decompress(body) if decompress else b""

@@ -19,7 +19,7 @@ import pytest
 
 from scripts.cli import main
 from scripts.errors import ExitCode
-from scripts.lab.postgres import pg_available
+from scripts.pg.bindir import pg_available
 from tests.conftest import REPO_ROOT, need
 
 pytestmark = [pytest.mark.integration, pytest.mark.keycloak]

@@ -33,7 +33,7 @@ def test_project_runs_python_from_the_project_venv():
 
 
 def test_barman_version_for_the_postgres_user_matches_requirements():
-    from scripts.lab.pgtools import BARMAN_REQUIREMENT, BOTO3_REQUIREMENT
+    from scripts.pg.tools import BARMAN_REQUIREMENT, BOTO3_REQUIREMENT
 
     requirements = (REPO_ROOT / "requirements.txt").read_text().splitlines()
     assert BARMAN_REQUIREMENT in requirements

@@ -8,9 +8,9 @@ import shlex
 import pytest
 
 from components.topology import PENDING_FAILOVER_HOST
+from contract.outputs import StackOutputs
 from scripts.cli import build_parser
 from scripts.offline import REPO_ROOT, load_stack_file, run_program
-from scripts.stack_outputs import StackOutputs
 from tests.unit.conftest import run_stack
 
 STACK_TYPE = "pulumi:pulumi:Stack"

@@ -27,9 +27,10 @@ from cryptography.x509.oid import NameOID
 
 from scripts.errors import ExternalError
 from scripts.lab import keycloak as kc
-from scripts.lab.osuser import make_workspace, remove_tree
-from scripts.lab.postgres import PgCluster, pg_available
-from scripts.lab.processes import Supervisor
+from scripts.lab.postgres import PgCluster
+from scripts.pg.bindir import pg_available
+from scripts.pg.osuser import make_workspace, remove_tree
+from scripts.processes import Supervisor
 from tests.conftest import need
 
 HOSTNAME = "https://sso.example.test"

@@ -19,9 +19,10 @@ import pytest
 
 from scripts.cli import main
 from scripts.errors import ExitCode
-from scripts.lab.osuser import make_workspace, remove_tree
-from scripts.lab.postgres import PgCluster, pg_available
-from scripts.lab.processes import Supervisor
+from scripts.lab.postgres import PgCluster
+from scripts.pg.bindir import pg_available
+from scripts.pg.osuser import make_workspace, remove_tree
+from scripts.processes import Supervisor
 from tests.conftest import need
 from tests.fakes.authentik import FakeAuthentik, KeyPair, add_keypair, create_schema
 

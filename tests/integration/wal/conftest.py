@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from scripts.lab.osuser import OsUser, make_user_dir, make_workspace, pg_os_user, remove_tree
-from scripts.lab.pgtools import PgTools, ensure_pgtools
-from scripts.lab.postgres import PgCluster, pg_available
-from scripts.lab.processes import Supervisor, free_port
+from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
+from scripts.pg.bindir import pg_available
+from scripts.pg.osuser import OsUser, make_user_dir, make_workspace, pg_os_user, remove_tree
+from scripts.pg.tools import PgTools, ensure_pgtools
+from scripts.processes import Supervisor, free_port
 from scripts.wal import archive
 from scripts.wal.location import ArchiveLocation
 from tests.conftest import need

@@ -19,12 +19,12 @@ import psycopg
 import pytest
 
 from scripts.cli import main
-from scripts.lab.processes import Supervisor, free_port
 from scripts.lab.s3 import LAB_AWS_ENV
+from scripts.processes import Supervisor, free_port
 from scripts.report import Report
+from scripts.restore.wal.cli import RestoreRequest, restore_wal
+from scripts.restore.wal.recovery import Target
 from scripts.timeutil import iso
-from scripts.wal.recovery import Target
-from scripts.wal.restore import RestoreRequest, restore_wal
 from tests.integration.wal.conftest import MARKERS, RESTORE_POINT, SERVER, WalSource
 
 pytestmark = pytest.mark.integration
@@ -170,7 +170,7 @@ def test_library_restores_to_a_named_restore_point_without_prefetch(wal_source: 
     assert (req.pgdata / "postmaster.pid").exists() is False
     supervisor_port = free_port()
     # Start it again (as an operator would) to look at the data.
-    from scripts.wal.restore import RestoredServer
+    from scripts.restore.wal.cli import RestoredServer
 
     auto = req.pgdata / "postgresql.auto.conf"
     auto.write_text(auto.read_text() + f"port = {supervisor_port}\n")
@@ -415,13 +415,13 @@ def test_dry_run_plans_and_writes_nothing(wal_source: WalSource):
 
 
 def _bindir() -> Path:
-    from scripts.lab.postgres import find_pg_bindir
+    from scripts.pg.bindir import find_pg_bindir
 
     return find_pg_bindir()
 
 
 def _stop(src: WalSource, pgdata: Path) -> None:
-    from scripts.wal.restore import RestoredServer
+    from scripts.restore.wal.cli import RestoredServer
 
     RestoredServer(pgdata, 0, src.socket_dir, src.user, _bindir(), pgdata / "log" / "stop.log").stop("immediate")
 

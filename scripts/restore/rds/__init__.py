@@ -1,0 +1,1 @@
+"""``restore rds``: RDS point-in-time restore (also a library function, used by ``failover``)."""

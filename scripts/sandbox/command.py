@@ -1,0 +1,240 @@
+"""``sandbox``: a local, production-shaped AWS stand-in for trying the runbook commands.
+
+    python -m scripts sandbox [--dir sandbox] [--port 5055] [--idp keycloak|authentik]
+
+Starts ``moto_server`` on loopback (with :mod:`scripts.sandbox.motofix`), seeds the DR topology
+(:mod:`scripts.sandbox.topology`), writes ``<dir>/outputs.json`` (valid stack outputs),
+``<dir>/kube.json`` (a SIMULATED DR cluster for ``--kube-adapter fake:<dir>/kube.json``) and
+``<dir>/env.sh``, serves two stand-in IdP sites over HTTP and stays in the foreground until
+Ctrl-C, then stops everything it started.
+
+What is simulated and how (nothing here is Keycloak, Kubernetes or AWS):
+
+* the primary site answers 503 while ``<dir>/control.json`` says ``"primary_up": false`` (the
+  disaster); edit it to bring the primary "back";
+* the DR site is ready only when the fake cluster runs the server Deployment with ready pods
+  AND its DB Secret points at a DR instance that accepts writes (not a read replica), so the
+  failover's validation depends on the steps before it;
+* Route 53 in moto always reports every health check healthy, so ``failover`` needs ``--force``
+  (recorded) and ``--dns-wait 0`` here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from scripts.cliutil import DefaultsHelpFormatter
+from scripts.errors import InputError
+from scripts.k8s.adapter import DB_SECRET_KEYS, FakeKube, FileKube
+from scripts.lab.s3 import LAB_AWS_ENV
+from scripts.processes import Supervisor, free_port, wait_for_port
+from scripts.report import Report
+from scripts.sandbox.sites import FakeIdpSite
+from scripts.sandbox.topology import SiteHosts, seed_topology
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "sandbox",
+        parents=[common],
+        formatter_class=DefaultsHelpFormatter,
+        help="run moto_server seeded with a production-like DR topology (to try the commands locally)",
+        description="Start moto_server, seed primary + DR regions (RDS, replica, Route 53, Secrets Manager), "
+        "write stack outputs and a simulated Kubernetes state, serve stand-in IdP sites, and wait for "
+        "Ctrl-C. Everything runs on 127.0.0.1 and is stopped on exit.",
+    )
+    p.add_argument("--dir", type=Path, default=Path("sandbox"), help="where outputs.json, kube.json, env.sh go")
+    p.add_argument("--port", type=int, default=None, help="moto_server port (default: a free one)")
+    p.add_argument("--idp", choices=["keycloak", "authentik"], default="keycloak")
+    p.add_argument("--secrets-mode", choices=["external-secrets", "pulumi"], default="external-secrets")
+    p.add_argument("--dr-replicas", type=int, default=0, help="standby replicas in normal times (0 = pilot light)")
+    p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
+    p.set_defaults(handler=run)
+
+
+def _aws_session() -> boto3.Session:
+    # The endpoint comes from AWS_ENDPOINT_URL, as for every command.
+    return boto3.Session(
+        aws_access_key_id=LAB_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LAB_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+
+
+def run(args: argparse.Namespace, report: Report) -> None:
+    if args.port is not None and not 1024 <= args.port <= 65535:
+        raise InputError("--port", args.port, "a TCP port from 1024 to 65535")
+    if args.dr_replicas < 0:
+        raise InputError("--dr-replicas", args.dr_replicas, "0 or more")
+    workdir: Path = args.dir
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("outputs.json", "kube.json", "control.json", "env.sh"):
+        (workdir / stale).unlink(missing_ok=True)
+    port = args.port or free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    with Supervisor() as sup:
+        log = workdir / "moto_server.log"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",  # faster start; the sandbox needs no AMIs
+        }
+        proc = sup.start(
+            "moto_server",
+            [sys.executable, "-m", "scripts.sandbox.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            log_path=log,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        wait_for_port("127.0.0.1", port, timeout=30, proc=proc.popen, what="moto_server", log_path=log)
+        os.environ["AWS_ENDPOINT_URL"] = endpoint  # for this process's boto3 (the sites' checks)
+        session = _aws_session()
+        control = workdir / "control.json"
+        control.write_text(json.dumps({"primary_up": False}) + "\n")
+
+        kube_path = workdir / "kube.json"
+        primary_site = FakeIdpSite(health_path="/", issuer="https://placeholder/")  # configured below
+        dr_site = FakeIdpSite(health_path="/", issuer="https://placeholder/")
+        outputs = seed_topology(
+            session,
+            idp=args.idp,
+            secrets_mode=args.secrets_mode,
+            dr_replicas=args.dr_replicas,
+            hosts=SiteHosts(primary=primary_site.hostport, dr=dr_site.hostport),
+        )
+        for site in (primary_site, dr_site):
+            site.configure(health_path=outputs["dns"]["healthPath"], issuer=outputs["issuer"])
+        primary_site.set_ready(lambda: bool(json.loads(control.read_text()).get("primary_up")))
+        dr_site.set_ready(lambda: _dr_ready(kube_path, outputs, session))
+        _write_kube_state(kube_path, outputs, session)
+        outputs_path = workdir / "outputs.json"
+        outputs_path.write_text(json.dumps(outputs, indent=2) + "\n")
+        env_lines = [
+            f"export AWS_ENDPOINT_URL={endpoint}",
+            f"export AWS_ACCESS_KEY_ID={LAB_AWS_ENV['AWS_ACCESS_KEY_ID']}",
+            f"export AWS_SECRET_ACCESS_KEY={LAB_AWS_ENV['AWS_SECRET_ACCESS_KEY']}",
+            f"export AWS_REGION={outputs['primaryRegion']}",
+        ]
+        (workdir / "env.sh").write_text("\n".join(env_lines) + "\n")
+        primary_site.start()
+        dr_site.start()
+        sup.add_cleanup("stop stand-in sites", lambda: (primary_site.stop(), dr_site.stop()))
+
+        out = sys.stderr
+        out.write(
+            "\n".join(
+                [
+                    f"sandbox ready: moto_server on {endpoint} (log {log})",
+                    f"  stack outputs:      {outputs_path}",
+                    f"  simulated cluster:  {kube_path}  (use --kube-adapter fake:{kube_path})",
+                    f"  primary site:       http://{primary_site.hostport}  (DOWN: {control} says primary_up=false)",
+                    f"  DR site:            http://{dr_site.hostport}  (ready once the failover has run)",
+                    "in another shell:",
+                    *[f"  {line}" for line in env_lines],
+                    "  python -m scripts restore rds --source "
+                    f"{outputs['database']['primaryInstanceId']} "
+                    "--target pitr-test --latest",
+                    f"  python -m scripts failover --stack-outputs {outputs_path} "
+                    f"--kube-adapter fake:{kube_path} "
+                    "--probe-scheme http --force --reason sandbox --dns-wait 0 --yes",
+                    "Ctrl-C stops the sandbox.",
+                    "",
+                ]
+            )
+        )
+        out.flush()
+        report.result.update(
+            {
+                "endpoint": endpoint,
+                "outputs": str(outputs_path),
+                "kube_state": str(kube_path),
+                "env": env_lines,
+            }
+        )
+        deadline = time.monotonic() + args.exit_after if args.exit_after else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                if not proc.running():
+                    raise InputError("moto_server", proc.popen.returncode, "a running server", hint=f"see {log}")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            report.notes.append("stopped by Ctrl-C")
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def _write_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Session) -> None:
+    path.write_text(json.dumps({"secrets": {}, "deployments": {}, "externalsecrets": {}}))
+    seed_kube(FileKube(path, ready_after=2), outputs, session)
+
+
+def seed_kube(kube: FakeKube, outputs: dict[str, Any], session: boto3.Session) -> None:
+    """The DR cluster as the stack leaves it: DB Secret, ExternalSecret, Deployment(s) at drReplicas."""
+    sb = outputs["standby"]
+    keys = DB_SECRET_KEYS[sb["idp"]]
+    ns = sb["namespace"]
+    endpoint = json.loads(
+        session.client("secretsmanager", region_name=outputs["drRegion"]).get_secret_value(
+            SecretId=sb["drDbEndpointSecretArn"]
+        )["SecretString"]
+    )
+    creds = json.loads(
+        session.client("secretsmanager", region_name=outputs["drRegion"]).get_secret_value(
+            SecretId=f"{sb['idp']}/db-app-credentials"
+        )["SecretString"]
+    )
+    kube.add_secret(
+        ns,
+        sb["dbSecretName"],
+        {
+            keys["host"]: endpoint["host"],
+            keys["port"]: str(endpoint["port"]),
+            keys["dbname"]: endpoint["dbname"],
+            keys["username"]: creds["username"],
+            keys["password"]: creds["password"],
+        },
+    )
+    for name in filter(None, [sb["serverDeployment"], sb.get("workerDeployment")]):
+        kube.add_deployment(ns, name, sb["drReplicas"], image=f"{sb['idp']}:26.4.2")
+    if sb.get("externalSecretName"):
+        kube.add_external_secret(
+            ns,
+            sb["externalSecretName"],
+            target=sb["dbSecretName"],
+            remote_ref=sb["drDbEndpointSecretArn"],
+            keys={keys["host"]: "host", keys["port"]: "port", keys["dbname"]: "dbname"},
+        )
+
+
+def _dr_ready(kube_path: Path, outputs: dict[str, Any], session: boto3.Session) -> bool:
+    try:
+        state = json.loads(kube_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return dr_site_ready(state, outputs, session)
+
+
+def dr_site_ready(state: dict[str, Any], outputs: dict[str, Any], session: boto3.Session) -> bool:
+    """Ready = pods running AND their DB host is a writable DR instance (as the real app would need)."""
+    sb = outputs["standby"]
+    ns = sb["namespace"]
+    deployment = state["deployments"].get(f"{ns}/{sb['serverDeployment']}", {})
+    if not deployment.get("replicas") or deployment.get("ready", 0) < 1:
+        return False
+    host = state["secrets"].get(f"{ns}/{sb['dbSecretName']}", {}).get(DB_SECRET_KEYS[sb["idp"]]["host"])
+    rds = session.client("rds", region_name=outputs["drRegion"])
+    for instance in rds.describe_db_instances()["DBInstances"]:
+        if (instance.get("Endpoint") or {}).get("Address") == host:
+            return instance.get("DBInstanceStatus") == "available" and not instance.get(
+                "ReadReplicaSourceDBInstanceIdentifier"
+            )
+    return False

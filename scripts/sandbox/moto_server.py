@@ -1,0 +1,15 @@
+"""``moto_server`` with :mod:`scripts.sandbox.motofix` applied (the sandbox's AWS stand-in).
+
+    python -m scripts.sandbox.moto_server -H 127.0.0.1 -p 5000
+
+Same arguments as ``python -m moto.server``.
+"""
+
+from scripts.sandbox import motofix
+
+motofix.apply()
+
+from moto.server import main  # noqa: E402 - moto must be patched before its server imports models
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Make moto 5.2's RDS behave like AWS in two documented respects (sandbox and tests only).
+
+1. ``promote_read_replica`` only flips an internal flag: the promoted instance still reports
+   ``ReadReplicaSourceDBInstanceIdentifier`` and the primary still lists it as a replica. On
+   AWS a promoted instance is standalone (RDS user guide, "Promoting a read replica"), which is
+   exactly what ``failover`` waits for.
+2. ``restore_db_instance_to_point_in_time`` applies overrides with ``if value:``, so an explicit
+   ``DeletionProtection=False`` / ``PubliclyAccessible=False`` / ``MultiAZ=False`` is ignored and
+   the source's value is kept; it also marks the restored instance as a read replica of the
+   source. AWS honours the explicit values and a restored instance is not a replica.
+
+Nothing here is imported by the runbook commands themselves; ``scripts.sandbox.moto_server`` (the
+sandbox) and the tests apply it, and say so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_APPLIED = False
+
+#: Restore parameters whose explicit False moto drops, mapped to moto's attribute names.
+_FALSY_OVERRIDES = {
+    "deletion_protection": "deletion_protection",
+    "publicly_accessible": "publicly_accessible",
+    "multi_az": "multi_az",
+    "copy_tags_to_snapshot": "copy_tags_to_snapshot",
+    "enable_iam_database_authentication": "enable_iam_database_authentication",
+    "auto_minor_version_upgrade": "auto_minor_version_upgrade",
+}
+
+
+def apply() -> None:
+    global _APPLIED
+    if _APPLIED:
+        return
+    from moto.rds import models
+
+    original_promote = models.RDSBackend.promote_read_replica
+    original_restore = models.RDSBackend.restore_db_instance_to_point_in_time
+
+    def promote_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        database = self.databases[db_kwargs["db_instance_identifier"]]
+        source = database.source_db_instance_identifier
+        result = original_promote(self, db_kwargs)
+        if source:
+            _forget_replica(source, database)
+        database.source_db_instance_identifier = None
+        return result
+
+    def restore_db_instance_to_point_in_time(
+        self: Any, source_db_identifier: str, target_db_identifier: str, overrides: dict[str, Any]
+    ) -> Any:
+        instance = original_restore(self, source_db_identifier, target_db_identifier, overrides)
+        for param, attribute in _FALSY_OVERRIDES.items():
+            if overrides.get(param) is False:
+                setattr(instance, attribute, False)
+        instance.source_db_instance_identifier = None
+        instance.is_replica = False
+        return instance
+
+    models.RDSBackend.promote_read_replica = promote_read_replica
+    models.RDSBackend.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
+    _APPLIED = True
+
+
+def _forget_replica(source: str, replica: Any) -> None:
+    from moto.rds.models import rds_backends
+
+    for account in list(rds_backends.keys()):
+        for backend in _created_backends(rds_backends[account]):
+            for db in backend.databases.values():
+                if db is replica:
+                    continue
+                if source in (db.db_instance_arn, db.db_instance_identifier):
+                    for name in (replica.db_instance_arn, replica.db_instance_identifier):
+                        if name in db.replicas:
+                            db.replicas.remove(name)
+
+
+def _created_backends(per_account: Any) -> list[Any]:
+    # dict.values: only the regions already in use (indexing would create every region's backend).
+    return list(dict.values(per_account))

@@ -1,0 +1,487 @@
+"""``failover``: the six runbook steps against moto (RDS, Route 53, Secrets Manager, KMS), the
+in-memory Kubernetes fake and stand-in IdP sites served over real HTTP.
+
+moto reports every Route 53 health check healthy; where a test needs an unhealthy primary, the
+checkers' observations are injected in the shape GetHealthCheckStatus returns on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from botocore.stub import Stubber
+
+from scripts.k8s.adapter import DB_SECRET_KEYS, FakeKube, secretsmanager_source
+from scripts.sandbox.command import dr_site_ready, seed_kube
+from tests.scripts.shapes import instance, observations
+from tests.scripts.world import fresh_session, invoke
+
+PLACEHOLDER = "pending-failover.invalid"
+
+
+class InterruptOnce(FakeKube):
+    """A cluster where the first ``scale`` is interrupted (Ctrl-C) before it happens."""
+
+    interrupt = True
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        if self.interrupt:
+            self.interrupt = False
+            raise KeyboardInterrupt
+        super().scale(namespace, deployment, replicas)
+
+
+def make_kube(world, cls=FakeKube) -> FakeKube:
+    kube = cls(secret_source=secretsmanager_source(world.aws(), "us-west-2"), ready_after=1)
+    seed_kube(kube, world.outputs, fresh_session())
+    return kube
+
+
+@pytest.fixture
+def standby(world, sites):
+    """The DR cluster (fake) and the DR site, ready only when pods run against a writable DR DB."""
+    kube = make_kube(world)
+    _, dr = sites
+    dr.set_ready(lambda: dr_site_ready(kube.state, world.outputs, fresh_session()))
+    # The DR endpoint secret holds a placeholder until a failover writes the real endpoint.
+    sm = world.client("secretsmanager", "us-west-2")
+    arn = world.outputs["standby"]["drDbEndpointSecretArn"]
+    sm.put_secret_value(
+        SecretId=arn, SecretString=json.dumps({"host": PLACEHOLDER, "port": 5432, "dbname": "keycloak"})
+    )
+    kube.state["secrets"]["keycloak/keycloak-db"][DB_SECRET_KEYS["keycloak"]["host"]] = PLACEHOLDER
+    return kube
+
+
+def primary_down(world) -> None:
+    """Route 53 checkers all failing on the primary's checks (moto cannot produce this)."""
+    world.faults.add("GetHealthCheckStatus", lambda p: observations(0, 8))
+
+
+def failover(world, *extra: str) -> list[str]:
+    return [
+        "failover",
+        "--stack-outputs",
+        str(world.outputs_path),
+        "--probe-scheme",
+        "http",
+        "--json",
+        *extra,
+    ]
+
+
+def run_failover(world, kube, *extra: str, **inject):
+    return invoke(failover(world, *extra), aws=world.aws(), kube=kube, clock=world.clock, **inject)
+
+
+def health_path(world) -> str:
+    check = world.client("route53").get_health_check(HealthCheckId=world.outputs["dns"]["primaryHealthCheckId"])
+    return check["HealthCheck"]["HealthCheckConfig"]["ResourcePath"]
+
+
+def test_failover_promotes_points_scales_validates_and_cuts_traffic(world, standby):
+    primary_down(world)
+    result = run_failover(world, standby, "--yes", "--dns-wait", "120")
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert [(s["name"], s["status"]) for s in doc["steps"]] == [
+        ("detect", "ok"),
+        ("preflight", "ok"),
+        ("database", "ok"),
+        ("point-standby", "ok"),
+        ("scale-standby", "ok"),
+        ("validate", "ok"),
+        ("cut-traffic", "ok"),
+        ("reprotect", "skipped"),
+    ]
+    replica = world.client("rds", "us-west-2").describe_db_instances(DBInstanceIdentifier="idp-prod-db-dr")[
+        "DBInstances"
+    ][0]
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in replica
+    host = replica["Endpoint"]["Address"]
+    # 3. the DR endpoint secret, then the Kubernetes Secret via a forced ExternalSecret sync
+    secret = world.client("secretsmanager", "us-west-2").get_secret_value(
+        SecretId=world.outputs["standby"]["drDbEndpointSecretArn"]
+    )
+    assert json.loads(secret["SecretString"]) == {"host": host, "port": 5432, "dbname": "keycloak"}
+    assert standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_URL_HOST"] == host
+    assert (
+        "annotate",
+        "keycloak",
+        "externalsecrets.external-secrets.io",
+        "keycloak-db-sync",
+        "force-sync",
+    ) in standby.calls
+    # 4. scaled to the primary's replica count
+    assert standby.state["deployments"]["keycloak/keycloak"]["replicas"] == 2
+    # 6. sticky: the primary's readiness check now probes a path that cannot succeed
+    assert health_path(world) == "/lb-check-failed-over"
+    assert world.recorder.mutating() == [
+        "rds:PromoteReadReplica",
+        "secretsmanager:PutSecretValue",
+        "route53:UpdateHealthCheck",
+        "rds:StartDBInstanceAutomatedBackupsReplication",
+    ]
+    checks = {c["name"]: c["status"] for c in doc["checks"]}
+    assert checks["validate.dr.readiness"] == "pass"
+    assert checks["validate.dr.issuer"] == "pass"
+    assert checks["cut-traffic.route53"] == "pass"
+    assert checks["rto"] == "pass"
+    assert doc["result"]["database"]["host"] == host
+    # no credentials in the output, though the command read the Kubernetes Secret
+    password = standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_PASSWORD"]
+    assert password not in result.stdout and password not in result.stderr
+
+
+def test_timeline_and_postmortem_are_written(world, standby, tmp_path):
+    primary_down(world)
+    result = run_failover(world, standby, "--yes", "--dns-wait", "0", "--state-dir", str(tmp_path / "incident"))
+    assert result.code == 0, result.stderr
+    timeline = json.loads((tmp_path / "incident" / "timeline.json").read_text())
+    assert [s["name"] for s in timeline["steps"]] == [
+        "detect",
+        "preflight",
+        "database",
+        "point-standby",
+        "scale-standby",
+        "validate",
+        "cut-traffic",
+        "reprotect",
+    ]
+    assert all(s["started_at"] and s["ended_at"] for s in timeline["steps"])
+    assert [s["status"] for s in timeline["steps"]][:-1] == ["ok"] * 7
+    assert timeline["steps"][-1]["status"] == "skipped-deferred"
+    assert timeline["declared_at"] and timeline["completed_at"]
+    postmortem = (tmp_path / "incident" / "postmortem.md").read_text()
+    assert postmortem.startswith(f"# Post-mortem: failover of sso.example.com ({timeline['incident_id']})")
+    assert "| cut-traffic | " in postmortem and "## Root cause" in postmortem
+
+
+def test_a_healthy_primary_is_refused_without_force(world, standby):
+    result = run_failover(world, standby, "--yes")
+    assert result.code == 3
+    assert result.error_line == (
+        "refusing to fail over a primary that looks healthy: Route 53 reports the primary "
+        "healthy (calculated: 2/2 children healthy, threshold 2)"
+    )
+    assert result.hint_line.startswith("if users still cannot log in")
+    assert world.recorder.mutating() == []
+    assert [c for c in standby.calls if c[0] != "get_secret_data"] == []
+
+
+def test_a_primary_that_answers_the_direct_probe_is_refused(world, standby, sites):
+    primary_down(world)
+    sites[0].set_ready(True)
+    result = run_failover(world, standby, "--yes")
+    assert result.code == 3
+    assert result.error_line.startswith(
+        "refusing to fail over a primary that looks healthy: the direct probe "
+        f"succeeds (http://{sites[0].hostport}/health/ready: HTTP 200 in "
+    )
+    assert world.recorder.mutating() == []
+
+
+def test_force_overrides_a_healthy_primary_and_is_recorded(world, standby, tmp_path):
+    result = run_failover(world, standby, "--yes", "--force", "--reason", "users cannot log in", "--dns-wait", "0")
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert any("failover FORCED" in n and "users cannot log in" in n for n in doc["notes"])
+    timeline = json.loads(Path(doc["result"]["timeline"]).read_text())
+    assert timeline["forced"] is True and timeline["reason"] == "users cannot log in"
+
+
+def test_without_yes_nothing_changes_in_a_non_interactive_run(world, standby, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    primary_down(world)
+    result = run_failover(world, standby)
+    assert result.code == 3
+    assert result.error_line == "refusing to change anything without --yes (stdin is not a terminal to confirm on)"
+    assert result.hint_line == (
+        "re-run with --yes to run: database, point-standby, scale-standby, validate, cut-traffic, reprotect"
+    )
+    assert world.recorder.mutating() == []
+
+
+def test_a_declined_confirmation_changes_nothing(world, standby):
+    primary_down(world)
+    result = run_failover(world, standby, confirm=lambda record: False)
+    assert result.code == 3
+    assert result.error_line == "failover not confirmed; nothing was changed"
+    assert world.recorder.mutating() == []
+
+
+def test_dry_run_detects_and_prechecks_only(world, standby):
+    primary_down(world)
+    result = run_failover(world, standby, "--dry-run")
+    assert result.code == 0, result.stderr
+    assert result.json()["result"]["would_run"] == [
+        "database",
+        "point-standby",
+        "scale-standby",
+        "validate",
+        "cut-traffic",
+        "reprotect",
+    ]
+    assert world.recorder.mutating() == []
+    assert not Path(".idp-dr").exists()
+
+
+def test_an_interrupted_failover_resumes_at_the_interrupted_step(world):
+    kube = make_kube(world, InterruptOnce)
+    primary_down(world)
+    first = run_failover(world, kube, "--yes", "--dns-wait", "0")
+    assert first.code == 130
+    state = json.loads(Path(".idp-dr/failover/sso.example.com/state.json").read_text())
+    assert {k: v["status"] for k, v in state["steps"].items()} == {
+        "detect": "ok",
+        "preflight": "ok",
+        "database": "ok",
+        "point-standby": "ok",
+        "scale-standby": "interrupted",
+    }
+
+    second = run_failover(world, kube, "--yes", "--dns-wait", "0")
+    assert second.code == 0, second.stderr
+    assert [(s["name"], s["status"]) for s in second.json()["steps"]] == [
+        ("detect", "skipped"),
+        ("preflight", "ok"),
+        ("database", "skipped"),
+        ("point-standby", "skipped"),
+        ("scale-standby", "resumed"),
+        ("validate", "ok"),
+        ("cut-traffic", "ok"),
+        ("reprotect", "skipped"),
+    ]
+    assert world.recorder.operations.count("PromoteReadReplica") == 1
+    timeline = json.loads(Path(second.json()["result"]["timeline"]).read_text())
+    assert [r["result"] for r in timeline["runs"]] == ["interrupted", "completed"]
+    assert [s["attempts"] for s in timeline["steps"] if s["name"] == "scale-standby"] == [2]
+
+
+def test_a_completed_failover_rerun_changes_nothing(world, standby):
+    primary_down(world)
+    assert run_failover(world, standby, "--yes", "--dns-wait", "0").code == 0
+    world.recorder.calls.clear()
+    again = run_failover(world, standby, "--yes", "--dns-wait", "0", "--no-reprotect")
+    assert again.code == 0, again.stderr
+    assert world.recorder.mutating() == []
+    assert "this failover already completed at" in " ".join(again.json()["notes"])
+
+
+def test_failed_validation_does_not_cut_traffic_and_a_rerun_resumes_there(world, standby, sites):
+    primary_down(world)
+    _, dr = sites
+    dr._served_issuer = "https://dr-sso.example.com/realms/main"  # a standby with the wrong hostname
+    first = run_failover(world, standby, "--yes", "--dns-wait", "0")
+    assert first.code == 1
+    assert first.error_line == (
+        "validation failed, traffic was NOT cut: dr.issuer: issuer "
+        "'https://dr-sso.example.com/realms/main', expected "
+        "'https://sso.example.com/realms/main'"
+    )
+    assert health_path(world) == "/health/ready"
+
+    dr._served_issuer = world.outputs["issuer"]
+    second = run_failover(world, standby, "--yes", "--dns-wait", "0")
+    assert second.code == 0, second.stderr
+    statuses = dict((s["name"], s["status"]) for s in second.json()["steps"])
+    assert statuses["validate"] == "resumed" and statuses["cut-traffic"] == "ok"
+    assert health_path(world) == "/lb-check-failed-over"
+
+
+def test_route53_that_never_marks_the_primary_unhealthy_times_out_and_resumes(world, standby):
+    result = run_failover(world, standby, "--yes", "--force", "--dns-wait", "60")
+    assert result.code == 4
+    assert result.error_line == (
+        "Route 53 marking the primary unhealthy not done after 1m00s (timeout 1m00s); last "
+        "state: Route 53: primary healthy (calculated: 2/2 children healthy, "
+        "threshold 2)"
+    )
+    assert health_path(world) == "/lb-check-failed-over"  # the sticky change itself was made
+    again = run_failover(world, standby, "--yes", "--dns-wait", "0")
+    assert again.code == 0, again.stderr
+    assert world.recorder.operations.count("UpdateHealthCheck") == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            {"HealthThreshold": 1},
+            "calculated check {calc} stays healthy with 1 of 2 children: failing {ready} alone would not fail it over",
+        ),
+        ({"Disabled": True}, "calculated check {calc} is Disabled (always healthy)"),
+    ],
+)
+def test_health_checks_that_would_not_hold_sticky_failover_are_refused(world, standby, change, problem):
+    dns = world.outputs["dns"]
+    r53 = world.client("route53")
+    children = r53.get_health_check(HealthCheckId=dns["primaryRecordHealthCheckId"])["HealthCheck"][
+        "HealthCheckConfig"
+    ]["ChildHealthChecks"]
+    # (moto drops the children unless they are passed again)
+    r53.update_health_check(HealthCheckId=dns["primaryRecordHealthCheckId"], ChildHealthChecks=children, **change)
+    primary_down(world)
+    result = run_failover(world, standby, "--yes")
+    assert result.code == 3
+    assert result.error_line == "sticky failover would not hold: " + problem.format(
+        calc=dns["primaryRecordHealthCheckId"], ready=dns["primaryHealthCheckId"]
+    )
+    assert world.recorder.mutating() == []
+
+
+def test_pulumi_secrets_mode_patches_the_kubernetes_secret(world, standby):
+    outputs = dict(world.outputs)
+    outputs["standby"] = {**outputs["standby"], "secretsMode": "pulumi", "externalSecretName": None}
+    world.outputs_path.write_text(json.dumps(outputs))
+    primary_down(world)
+    result = run_failover(world, standby, "--yes", "--dns-wait", "0")
+    assert result.code == 0, result.stderr
+    assert "secretsmanager:PutSecretValue" not in world.recorder.mutating()
+    assert ("patch_secret_data", "keycloak", "keycloak-db") in standby.calls
+    host = standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_URL_HOST"]
+    assert host.startswith("idp-prod-db-dr.")
+
+
+def test_a_rerun_in_another_mode_is_refused(world, standby, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    primary_down(world)
+    assert run_failover(world, standby).code == 3  # refused at --yes, state recorded
+    result = run_failover(world, standby, "--mode", "restore", "--yes")
+    assert result.code == 3
+    assert result.error_line.startswith(
+        "conflicting re-run: .idp-dr/failover/sso.example.com/state.json holds a failover in mode promote started "
+    )
+    assert result.error_line.endswith(", not mode restore")
+
+
+def test_reprotect_starts_backup_replication_into_the_old_primary_region(world, standby):
+    """moto has no StartDBInstanceAutomatedBackupsReplication: the primary-region client is Stubbed."""
+    primary_down(world)
+    primary_aws = world.aws(max_attempts=2)
+    old = world.client("rds").describe_db_instances(DBInstanceIdentifier="idp-prod-db")["DBInstances"][0]
+    replica_arn = world.outputs["database"]["drReplicaArn"]
+    with Stubber(primary_aws.client("rds", "us-east-1")) as rds:
+        rds.add_response("describe_db_instances", {"DBInstances": [instance("idp-prod-db", status="failed")]})
+        rds.add_response("describe_db_instances", {"DBInstances": [instance("idp-prod-db", KmsKeyId=old["KmsKeyId"])]})
+        rds.add_response(
+            "start_db_instance_automated_backups_replication",
+            {"DBInstanceAutomatedBackup": {"DBInstanceArn": replica_arn, "Status": "pending"}},
+            {
+                "SourceDBInstanceArn": replica_arn,
+                "KmsKeyId": old["KmsKeyId"],
+                "BackupRetentionPeriod": 7,
+                "SourceRegion": "us-west-2",
+            },
+        )
+        result = run_failover(world, standby, "--yes", "--dns-wait", "0", primary_aws=primary_aws)
+    assert result.code == 0, result.stderr
+    rds.assert_no_pending_responses()
+    steps = {s["name"]: s for s in result.json()["steps"]}
+    assert steps["reprotect"]["status"] == "ok"
+    assert steps["reprotect"]["detail"]["replicating_to"] == "us-east-1"
+    checks = {c["name"]: c for c in result.json()["checks"]}
+    assert checks["detect.primary-db"]["message"] == (
+        "primary DB idp-prod-db status failed (RDS API view; not a connection test)"
+    )
+
+
+def test_restore_mode_restores_replicated_backups_and_points_the_standby_at_them(world, standby, sites):
+    """moto cannot restore from replicated backups: the DR-region RDS client is Stubbed (AWS-shaped)."""
+    from tests.scripts.shapes import automated_backup, not_found
+
+    primary_down(world)
+    sites[1].set_ready(True)  # the stand-in DR site cannot see the Stubbed instance
+    db = world.outputs["database"]
+    arn = db["replicatedBackupsArn"]
+    dr_vpc = world.client("ec2", "us-west-2").describe_security_groups(GroupIds=db["drSecurityGroupIds"])[
+        "SecurityGroups"
+    ][0]["VpcId"]
+    aws = world.aws()
+    restored = instance(
+        "idp-prod-db-restored",
+        region="us-west-2",
+        KmsKeyId=db["drKmsKeyArn"],
+        DBSubnetGroup={"DBSubnetGroupName": "idp-db", "VpcId": dr_vpc},
+        VpcSecurityGroups=[{"VpcSecurityGroupId": db["drSecurityGroupIds"][0], "Status": "active"}],
+        MasterUserSecret={
+            "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:rds!r",
+            "SecretStatus": "active",
+            "KmsKeyId": db["drKmsKeyArn"],
+        },
+        TagList=[{"Key": "idp-dr:restore-source", "Value": arn}],
+    )
+
+    def plan(stub):
+        stub.add_response(
+            "describe_db_instance_automated_backups",
+            {"DBInstanceAutomatedBackups": [automated_backup(arn=arn, region="us-west-2", KmsKeyId=db["drKmsKeyArn"])]},
+        )
+        stub.add_client_error("describe_db_instances", **not_found())
+        stub.add_response(
+            "describe_db_subnet_groups",
+            {"DBSubnetGroups": [{"DBSubnetGroupName": "idp-db", "VpcId": dr_vpc}]},
+        )
+        stub.add_response(
+            "describe_db_parameter_groups",
+            {"DBParameterGroups": [{"DBParameterGroupName": "idp-postgres16"}]},
+        )
+
+    with Stubber(aws.client("rds", "us-west-2")) as rds:
+        plan(rds)  # preflight validates the restore before anything changes
+        plan(rds)  # the database step validates again, then restores
+        rds.add_response(
+            "restore_db_instance_to_point_in_time",
+            {"DBInstance": instance("idp-prod-db-restored", region="us-west-2", status="creating")},
+        )
+        rds.add_response("describe_db_instances", {"DBInstances": [restored]})
+        rds.add_response("describe_events", {"Events": []})
+        result = invoke(
+            failover(world, "--mode", "restore", "--yes", "--dns-wait", "0"),
+            aws=aws,
+            kube=standby,
+            clock=world.clock,
+        )
+    assert result.code == 0, result.stderr
+    rds.assert_no_pending_responses()
+    doc = result.json()
+    assert [(s["name"], s["status"]) for s in doc["steps"]] == [
+        ("detect", "ok"),
+        ("preflight", "ok"),
+        ("database", "ok"),
+        ("database.validate", "ok"),
+        ("database.restore-call", "ok"),
+        ("database.wait-available", "ok"),
+        ("point-standby", "ok"),
+        ("scale-standby", "ok"),
+        ("validate", "ok"),
+        ("cut-traffic", "ok"),
+        ("reprotect", "skipped"),
+    ]
+    [request] = world.recorder.params("RestoreDBInstanceToPointInTime")
+    assert request["SourceDBInstanceAutomatedBackupsArn"] == arn
+    assert request["UseLatestRestorableTime"] is True
+    assert request["TargetDBInstanceIdentifier"] == "idp-prod-db-restored"
+    assert request["MasterUserSecretKmsKeyId"] == db["drKmsKeyArn"]
+    assert {"Key": "idp-dr-incident", "Value": doc["result"]["incident_id"]} in request["Tags"]
+    host = restored["Endpoint"]["Address"]
+    assert standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_URL_HOST"] == host
+    assert doc["result"]["rpo"]["restored_to"] == "2026-11-23T10:10:00Z"
+
+
+def test_restore_mode_without_usable_replicated_backups_is_refused_before_any_change(world, standby):
+    """The stack's backups ARN answers nothing (Stubbed: moto has no replicated-backup ARNs)."""
+    primary_down(world)
+    aws = world.aws()
+    with Stubber(aws.client("rds", "us-west-2")) as rds:
+        rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": []})
+        result = invoke(failover(world, "--mode", "restore", "--yes"), aws=aws, kube=standby, clock=world.clock)
+    assert result.code == 3
+    arn = world.outputs["database"]["replicatedBackupsArn"]
+    assert result.error_line == (
+        f"cannot restore from the stack's replicated backups: invalid --from-replicated-backups "
+        f"'{arn}': replicated automated backups that exist in us-west-2"
+    )
+    assert world.recorder.mutating() == []
