@@ -43,6 +43,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from contract.messages import describe_invalid
+
 NAMESPACE = "idp-dr"
 SECRET_KEYS = ("dbAppPassword", "authentikSecretKey", "masterPassword")
 
@@ -69,7 +71,7 @@ class ConfigError(ValueError):
 
 
 def describe(key: str, value: Any, allowed: str) -> str:
-    return f"invalid {NAMESPACE}:{key} {value!r}: {allowed}"
+    return describe_invalid(f"{NAMESPACE}:{key}", value, allowed)
 
 
 # --------------------------------------------------------------------------- helpers

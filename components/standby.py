@@ -41,6 +41,7 @@ import yaml
 
 from components._common import opts, policy_json, tags
 from components.archive import IrsaSubject, irsa_trust_policy
+from contract.secrets import DB_SECRET_KEYS
 
 KEYCLOAK_HTTP_PORT = 8080
 KEYCLOAK_MGMT_PORT = 9000
@@ -50,23 +51,6 @@ AUTHENTIK_METRICS_PORT = 9300
 REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
 NON_ROOT_UID = 1000
 
-#: Kubernetes Secret keys holding the DB connection, per IdP (failover writes the host keys).
-DB_SECRET_KEYS = {
-    "keycloak": {
-        "host": "KC_DB_URL_HOST",
-        "port": "KC_DB_URL_PORT",
-        "dbname": "KC_DB_URL_DATABASE",
-        "username": "KC_DB_USERNAME",
-        "password": "KC_DB_PASSWORD",
-    },
-    "authentik": {
-        "host": "AUTHENTIK_POSTGRESQL__HOST",
-        "port": "AUTHENTIK_POSTGRESQL__PORT",
-        "dbname": "AUTHENTIK_POSTGRESQL__NAME",
-        "username": "AUTHENTIK_POSTGRESQL__USER",
-        "password": "AUTHENTIK_POSTGRESQL__PASSWORD",
-    },
-}
 DB_SECRET_NAMES = {"keycloak": "keycloak-db", "authentik": "authentik-postgresql"}
 AUTHENTIK_KEY_SECRET = "authentik-secret-key"  # noqa: S105 - a Secret *name*
 SECRETS_READER_SA = "idp-dr-secrets-reader"

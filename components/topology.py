@@ -26,6 +26,8 @@ from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionN
 from components.failover_dns import FAILED_OVER_PATH, FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
+from contract.outputs import DatabaseOutputs
+from contract.restore import DrRestoreRequest, command_line, wal_restore_argv
 
 #: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
 #: resolves nowhere (.invalid is reserved), so nothing can connect before failover writes a real one.
@@ -351,28 +353,10 @@ class DrTopology(pulumi.ComponentResource):
                 "drParameterGroupName": database.dr_parameter_group_name,
                 "drRestoreInstanceId": dr_restore_id,
             }
-            # Ready to paste: in the DR region the restore must use the DR network and parameters,
-            # never the source's (which live in the dead region) nor AWS's defaults.
-            restore_command = pulumi.Output.concat(
-                "python -m scripts restore rds --region ",
-                cfg.dr_region,
-                " --source ",
-                database.instance.identifier,
-                " --from-replicated-backups ",
-                database.replicated_backups_arn,
-                " --target ",
-                dr_restore_id,
-                " --db-subnet-group ",
-                database.dr_subnet_group_name,
-                " --vpc-security-group-ids ",
-                database.dr_security_group_id,
-                " --db-parameter-group ",
-                database.dr_parameter_group_name,
-                # restore.py refuses --from-replicated-backups without it: the restored instance's
-                # managed master-user secret needs a key in the DR region (not the dead source's).
-                " --master-secret-kms-key ",
-                database.dr_key_arn,
-                " --latest",
+            restore_command = pulumi.Output.all(**db_outputs).apply(
+                lambda values: command_line(
+                    DrRestoreRequest.from_outputs(DatabaseOutputs.model_validate(values), cfg.dr_region).argv()
+                )
             )
         else:
             db_outputs = {
@@ -382,14 +366,10 @@ class DrTopology(pulumi.ComponentResource):
                 "dbName": cfg.db_name,
                 "drKmsKeyArn": archive.dr_key_arn,
             }
-            restore_command = pulumi.Output.concat(
-                "python -m scripts restore wal --archive s3://",
-                archive.dr_bucket_name,
-                "/",
-                cfg.archive.prefix,
-                " --server-name ",
-                cfg.server_name,
-                f" --latest --pgdata /var/lib/postgresql/{cfg.database.engine_major}/restore",
+            restore_command = archive.dr_bucket_name.apply(
+                lambda bucket: command_line(
+                    wal_restore_argv(bucket, cfg.archive.prefix, cfg.server_name, cfg.database.engine_major)
+                )
             )
         return {
             "primaryRegion": cfg.primary_region,

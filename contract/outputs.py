@@ -1,21 +1,16 @@
 """The stack outputs the runbook commands read (``pulumi stack output --json``).
 
 ``__main__.py`` exports exactly this shape; ``failover``, ``failback`` and
-``restore rds`` read it with :func:`load_stack_outputs`, so a renamed output is
+``restore rds`` read it with :func:`scripts.stack_outputs.load_stack_outputs`, so a renamed output is
 caught by a test on both sides instead of at 3 a.m. Field names are the
 exported camelCase keys.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from scripts.errors import InputError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Out(BaseModel):
@@ -120,39 +115,3 @@ class StackOutputs(_Out):
     restoreCommand: str
     rto_target_s: int = Field(alias="rtoTargetSeconds")
     rpo_target_s: int = Field(alias="rpoTargetSeconds")
-
-
-def load_stack_outputs(source: str) -> StackOutputs:
-    """Read outputs from a file path, or from stdin when ``source`` is '-'.
-
-    Accepts both ``pulumi stack output --json`` (values inline) and
-    ``pulumi stack output --json --show-secrets``.
-    """
-    field = "--stack-outputs"
-    if source == "-":
-        text = sys.stdin.read()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(
-                field,
-                source,
-                "expected a readable file (or '-' for stdin)",
-                hint="create it with: pulumi stack output --json > outputs.json",
-            )
-        text = path.read_text()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(field, source, f"expected JSON from 'pulumi stack output --json' ({exc})") from None
-    try:
-        return StackOutputs.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(
-            field,
-            source,
-            f"missing or malformed output '{where}' ({first['msg']}); expected the outputs of this project's stack",
-            hint="run 'pulumi stack output --json' in the idp-dr project directory",
-        ) from None

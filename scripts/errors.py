@@ -12,6 +12,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
+from contract.messages import describe_invalid
+
 
 class ExitCode(IntEnum):
     """Process exit codes. Stable: runbooks and CI pipelines branch on them."""
@@ -51,11 +53,6 @@ class DrError(Exception):
         if self.details:
             out["details"] = self.details
         return out
-
-
-def describe_invalid(field: str, value: Any, allowed: str) -> str:
-    """The one phrasing used for every refused value: field, value, what is allowed."""
-    return f"invalid {field} {value!r}: {allowed}"
 
 
 class InputError(DrError):

@@ -31,7 +31,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contract.outputs import StackOutputs, load_stack_outputs
+from contract.outputs import StackOutputs
 from scripts.aws import route53 as dns
 from scripts.aws.client import Aws, error_code, error_message
 from scripts.cliutil import DefaultsHelpFormatter
@@ -49,6 +49,7 @@ from scripts.k8s.adapter import KubeAdapter, KubectlAdapter, make_adapter
 from scripts.polling import Clock, Verdict, poll_until
 from scripts.progress import Progress
 from scripts.report import Report
+from scripts.stack_outputs import load_stack_outputs
 from scripts.timeutil import iso
 
 

@@ -46,7 +46,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contract.outputs import StackOutputs, load_stack_outputs
+from contract.outputs import StackOutputs
+from contract.restore import DrRestoreRequest
+from contract.secrets import DB_SECRET_KEYS
 from scripts import __version__
 from scripts.aws import route53 as dns
 from scripts.aws.client import Aws, error_code, error_message
@@ -55,7 +57,6 @@ from scripts.errors import CheckFailed, DrError, ExternalError, InputError, Refu
 from scripts.failover.probe import ProbeResult, ValidationContext, Validator, http_get, site_url
 from scripts.failover.site_validation import DR_SITE, add_validation_options, build_validator
 from scripts.k8s.adapter import (
-    DB_SECRET_KEYS,
     EXTERNAL_SECRET_KIND,
     FORCE_SYNC_ANNOTATION,
     KubeAdapter,
@@ -65,6 +66,7 @@ from scripts.polling import Clock, Verdict, check_poll_interval, poll_until
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.restore.rds.cli import DEFAULT_POLL_S, RestoreSpec, plan_restore, restore_rds
+from scripts.stack_outputs import load_stack_outputs
 from scripts.timeutil import format_duration, iso, parse_time
 
 STEPS = (
@@ -535,19 +537,19 @@ class Failover:
             raise ExternalError(f"DescribeDBInstances {identifier} in {self.out.drRegion}: {error_code(exc)}") from None
 
     def _restore_spec(self) -> RestoreSpec:
-        db = self.out.database
+        request = DrRestoreRequest.from_outputs(self.out.database, self.out.drRegion)
         return RestoreSpec(
-            source=db.primaryInstanceId,
-            target=db.drRestoreInstanceId,
+            source=request.source,
+            target=request.target,
             restore_time=None,
-            region=self.out.drRegion,
-            replicated_backups_arn=db.replicatedBackupsArn,
+            region=request.region,
+            replicated_backups_arn=request.replicated_backups_arn,
             poll_interval=self.o.poll_interval,
             timeout_s=self.o.timeout_s,
-            db_subnet_group=db.drSubnetGroupName,
-            security_group_ids=list(db.drSecurityGroupIds),
-            db_parameter_group=db.drParameterGroupName,
-            master_secret_kms_key=db.drKmsKeyArn,
+            db_subnet_group=request.db_subnet_group,
+            security_group_ids=list(request.security_group_ids),
+            db_parameter_group=request.db_parameter_group,
+            master_secret_kms_key=request.master_secret_kms_key,
             read_source_region=False,
             extra_tags={"idp-dr-incident": self.state.data["incident_id"]},
         )

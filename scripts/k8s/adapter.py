@@ -20,23 +20,6 @@ from typing import Any, Protocol
 
 from scripts.errors import ExternalError, InputError
 
-#: The Kubernetes Secret keys each IdP reads its database connection from.
-DB_SECRET_KEYS: dict[str, dict[str, str]] = {
-    "keycloak": {
-        "host": "KC_DB_URL_HOST",
-        "port": "KC_DB_URL_PORT",
-        "dbname": "KC_DB_URL_DATABASE",
-        "username": "KC_DB_USERNAME",
-        "password": "KC_DB_PASSWORD",
-    },
-    "authentik": {
-        "host": "AUTHENTIK_POSTGRESQL__HOST",
-        "port": "AUTHENTIK_POSTGRESQL__PORT",
-        "dbname": "AUTHENTIK_POSTGRESQL__NAME",
-        "username": "AUTHENTIK_POSTGRESQL__USER",
-        "password": "AUTHENTIK_POSTGRESQL__PASSWORD",
-    },
-}
 EXTERNAL_SECRET_KIND = "externalsecrets.external-secrets.io"  # noqa: S105 - a resource kind
 FORCE_SYNC_ANNOTATION = "force-sync"
 

@@ -31,9 +31,10 @@ from typing import Any
 
 import boto3
 
+from contract.secrets import DB_SECRET_KEYS
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import InputError
-from scripts.k8s.adapter import DB_SECRET_KEYS, FakeKube, FileKube
+from scripts.k8s.adapter import FakeKube, FileKube
 from scripts.lab.s3 import LAB_AWS_ENV
 from scripts.processes import Supervisor, free_port, wait_for_port
 from scripts.report import Report

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import ClientError
 
 from scripts.errors import ExternalError, InputError
-from scripts.wal.location import ArchiveLocation
+from scripts.wal.fetch import decompressor, fetch_raw
+from scripts.wal.location import ArchiveLocation, s3_call
 
 SEGMENT_RE = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
 HISTORY_RE = re.compile(r"^([0-9A-F]{8})\.history$")
@@ -141,23 +142,6 @@ def backup_from_info(backup_id: str, info: dict[str, str]) -> Backup:
         size=int(size) if size and size.isdigit() else None,
         info=info,
     )
-
-
-def s3_call(location: ArchiveLocation, what: str, fn, *args, **kwargs):
-    """Run one S3 call, turning connection and auth failures into operator-facing errors."""
-    try:
-        return fn(*args, **kwargs)
-    except (EndpointConnectionError, ConnectTimeoutError):
-        endpoint = location.endpoint_url or "the default AWS S3 endpoint"
-        raise ExternalError(
-            f"cannot reach the S3 endpoint {endpoint} ({what})",
-            hint="check --endpoint-url, the network path and any proxy settings",
-        ) from None
-    except NoCredentialsError:
-        raise ExternalError(
-            f"no AWS credentials found ({what})",
-            hint="set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with an instance role",
-        ) from None
 
 
 def check_bucket(location: ArchiveLocation) -> None:
@@ -337,17 +321,9 @@ def timeline_path(catalog: Catalog, backup_timeline: int, segment_size: int) -> 
     for tli in sorted(histories, reverse=True):
         if tli <= backup_timeline:
             break
-        body = s3_call(
-            catalog.location,
-            "GET history",
-            s3.get_object,
-            Bucket=catalog.location.bucket,
-            Key=histories[tli].key,
-        )["Body"].read()
+        body = fetch_raw(catalog.location, histories[tli].key, "GET history", s3)
         if histories[tli].compression:
-            from scripts.restore.wal.prefetch import _decompressor
-
-            decompress = _decompressor(histories[tli].compression)
+            decompress = decompressor(histories[tli].compression)
             body = decompress(body) if decompress else b""
         entries = parse_history(body.decode("utf-8", "replace"))
         if backup_timeline not in [parent for parent, _ in entries]:

@@ -18,8 +18,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, NoCredentialsError
 
-from scripts.errors import InputError
+from scripts.errors import ExternalError, InputError
 
 _S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
@@ -110,3 +111,20 @@ def s3_client(endpoint_url: str | None, *, max_pool: int = 16, connect_timeout: 
             s3={"addressing_style": "path"} if endpoint_url else {},
         ),
     )
+
+
+def s3_call(location: ArchiveLocation, what: str, fn, *args, **kwargs):
+    """Run one S3 call, turning connection and auth failures into operator-facing errors."""
+    try:
+        return fn(*args, **kwargs)
+    except (EndpointConnectionError, ConnectTimeoutError):
+        endpoint = location.endpoint_url or "the default AWS S3 endpoint"
+        raise ExternalError(
+            f"cannot reach the S3 endpoint {endpoint} ({what})",
+            hint="check --endpoint-url, the network path and any proxy settings",
+        ) from None
+    except NoCredentialsError:
+        raise ExternalError(
+            f"no AWS credentials found ({what})",
+            hint="set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with an instance role",
+        ) from None

@@ -39,6 +39,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract.restore import DrRestoreRequest
 from scripts import __version__
 from scripts.aws.client import (
     Aws,
@@ -53,6 +54,7 @@ from scripts.errors import ExternalError, InputError, RefusedError
 from scripts.polling import Clock, Verdict, check_poll_interval, poll_until
 from scripts.progress import Progress
 from scripts.report import Report
+from scripts.stack_outputs import load_stack_outputs
 from scripts.timeutil import format_duration, iso, parse_time
 
 # -- tags that make a restore recognisable (and resumable) ---------------------------------
@@ -1355,8 +1357,6 @@ def spec_from_args(args: argparse.Namespace) -> RestoreSpec:
         multi_az=args.multi_az,
     )
     if args.stack_outputs:
-        from contract.outputs import load_stack_outputs
-
         if not args.from_replicated_backups:
             # The outputs name DR-region resources; an in-region restore copies the source's.
             raise InputError(
@@ -1367,11 +1367,12 @@ def spec_from_args(args: argparse.Namespace) -> RestoreSpec:
                 "parameter group; drop --stack-outputs",
             )
 
-        db = load_stack_outputs(args.stack_outputs).database
-        spec.db_subnet_group = spec.db_subnet_group or db.drSubnetGroupName
-        spec.security_group_ids = spec.security_group_ids or list(db.drSecurityGroupIds)
-        spec.db_parameter_group = spec.db_parameter_group or db.drParameterGroupName
-        spec.master_secret_kms_key = spec.master_secret_kms_key or db.drKmsKeyArn
+        outputs = load_stack_outputs(args.stack_outputs)
+        dr = DrRestoreRequest.from_outputs(outputs.database, outputs.drRegion)
+        spec.db_subnet_group = spec.db_subnet_group or dr.db_subnet_group
+        spec.security_group_ids = spec.security_group_ids or list(dr.security_group_ids)
+        spec.db_parameter_group = spec.db_parameter_group or dr.db_parameter_group
+        spec.master_secret_kms_key = spec.master_secret_kms_key or dr.master_secret_kms_key
     return spec
 
 

@@ -70,8 +70,8 @@ from scripts.wal.catalog import (
     list_objects,
     list_server_names,
     replay_plan,
-    s3_call,
 )
+from scripts.wal.fetch import fetch_decompressed
 from scripts.wal.location import ArchiveLocation, check_server_name
 
 STATE_FILE = "idp-dr-restore.json"
@@ -306,17 +306,8 @@ class LatestCommit:
 
 
 def _download(location: ArchiveLocation, obj: WalObject, directory: Path) -> Path:
-    from scripts.restore.wal.prefetch import _decompressor
-
-    s3 = location.client()
-    data = s3_call(
-        location, f"GET {obj.key}", lambda: s3.get_object(Bucket=location.bucket, Key=obj.key)["Body"].read()
-    )
-    decompress = _decompressor(obj.compression)
-    if decompress is None:
-        raise ExternalError(f"cannot decompress {obj.key} ({obj.compression}): the Python module is missing")
     path = directory / obj.name
-    path.write_bytes(decompress(data))
+    path.write_bytes(fetch_decompressed(location, obj.key, obj.compression))
     return path
 
 

@@ -26,22 +26,19 @@ The fix, as pgBackRest's asynchronous ``archive-get`` and WAL-G's prefetch do:
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import gzip
-import lzma
 import os
 import shlex
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scripts.pg.osuser import OsUser
-from scripts.wal.catalog import WalObject, s3_call
+from scripts.wal.catalog import WalObject
+from scripts.wal.fetch import decompressor, fetch_raw
 from scripts.wal.location import ArchiveLocation
 
 INFLIGHT_DIR = ".inflight"
@@ -91,34 +88,6 @@ def render_restore_script(spool: Path, fallback_argv: list[str]) -> str:
         .replace("__FINAL__", FINAL_LISTING)
         .replace("__FALLBACK__", " ".join(shlex.quote(a) for a in fallback_argv))
     )
-
-
-def _decompressor(codec: str | None) -> Callable[[bytes], bytes] | None:
-    """A function that decompresses ``codec``, or None when this Python lacks the module."""
-    if codec is None:
-        return lambda data: data
-    if codec == "gzip":
-        return gzip.decompress
-    if codec == "bzip2":
-        return bz2.decompress
-    if codec == "xz":
-        return lzma.decompress
-    try:
-        if codec == "zstd":
-            import zstandard  # type: ignore[import-not-found]
-
-            return lambda data: zstandard.ZstdDecompressor().decompressobj().decompress(data)
-        if codec == "lz4":
-            import lz4.frame  # type: ignore[import-not-found]
-
-            return lz4.frame.decompress
-        if codec == "snappy":
-            import snappy  # type: ignore[import-not-found]
-
-            return snappy.decompress
-    except ImportError:
-        return None
-    return None
 
 
 @dataclass
@@ -296,18 +265,12 @@ class Prefetcher:
         marker = self.spool / INFLIGHT_DIR / item.name
         tmp = self.spool / f".tmp.{item.name}"
         try:
-            decompress = _decompressor(item.compression)
+            decompress = decompressor(item.compression)
             if decompress is None:
                 self.stats.skipped_codec.append(item.name)
                 return
             marker.touch()
-            body = s3_call(
-                self.location,
-                f"GET {item.key}",
-                self._client.get_object,
-                Bucket=self.location.bucket,
-                Key=item.key,
-            )["Body"].read()
+            body = fetch_raw(self.location, item.key, f"GET {item.key}", self._client)
             data = decompress(body)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:

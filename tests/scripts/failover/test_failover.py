@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from botocore.stub import Stubber
 
-from scripts.k8s.adapter import DB_SECRET_KEYS, FakeKube, secretsmanager_source
+from contract.secrets import DB_SECRET_KEYS
+from scripts.k8s.adapter import FakeKube, secretsmanager_source
 from scripts.sandbox.command import dr_site_ready, seed_kube
 from tests.scripts.shapes import instance, observations
 from tests.scripts.world import fresh_session, invoke

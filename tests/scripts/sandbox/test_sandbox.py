@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.outputs import load_stack_outputs
+from scripts.stack_outputs import load_stack_outputs
 
 REPO = Path(__file__).resolve().parents[3]
 
