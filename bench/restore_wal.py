@@ -56,8 +56,10 @@ from scripts.pg.osuser import OsUser, make_user_dir, make_workspace, pg_os_user,
 from scripts.pg.tools import ensure_pgtools
 from scripts.processes import Supervisor, free_port, wait_for_port
 from scripts.report import Report
-from scripts.restore.wal.cli import RestoredServer, RestoreRequest, restore_wal, wait_promoted
 from scripts.restore.wal.recovery import Target
+from scripts.restore.wal.request import RestoreRequest
+from scripts.restore.wal.restore import restore_wal
+from scripts.restore.wal.server import RestoredServer, wait_promoted
 from scripts.timeutil import iso
 from scripts.wal import archive
 from scripts.wal.location import ArchiveLocation

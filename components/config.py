@@ -930,7 +930,9 @@ class StackConfig(_Model):
             )
         dr_key = self.database.dr_kms_key_arn
         if dr_key is not None:
-            key_region = KMS_KEY_ARN_RE.match(dr_key).group("region")
+            key_match = KMS_KEY_ARN_RE.match(dr_key)
+            assert key_match is not None  # the field validator accepted only matching ARNs
+            key_region = key_match.group("region")
             if key_region != self.dr_region:
                 raise ConfigValueError(
                     "database.drKmsKeyArn",
@@ -1002,7 +1004,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _format_error(err: dict[str, Any]) -> str:
+def _format_error(err: Any) -> str:
     ctx_error = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_error, ConfigValueError):
         return describe(ctx_error.key, ctx_error.value, ctx_error.allowed)

@@ -39,9 +39,11 @@ def _field_comments(model: type[BaseModel]) -> dict[str, str]:
     source_lines, _ = inspect.getsourcelines(model)
     tree = ast.parse(inspect.getsource(model))
     comments: dict[str, str] = {}
-    for node in tree.body[0].body:
+    class_node = tree.body[0]
+    assert isinstance(class_node, ast.ClassDef)
+    for node in class_node.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            lines = []
+            lines: list[str] = []
             index = node.lineno - 2
             while index >= 0 and source_lines[index].strip().startswith("#:"):
                 lines.insert(0, source_lines[index].strip()[2:].strip())

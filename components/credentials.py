@@ -77,7 +77,8 @@ class DatabaseAccess(pulumi.ComponentResource):
             f"{name}-app-credentials-value",
             secret_id=credentials.id,
             secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps({"username": args.app_username, "password": args.app_password})
+                # pulumi's stubs type secret()'s argument as Never; it takes any Output.
+                pulumi.Output.json_dumps({"username": args.app_username, "password": args.app_password})  # type: ignore[arg-type]
             ),
             opts=opts(self, args.primary_provider),
         )

@@ -33,6 +33,7 @@ Per site, in namespace ``standby.namespace`` (Pod Security "restricted"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -618,7 +619,7 @@ class IdentityStandby(pulumi.ComponentResource):
         if redis_host:
             env.append({"name": "AUTHENTIK_REDIS__HOST", "value": redis_host})
         volumes = [{"name": "tmp", "emptyDir": {}}]
-        mounts = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - a container path (emptyDir)
+        mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - a container path (emptyDir)
         if blueprints_config_map:
             volumes.append({"name": "idp-dr-blueprints", "configMap": {"name": blueprints_config_map}})
             mounts.append({"name": "idp-dr-blueprints", "mountPath": "/blueprints/idp-dr", "readOnly": True})

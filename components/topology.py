@@ -167,6 +167,8 @@ class DrTopology(pulumi.ComponentResource):
             else:
                 dr_initial_host = PENDING_FAILOVER_HOST
         else:
+            # The config's cross-field rules require both hosts in self-managed mode.
+            assert db.self_managed_primary_host is not None and db.self_managed_dr_host is not None
             primary_host = db.self_managed_primary_host
             dr_initial_host = db.self_managed_primary_host if warm else db.self_managed_dr_host
             primary_secret_key, dr_secret_key = archive.primary_key_arn, archive.dr_key_arn

@@ -74,7 +74,7 @@ class DrRestoreRequest:
         ]
 
 
-def wal_restore_argv(dr_bucket: str, prefix: str, server_name: str, engine_major: str) -> list[str]:
+def wal_restore_argv(dr_bucket: str, prefix: str, server_name: str, engine_major: int) -> list[str]:
     """``restore wal`` arguments restoring the DR bucket's archive to its newest WAL (self-managed)."""
     return [
         "restore",

@@ -47,8 +47,9 @@ from scripts.pg.tools import ensure_pgtools
 from scripts.processes import Supervisor, free_port
 from scripts.progress import Progress, say
 from scripts.report import Report
-from scripts.restore.wal.cli import RestoreRequest, restore_wal
 from scripts.restore.wal.recovery import Target as RecoveryTarget
+from scripts.restore.wal.request import RestoreRequest
+from scripts.restore.wal.restore import restore_wal
 from scripts.timeutil import format_duration, iso, utcnow
 from scripts.verify import BaselineParams, ClientCredentials, DbParams, Target, VerifyParams, capture_baseline, verify
 from scripts.wal import archive

@@ -22,8 +22,9 @@ from scripts.cli import main
 from scripts.lab.s3 import LAB_AWS_ENV
 from scripts.processes import Supervisor, free_port
 from scripts.report import Report
-from scripts.restore.wal.cli import RestoreRequest, restore_wal
 from scripts.restore.wal.recovery import Target
+from scripts.restore.wal.request import RestoreRequest
+from scripts.restore.wal.restore import restore_wal
 from scripts.timeutil import iso
 from tests.integration.wal.conftest import MARKERS, RESTORE_POINT, SERVER, WalSource
 
@@ -170,7 +171,7 @@ def test_library_restores_to_a_named_restore_point_without_prefetch(wal_source: 
     assert (req.pgdata / "postmaster.pid").exists() is False
     supervisor_port = free_port()
     # Start it again (as an operator would) to look at the data.
-    from scripts.restore.wal.cli import RestoredServer
+    from scripts.restore.wal.server import RestoredServer
 
     auto = req.pgdata / "postgresql.auto.conf"
     auto.write_text(auto.read_text() + f"port = {supervisor_port}\n")
@@ -421,7 +422,7 @@ def _bindir() -> Path:
 
 
 def _stop(src: WalSource, pgdata: Path) -> None:
-    from scripts.restore.wal.cli import RestoredServer
+    from scripts.restore.wal.server import RestoredServer
 
     RestoredServer(pgdata, 0, src.socket_dir, src.user, _bindir(), pgdata / "log" / "stop.log").stop("immediate")
 

@@ -10,15 +10,10 @@ from pathlib import Path
 import pytest
 
 from scripts.errors import ExitCode, InputError, RefusedError
-from scripts.restore.wal.cli import (
-    STATE_FILE,
-    RestoreRequest,
-    _check_pgdata,
-    _promotion_time,
-    _validate_numbers,
-    default_new_server_name,
-)
 from scripts.restore.wal.recovery import Target
+from scripts.restore.wal.request import STATE_FILE, RestoreRequest
+from scripts.restore.wal.server import promotion_time as _promotion_time
+from scripts.restore.wal.validate import _check_pgdata, _validate_numbers, default_new_server_name
 
 
 def _request(tmp_path: Path, **kw) -> RestoreRequest:
