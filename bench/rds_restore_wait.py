@@ -9,7 +9,7 @@ random delay (uniform in [delay-min, delay-max] s, seeded) has passed since the 
 
 Arms, interleaved:
 
-* ``ours``   ``scripts.restore.rds.cli.restore_rds`` with its default poll interval (5 s).
+* ``ours``   ``scripts.restore.rds.execute.restore_rds`` with its default poll interval (5 s).
 * ``waiter`` boto3's ``db_instance_available`` waiter with its default config (30 s delay), the
              baseline an ad-hoc script would use.
 
@@ -38,7 +38,8 @@ from scripts.pg.osuser import make_workspace, remove_tree
 from scripts.polling import Clock
 from scripts.processes import Supervisor
 from scripts.report import Report
-from scripts.restore.rds.cli import DEFAULT_POLL_S, RestoreSpec, restore_rds
+from scripts.restore.rds.execute import restore_rds
+from scripts.restore.rds.request import DEFAULT_POLL_S, RestoreSpec
 from scripts.sandbox.topology import seed_topology
 
 

@@ -12,7 +12,7 @@ Steps (each recorded with start, end and result; each idempotent):
                     Then ``--yes`` (or a typed confirmation on a terminal) is required.
 3. ``database``     promote the cross-region read replica (``--mode promote``) or restore the
                     replicated automated backups at their latest restorable time (``--mode restore``,
-                    through ``scripts.restore.rds.cli``), and wait until it accepts writes.
+                    through ``scripts.restore.rds``), and wait until it accepts writes.
 4. ``point-standby``write the new endpoint where the standby reads it: the DR endpoint secret in
                     Secrets Manager + an ExternalSecret force-sync (waiting until the Kubernetes
                     Secret shows it), or the Kubernetes Secret directly (``secretsMode=pulumi``).
@@ -65,7 +65,9 @@ from scripts.k8s.adapter import (
 from scripts.polling import Clock, Verdict, check_poll_interval, poll_until
 from scripts.progress import Progress
 from scripts.report import Report
-from scripts.restore.rds.cli import DEFAULT_POLL_S, RestoreSpec, plan_restore, restore_rds
+from scripts.restore.rds.execute import restore_rds
+from scripts.restore.rds.plan import plan_restore
+from scripts.restore.rds.request import DEFAULT_POLL_S, RestoreSpec
 from scripts.stack_outputs import load_stack_outputs
 from scripts.timeutil import format_duration, iso, parse_time
 

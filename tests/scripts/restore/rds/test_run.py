@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from scripts.cli import main
 from scripts.polling import FakeClock
-from scripts.restore.rds.cli import TAG_KIND, TAG_RESTORED_TO, TAG_SOURCE, TAG_TIME, TAG_VERSION
+from scripts.restore.rds.request import TAG_KIND, TAG_RESTORED_TO, TAG_SOURCE, TAG_TIME, TAG_VERSION
 from tests.scripts.shapes import BACKUPS_ARN, DR_KMS, automated_backup, instance, not_found, t
 from tests.scripts.world import error, invoke, throttle_first
 
@@ -419,7 +419,8 @@ def test_intermediate_statuses_keep_waiting(world, status):
     ],
 )
 def test_provisioned_iops_are_copied_only_where_rds_accepts_them(storage, allocated, copied):
-    from scripts.restore.rds.cli import RestoreSpec, _settings
+    from scripts.restore.rds.request import RestoreSpec
+    from scripts.restore.rds.settings import choose_settings as _settings
 
     src = instance("idp-prod-db", StorageType=storage, AllocatedStorage=allocated)
     settings = _settings(RestoreSpec(source="idp-prod-db", target="x"), "us-east-1", src, None, [])
