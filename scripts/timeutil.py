@@ -69,3 +69,13 @@ def format_duration(seconds: float | None) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{secs:02d}s"
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    """A time we wrote ourselves (state files, tags), or None when it is absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return parse_time("time", text)
+    except InputError:
+        return None

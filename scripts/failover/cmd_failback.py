@@ -36,21 +36,17 @@ from scripts.aws import route53 as dns
 from scripts.aws.client import Aws, error_code, error_message
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import DrError, InputError, RefusedError
-from scripts.failover.cmd_failover import (
-    State,
-    add_shared_options,
-    default_state_dir,
-    parse_iso,
-    write_timeline,
-)
+from scripts.failover.cmd_failover import add_shared_options
 from scripts.failover.probe import ValidationContext, Validator
 from scripts.failover.site_validation import PRIMARY_SITE, add_validation_options, build_validator
+from scripts.failover.state import State, default_state_dir
+from scripts.failover.timeline import write_timeline
 from scripts.k8s.adapter import KubeAdapter, KubectlAdapter, make_adapter
 from scripts.polling import Clock, Verdict, poll_until
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
-from scripts.timeutil import iso
+from scripts.timeutil import iso, parse_iso
 
 
 class Failback:

@@ -43,7 +43,7 @@ from scripts.restore.rds.request import (
     validate_identifier,
 )
 from scripts.restore.rds.settings import build_request, choose_settings
-from scripts.timeutil import parse_time
+from scripts.timeutil import parse_iso
 
 
 @dataclass
@@ -253,7 +253,7 @@ def _check_target(spec: RestoreSpec, aws: Aws, region: str, target: str, clock: 
             f"{target} (created by idp-dr for this restore) is being deleted",
             hint="wait for the deletion to finish, then re-run, or choose another --target",
         )
-    restored_to = _parse_tag_time(tags[TAG_RESTORED_TO]) if tags.get(TAG_RESTORED_TO) else None
+    restored_to = parse_iso(tags.get(TAG_RESTORED_TO))
     return _Target(resume=True, requested_at=existing.get("InstanceCreateTime"), restored_to=restored_to)
 
 
@@ -299,10 +299,3 @@ def _drill_security_group(
 def _suggest_name(target: str, now: datetime) -> str:
     suffix = now.strftime("-%Y%m%d-%H%M")
     return (target[: 63 - len(suffix)].rstrip("-") + suffix) if target else "restored" + suffix
-
-
-def _parse_tag_time(text: str) -> datetime | None:
-    try:
-        return parse_time("tag", text)
-    except InputError:
-        return None

@@ -1,0 +1,381 @@
+"""The failover: the Keycloak failover runbook's steps as one resumable run (the command is ``cmd_failover``).
+
+    python -m scripts failover --stack-outputs outputs.json [--mode promote|restore] [--yes]
+
+Steps (each recorded with start, end and result; each idempotent):
+
+1. ``detect``       Route 53's view of the primary (the PRIMARY record's calculated check and its
+                    children) plus a direct HTTPS probe. A primary that looks healthy to either is
+                    refused (exit 3) unless ``--force``; the declaration time starts the RTO clock.
+2. ``preflight``    read-only: the DR database (replica or replicated backups), the sticky-failover
+                    health-check semantics, the failover records, the DR secrets and Deployments.
+                    Then ``--yes`` (or a typed confirmation on a terminal) is required.
+3. ``database``     promote the cross-region read replica (``--mode promote``) or restore the
+                    replicated automated backups at their latest restorable time (``--mode restore``,
+                    through ``scripts.restore.rds``), and wait until it accepts writes.
+4. ``point-standby``write the new endpoint where the standby reads it: the DR endpoint secret in
+                    Secrets Manager + an ExternalSecret force-sync (waiting until the Kubernetes
+                    Secret shows it), or the Kubernetes Secret directly (``secretsMode=pulumi``).
+5. ``scale-standby``rollout-restart / scale the DR Deployment(s) to ``primaryReplicas``, wait ready.
+6. ``validate``     the validator (readiness + issuer by default; ``verify`` against the baseline
+                    with ``--baseline``: issuer, JWKS overlapping the baseline, a token with
+                    ``--client-id``/``--client-secret-file``; scripts/failover/validation.py).
+                    A failed validation stops here: traffic is NOT cut (exit 1).
+7. ``cut-traffic``  sticky failover: the primary's readiness check is pointed at ``failedOverPath``
+                    so Route 53 keeps answering with the SECONDARY even if the old primary returns;
+                    optionally wait until Route 53 reports the primary unhealthy.
+8. ``reprotect``    best effort: replicate the new primary's automated backups back to the primary
+                    region (skipped, and retried by a later re-run, while that region is down).
+
+Progress is persisted in ``<state-dir>/state.json``; a re-run skips completed steps and resumes at
+the interrupted one. ``timeline.json`` and a Markdown post-mortem skeleton are written there after
+every run, successful or not.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from contract.outputs import StackOutputs
+from scripts.aws import route53 as dns
+from scripts.aws.client import Aws
+from scripts.errors import CheckFailed, RefusedError, WaitTimeout
+from scripts.failover.database import DatabaseSteps
+from scripts.failover.probe import ProbeResult, ValidationContext, Validator, http_get, site_url
+from scripts.failover.standby import StandbySteps
+from scripts.failover.state import STEPS, FailoverOptions, State, default_state_dir
+from scripts.failover.timeline import write_timeline
+from scripts.failover.traffic import TrafficSteps
+from scripts.k8s.adapter import (
+    KubeAdapter,
+)
+from scripts.polling import Clock
+from scripts.progress import Progress
+from scripts.report import Report
+from scripts.timeutil import format_duration, iso, parse_iso
+
+
+def _tty_confirm(record: str) -> bool:
+    sys.stderr.write(f"This fails {record} over to the DR region. Type the record name to continue: ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().rstrip(".") == record.rstrip(".")
+
+
+#: Step statuses a re-run resumes (a refused step changed nothing: it is simply tried again).
+_RESUMABLE_STATUSES = ("running", "interrupted", "failed", "timed-out", "skipped-deferred")
+
+
+def _step_status(exc: BaseException) -> str:
+    """A step's (and the run's) status after it raised ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, WaitTimeout):
+        return "timed-out"
+    if isinstance(exc, RefusedError):
+        return "refused"
+    return "failed"
+
+
+class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
+    def __init__(
+        self,
+        options: FailoverOptions,
+        outputs: StackOutputs,
+        report: Report,
+        *,
+        aws: Aws,
+        kube: KubeAdapter,
+        clock: Clock,
+        validator: Validator,
+        probe: Callable[..., ProbeResult] = http_get,
+        confirm: Callable[[str], bool] | None = None,
+        primary_aws: Aws | None = None,
+    ):
+        self.o = options
+        self.out = outputs
+        self.report = report
+        self.aws = aws
+        # Calls into the (possibly dead) primary region: few retries, short timeouts.
+        self.primary_aws = primary_aws or Aws(
+            aws.session, sleep=aws.sleep, max_attempts=2, connect_timeout=3, read_timeout=10
+        )
+        self.kube = kube
+        self.clock = clock
+        self.validator = validator
+        self.probe = probe
+        self.confirm = confirm
+        self.progress = Progress("failover", enabled=not options.quiet)
+        self.state_dir = options.state_dir or default_state_dir(outputs)
+        self.state = State.load_or_new(
+            self.state_dir, record=outputs.dns.recordName, mode=options.mode, now=clock.now()
+        )
+
+    # -- orchestration -----------------------------------------------------------------
+    def run(self) -> None:
+        run_record = self._begin_run()
+        outcome = "failed"
+        try:
+            outcome = self._run_steps()
+        except (WaitTimeout, KeyboardInterrupt, RefusedError) as exc:
+            outcome = _step_status(exc)  # the run ends as its step did; anything else: "failed"
+            raise
+        finally:
+            if not self.o.dry_run:
+                run_record["ended_at"] = iso(self.clock.now())
+                run_record["result"] = outcome
+                self.state.save()
+                self._write_timeline()
+
+    def _begin_run(self) -> dict[str, Any]:
+        """Refuse a conflicting re-run, record this run, say what is being resumed."""
+        st = self.state
+        if st.data["mode"] != self.o.mode:
+            raise RefusedError(
+                f"conflicting re-run: {st.path} holds a failover in mode {st.data['mode']} started "
+                f"{st.data['started_at']}, not mode {self.o.mode}",
+                hint=f"re-run with --mode {st.data['mode']} to resume it, or use another --state-dir",
+            )
+        resumed = bool(st.steps)
+        run_record = {
+            "started_at": iso(self.clock.now()),
+            "ended_at": None,
+            "result": "running",
+            "forced": self.o.force,
+            "dry_run": self.o.dry_run,
+        }
+        if not self.o.dry_run:
+            st.data["runs"].append(run_record)
+            st.save()
+        self.report.result.update(
+            {
+                "incident_id": st.data["incident_id"],
+                "mode": self.o.mode,
+                "record": self.out.dns.recordName,
+                "state_dir": str(self.state_dir),
+                "kubernetes": self.kube.description,
+                "resumed": resumed,
+            }
+        )
+        if self.kube.simulated:
+            self.report.notes.append(f"{self.kube.description}: no real cluster was touched")
+        if st.data.get("completed_at"):
+            self.report.notes.append(f"this failover already completed at {st.data['completed_at']}; nothing to do")
+        return run_record
+
+    def _run_steps(self) -> str:
+        """The runbook's steps in order; returns the run's outcome."""
+        st = self.state
+        self._step("detect", self.detect)
+        self._step("preflight", self.preflight, always=True)
+        if self.o.dry_run:
+            self._dry_run_plan()
+            return "dry-run"
+        self._confirm()
+        self._step("database", self.database)
+        self._step("point-standby", self.point_standby)
+        self._step("scale-standby", self.scale_standby)
+        self._step("validate", self.validate)
+        self._step("cut-traffic", self.cut_traffic)
+        if self.o.reprotect:
+            self._step("reprotect", self.reprotect)
+        else:
+            self.report.skip_step("reprotect", "--no-reprotect")
+        if not st.data.get("completed_at"):
+            st.data["completed_at"] = st.steps.get("cut-traffic", {}).get("ended_at") or iso(self.clock.now())
+        self._summary()
+        return "completed"
+
+    def _step(self, name: str, fn: Callable[[], dict[str, Any] | None], *, always: bool = False) -> None:
+        """Run one step, persisting its status before and after: a re-run resumes at this step."""
+        st = self.state
+        previous = st.steps.get(name)
+        if previous and previous.get("status") == "ok" and not always:
+            self.report.skip_step(name, f"done in an earlier run (ended {previous.get('ended_at')})")
+            return
+        # A refused step changed nothing: re-running it is a fresh attempt, not a resumption.
+        interrupted = bool(previous) and previous.get("status") in _RESUMABLE_STATUSES
+        entry = self._new_entry(previous, always)
+        if not self.o.dry_run:
+            st.steps[name] = entry
+            st.save()
+        self.progress.update(f"{name} …")
+        try:
+            with self.report.step(name) as record:
+                detail = fn() or {}
+                record.detail.update(detail)
+                if detail.get("_deferred"):
+                    record.status = "skipped"
+                    entry["status"] = "skipped-deferred"
+                elif interrupted:
+                    record.status = "resumed"
+                    record.detail["resumed_after"] = previous.get("status") if previous else None
+        except BaseException as exc:
+            entry["status"] = _step_status(exc)
+            if not isinstance(exc, KeyboardInterrupt):
+                entry["error"] = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            raise
+        else:
+            if entry["status"] == "running":
+                entry["status"] = "ok"
+            entry["detail"] = {k: v for k, v in detail.items() if not k.startswith("_")}
+        finally:
+            entry["ended_at"] = iso(self.clock.now())
+            if not self.o.dry_run:
+                st.save()
+
+    def _new_entry(self, previous: dict[str, Any] | None, always: bool) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "status": "running",
+            "started_at": iso(self.clock.now()),
+            "ended_at": None,
+            "detail": {},
+            "attempts": int((previous or {}).get("attempts", 0)) + 1,
+        }
+        # The timeline shows when a step was first attempted (an RTO view); preflight re-runs every time.
+        if always or not previous:
+            entry["first_started_at"] = entry["started_at"]
+        else:
+            entry["first_started_at"] = previous.get("first_started_at") or previous.get("started_at")
+        return entry
+
+    # -- 1. detect and declare ----------------------------------------------------------
+    def detect(self) -> dict[str, Any]:
+        d = self.out.dns
+        r53 = dns.observed_status(self.aws, d.primaryRecordHealthCheckId)
+        url = site_url(d.primaryHealthHostname, d.healthPath, self.o.probe_scheme)
+        probe = self.probe(url)
+        db = self._primary_db_status()
+        healthy_r53 = r53.healthy is True
+        reasons = []
+        if healthy_r53:
+            reasons.append(f"Route 53 reports the primary healthy ({r53.detail})")
+        if probe.ok:
+            reasons.append(f"the direct probe succeeds ({probe.summary()})")
+        self.report.check(
+            "detect.route53",
+            None if (healthy_r53 and self.o.force) or r53.healthy is None else not healthy_r53,
+            f"primary {'healthy' if healthy_r53 else 'unhealthy' if r53.healthy is False else 'unknown'}"
+            f" per Route 53: {r53.detail}",
+            status=r53.to_dict(),
+        )
+        self.report.check(
+            "detect.probe",
+            None if probe.ok and self.o.force else not probe.ok,
+            f"primary {'answers' if probe.ok else 'does not answer'}: {probe.summary()}",
+        )
+        self.report.check("detect.primary-db", None, db["message"], **{k: v for k, v in db.items() if k != "message"})
+        if reasons and not self.o.force:
+            raise RefusedError(
+                "refusing to fail over a primary that looks healthy: " + "; ".join(reasons),
+                hint="if users still cannot log in (a failure the checks cannot see), re-run with --force "
+                "--reason '<why>'; the override is recorded in the timeline",
+            )
+        now = self.clock.now()
+        self.state.data["declared_at"] = iso(now)
+        self.state.data["forced"] = bool(reasons)
+        self.state.data["reason"] = self.o.reason
+        self.report.result["declared_at"] = iso(now)
+        if reasons:
+            self.report.notes.append(
+                "failover FORCED over a healthy-looking primary: "
+                + "; ".join(reasons)
+                + (f" (reason: {self.o.reason})" if self.o.reason else " (no --reason given)")
+            )
+        return {
+            "route53": r53.to_dict(),
+            "probe": {"url": url, "ok": probe.ok, "status": probe.status, "error": probe.error},
+            "primary_db": db,
+            "forced": bool(reasons),
+            "reason": self.o.reason,
+        }
+
+    # -- 2. preflight ----------------------------------------------------------------------
+    def preflight(self) -> dict[str, Any]:
+        """Read-only: the DR database, the sticky-failover checks and records, the standby's objects."""
+        detail: dict[str, Any] = {}
+        self.preflight_database(detail)
+        self.preflight_records(detail)
+        self.preflight_standby(detail)
+        return detail
+
+    def _dry_run_plan(self) -> None:
+        planned = [s for s in STEPS[2:] if not self.state.done(s)]
+        self.report.result["would_run"] = planned
+        self.report.check("dry-run", True, "detected and pre-checked; nothing was changed")
+
+    def _confirm(self) -> None:
+        pending = [s for s in STEPS[2:] if not self.state.done(s)]
+        if not pending or self.o.yes:
+            return
+        if self.confirm is None and sys.stdin.isatty():
+            self.confirm = _tty_confirm
+        if self.confirm is None:
+            raise RefusedError(
+                "refusing to change anything without --yes (stdin is not a terminal to confirm on)",
+                hint=f"re-run with --yes to run: {', '.join(pending)}",
+            )
+        if not self.confirm(self.out.dns.recordName):
+            raise RefusedError("failover not confirmed; nothing was changed")
+
+    # -- 6. validate -------------------------------------------------------------------------
+    def validate(self) -> dict[str, Any]:
+        d = self.out.dns
+        ctx = ValidationContext(
+            site="dr",
+            host=d.drHealthHostname,
+            health_path=d.healthPath,
+            issuer=self.out.issuer,
+            scheme=self.o.probe_scheme,
+            timeout_s=self.o.validate_timeout_s,
+            interval_s=min(self.o.poll_interval, 5.0),
+            clock=self.clock,
+            on_update=self.progress.update,
+            baseline=self.o.baseline,
+            outputs=self.out,
+        )
+        checks = self.validator(ctx)
+        for c in checks:
+            self.report.check(f"validate.{c.name}", c.ok, c.message, **c.evidence)
+        failed = [c for c in checks if c.ok is False]
+        if failed:
+            raise CheckFailed(
+                "validation failed, traffic was NOT cut: " + "; ".join(f"{c.name}: {c.message}" for c in failed),
+                hint="fix the standby, then re-run the same command: it resumes at validate",
+            )
+        return {"checks": [{"name": c.name, "ok": c.ok, "message": c.message} for c in checks]}
+
+    # -- summary and timeline ---------------------------------------------------------------------
+    def _summary(self) -> None:
+        st = self.state.data
+        for key, value in (
+            ("declared_at", st.get("declared_at")),
+            ("database", st.get("db")),
+            ("rpo", st.get("rpo")),
+        ):
+            self.report.result.setdefault(key, value)
+        self.report.result["traffic_cut_at"] = (st["steps"].get("cut-traffic") or {}).get("ended_at")
+        declared = parse_iso(st.get("declared_at"))
+        cut = parse_iso((st["steps"].get("cut-traffic") or {}).get("ended_at"))
+        if declared and cut:
+            rto = (cut - declared).total_seconds()
+            self.report.result["rto_s"] = round(rto, 1)
+            self.report.result["rto_target_s"] = self.out.rto_target_s
+            self.report.check(
+                "rto",
+                rto <= self.out.rto_target_s,
+                f"declared → traffic cut in {format_duration(rto)} (target "
+                f"{format_duration(self.out.rto_target_s)}; DNS TTL {self.out.dns.ttl} s comes on top)",
+            )
+        self.report.result["rpo_target_s"] = self.out.rpo_target_s
+        self.report.result["next"] = [
+            "watch authentication error rates for the next minutes",
+            "rebuild the primary region and re-establish replication from the DR database",
+            f"then: python -m scripts failback --stack-outputs <file> (restores {self.out.dns.healthPath})",
+        ]
+
+    def _write_timeline(self) -> None:
+        json_path, md_path = write_timeline(self.state, self.out, self.kube.description, self.state_dir)
+        self.report.result["timeline"] = str(json_path)
+        self.report.result["postmortem"] = str(md_path)

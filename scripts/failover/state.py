@@ -1,0 +1,111 @@
+"""A failover's options and its persisted, resumable state (``<state-dir>/state.json``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from contract.outputs import StackOutputs
+from scripts import __version__
+from scripts.restore.rds.request import DEFAULT_POLL_S
+from scripts.timeutil import iso
+
+STEPS = (
+    "detect",
+    "preflight",
+    "database",
+    "point-standby",
+    "scale-standby",
+    "validate",
+    "cut-traffic",
+    "reprotect",
+)
+
+
+STATE_VERSION = 1
+
+
+@dataclass
+class FailoverOptions:
+    mode: str
+    yes: bool = False
+    force: bool = False
+    reason: str | None = None
+    dry_run: bool = False
+    state_dir: Path | None = None
+    kube_adapter: str = "kubectl"
+    kube_context: str | None = None
+    baseline: str | None = None
+    #: With --baseline: the confidential client for the token checks (its secret is read from
+    #: client_secret_file by run(), never kept here) and where the DR IdP's endpoints are reached.
+    client_id: str | None = None
+    client_secret_file: Path | None = None
+    dr_base_url: str | None = None
+    probe_scheme: str = "https"
+    poll_interval: float = DEFAULT_POLL_S
+    timeout_s: float = 120 * 60.0
+    k8s_timeout_s: float = 600.0
+    validate_timeout_s: float = 600.0
+    dns_wait_s: float = 300.0
+    reprotect: bool = True
+    quiet: bool = False
+
+
+def default_state_dir(outputs: StackOutputs) -> Path:
+    """Stable per record, so a re-run (from the same directory) finds the interrupted failover."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", outputs.dns.recordName.rstrip("."))
+    return Path(".idp-dr") / "failover" / safe
+
+
+class State:
+    def __init__(self, path: Path, data: dict[str, Any]):
+        self.path = path
+        self.data = data
+
+    @classmethod
+    def load_or_new(cls, directory: Path, *, record: str, mode: str, now: datetime) -> State:
+        path = directory / "state.json"
+        if path.is_file():
+            data = json.loads(path.read_text())
+            if data.get("failed_back_at"):
+                # A finished incident: keep it for the record, start a new one.
+                stamp = (data.get("incident_id") or "previous").replace(":", "")
+                path.replace(directory / f"state-{stamp}.json")
+            else:
+                return cls(path, data)
+        return cls(
+            path,
+            {
+                "version": STATE_VERSION,
+                "record": record,
+                "mode": mode,
+                "tool_version": __version__,
+                "incident_id": "fo-" + now.strftime("%Y%m%dT%H%M%SZ"),
+                "started_at": iso(now),
+                "declared_at": None,
+                "forced": False,
+                "reason": None,
+                "runs": [],
+                "steps": {},
+                "db": None,
+                "completed_at": None,
+                "failed_back_at": None,
+            },
+        )
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=False, default=str) + "\n")
+        tmp.replace(self.path)
+
+    @property
+    def steps(self) -> dict[str, dict[str, Any]]:
+        return self.data["steps"]
+
+    def done(self, name: str) -> bool:
+        return self.steps.get(name, {}).get("status") == "ok"
