@@ -18,6 +18,7 @@ cannot drift back to a stale site. ``failback`` restores ``healthPath``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from scripts.aws.client import Aws, error_code, error_message
 from scripts.errors import ExternalError
+from scripts.polling import Clock, Verdict, poll_until
 
 #: Route 53 is global; its API lives in us-east-1.
 ROUTE53_REGION = "us-east-1"
@@ -178,3 +180,38 @@ def set_path(aws: Aws, check_id: str, path: str) -> bool:
             if error_code(exc) != "HealthCheckVersionMismatch" or attempt == 1:
                 raise ExternalError(f"UpdateHealthCheck {check_id}: {error_code(exc)}: {error_message(exc)}") from None
     return True
+
+
+#: How often the waits below ask Route 53 (its checkers report every 10 or 30 s).
+WAIT_INTERVAL_S = 10.0
+
+
+def wait_primary_health(
+    aws: Aws,
+    check_id: str,
+    *,
+    healthy: bool,
+    timeout: float,
+    clock: Clock,
+    on_update: Callable[[str], None] | None,
+    timeout_hint: str,
+) -> CheckStatus:
+    """Wait until Route 53 reports ``check_id`` (the PRIMARY record's check) healthy, or unhealthy."""
+    wanted = "healthy" if healthy else "unhealthy"
+
+    def judge(status: CheckStatus) -> Verdict[CheckStatus]:
+        reached = bool(status.healthy) if healthy else status.healthy is False
+        shown = "healthy" if status.healthy else ("not healthy yet" if healthy else "unhealthy")
+        return Verdict("done" if reached else "wait", f"Route 53: primary {shown} ({status.detail})", status)
+
+    final, _ = poll_until(
+        lambda: observed_status(aws, check_id),
+        judge,
+        interval=WAIT_INTERVAL_S,
+        timeout=timeout,
+        clock=clock,
+        what=f"Route 53 marking the primary {wanted}",
+        on_update=on_update,
+        timeout_hint=timeout_hint,
+    )
+    return final

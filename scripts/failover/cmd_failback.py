@@ -26,7 +26,6 @@ the report and the timeline. Then (with ``--yes``) the readiness check's path is
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,12 +36,13 @@ from scripts.aws.client import Aws, error_code, error_message
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import DrError, InputError, RefusedError
 from scripts.failover.cmd_failover import add_shared_options
+from scripts.failover.confirm import require_confirmation
 from scripts.failover.probe import ValidationContext, Validator
 from scripts.failover.site_validation import PRIMARY_SITE, add_validation_options, build_validator
 from scripts.failover.state import State, default_state_dir
 from scripts.failover.timeline import write_timeline
 from scripts.k8s.adapter import KubeAdapter, KubectlAdapter, make_adapter
-from scripts.polling import Clock, Verdict, poll_until
+from scripts.polling import Clock
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
@@ -115,17 +115,13 @@ class Failback:
             self.report.notes.append(
                 f"failback FORCED past {len(failed)} failed pre-check(s); reason: {self.args.reason}"
             )
-        if not self.args.yes:
-            if sys.stdin.isatty():
-                sys.stderr.write(f"Fail {d.recordName} back to the primary region? Type the record name: ")
-                sys.stderr.flush()
-                if sys.stdin.readline().strip().rstrip(".") != d.recordName.rstrip("."):
-                    raise RefusedError("failback not confirmed; nothing was changed")
-            else:
-                raise RefusedError(
-                    "refusing to change anything without --yes (stdin is not a terminal to confirm on)",
-                    hint="re-run with --yes",
-                )
+        require_confirmation(
+            d.recordName,
+            yes=self.args.yes,
+            question=f"Fail {d.recordName} back to the primary region? Type the record name: ",
+            what="failback",
+            hint="re-run with --yes",
+        )
         with self.report.step("restore-health-path") as step:
             changed = dns.set_path(self.aws, d.primaryHealthCheckId, d.healthPath)
             step.detail.update(
@@ -137,17 +133,12 @@ class Failback:
         self._record_failback(started, failed, "path-restored")
         if self.args.dns_wait > 0:
             with self.report.step("wait-route53"):
-                final, _ = poll_until(
-                    lambda: dns.observed_status(self.aws, d.primaryRecordHealthCheckId),
-                    lambda s: Verdict(
-                        "done" if s.healthy else "wait",
-                        f"Route 53: primary {'healthy' if s.healthy else 'not healthy yet'} ({s.detail})",
-                        s,
-                    ),
-                    interval=10.0,
+                final = dns.wait_primary_health(
+                    self.aws,
+                    d.primaryRecordHealthCheckId,
+                    healthy=True,
                     timeout=self.args.dns_wait,
                     clock=self.clock,
-                    what="Route 53 marking the primary healthy",
                     on_update=self.progress.update,
                     timeout_hint="the path is restored and the failback recorded: Route 53 has not marked the primary "
                     "healthy yet; watch the health check (a re-run finds nothing to do)",

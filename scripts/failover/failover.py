@@ -34,7 +34,6 @@ every run, successful or not.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +41,7 @@ from contract.outputs import StackOutputs
 from scripts.aws import route53 as dns
 from scripts.aws.client import Aws
 from scripts.errors import CheckFailed, RefusedError, WaitTimeout
+from scripts.failover.confirm import require_confirmation
 from scripts.failover.database import DatabaseSteps
 from scripts.failover.probe import ProbeResult, ValidationContext, Validator, http_get, site_url
 from scripts.failover.standby import StandbySteps
@@ -55,13 +55,6 @@ from scripts.polling import Clock
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.timeutil import format_duration, iso, parse_iso
-
-
-def _tty_confirm(record: str) -> bool:
-    sys.stderr.write(f"This fails {record} over to the DR region. Type the record name to continue: ")
-    sys.stderr.flush()
-    return sys.stdin.readline().strip().rstrip(".") == record.rstrip(".")
-
 
 #: Step statuses a re-run resumes (a refused step changed nothing: it is simply tried again).
 _RESUMABLE_STATUSES = ("running", "interrupted", "failed", "timed-out", "skipped-deferred")
@@ -307,17 +300,17 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
 
     def _confirm(self) -> None:
         pending = [s for s in STEPS[2:] if not self.state.done(s)]
-        if not pending or self.o.yes:
+        if not pending:
             return
-        if self.confirm is None and sys.stdin.isatty():
-            self.confirm = _tty_confirm
-        if self.confirm is None:
-            raise RefusedError(
-                "refusing to change anything without --yes (stdin is not a terminal to confirm on)",
-                hint=f"re-run with --yes to run: {', '.join(pending)}",
-            )
-        if not self.confirm(self.out.dns.recordName):
-            raise RefusedError("failover not confirmed; nothing was changed")
+        record = self.out.dns.recordName
+        require_confirmation(
+            record,
+            yes=self.o.yes,
+            question=f"This fails {record} over to the DR region. Type the record name to continue: ",
+            what="failover",
+            hint=f"re-run with --yes to run: {', '.join(pending)}",
+            confirm=self.confirm,
+        )
 
     # -- 6. validate -------------------------------------------------------------------------
     def validate(self) -> dict[str, Any]:

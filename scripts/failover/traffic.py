@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError
 from scripts.aws import route53 as dns
 from scripts.aws.client import error_code, error_message
 from scripts.errors import DrError, RefusedError
-from scripts.polling import Verdict, poll_until
 
 
 class TrafficSteps:
@@ -70,17 +69,12 @@ class TrafficSteps:
             )
             return detail
 
-        def judge(status: dns.CheckStatus) -> Verdict[dns.CheckStatus]:
-            msg = f"Route 53: primary {'healthy' if status.healthy else 'unhealthy'} ({status.detail})"
-            return Verdict("done" if status.healthy is False else "wait", msg, status)
-
-        final, _ = poll_until(
-            lambda: dns.observed_status(self.aws, d.primaryRecordHealthCheckId),
-            judge,
-            interval=10.0,
+        final = dns.wait_primary_health(
+            self.aws,
+            d.primaryRecordHealthCheckId,
+            healthy=False,
             timeout=self.o.dns_wait_s,
             clock=self.clock,
-            what="Route 53 marking the primary unhealthy",
             on_update=self.progress.update,
             timeout_hint="the sticky path is set; Route 53 needs interval x threshold to react. "
             "Re-run to keep waiting (or --dns-wait 0 to skip)",
