@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from scripts.aws.client import Aws, error_code, error_message
-from scripts.errors import ExternalError
+from scripts.errors import DrError, ExternalError
 
 #: The codes RDS answers for an instance that does not exist (the Fault form from older APIs).
 INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
@@ -30,6 +30,18 @@ def describe_instance(aws: Aws, region: str, identifier: str) -> dict[str, Any] 
             f"DescribeDBInstances {identifier} in {region} failed: {error_code(exc)}: {error_message(exc)}"
         ) from None
     return found[0] if found else None
+
+
+def read_instance(aws: Aws, region: str, identifier: str) -> tuple[dict[str, Any] | None, str]:
+    """Best effort (its region may be the one that is down): the instance and "", or None and why not."""
+    try:
+        found = aws.call(aws.client("rds", region), "DescribeDBInstances", DBInstanceIdentifier=identifier)
+    except ClientError as exc:
+        return None, f"{error_code(exc)}: {error_message(exc)}"
+    except DrError as exc:
+        return None, exc.message
+    instances = found.get("DBInstances") or []
+    return (instances[0], "") if instances else (None, "not found")
 
 
 def instances_hint(aws: Aws, region: str) -> str:
@@ -59,3 +71,22 @@ def automated_backups(aws: Aws, region: str, **params: Any) -> list[dict[str, An
         raise ExternalError(
             f"DescribeDBInstanceAutomatedBackups in {region} failed: {error_code(exc)}: {error_message(exc)}"
         ) from None
+
+
+#: Backup retention a promoted replica gets when it reports none (RDS's own default for new instances).
+DEFAULT_PROMOTED_RETENTION_DAYS = 7
+
+
+def promote_read_replica(aws: Aws, region: str, replica: dict[str, Any]) -> None:
+    """Ask RDS to promote ``replica`` (a DescribeDBInstances entry), keeping its backup retention.
+
+    Raises botocore's ClientError: the caller decides whether a refusal (still backing up,
+    modifying) is an error or a reason to ask again on the next poll.
+    """
+    retention = int(replica.get("BackupRetentionPeriod") or 0) or DEFAULT_PROMOTED_RETENTION_DAYS
+    aws.call(
+        aws.client("rds", region),
+        "PromoteReadReplica",
+        DBInstanceIdentifier=replica["DBInstanceIdentifier"],
+        BackupRetentionPeriod=retention,
+    )

@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from contract.outputs import StackOutputs
 from scripts.aws import route53 as dns
-from scripts.aws.client import Aws, error_code, error_message
+from scripts.aws.client import Aws
+from scripts.aws.rds import read_instance
 from scripts.cliutil import DefaultsHelpFormatter
-from scripts.errors import DrError, InputError, RefusedError
+from scripts.errors import InputError, RefusedError
 from scripts.failover.cmd_failover import add_shared_options
 from scripts.failover.confirm import require_confirmation
 from scripts.failover.probe import ValidationContext, Validator
@@ -229,11 +228,8 @@ class Failback:
 
     def _primary_db(self) -> tuple[dict[str, Any] | None, str]:
         db_id = self.out.database.primaryInstanceId
-        rds = self.aws.client("rds", self.out.primaryRegion)
-        try:
-            inst = self.aws.call(rds, "DescribeDBInstances", DBInstanceIdentifier=db_id)["DBInstances"][0]
-        except (ClientError, DrError) as exc:
-            text = exc.message if isinstance(exc, DrError) else f"{error_code(exc)}: {error_message(exc)}"
+        inst, text = read_instance(self.aws, self.out.primaryRegion, str(db_id))
+        if inst is None:
             return None, f"{db_id} not readable in {self.out.primaryRegion}: {text}"
         status = inst.get("DBInstanceStatus")
         if status != "available":
@@ -259,16 +255,7 @@ class Failback:
 
     def _versions(self, primary_db: dict[str, Any] | None) -> tuple[str, bool | None, str, dict[str, Any]]:
         dr_id = (self.state.data.get("db") or {}).get("instance_id") or self.out.database.drReplicaInstanceId
-        dr = None
-        if dr_id:
-            try:
-                dr = self.aws.call(
-                    self.aws.client("rds", self.out.drRegion),
-                    "DescribeDBInstances",
-                    DBInstanceIdentifier=dr_id,
-                )["DBInstances"][0]
-            except (ClientError, DrError):
-                dr = None
+        dr = read_instance(self.aws, self.out.drRegion, dr_id)[0] if dr_id else None
         evidence: dict[str, Any] = {}
         messages = []
         ok: bool | None = None

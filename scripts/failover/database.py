@@ -6,6 +6,7 @@ will be a third) is a method that returns the step's detail.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from contract.restore import DrRestoreRequest
 from scripts.aws.client import error_code, error_message
+from scripts.aws.rds import describe_instance, promote_read_replica, read_instance
 from scripts.errors import DrError, ExternalError, InputError, RefusedError
 from scripts.polling import Verdict, poll_until
 from scripts.report import Report
@@ -77,13 +79,8 @@ class DatabaseSteps:
 
     def _primary_db_status(self) -> dict[str, Any]:
         db = self.out.database
-        rds = self.primary_aws.client("rds", self.out.primaryRegion)
-        try:
-            inst = self.primary_aws.call(rds, "DescribeDBInstances", DBInstanceIdentifier=db.primaryInstanceId)[
-                "DBInstances"
-            ][0]
-        except (ClientError, DrError) as exc:
-            text = exc.message if isinstance(exc, DrError) else f"{error_code(exc)}: {error_message(exc)}"
+        inst, text = read_instance(self.primary_aws, self.out.primaryRegion, str(db.primaryInstanceId))
+        if inst is None:
             return {
                 "message": f"primary DB {db.primaryInstanceId} not readable in {self.out.primaryRegion}: {text}",
                 "reachable": False,
@@ -97,13 +94,7 @@ class DatabaseSteps:
 
     # -- 3. database -----------------------------------------------------------------------
     def _describe_dr(self, identifier: str) -> dict[str, Any] | None:
-        rds = self.aws.client("rds", self.out.drRegion)
-        try:
-            return self.aws.call(rds, "DescribeDBInstances", DBInstanceIdentifier=identifier)["DBInstances"][0]
-        except ClientError as exc:
-            if error_code(exc) in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
-                return None
-            raise ExternalError(f"DescribeDBInstances {identifier} in {self.out.drRegion}: {error_code(exc)}") from None
+        return describe_instance(self.aws, self.out.drRegion, identifier)
 
     def _restore_spec(self) -> RestoreSpec:
         request = DrRestoreRequest.from_outputs(self.out.database, self.out.drRegion)
@@ -158,7 +149,6 @@ class DatabaseSteps:
 
     def _promote(self) -> tuple[dict[str, Any], dict[str, Any]]:
         replica_id = self.out.database.drReplicaInstanceId or ""
-        rds = self.aws.client("rds", self.out.drRegion)
         current = self._describe_dr(replica_id)
         if current is None:
             raise ExternalError(f"the DR replica {replica_id} disappeared", hint="re-run with --mode restore")
@@ -168,14 +158,8 @@ class DatabaseSteps:
             else (self.state.data.get("rpo") or {"note": "promoted in an earlier run"})
         )
         if current.get("ReadReplicaSourceDBInstanceIdentifier") and current.get("DBInstanceStatus") == "available":
-            retention = int(current.get("BackupRetentionPeriod") or 0) or 7
             try:
-                self.aws.call(
-                    rds,
-                    "PromoteReadReplica",
-                    DBInstanceIdentifier=replica_id,
-                    BackupRetentionPeriod=retention,
-                )
+                promote_read_replica(self.aws, self.out.drRegion, {**current, "DBInstanceIdentifier": replica_id})
             except ClientError as exc:
                 raise ExternalError(
                     f"PromoteReadReplica {replica_id}: {error_code(exc)}: {error_message(exc)}",
@@ -199,16 +183,8 @@ class DatabaseSteps:
                 return Verdict("done", msg, inst)
             if status == "available" and still_replica:
                 # Not promoted yet (a previous run's call may not have been made): try again.
-                retention = int(inst.get("BackupRetentionPeriod") or 0) or 7
-                try:
-                    self.aws.call(
-                        rds,
-                        "PromoteReadReplica",
-                        DBInstanceIdentifier=replica_id,
-                        BackupRetentionPeriod=retention,
-                    )
-                except ClientError:
-                    pass
+                with contextlib.suppress(ClientError):
+                    promote_read_replica(self.aws, self.out.drRegion, {**inst, "DBInstanceIdentifier": replica_id})
             return Verdict("wait", msg, inst)
 
         instance, _polls = poll_until(
