@@ -8,6 +8,11 @@ Library API (the local drill calls these directly)::
 ``failover --baseline FILE`` validates the DR site with
 :func:`scripts.failover.validation.failover_validator`, built on these, before it cuts traffic.
 
+Modules: :mod:`~scripts.verify.core` (``verify``, ``capture_baseline``, the check names),
+:mod:`~scripts.verify.http_checks` (readiness, discovery, JWKS, token), :mod:`~scripts.verify.db_checks`
+(connection, schema, keys, counts, newest event, session hygiene), one adapter per IdP
+(:mod:`~scripts.verify.keycloak`, :mod:`~scripts.verify.authentik`), the model and the two commands.
+
 See docs/verify.md for the check names and what each proves.
 """
 
