@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,112 +154,173 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _flag(i: dict[str, Any], key: str, label: str) -> str | None:
+    return label if i.get(key) else None
+
+
+def _aws_rds_instance(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    if i.get("replicateSourceDb"):
+        return [
+            "read replica of the primary",
+            i.get("instanceClass"),
+            "encrypted" if i.get("storageEncrypted") else "UNENCRYPTED",
+            _flag(i, "deletionProtection", "deletion-protected"),
+        ]
+    return [
+        f"postgres {i.get('engineVersion')}",
+        i.get("instanceClass"),
+        _flag(i, "multiAz", "Multi-AZ"),
+        f"PITR {i.get('backupRetentionPeriod')} d",
+        _flag(i, "deletionProtection", "deletion-protected"),
+        "final snapshot" if not i.get("skipFinalSnapshot") else "NO final snapshot",
+        "backups kept on delete" if i.get("deleteAutomatedBackups") is False else None,
+        _flag(i, "manageMasterUserPassword", "managed master password"),
+        "encrypted (CMK)" if i.get("storageEncrypted") and i.get("kmsKeyId") else None,
+        "public" if i.get("publiclyAccessible") else "private",
+    ]
+
+
+def _aws_rds_backup_replication(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [f"retention {i.get('retentionPeriod')} d", f"KMS {_region_of_arn(i.get('kmsKeyId'))}"]
+
+
+def _aws_rds_parameter_group(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [i.get("family")] + [f"{p['name']}={p['value']}" for p in i.get("parameters", [])]
+
+
+def _aws_kms_key(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [_flag(i, "enableKeyRotation", "rotation on"), f"deletion window {i.get('deletionWindowInDays')} d"]
+
+
+def _aws_s3_bucket(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [
+        record.outputs.get("bucket"),
+        _flag(i, "objectLockEnabled", "object lock"),
+        "force_destroy" if i.get("forceDestroy") else None,
+    ]
+
+
+def _aws_s3_bucket_versioning(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [i.get("versioningConfiguration", {}).get("status")]
+
+
+def _aws_s3_bucket_encryption(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    rule = (i.get("rules") or [{}])[0]
+    return [
+        rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm"),
+        "bucket key" if rule.get("bucketKeyEnabled") else None,
+    ]
+
+
+def _aws_s3_bucket_public_access_block(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    blocked = [
+        k for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets") if i.get(k)
+    ]
+    return [f"{len(blocked)}/4 public-access blocks"]
+
+
+def _aws_s3_bucket_lifecycle_configuration(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [_lifecycle_summary(rule) for rule in i.get("rules", [])]
+
+
+def _aws_s3_bucket_replication_config(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    rule = (i.get("rules") or [{}])[0]
+    dest = rule.get("destination", {})
+    return [
+        f"-> {dest.get('bucket', '').split(':::')[-1]}",
+        "RTC 15 min" if dest.get("replicationTime", {}).get("status") == "Enabled" else "no RTC",
+        "metrics" if dest.get("metrics", {}).get("status") == "Enabled" else None,
+        f"replica KMS {_region_of_arn(dest.get('encryptionConfiguration', {}).get('replicaKmsKeyId'))}",
+        f"delete markers {rule.get('deleteMarkerReplication', {}).get('status', '?').lower()}",
+    ]
+
+
+def _aws_route53_health_check(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    if i.get("type") == "CALCULATED":
+        return [
+            f"CALCULATED: healthy when {i.get('childHealthThreshold')} of "
+            f"{len(i.get('childHealthchecks', []))} children are"
+        ]
+    else:
+        return [
+            f"{i.get('type')} https://{i.get('fqdn')}{i.get('resourcePath')}",
+            f"every {i.get('requestInterval')} s x {i.get('failureThreshold')}",
+            _flag(i, "enableSni", "SNI"),
+            f"match {i.get('searchString')}" if i.get("searchString") else None,
+        ]
+
+
+def _aws_route53_record(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    policy = (i.get("failoverRoutingPolicies") or [{}])[0].get("type")
+    return [
+        f"{i.get('type')} {i.get('name')}",
+        f"TTL {i.get('ttl')}",
+        policy,
+        ("with health check" if i.get("healthCheckId") else "no health check") if policy else None,
+    ]
+
+
+def _aws_cloudwatch_metric_alarm(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [f"{i.get('namespace')} {i.get('metricName')} {_op(i.get('comparisonOperator'))} {i.get('threshold')}"]
+
+
+def _aws_secretsmanager_secret(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    replicas = [r.get("region") for r in i.get("replicas", [])]
+    return [i.get("name"), f"replicated to {', '.join(replicas)}" if replicas else "this region only"]
+
+
+def _aws_secretsmanager_secret_version(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return ["value: [secret]", "failover-owned (ignore_changes)" if record.ignore_changes else None]
+
+
+def _kubernetes_apps_deployment(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    spec = i.get("spec", {})
+    container = spec.get("template", {}).get("spec", {}).get("containers", [{}])[0]
+    return [f"replicas {spec.get('replicas')}", container.get("image")]
+
+
+def _kubernetes_networking_k8s_io_ingress(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    rules = i.get("spec", {}).get("rules", [])
+    return [", ".join(f"{r.get('host')}{p.get('path')}" for r in rules for p in r["http"]["paths"])]
+
+
+def _pulumi_providers_aws(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [i.get("region")]
+
+
+def _pulumi_providers_kubernetes(record: Recorded, i: dict[str, Any]) -> list[str | None]:
+    return [f"context {i.get('context')}"]
+
+
+#: One summary per resource type: the settings that matter for DR.
+_SUMMARIES: dict[str, Callable[[Recorded, dict[str, Any]], list[str | None]]] = {
+    "aws:rds/instance:Instance": _aws_rds_instance,
+    "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": _aws_rds_backup_replication,
+    "aws:rds/parameterGroup:ParameterGroup": _aws_rds_parameter_group,
+    "aws:kms/key:Key": _aws_kms_key,
+    "aws:s3/bucket:Bucket": _aws_s3_bucket,
+    "aws:s3/bucketVersioning:BucketVersioning": _aws_s3_bucket_versioning,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _aws_s3_bucket_encryption,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _aws_s3_bucket_public_access_block,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _aws_s3_bucket_lifecycle_configuration,
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": _aws_s3_bucket_replication_config,
+    "aws:route53/healthCheck:HealthCheck": _aws_route53_health_check,
+    "aws:route53/record:Record": _aws_route53_record,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _aws_cloudwatch_metric_alarm,
+    "aws:secretsmanager/secret:Secret": _aws_secretsmanager_secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _aws_secretsmanager_secret_version,
+    "kubernetes:apps/v1:Deployment": _kubernetes_apps_deployment,
+    "kubernetes:networking.k8s.io/v1:Ingress": _kubernetes_networking_k8s_io_ingress,
+    "pulumi:providers:aws": _pulumi_providers_aws,
+    "pulumi:providers:kubernetes": _pulumi_providers_kubernetes,
+}
+
+
 def _settings(record: Recorded) -> str:
     """One line of the settings that matter for DR, per resource type."""
     i = _plain(record.inputs)
-
-    def flag(key: str, label: str) -> str | None:
-        return label if i.get(key) else None
-
-    parts: list[str | None] = []
-    t = record.typ
-    if t == "aws:rds/instance:Instance":
-        if i.get("replicateSourceDb"):
-            parts += [
-                "read replica of the primary",
-                i.get("instanceClass"),
-                "encrypted" if i.get("storageEncrypted") else "UNENCRYPTED",
-                flag("deletionProtection", "deletion-protected"),
-            ]
-        else:
-            parts += [
-                f"postgres {i.get('engineVersion')}",
-                i.get("instanceClass"),
-                flag("multiAz", "Multi-AZ"),
-                f"PITR {i.get('backupRetentionPeriod')} d",
-                flag("deletionProtection", "deletion-protected"),
-                "final snapshot" if not i.get("skipFinalSnapshot") else "NO final snapshot",
-                "backups kept on delete" if i.get("deleteAutomatedBackups") is False else None,
-                flag("manageMasterUserPassword", "managed master password"),
-                "encrypted (CMK)" if i.get("storageEncrypted") and i.get("kmsKeyId") else None,
-                "public" if i.get("publiclyAccessible") else "private",
-            ]
-    elif t == "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
-        parts += [f"retention {i.get('retentionPeriod')} d", f"KMS {_region_of_arn(i.get('kmsKeyId'))}"]
-    elif t == "aws:rds/parameterGroup:ParameterGroup":
-        parts += [i.get("family")] + [f"{p['name']}={p['value']}" for p in i.get("parameters", [])]
-    elif t == "aws:kms/key:Key":
-        parts += [flag("enableKeyRotation", "rotation on"), f"deletion window {i.get('deletionWindowInDays')} d"]
-    elif t == "aws:s3/bucket:Bucket":
-        parts += [
-            record.outputs.get("bucket"),
-            flag("objectLockEnabled", "object lock"),
-            "force_destroy" if i.get("forceDestroy") else None,
-        ]
-    elif t == "aws:s3/bucketVersioning:BucketVersioning":
-        parts += [i.get("versioningConfiguration", {}).get("status")]
-    elif t == "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        rule = (i.get("rules") or [{}])[0]
-        parts += [
-            rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm"),
-            "bucket key" if rule.get("bucketKeyEnabled") else None,
-        ]
-    elif t == "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
-        blocked = [
-            k for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets") if i.get(k)
-        ]
-        parts += [f"{len(blocked)}/4 public-access blocks"]
-    elif t == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
-        parts += [_lifecycle_summary(rule) for rule in i.get("rules", [])]
-    elif t == "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
-        rule = (i.get("rules") or [{}])[0]
-        dest = rule.get("destination", {})
-        parts += [
-            f"-> {dest.get('bucket', '').split(':::')[-1]}",
-            "RTC 15 min" if dest.get("replicationTime", {}).get("status") == "Enabled" else "no RTC",
-            "metrics" if dest.get("metrics", {}).get("status") == "Enabled" else None,
-            f"replica KMS {_region_of_arn(dest.get('encryptionConfiguration', {}).get('replicaKmsKeyId'))}",
-            f"delete markers {rule.get('deleteMarkerReplication', {}).get('status', '?').lower()}",
-        ]
-    elif t == "aws:route53/healthCheck:HealthCheck":
-        if i.get("type") == "CALCULATED":
-            parts += [
-                f"CALCULATED: healthy when {i.get('childHealthThreshold')} of "
-                f"{len(i.get('childHealthchecks', []))} children are"
-            ]
-        else:
-            parts += [
-                f"{i.get('type')} https://{i.get('fqdn')}{i.get('resourcePath')}",
-                f"every {i.get('requestInterval')} s x {i.get('failureThreshold')}",
-                flag("enableSni", "SNI"),
-                f"match {i.get('searchString')}" if i.get("searchString") else None,
-            ]
-    elif t == "aws:route53/record:Record":
-        policy = (i.get("failoverRoutingPolicies") or [{}])[0].get("type")
-        parts += [
-            f"{i.get('type')} {i.get('name')}",
-            f"TTL {i.get('ttl')}",
-            policy,
-            ("with health check" if i.get("healthCheckId") else "no health check") if policy else None,
-        ]
-    elif t == "aws:cloudwatch/metricAlarm:MetricAlarm":
-        parts += [f"{i.get('namespace')} {i.get('metricName')} {_op(i.get('comparisonOperator'))} {i.get('threshold')}"]
-    elif t == "aws:secretsmanager/secret:Secret":
-        replicas = [r.get("region") for r in i.get("replicas", [])]
-        parts += [i.get("name"), f"replicated to {', '.join(replicas)}" if replicas else "this region only"]
-    elif t == "aws:secretsmanager/secretVersion:SecretVersion":
-        parts += ["value: [secret]", "failover-owned (ignore_changes)" if record.ignore_changes else None]
-    elif t == "kubernetes:apps/v1:Deployment":
-        spec = i.get("spec", {})
-        container = spec.get("template", {}).get("spec", {}).get("containers", [{}])[0]
-        parts += [f"replicas {spec.get('replicas')}", container.get("image")]
-    elif t == "kubernetes:networking.k8s.io/v1:Ingress":
-        rules = i.get("spec", {}).get("rules", [])
-        parts += [", ".join(f"{r.get('host')}{p.get('path')}" for r in rules for p in r["http"]["paths"])]
-    elif t == "pulumi:providers:aws":
-        parts += [i.get("region")]
-    elif t == "pulumi:providers:kubernetes":
-        parts += [f"context {i.get('context')}"]
+    summary = _SUMMARIES.get(record.typ)
+    parts: list[str | None] = summary(record, i) if summary else []
     if record.protect:
         parts.append("protect")
     return ", ".join(str(p) for p in parts if p)

@@ -269,30 +269,7 @@ class Aws:
             try:
                 return method(**params)
             except ClientError as exc:
-                code = error_code(exc)
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                if code in ACCESS_DENIED_CODES:
-                    raise MissingPermission(iam_action(service, operation), region, error_message(exc)) from None
-                if code in CREDENTIAL_CODES:
-                    raise ExternalError(
-                        f"AWS rejected the credentials calling {operation} in {region}: {code}: {error_message(exc)}",
-                        hint="refresh your credentials (aws sso login / AWS_PROFILE) and re-run",
-                    ) from None
-                throttled = code in THROTTLING_CODES or status == 429
-                transient = code in TRANSIENT_CODES or status in (500, 502, 503, 504)
-                if not (throttled or transient) or attempt >= self.max_attempts:
-                    if throttled or transient:
-                        raise ExternalError(
-                            f"{operation} in {region} still failing after {attempt} attempts: {code}: "
-                            f"{error_message(exc)}",
-                            hint="AWS is throttling or unavailable; re-run the same command to resume",
-                        ) from None
-                    raise
-                if throttled:
-                    self.stats.throttled_retries += 1
-                else:
-                    self.stats.transient_retries += 1
-                self._backoff(attempt, f"{operation}: {code}")
+                self._retry_or_raise(exc, service, operation, region, attempt)
             except _CONNECTION_ERRORS as exc:
                 if attempt >= min(self.max_attempts, 4):
                     raise ExternalError(
@@ -314,6 +291,32 @@ class Aws:
                     f"{operation} in {region}: the endpoint answered with something that is not an "
                     "AWS response (unsupported operation or a proxy error page)"
                 ) from None
+
+    def _retry_or_raise(self, exc: ClientError, service: str, operation: str, region: str, attempt: int) -> None:
+        """Back off and return for a throttled or transient error with attempts left; raise otherwise."""
+        code = error_code(exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in ACCESS_DENIED_CODES:
+            raise MissingPermission(iam_action(service, operation), region, error_message(exc)) from None
+        if code in CREDENTIAL_CODES:
+            raise ExternalError(
+                f"AWS rejected the credentials calling {operation} in {region}: {code}: {error_message(exc)}",
+                hint="refresh your credentials (aws sso login / AWS_PROFILE) and re-run",
+            ) from None
+        throttled = code in THROTTLING_CODES or status == 429
+        transient = code in TRANSIENT_CODES or status in (500, 502, 503, 504)
+        if not (throttled or transient):
+            raise exc  # the caller knows what e.g. DBInstanceNotFound means in its context
+        if attempt >= self.max_attempts:
+            raise ExternalError(
+                f"{operation} in {region} still failing after {attempt} attempts: {code}: {error_message(exc)}",
+                hint="AWS is throttling or unavailable; re-run the same command to resume",
+            ) from None
+        if throttled:
+            self.stats.throttled_retries += 1
+        else:
+            self.stats.transient_retries += 1
+        self._backoff(attempt, f"{operation}: {code}")
 
     def _backoff(self, attempt: int, why: str) -> None:
         # "Full jitter" (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)],
