@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -155,6 +156,10 @@ def run_local_drill(opts: LocalDrillOptions, report: Report) -> dict[str, Any]:
     return files
 
 
+class _Lab(SimpleNamespace):
+    """What the drill's phases hand each other (the servers, the archive, the baseline, timings)."""
+
+
 class _DrillState:
     def __init__(self, opts: LocalDrillOptions, report: Report, clock: _Clock, workspace: Path):
         self.opts, self.report, self.clock, self.workspace = opts, report, clock, workspace
@@ -173,27 +178,55 @@ class _DrillState:
 
     # ------------------------------------------------------------------ the drill
     def run(self) -> None:
-        opts, report = self.opts, self.report
-        db_password = secrets.token_urlsafe(18)
-        report.register_secret(db_password)
+        """The drill as its phases, in order (each records itself as a timed phase)."""
+        lab = _Lab()
+        for phase in (
+            self._prepare_secrets,
+            self._prepare_store,
+            self._prepare_primary,
+            self._prepare_keycloak_build,
+            self._prepare_keycloak,
+            self._load_data,
+            self._take_base_backup,
+            self._take_baseline,
+            self._generate_wal,
+            self._run_workload,
+            self._disaster,
+            self._restore,
+            self._start_standby,
+            self._verify,
+            self._audit,
+        ):
+            phase(lab)
+
+    def _prepare_secrets(self, lab: _Lab) -> None:
+        """Secrets never printed; the emulator's credentials for our own boto3 calls."""
+        report = self.report
+        lab.db_password = secrets.token_urlsafe(18)
+        report.register_secret(lab.db_password)
         for key in ("AWS_SECRET_ACCESS_KEY",):
             report.register_secret(LAB_AWS_ENV[key])
         # Our own boto3 calls (catalog listing) reach the emulator with the lab credentials.
         for key, value in LAB_AWS_ENV.items():
             os.environ.setdefault(key, value)
-        env = dict(LAB_AWS_ENV)
+        lab.env = dict(LAB_AWS_ENV)
 
+    def _prepare_store(self, lab: _Lab) -> None:
+        """An S3-compatible store and the archive bucket."""
         with self.phase("prepare: S3 store", "setup"):
-            s3 = S3Server.start(self.supervisor, self.workspace)
-            s3.create_bucket(BUCKET)
-            location = ArchiveLocation(BUCKET, PREFIX, SERVER, s3.endpoint_url)
-            self.say(f"S3-compatible store (moto_server) on {s3.endpoint_url}, archive s3://{BUCKET}/{PREFIX}")
+            lab.s3 = S3Server.start(self.supervisor, self.workspace)
+            lab.s3.create_bucket(BUCKET)
+            lab.location = ArchiveLocation(BUCKET, PREFIX, SERVER, lab.s3.endpoint_url)
+            self.say(f"S3-compatible store (moto_server) on {lab.s3.endpoint_url}, archive s3://{BUCKET}/{PREFIX}")
 
+    def _prepare_primary(self, lab: _Lab) -> None:
+        """The primary PostgreSQL, archiving WAL with barman-cloud."""
+        opts = self.opts
         with self.phase("prepare: primary PostgreSQL", "setup"):
-            user = pg_os_user()
-            tools = ensure_pgtools(user, log=self.say)
-            archive.check_wal_archive(tools, user, location, env=env)
-            primary = PgCluster.create(
+            lab.user = pg_os_user()
+            lab.tools = ensure_pgtools(lab.user, log=self.say)
+            archive.check_wal_archive(lab.tools, lab.user, lab.location, env=lab.env)
+            lab.primary = PgCluster.create(
                 self.workspace,
                 "primary",
                 supervisor=self.supervisor,
@@ -201,164 +234,200 @@ class _DrillState:
                     "wal_level": "replica",
                     "archive_mode": "on",
                     "archive_timeout": opts.archive_timeout_s,
-                    "archive_command": archive.archive_command(tools, location),
+                    "archive_command": archive.archive_command(lab.tools, lab.location),
                     "track_commit_timestamp": "on",
                 },
             )
-            self.log_paths.append(("primary-postgres.log", primary.log_path))
-            primary.start(env=env)
-            primary.create_role_and_db(DB_USER, db_password, DB_NAME)
+            self.log_paths.append(("primary-postgres.log", lab.primary.log_path))
+            lab.primary.start(env=lab.env)
+            lab.primary.create_role_and_db(DB_USER, lab.db_password, DB_NAME)
             self.say(
-                f"PostgreSQL primary on 127.0.0.1:{primary.port} (as OS user {user.name}), archiving "
+                f"PostgreSQL primary on 127.0.0.1:{lab.primary.port} (as OS user {lab.user.name}), archiving "
                 f"WAL with barman-cloud, archive_timeout {opts.archive_timeout_s} s"
             )
 
+    def _prepare_keycloak_build(self, lab: _Lab) -> None:
+        """The Keycloak build (cached)."""
         with self.phase("prepare: Keycloak build", "setup"):
-            build = ensure_build(log=self.say)
+            lab.build = ensure_build(log=self.say)
 
+    def _prepare_keycloak(self, lab: _Lab) -> None:
+        """The primary Keycloak: a realm, a confidential client, seed users."""
+        opts = self.opts
+        report = self.report
         with self.phase("prepare: primary Keycloak", "setup"):
-            keycloak = start_keycloak(
+            lab.keycloak = start_keycloak(
                 self.supervisor,
                 self.workspace,
                 name="primary",
-                build=build,
+                build=lab.build,
                 hostname=opts.hostname,
-                db=JdbcDatabase.local(primary.port, DB_NAME, DB_USER, db_password),
+                db=JdbcDatabase.local(lab.primary.port, DB_NAME, DB_USER, lab.db_password),
                 timeout=opts.keycloak_timeout_s,
                 progress=opts.progress,
                 log=self.say,
             )
-            self.log_paths.append(("primary-keycloak.log", keycloak.log_path))
-            report.register_secret(keycloak.admin_password)
-            admin = keycloak.admin()
-            admin.create_realm(REALM)
-            client_secret = admin.create_confidential_client(REALM, CLIENT_ID, service_account_roles=["manage-users"])
-            report.register_secret(client_secret)
+            self.log_paths.append(("primary-keycloak.log", lab.keycloak.log_path))
+            report.register_secret(lab.keycloak.admin_password)
+            lab.admin = lab.keycloak.admin()
+            lab.admin.create_realm(REALM)
+            lab.client_secret = lab.admin.create_confidential_client(
+                REALM, CLIENT_ID, service_account_roles=["manage-users"]
+            )
+            report.register_secret(lab.client_secret)
             for index in range(opts.seed_users):
-                admin.create_user(REALM, f"seed-user-{index}", password=secrets.token_urlsafe(12))
-            client = ClientCredentials(CLIENT_ID, client_secret)
-            issuer = keycloak.issuer(REALM)
-            report.result["issuer"] = issuer
+                lab.admin.create_user(REALM, f"seed-user-{index}", password=secrets.token_urlsafe(12))
+            lab.client = ClientCredentials(CLIENT_ID, lab.client_secret)
+            lab.issuer = lab.keycloak.issuer(REALM)
+            report.result["issuer"] = lab.issuer
 
+    def _load_data(self, lab: _Lab) -> None:
+        """Filler data (--data-mb)."""
+        opts = self.opts
         if opts.data_mb:
             with self.phase("prepare: load data", "setup"):
-                load_filler(primary, opts.data_mb)
+                load_filler(lab.primary, opts.data_mb)
                 self.say(f"loaded {opts.data_mb} MiB of filler data")
 
+    def _take_base_backup(self, lab: _Lab) -> None:
+        """A base backup of the primary."""
+        report = self.report
         with self.phase("prepare: base backup", "setup"):
-            backup_id = archive.take_base_backup(
-                tools, user, location, socket_dir=primary.socket_dir, port=primary.port, env=env
+            lab.backup_id = archive.take_base_backup(
+                lab.tools, lab.user, lab.location, socket_dir=lab.primary.socket_dir, port=lab.primary.port, env=lab.env
             )
-            report.result["base_backup"] = backup_id
+            report.result["base_backup"] = lab.backup_id
 
+    def _take_baseline(self, lab: _Lab) -> None:
+        """A baseline of production facts to verify against."""
+        report = self.report
         with self.phase("prepare: baseline", "setup"):
-            primary_dsn = primary.tcp_dsn(DB_NAME, DB_USER, db_password)
-            baseline = capture_baseline(
+            lab.primary_dsn = lab.primary.tcp_dsn(DB_NAME, DB_USER, lab.db_password)
+            lab.baseline = capture_baseline(
                 BaselineParams(
                     Target(
-                        "keycloak", keycloak.base_url, realm=REALM, mgmt_url=keycloak.mgmt_url, db=DbParams(primary_dsn)
+                        "keycloak",
+                        lab.keycloak.base_url,
+                        realm=REALM,
+                        mgmt_url=lab.keycloak.mgmt_url,
+                        db=DbParams(lab.primary_dsn),
                     ),
-                    client,
+                    lab.client,
                 )
             )
-            baseline.save(self.workspace / "baseline.json")
+            lab.baseline.save(self.workspace / "baseline.json")
             report.result["baseline"] = {
-                "issuer": baseline.issuer,
-                "signing_kids": baseline.signing_kids,
-                "counts": baseline.counts,
-                "schema": baseline.schema,
+                "issuer": lab.baseline.issuer,
+                "signing_kids": lab.baseline.signing_kids,
+                "counts": lab.baseline.counts,
+                "schema": lab.baseline.schema,
             }
 
+    def _generate_wal(self, lab: _Lab) -> None:
+        """WAL after the base backup (--wal-mb)."""
+        opts = self.opts
         if opts.wal_mb:
             with self.phase("prepare: generate WAL", "setup"):
-                generate_wal(primary, opts.wal_mb)
+                generate_wal(lab.primary, opts.wal_mb)
                 self.say(f"generated about {opts.wal_mb} MiB of WAL after the base backup")
 
+    def _run_workload(self, lab: _Lab) -> None:
+        """Markers and users written while the target is marked."""
+        opts = self.opts
+        report = self.report
         with self.phase("workload", "workload"):
-            workload = MarkerWorkload(
-                lambda: psycopg.connect(primary_dsn, autocommit=True),
-                on_tick=lambda tick: self._maybe_create_user(admin, tick),
+            lab.workload = MarkerWorkload(
+                lambda: psycopg.connect(lab.primary_dsn, autocommit=True),
+                on_tick=lambda tick: self._maybe_create_user(lab.admin, tick),
             )
-            workload.prepare()
-            workload.start()
+            lab.workload.prepare()
+            lab.workload.start()
             time.sleep(opts.workload_s)
-            self.target = workload.mark_target()
+            self.target = lab.workload.mark_target()
             self.clock.mark("target")
-            time.sleep(0.5)  # markers flow again: this segment holds commits made after the target
-            after_target_segment = primary.execute("SELECT pg_walfile_name(pg_current_wal_lsn())")[0][0]
+            time.sleep(0.5)  # lab.markers flow again: this segment holds commits made after the target
+            lab.after_target_segment = lab.primary.execute("SELECT pg_walfile_name(pg_current_wal_lsn())")[0][0]
             time.sleep(max(opts.workload_s - 0.5, 0))
             report.result["target"] = iso(self.target)
-            self.say(f"recovery target {iso(self.target)} (quiet gaps of {workload.quiet_gap:.0f} s around it)")
+            self.say(f"recovery target {iso(self.target)} (quiet gaps of {lab.workload.quiet_gap:.0f} s around it)")
 
+    def _disaster(self, lab: _Lab) -> None:
+        """Logical damage after the target, then SIGKILL: the disaster is declared."""
+        opts = self.opts
+        report = self.report
         with self.phase("disaster", "disaster"):
             self.realm_deleted = True
-            admin.request("DELETE", f"/realms/{REALM}")  # logical damage after the target
+            lab.admin.request("DELETE", f"/realms/{REALM}")  # logical damage after the target
             self.say(f"realm {REALM!r} deleted on the primary")
             # The archive must hold WAL past the target, or no restore to it is possible. What counts
             # is the segment's content, not when it was archived (a backlog archives old WAL late) ...
             archive.wait_archived(
-                primary.execute, after_target_segment, timeout=opts.archive_timeout_s * 4 + 60 + opts.wal_mb
+                lab.primary.execute, lab.after_target_segment, timeout=opts.archive_timeout_s * 4 + 60 + opts.wal_mb
             )
             # ... then the incident runs on for half an archive_timeout while writes continue, so the
             # crash lands mid-segment and the measured RPO is what archiving really loses.
             time.sleep(opts.archive_timeout_s / 2)
             # Side work that failed (a user not created, the marker writer stopped early) changes
             # what the audit can prove: say so, and refuse to measure an RPO from no writes at all.
-            report.notes.extend(f"workload: {e}" for e in workload.errors)
-            markers = workload.snapshot()
-            if not markers:
+            report.notes.extend(f"workload: {e}" for e in lab.workload.errors)
+            lab.markers = lab.workload.snapshot()
+            if not lab.markers:
                 raise ExternalError(
                     "the workload committed no marker rows, so no RPO can be measured"
-                    + (f": {'; '.join(workload.errors)}" if workload.errors else ""),
+                    + (f": {'; '.join(lab.workload.errors)}" if lab.workload.errors else ""),
                     hint="see the primary PostgreSQL log in the report directory",
                 )
-            last_primary_commit = markers[-1].committed_at
-            primary.crash()
-            keycloak.kill()
-            workload.stop()
-            report.result["last_primary_commit"] = iso(last_primary_commit)
+            lab.last_primary_commit = lab.markers[-1].committed_at
+            lab.primary.crash()
+            lab.keycloak.kill()
+            lab.workload.stop()
+            report.result["last_primary_commit"] = iso(lab.last_primary_commit)
             self.say("primary PostgreSQL and Keycloak killed (SIGKILL)")
-        declared = self.clock.mark("declared")
+        lab.declared = self.clock.mark("declared")
 
+    def _restore(self, lab: _Lab) -> None:
+        """Restore + replay WAL to the target (the RTO's restore phases)."""
+        opts = self.opts
+        report = self.report
         with self.phase("recover: restore + replay WAL", "recovery"):
-            pgdata = self.workspace / "restored" / "data"
-            socket_dir = make_user_dir(self.workspace / "restored-sock", user, 0o755)
-            request = RestoreRequest(
-                archive_url=location.url,
+            lab.pgdata = self.workspace / "restored" / "data"
+            lab.socket_dir = make_user_dir(self.workspace / "restored-sock", lab.user, 0o755)
+            lab.request = RestoreRequest(
+                archive_url=lab.location.url,
                 server_name=SERVER,
-                pgdata=pgdata,
+                pgdata=lab.pgdata,
                 target=RecoveryTarget.from_options(time=iso(self.target)),
-                endpoint_url=s3.endpoint_url,
+                endpoint_url=lab.s3.endpoint_url,
                 port=free_port(),
-                socket_dir=socket_dir,
+                socket_dir=lab.socket_dir,
                 timeout_s=opts.restore_timeout_s,
-                env=env,
+                env=lab.env,
             )
-            restore_report = Report("restore wal")
-            result = restore_wal(
-                request,
-                restore_report,
+            lab.restore_report = Report("restore wal")
+            lab.result = restore_wal(
+                lab.request,
+                lab.restore_report,
                 supervisor=self.supervisor,
                 progress=Progress("restore wal", enabled=opts.progress),
             )
-            self.log_paths.append(("restored-postgres.log", pgdata / "log" / "idp-dr-restore.log"))
-            self._absorb(restore_report, "restore")
-        restored_at = self.clock.now()
-        phases = result.phases_s
+            self.log_paths.append(("restored-postgres.log", lab.pgdata / "log" / "idp-dr-restore.log"))
+            self._absorb(lab.restore_report, "restore")
+        lab.restored_at = self.clock.now()
+        lab.phases = lab.result.phases_s
         self.rto["restore_base_s"] = sum(
-            phases.get(k, 0.0) for k in ("validate", "fetch_base_backup", "configure_recovery")
+            lab.phases.get(k, 0.0) for k in ("validate", "fetch_base_backup", "configure_recovery")
         )
-        self.rto["replay_wal_s"] = restored_at - declared - self.rto["restore_base_s"]
+        self.rto["replay_wal_s"] = lab.restored_at - lab.declared - self.rto["restore_base_s"]
         # One bar per RTO phase: the restore step becomes "base backup" and "WAL replay + promote".
-        restore_span = self.clock.spans.pop()
-        split = restore_span.start_s + self.rto["restore_base_s"]
+        lab.restore_span = self.clock.spans.pop()
+        lab.split = lab.restore_span.start_s + self.rto["restore_base_s"]
         self.clock.spans += [
-            Span("recover: restore base backup", restore_span.start_s, split, "recovery"),
-            Span("recover: replay WAL + promote", split, restore_span.end_s, "recovery"),
+            Span("recover: restore base backup", lab.restore_span.start_s, lab.split, "recovery"),
+            Span("recover: replay WAL + promote", lab.split, lab.restore_span.end_s, "recovery"),
         ]
         report.result["restore"] = {
             k: v
-            for k, v in result.to_dict().items()
+            for k, v in lab.result.to_dict().items()
             if k
             in (
                 "backup",
@@ -371,52 +440,67 @@ class _DrillState:
             )
         }
 
+    def _start_standby(self, lab: _Lab) -> None:
+        """The standby Keycloak on the restored database."""
+        opts = self.opts
         with self.phase("recover: standby Keycloak ready", "recovery"):
-            standby = start_keycloak(
+            lab.standby = start_keycloak(
                 self.supervisor,
                 self.workspace,
                 name="standby",
-                build=build,
+                build=lab.build,
                 hostname=opts.hostname,
-                db=JdbcDatabase.local(result.port, DB_NAME, DB_USER, db_password),
-                admin_password=keycloak.admin_password,
+                db=JdbcDatabase.local(lab.result.port, DB_NAME, DB_USER, lab.db_password),
+                admin_password=lab.keycloak.admin_password,
                 timeout=opts.keycloak_timeout_s,
                 progress=opts.progress,
                 log=self.say,
             )
-            self.log_paths.append(("standby-keycloak.log", standby.log_path))
-        ready_at = self.clock.now()
-        self.rto["keycloak_ready_s"] = ready_at - restored_at
+            self.log_paths.append(("standby-keycloak.log", lab.standby.log_path))
+        lab.ready_at = self.clock.now()
+        self.rto["keycloak_ready_s"] = lab.ready_at - lab.restored_at
 
+    def _verify(self, lab: _Lab) -> None:
+        """verify against the baseline: the RTO ends here."""
+        report = self.report
         with self.phase("recover: verify", "verify"):
-            restored_dsn = f"postgresql://{DB_USER}:{db_password}@127.0.0.1:{result.port}/{DB_NAME}"
+            lab.restored_dsn = f"postgresql://{DB_USER}:{lab.db_password}@127.0.0.1:{lab.result.port}/{DB_NAME}"
             verify(
                 VerifyParams(
                     Target(
-                        "keycloak", standby.base_url, realm=REALM, mgmt_url=standby.mgmt_url, db=DbParams(restored_dsn)
+                        "keycloak",
+                        lab.standby.base_url,
+                        realm=REALM,
+                        mgmt_url=lab.standby.mgmt_url,
+                        db=DbParams(lab.restored_dsn),
                     ),
-                    expected_issuer=issuer,
-                    client=client,
+                    expected_issuer=lab.issuer,
+                    client=lab.client,
                 ),
                 report,
-                baseline,
+                lab.baseline,
             )
-        verified_at = self.clock.now()
-        self.rto["verify_s"] = verified_at - ready_at
-        self.rto["total_s"] = verified_at - declared
+        lab.verified_at = self.clock.now()
+        self.rto["verify_s"] = lab.verified_at - lab.ready_at
+        self.rto["total_s"] = lab.verified_at - lab.declared
+
+    def _audit(self, lab: _Lab) -> None:
+        """The drill audits the restore (outside the RTO) and states the objectives."""
+        opts = self.opts
+        report = self.report
         # The RTO ends where an operator's recovery ends: `verify` passed. What follows is the
         # drill auditing the restore (markers, users, the deleted realm), not a recovery step.
         with self.phase("audit: restored data", "audit"):
-            self._check_markers(workload, restored_dsn)
-            self._check_users(restored_dsn)
-            self._check_realm_back(standby)
-        self._objectives(last_primary_commit, result)
+            self._check_markers(lab.workload, lab.restored_dsn)
+            self._check_users(lab.restored_dsn)
+            self._check_realm_back(lab.standby)
+        self._objectives(lab.last_primary_commit, lab.result)
         if opts.store_probe is not None:  # after every RTO figure is taken: it must not inflate them
-            report.result["store_probe"] = opts.store_probe(s3, location)
+            report.result["store_probe"] = opts.store_probe(lab.s3, lab.location)
         self.say(f"recovered and verified {format_duration(self.rto['total_s'])} after the disaster was declared")
-        rpo = report.result["rpo"]["rpo_s"]
+        lab.rpo = report.result["rpo"]["rpo_s"]
         report.notes += [
-            f"RPO {rpo} s (target {opts.rpo_target_s:g} s): {report.result['rpo']['definition']}",
+            f"RPO {lab.rpo} s (target {opts.rpo_target_s:g} s): {report.result['rpo']['definition']}",
             "RTO {total_s} s (target {target:g} s) = restore base {restore_base_s} s + replay WAL {replay_wal_s} s "
             "+ Keycloak ready {keycloak_ready_s} s + verify {verify_s} s".format(
                 target=opts.rto_target_s, **{k: round(v, 1) for k, v in self.rto.items()}
