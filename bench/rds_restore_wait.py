@@ -109,7 +109,7 @@ def run_waiter(session: boto3.Session, hook: ProvisioningDelay, target: str) -> 
     return {"notice_latency_s": time.monotonic() - hook.ready_at}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.rds_restore_wait", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=positive_int, default=5, help="runs of our restore")
     parser.add_argument("--waiter-runs", type=int, default=3, help="runs of the boto3 waiter baseline (0 = skip)")
@@ -117,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-max", type=float, default=12.0)
     parser.add_argument("--poll-interval", type=float, default=DEFAULT_POLL_S)
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     rng = random.Random(args.seed)
     workspace = make_workspace(prefix="bench-rds-")
     saved_env = {

@@ -403,6 +403,21 @@ def run_pgbackrest(src: dict[str, Any], workspace: Path, socket_dir: Path) -> di
 # ---- main ---------------------------------------------------------------------------------------
 
 
+def run_arm(arm: str, src: dict[str, Any], workspace: Path, socket_dir: Path, args: Any) -> dict[str, Any] | None:
+    """One run of one arm; None for an arm this run skips (no pgBackRest, no barman parallelism)."""
+    if arm.startswith("B"):
+        return None if src["pgbr_conf"] is None else run_pgbackrest(src, workspace, socket_dir)
+    if arm.startswith("D"):
+        if args.barman_parallel < 2:
+            return None
+        return run_ours(src, workspace, socket_dir, prefetch=False, parallel=1, barman_parallel=args.barman_parallel)
+    if arm.startswith("A2"):
+        return run_ours(src, workspace, socket_dir, prefetch=True, parallel=args.parallel, overlap=True)
+    if arm.startswith("A"):
+        return run_ours(src, workspace, socket_dir, prefetch=True, parallel=args.parallel)
+    return run_ours(src, workspace, socket_dir, prefetch=False, parallel=1)  # C: barman serial
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.restore_wal", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=positive_int, default=10, help="pgbench -i -s (default: 10, ~160 MB)")
@@ -443,29 +458,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench] arm B skipped: {src['pgbackrest_unavailable']}", flush=True)
             for run in range(args.runs):
                 for arm in samples:
-                    if arm.startswith("B") and src["pgbr_conf"] is None:
+                    sample = run_arm(arm, src, workspace, socket_dir, args)
+                    if sample is None:
                         continue
-                    if arm.startswith("D") and args.barman_parallel < 2:
-                        continue
-                    if arm.startswith("A2"):
-                        sample = run_ours(
-                            src, workspace, socket_dir, prefetch=True, parallel=args.parallel, overlap=True
-                        )
-                    elif arm.startswith("A"):
-                        sample = run_ours(src, workspace, socket_dir, prefetch=True, parallel=args.parallel)
-                    elif arm.startswith("C"):
-                        sample = run_ours(src, workspace, socket_dir, prefetch=False, parallel=1)
-                    elif arm.startswith("D"):
-                        sample = run_ours(
-                            src,
-                            workspace,
-                            socket_dir,
-                            prefetch=False,
-                            parallel=1,
-                            barman_parallel=args.barman_parallel,
-                        )
-                    else:
-                        sample = run_pgbackrest(src, workspace, socket_dir)
                     samples[arm].append(sample)
                     print(
                         f"[bench] run {run + 1} {arm}: base {sample['base_s']:.2f} s, WAL phase "
@@ -490,20 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             **({"restore_command_answers": runs[0]["answers"]} if runs[0].get("answers") else {}),
             "wal_mib_per_s_median": round(wal_mib / wal["median_s"], 1),
         }
-    a = results["A_ours_prefetch"]["wal_phase"]["median_s"]
-    ratios = {"wal_phase_A_over_C": round(a / results["C_barman_serial"]["wal_phase"]["median_s"], 3)}
-    if "B_pgbackrest_async" in results:
-        b = results["B_pgbackrest_async"]["wal_phase"]["median_s"]
-        ratios["wal_phase_A_over_B"] = round(a / b, 3)
-        ratios["goal_A_no_slower_than_B_met"] = a <= b
-    if "A2_ours_default_overlap" in results and "B_pgbackrest_async" in results:
-        ratios["base_plus_wal_A2_over_B"] = round(
-            results["A2_ours_default_overlap"]["base_plus_wal"]["median_s"]
-            / results["B_pgbackrest_async"]["base_plus_wal"]["median_s"],
-            3,
-        )
-    if "D_barman_parallel" in results:
-        ratios["wal_phase_A_over_D"] = round(a / results["D_barman_parallel"]["wal_phase"]["median_s"], 3)
+    ratios = _ratios(results)
     results["ratios"] = ratios
     results["source"] = {
         "wal_mib_generated": round(wal_mib, 1),
@@ -540,6 +522,25 @@ def main(argv: list[str] | None = None) -> int:
         path = write_result("restore_wal", params, results)
         print(f"[bench] appended to {path}")
     return 0
+
+
+def _ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """Our WAL phase against each other arm, measured in the same run."""
+    a = results["A_ours_prefetch"]["wal_phase"]["median_s"]
+    ratios = {"wal_phase_A_over_C": round(a / results["C_barman_serial"]["wal_phase"]["median_s"], 3)}
+    if "B_pgbackrest_async" in results:
+        b = results["B_pgbackrest_async"]["wal_phase"]["median_s"]
+        ratios["wal_phase_A_over_B"] = round(a / b, 3)
+        ratios["goal_A_no_slower_than_B_met"] = a <= b
+    if "A2_ours_default_overlap" in results and "B_pgbackrest_async" in results:
+        ratios["base_plus_wal_A2_over_B"] = round(
+            results["A2_ours_default_overlap"]["base_plus_wal"]["median_s"]
+            / results["B_pgbackrest_async"]["base_plus_wal"]["median_s"],
+            3,
+        )
+    if "D_barman_parallel" in results:
+        ratios["wal_phase_A_over_D"] = round(a / results["D_barman_parallel"]["wal_phase"]["median_s"], 3)
+    return ratios
 
 
 def _version(argv: list[str]) -> str | None:
