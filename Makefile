@@ -33,8 +33,14 @@ drill: system-deps $(STAMP_RUN)
 plan: $(STAMP_RUN)
 	$(PY) -m scripts plan --stack prod
 
+# The layout's guards: lint (with complexity and size rules), one format, the import contracts of
+# CONTRIBUTING.md's map (no cycles, no lab/sandbox in runbook commands, components never import
+# scripts), and the type check of the Pulumi program and the contract.
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy components contract
 
 # The integration tests run a real Keycloak: fetch it from Maven Central (SHA-1 verified) and build
 # it once into the cache first, so a slow download shows here rather than as a hanging test.
@@ -43,8 +49,7 @@ keycloak: $(STAMP_RUN)
 
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
 # IDP_DR_REQUIRE_INTEGRATION=1 turns "PostgreSQL/Keycloak missing" into a failure instead of a skip.
-test: system-deps $(STAMP_DEV) keycloak
-	$(VENV)/bin/ruff check .
+test: system-deps $(STAMP_DEV) keycloak lint
 	IDP_DR_REQUIRE_INTEGRATION=1 $(PY) -m pytest
 
 bench: system-deps $(STAMP_DEV)
