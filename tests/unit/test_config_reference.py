@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from components.config_reference import markdown_table, settings
+from components.config.reference import markdown_table, settings
 from scripts.offline import REPO_ROOT
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
@@ -19,7 +19,7 @@ def test_readme_carries_the_generated_reference():
     readme = (REPO_ROOT / "README.md").read_text()
     match = re.search(re.escape(START) + r"\n(.*?)\n" + re.escape(END), readme, re.S)
     assert match, "README.md lacks the config-reference markers"
-    assert match.group(1) == markdown_table(), "regenerate with: python -m components.config_reference"
+    assert match.group(1) == markdown_table(), "regenerate with: python -m components.config.reference"
 
 
 def test_example_stack_uses_only_documented_keys():

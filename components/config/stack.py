@@ -1,0 +1,263 @@
+"""The whole stack config (:class:`StackConfig`) and, in one place, the rules that tie keys together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from components.config.rules import KMS_KEY_ARN_RE, Region, StackName, known_regions
+from components.config.sections import (
+    ArchiveConfig,
+    ClustersConfig,
+    DatabaseConfig,
+    DnsConfig,
+    IdpConfig,
+    NetworkConfig,
+    Section,
+    StandbyConfig,
+    Targets,
+)
+
+
+class ConfigValueError(ValueError):
+    """A refused value found by a cross-field rule, carrying the exact key it names."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        super().__init__(allowed)
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+
+
+class CrossFieldProblems(ValueError):
+    """Every cross-field rule the config breaks (reported together, one line each)."""
+
+    def __init__(self, problems: list[ConfigValueError]):
+        super().__init__("; ".join(p.allowed for p in problems))
+        self.problems = problems
+
+
+class StackConfig(Section):
+    """All idp-dr settings of one stack."""
+
+    name: StackName = Field(
+        "idp", description="Prefix of resource names and identifiers ('<name>-db', 'idp-dr/<name>/...')."
+    )
+    primary_region: Region = Field(description="AWS region serving traffic, e.g. eu-west-1.")
+    dr_region: Region = Field(
+        description="AWS region holding the copies and the standby; must differ from primaryRegion, same partition."
+    )
+    targets: Targets = Field(default_factory=Targets, description=Targets.__doc__)
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every AWS resource.")
+    idp: IdpConfig = Field(description=IdpConfig.__doc__)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description=DatabaseConfig.__doc__)
+    network: NetworkConfig = Field(description=NetworkConfig.__doc__)
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig, description=ArchiveConfig.__doc__)
+    standby: StandbyConfig = Field(default_factory=StandbyConfig, description=StandbyConfig.__doc__)
+    kubernetes: ClustersConfig = Field(description=ClustersConfig.__doc__)
+    dns: DnsConfig = Field(description=DnsConfig.__doc__)
+    #: Names of the secret keys present (their values are read as Pulumi secrets, never here).
+    secrets_present: SkipJsonSchema[frozenset[str]] = Field(default_factory=frozenset, exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> StackConfig:
+        problems = cross_field_problems(self)
+        if problems:
+            raise CrossFieldProblems(problems)
+        return self
+
+    # -- derived values ------------------------------------------------------
+    @property
+    def db_name(self) -> str:
+        return self.database.db_name or self.idp.kind
+
+    @property
+    def app_username(self) -> str:
+        return self.database.app_username or self.db_name
+
+    @property
+    def health_path(self) -> str:
+        return self.dns.health_check.path or self.idp.default_health_path
+
+    @property
+    def primary_health_hostname(self) -> str:
+        return self.dns.primary_health_hostname or f"health-primary.{self.idp.public_hostname}"
+
+    @property
+    def dr_health_hostname(self) -> str:
+        return self.dns.dr_health_hostname or f"health-dr.{self.idp.public_hostname}"
+
+    @property
+    def wal_retention_days(self) -> int:
+        return self.archive.wal_retention_days or self.database.backup_retention_days + 7
+
+    @property
+    def server_name(self) -> str:
+        return self.archive.server_name or self.name
+
+    @property
+    def detection_seconds(self) -> int:
+        """Worst-case time for Route 53 to declare the primary unhealthy."""
+        return self.dns.health_check.request_interval * self.dns.health_check.failure_threshold
+
+
+# -- the cross-field rules, all here ------------------------------------------------------------
+def cross_field_problems(cfg: StackConfig) -> list[ConfigValueError]:
+    """Every rule that ties several keys together; each broken one is one problem.
+
+    Rules within one section come first; the rules across sections run once those hold (a
+    section that contradicts itself says nothing reliable about the rest).
+    """
+    within_sections = [problem for rule in (_idp, _database) for problem in rule(cfg)]
+    if within_sections:
+        return within_sections
+    return [problem for rule in (_regions, _secrets, _archive, _features) for problem in rule(cfg)]
+
+
+def _regions(cfg: StackConfig) -> list[ConfigValueError]:
+    if cfg.primary_region == cfg.dr_region:
+        return [
+            ConfigValueError(
+                "drRegion",
+                cfg.dr_region,
+                f"a region other than primaryRegion ({cfg.primary_region}): a DR copy in the same "
+                "region does not survive a regional outage",
+            )
+        ]
+    regions = known_regions()
+    if regions[cfg.primary_region] != regions[cfg.dr_region]:
+        return [
+            ConfigValueError(
+                "drRegion",
+                cfg.dr_region,
+                f"a region in the same AWS partition as primaryRegion ({regions[cfg.primary_region]})",
+            )
+        ]
+    return []
+
+
+def _idp(cfg: StackConfig) -> list[ConfigValueError]:
+    idp = cfg.idp
+    if idp.kind != "authentik":
+        return []
+    if not idp.application_slug:
+        return [
+            ConfigValueError(
+                "idp.applicationSlug",
+                None,
+                "required for authentik: the OAuth2/OIDC application slug whose issuer is checked",
+            )
+        ]
+    if idp.app_version is None:
+        return [
+            ConfigValueError(
+                "idp.version",
+                idp.version,
+                "required when the authentik image tag is not a version (e.g. '2025.10.2'): it decides "
+                "whether Redis is deployed",
+            )
+        ]
+    return []
+
+
+def _database(cfg: StackConfig) -> list[ConfigValueError]:
+    db = cfg.database
+    problems = []
+    if db.max_allocated_storage_gb < db.allocated_storage_gb:
+        problems.append(
+            ConfigValueError(
+                "database.maxAllocatedStorageGb",
+                db.max_allocated_storage_gb,
+                f"at least allocatedStorageGb ({db.allocated_storage_gb})",
+            )
+        )
+    if db.mode == "self-managed":
+        # Name the host that is missing (the primary's when both are).
+        for key, value, other in (
+            ("selfManagedPrimaryHost", db.self_managed_primary_host, "selfManagedDrHost"),
+            ("selfManagedDrHost", db.self_managed_dr_host, "selfManagedPrimaryHost"),
+        ):
+            if not value:
+                problems.append(
+                    ConfigValueError(
+                        f"database.{key}", value, f"required with mode 'self-managed' (together with {other})"
+                    )
+                )
+                break
+    if db.dr_kms_key_arn is not None:
+        match = KMS_KEY_ARN_RE.match(db.dr_kms_key_arn)
+        key_region = match.group("region") if match else None
+        if key_region != cfg.dr_region:
+            problems.append(
+                ConfigValueError(
+                    "database.drKmsKeyArn",
+                    db.dr_kms_key_arn,
+                    f"a KMS key in drRegion ({cfg.dr_region}), not {key_region}: backups replicated to "
+                    f"{cfg.dr_region} can only be encrypted with a key that lives there",
+                )
+            )
+    if db.dr_read_replica and db.mode != "rds":
+        problems.append(ConfigValueError("database.drReadReplica", True, "only with database.mode 'rds'"))
+    return problems
+
+
+def _secrets(cfg: StackConfig) -> list[ConfigValueError]:
+    present, problems = cfg.secrets_present, []
+    if cfg.database.mode == "rds":
+        has_password = "masterPassword" in present
+        if has_password and cfg.database.manage_master_password:
+            problems.append(
+                ConfigValueError(
+                    "masterPassword",
+                    "[secret]",
+                    "not set while database.manageMasterPassword is true (RDS generates and rotates the "
+                    "master password in Secrets Manager; remove the key or set manageMasterPassword: false)",
+                )
+            )
+        if not has_password and not cfg.database.manage_master_password:
+            problems.append(
+                ConfigValueError(
+                    "masterPassword", None, "required (as a secret) when database.manageMasterPassword is false"
+                )
+            )
+    if "dbAppPassword" not in present:
+        problems.append(
+            ConfigValueError(
+                "dbAppPassword",
+                None,
+                "required: set it with 'pulumi config set --secret idp-dr:dbAppPassword <password>'",
+            )
+        )
+    if cfg.idp.kind == "authentik" and "authentikSecretKey" not in present:
+        problems.append(
+            ConfigValueError(
+                "authentikSecretKey",
+                None,
+                "required for authentik: 'pulumi config set --secret idp-dr:authentikSecretKey <key>' "
+                "(both regions must share it)",
+            )
+        )
+    return problems
+
+
+def _archive(cfg: StackConfig) -> list[ConfigValueError]:
+    window = cfg.database.backup_retention_days
+    wal_days = cfg.archive.wal_retention_days
+    if wal_days is not None and wal_days < window:
+        return [
+            ConfigValueError(
+                "archive.walRetentionDays",
+                wal_days,
+                f"at least database.backupRetentionDays ({window}): WAL and base backups must cover the "
+                "whole point-in-time window",
+            )
+        ]
+    return []
+
+
+def _features(cfg: StackConfig) -> list[ConfigValueError]:
+    if cfg.standby.outpost.enabled and cfg.idp.kind != "authentik":
+        return [ConfigValueError("standby.outpost.enabled", True, "only with idp.kind 'authentik'")]
+    return []
