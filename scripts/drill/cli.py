@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from scripts.cliutil import duration, duration_help
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.errors import InputError
 from scripts.report import Report
@@ -39,17 +40,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument(
         "--archive-timeout",
-        type=int,
+        type=duration("s", integer=True),
         default=LocalDrillOptions.archive_timeout_s,
-        metavar="SECONDS",
-        help="PostgreSQL archive_timeout, 1-300 (default: %(default)s)",
+        metavar="DURATION",
+        help=duration_help("PostgreSQL archive_timeout, 1-300 (default: %(default)s)", "s"),
     )
     parser.add_argument(
         "--workload-seconds",
-        type=float,
+        type=duration("s"),
         default=LocalDrillOptions.workload_s,
-        metavar="SECONDS",
-        help="workload before and after the target, 2-600 (default: %(default)s)",
+        metavar="DURATION",
+        help=duration_help("workload before and after the target, 2-600 (default: %(default)s)", "s"),
     )
     parser.add_argument(
         "--seed-users",
@@ -60,17 +61,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument(
         "--rpo-target",
-        type=float,
+        type=duration("s"),
         default=LocalDrillOptions.rpo_target_s,
-        metavar="SECONDS",
-        help="declared RPO the drill must meet (default: %(default)s)",
+        metavar="DURATION",
+        help=duration_help("declared RPO the drill must meet (default: %(default)s)", "s"),
     )
     parser.add_argument(
         "--rto-target",
-        type=float,
+        type=duration("s"),
         default=LocalDrillOptions.rto_target_s,
-        metavar="SECONDS",
-        help="declared RTO the drill must meet (default: %(default)s)",
+        metavar="DURATION",
+        help=duration_help("declared RTO the drill must meet (default: %(default)s)", "s"),
     )
     parser.add_argument(
         "--report-dir",
@@ -81,10 +82,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     parser.add_argument(
         "--keycloak-timeout",
-        type=float,
+        type=duration("s"),
         default=LocalDrillOptions.keycloak_timeout_s,
-        metavar="SECONDS",
-        help="longest wait for a Keycloak to be ready (default: %(default)s)",
+        metavar="DURATION",
+        help=duration_help("longest wait for a Keycloak to be ready (default: %(default)s)", "s"),
     )
     parser.add_argument(
         "--data-mb",

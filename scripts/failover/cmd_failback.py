@@ -32,7 +32,7 @@ from contract.outputs import StackOutputs
 from scripts.aws import route53 as dns
 from scripts.aws.client import Aws
 from scripts.aws.rds import read_instance
-from scripts.cliutil import DefaultsHelpFormatter
+from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
 from scripts.errors import InputError, RefusedError
 from scripts.failover.cmd_failover import add_shared_options
 from scripts.failover.confirm import require_confirmation
@@ -303,10 +303,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     p.add_argument(
         "--dns-wait",
-        type=float,
+        type=duration("s"),
         default=300,
-        metavar="SECONDS",
-        help="wait until Route 53 reports the primary healthy (0 = don't wait)",
+        metavar="DURATION",
+        help=duration_help("wait until Route 53 reports the primary healthy (0 = don't wait)", "s"),
     )
     add_validation_options(
         p,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from contract.outputs import StackOutputs
 from scripts.aws.client import Aws
-from scripts.cliutil import DefaultsHelpFormatter
+from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
 from scripts.errors import InputError
 from scripts.failover.failover import Failover
 from scripts.failover.probe import ProbeResult, Validator, http_get
@@ -91,38 +91,40 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     p.add_argument(
         "--poll-interval",
-        type=float,
+        type=duration("s"),
         default=DEFAULT_POLL_S,
-        metavar="SECONDS",
-        help="seconds between AWS status polls (1-60)",
+        metavar="DURATION",
+        help=duration_help("time between AWS status polls, 1 to 60 s", "s"),
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=duration("m"),
         default=120,
-        metavar="MINUTES",
-        help="database promote/restore timeout (exit 4; re-run resumes)",
+        metavar="DURATION",
+        help=duration_help("database promote/restore timeout (exit 4; re-run resumes)", "m"),
     )
     p.add_argument(
         "--k8s-timeout",
-        type=float,
+        type=duration("s"),
         default=600,
-        metavar="SECONDS",
-        help="timeout for the Secret sync and the rollout",
+        metavar="DURATION",
+        help=duration_help("timeout for the Secret sync and the rollout", "s"),
     )
     p.add_argument(
         "--validate-timeout",
-        type=float,
+        type=duration("s"),
         default=600,
-        metavar="SECONDS",
-        help="how long to wait for the standby to become ready",
+        metavar="DURATION",
+        help=duration_help("how long to wait for the standby to become ready", "s"),
     )
     p.add_argument(
         "--dns-wait",
-        type=float,
+        type=duration("s"),
         default=300,
-        metavar="SECONDS",
-        help="wait until Route 53 reports the primary unhealthy after the sticky change (0 = don't wait)",
+        metavar="DURATION",
+        help=duration_help(
+            "wait until Route 53 reports the primary unhealthy after the sticky change (0 = don't wait)", "s"
+        ),
     )
     p.add_argument(
         "--no-reprotect",

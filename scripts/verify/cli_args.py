@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scripts.cliutil import duration, duration_help
 from scripts.errors import InputError
 from scripts.verify.model import IDPS, SSL_MODES, ClientCredentials, DbParams, Target
 
@@ -28,7 +29,11 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     idp.add_argument("--realm", metavar="R", help="Keycloak realm (required with --idp keycloak)")
     idp.add_argument("--app", metavar="SLUG", help="authentik application slug (required with --idp authentik)")
     idp.add_argument(
-        "--http-timeout", type=float, default=10.0, metavar="S", help="seconds per HTTP request (default: 10)"
+        "--http-timeout",
+        type=duration("s"),
+        default=10.0,
+        metavar="DURATION",
+        help=duration_help("time allowed per HTTP request (default: 10)", "s"),
     )
     client = parser.add_argument_group("client-credentials token")
     client.add_argument("--client-id", metavar="ID", help="a confidential client allowed client_credentials")

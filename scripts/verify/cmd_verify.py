@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scripts.cliutil import duration, duration_help
 from scripts.errors import InputError
 from scripts.report import Report
 from scripts.verify.cli_args import add_target_arguments, client_from_args, target_from_args
@@ -44,9 +45,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     expect.add_argument(
         "--max-event-age",
-        type=float,
-        metavar="S",
-        help="fail db.newest_event when the newest stored event is older than S seconds",
+        type=duration("s"),
+        metavar="DURATION",
+        help=duration_help("fail db.newest_event when the newest stored event is older than this", "s"),
     )
     hygiene = parser.add_argument_group("post-PITR session hygiene (off by default)")
     hygiene.add_argument(

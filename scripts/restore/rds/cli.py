@@ -35,7 +35,7 @@ import argparse
 
 from contract.restore import DrRestoreRequest
 from scripts.aws.client import Aws
-from scripts.cliutil import DefaultsHelpFormatter
+from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
 from scripts.errors import InputError
 from scripts.polling import Clock, check_poll_interval
 from scripts.progress import Progress
@@ -117,17 +117,17 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
     w = p.add_argument_group("waiting")
     w.add_argument(
         "--poll-interval",
-        type=float,
+        type=duration("s"),
         default=DEFAULT_POLL_S,
-        metavar="SECONDS",
-        help="seconds between status polls (1-60)",
+        metavar="DURATION",
+        help=duration_help("time between status polls, 1 to 60 s", "s"),
     )
     w.add_argument(
         "--timeout",
-        type=float,
+        type=duration("m"),
         default=DEFAULT_TIMEOUT_MIN,
-        metavar="MINUTES",
-        help="give up waiting after this many minutes (exit 4; re-run resumes)",
+        metavar="DURATION",
+        help=duration_help("give up waiting after this long (exit 4; re-run resumes)", "m"),
     )
     p.set_defaults(handler=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scripts.cliutil import duration, duration_help
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.restore.wal.recovery import Target
@@ -110,10 +111,10 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
     run_opts = parser.add_argument_group("run")
     run_opts.add_argument(
         "--timeout",
-        type=float,
+        type=duration("s"),
         default=DEFAULT_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"longest wait for promotion (default: {DEFAULT_TIMEOUT_S:.0f})",
+        metavar="DURATION",
+        help=duration_help(f"longest wait for promotion (default: {DEFAULT_TIMEOUT_S:.0f} s)", "s"),
     )
     run_opts.add_argument(
         "--dry-run",
