@@ -168,14 +168,14 @@ def download_zip(
         ) from None
     size = int(response.headers.get("content-length") or 0)
     log(f"[keycloak] downloading {url} ({size / 1e6:.0f} MB) into {target}")
-    progress = Progress("keycloak download", min_interval=10)
+    progress = Progress("keycloak download", min_interval=10, unit="bytes")
     tmp = target.with_suffix(".part")
     done = 0
     with tmp.open("wb") as fh:
         for chunk in response.iter_content(1 << 20):
             fh.write(chunk)
             done += len(chunk)
-            progress.update(f"{done / 1e6:.0f} of {size / 1e6:.0f} MB")
+            progress.update("downloading", completed=done, total=size or None)
     try:
         verify_sha1(tmp, published.text, source=f"{url}.sha1")
         if pinned_sha1:
