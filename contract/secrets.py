@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 #: The Kubernetes Secret keys each IdP reads its database connection from, per IdP.
-#: ``components.standby`` builds the Secret (or ExternalSecret) with them; ``failover`` and the
+#: ``components.standby.secrets`` builds the Secret (or ExternalSecret) with them; ``failover`` and the
 #: sandbox read and rewrite the ``host`` key through the Kubernetes adapter.
 DB_SECRET_KEYS: Final[dict[str, dict[str, str]]] = {
     "keycloak": {

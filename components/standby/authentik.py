@@ -1,0 +1,159 @@
+"""authentik's server and worker, Redis for versions before 2025.10, and the outpost blueprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.standby.pods import PodBuilder
+from components.standby.spec import AUTHENTIK_HTTP_PORT, AUTHENTIK_KEY_SECRET, AUTHENTIK_METRICS_PORT, REDIS_IMAGE
+from contract.secrets import DB_SECRET_KEYS
+
+
+class AuthentikBuilder(PodBuilder):
+    """Builds the authentik Deployments (a mixin of :class:`~components.standby.component.IdentityStandby`)."""
+
+    def _authentik(
+        self,
+        component: str,
+        replicas: int,
+        service_account: str,
+        redis_host: str | None,
+        blueprints_config_map: str | None,
+    ) -> k8s.apps.v1.Deployment:
+        args, idp = self._args, self._args.idp
+        keys = DB_SECRET_KEYS["authentik"]
+        env = [
+            *self._secret_env(AUTHENTIK_KEY_SECRET, ["AUTHENTIK_SECRET_KEY"]),
+            *self._secret_env(self.db_secret_name, list(keys.values())),
+            {"name": "AUTHENTIK_POSTGRESQL__SSLMODE", "value": "require"},
+        ]
+        if args.media_bucket_name is not None:
+            env += [
+                {"name": "AUTHENTIK_STORAGE__BACKEND", "value": "s3"},
+                {"name": "AUTHENTIK_STORAGE__S3__BUCKET_NAME", "value": args.media_bucket_name},
+                {"name": "AUTHENTIK_STORAGE__S3__REGION", "value": args.region},
+            ]
+        if redis_host:
+            env.append({"name": "AUTHENTIK_REDIS__HOST", "value": redis_host})
+        volumes = [{"name": "tmp", "emptyDir": {}}]
+        mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - a container path (emptyDir)
+        if blueprints_config_map:
+            volumes.append({"name": "idp-dr-blueprints", "configMap": {"name": blueprints_config_map}})
+            mounts.append({"name": "idp-dr-blueprints", "mountPath": "/blueprints/idp-dr", "readOnly": True})
+        for index, (kind, source, path) in enumerate(args.authentik_files):
+            volume = f"files-{index}"
+            source_ref = {"configMap": {"name": source}} if kind == "configMap" else {"secret": {"secretName": source}}
+            volumes.append({"name": volume, **source_ref})
+            mounts.append({"name": volume, "mountPath": path, "readOnly": True})
+        container = {
+            "name": component,
+            "image": idp.image,
+            "args": [component],
+            "env": env,
+            "resources": self._resources(),
+            "securityContext": self._container_security(),
+            "volumeMounts": mounts,
+        }
+        if component == "server":
+            http = {"port": "http", "scheme": "HTTP"}
+            container["ports"] = [
+                {"name": "http", "containerPort": AUTHENTIK_HTTP_PORT},
+                {"name": "metrics", "containerPort": AUTHENTIK_METRICS_PORT},
+            ]
+            container["startupProbe"] = {
+                "httpGet": {"path": "/-/health/live/", **http},
+                "periodSeconds": 5,
+                "failureThreshold": 120,
+            }
+            container["livenessProbe"] = {"httpGet": {"path": "/-/health/live/", **http}, "periodSeconds": 10}
+            container["readinessProbe"] = {"httpGet": {"path": "/-/health/ready/", **http}, "periodSeconds": 10}
+        else:
+            healthcheck = {"exec": {"command": ["ak", "healthcheck"]}, "periodSeconds": 30}
+            container["livenessProbe"] = healthcheck
+            container["readinessProbe"] = healthcheck
+        return self._deployment(
+            f"{self._name}-authentik-{component}",
+            f"authentik-{component}",
+            component,
+            replicas,
+            self._pod_spec([container], volumes, service_account),
+        )
+
+    def _redis(self) -> str:
+        """authentik < 2025.10 keeps sessions/tasks in Redis; losing them only logs users out (seed 000)."""
+        labels = {**self.labels, "app.kubernetes.io/component": "redis"}
+        k8s.apps.v1.Deployment(
+            f"{self._name}-redis",
+            metadata={"name": "authentik-redis", "namespace": self._ns, "labels": labels},
+            spec={
+                "replicas": 1,
+                "selector": {"matchLabels": self._selector("redis")},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [
+                            {
+                                "name": "redis",
+                                "image": REDIS_IMAGE,
+                                "args": ["--save", "", "--appendonly", "no"],
+                                "ports": [{"name": "redis", "containerPort": 6379}],
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                                    "limits": {"cpu": "500m", "memory": "256Mi"},
+                                },
+                                "securityContext": {
+                                    **self._container_security(),
+                                    "runAsUser": 999,
+                                    "readOnlyRootFilesystem": True,
+                                },
+                                "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10},
+                                "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 10},
+                                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                            }
+                        ],
+                        "volumes": [{"name": "data", "emptyDir": {}}],
+                    },
+                },
+            },
+            opts=self._k8s(),
+        )
+        k8s.core.v1.Service(
+            f"{self._name}-redis-service",
+            metadata={"name": "authentik-redis", "namespace": self._ns, "labels": self.labels},
+            spec={"selector": self._selector("redis"), "ports": [{"name": "redis", "port": 6379}]},
+            opts=self._k8s(),
+        )
+        return f"authentik-redis.{self._args.namespace}.svc.cluster.local"
+
+    def _outpost_blueprint(self) -> str:
+        """Proxy outpost sessions in PostgreSQL, reading the same DB secret (seed 002)."""
+        blueprint = {
+            "version": 1,
+            "metadata": {"name": "idp-dr: proxy outpost sessions in PostgreSQL"},
+            "entries": [
+                {
+                    "model": "authentik_outposts.outpost",
+                    "state": "present",
+                    "identifiers": {"name": self._args.outpost_name},
+                    "attrs": {
+                        "type": "proxy",
+                        "config": {
+                            "session_backend": "postgres",
+                            "kubernetes_postgresql_secret_name": self.db_secret_name,
+                        },
+                    },
+                }
+            ],
+        }
+        config_map = k8s.core.v1.ConfigMap(
+            f"{self._name}-outpost-blueprint",
+            metadata={"name": "idp-dr-blueprints", "namespace": self._ns, "labels": self.labels},
+            data={"outpost-sessions.yaml": yaml.safe_dump(blueprint, sort_keys=False)},
+            opts=self._k8s(),
+        )
+        return config_map.metadata.name

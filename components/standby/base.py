@@ -1,0 +1,51 @@
+"""What every part of a site's standby shares: its name, arguments, namespace, labels and helpers."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components._common import opts, policy_json, tags
+from components.archive import IrsaSubject, irsa_trust_policy
+from components.standby.spec import IdentityStandbyArgs
+
+
+class StandbyBase(pulumi.ComponentResource):
+    """The state the builders of :class:`~components.standby.component.IdentityStandby` share."""
+
+    _name: str
+    _args: IdentityStandbyArgs
+    _ns: pulumi.Output[str]
+    labels: dict[str, str]
+    app: str
+    db_secret_name: str
+    external_secret_name: str | None
+
+    # ------------------------------------------------------------------ helpers
+    def _k8s(self, **kwargs) -> pulumi.ResourceOptions:
+        return opts(self, self._args.k8s_provider, **kwargs)
+
+    @property
+    def _server_name(self) -> str:
+        return "keycloak" if self.app == "keycloak" else "authentik-server"
+
+    def _selector(self, component: str) -> dict[str, str]:
+        return {"app.kubernetes.io/name": self.app, "app.kubernetes.io/component": component}
+
+    def _irsa_role(self, suffix: str, service_account: str, statements: list[dict]) -> aws.iam.Role:
+        args = self._args
+        subject = IrsaSubject(args.oidc_provider_arn, args.oidc_issuer_host, args.namespace, service_account)
+        role = aws.iam.Role(
+            f"{self._name}-{suffix}-role",
+            description=f"idp-dr {args.site} site: {service_account} (IRSA)",
+            assume_role_policy=irsa_trust_policy([subject]),
+            tags=tags(args.tag_base, **{"idp-dr:site": args.site}),
+            opts=opts(self, args.aws_provider),
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-{suffix}-policy",
+            role=role.id,
+            policy=policy_json(statements),
+            opts=opts(self, args.aws_provider),
+        )
+        return role

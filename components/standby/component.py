@@ -1,0 +1,207 @@
+"""IdentityStandby: the identity provider on one Kubernetes cluster (one site).
+
+``DrTopology`` creates one per site with the same :class:`IdpSpec`, so both
+sites run the same pinned image and serve the same public hostname, hence the
+same OIDC issuer. Only the replica count, the database endpoint and the health
+hostname differ.
+
+Per site, in namespace ``standby.namespace`` (Pod Security "restricted"):
+
+* DB credentials as a Kubernetes Secret named for the app (``keycloak-db`` or
+  ``authentik-postgresql``), either synced by External Secrets from Secrets
+  Manager in the site's region (IRSA, a reader role scoped to exactly those
+  secret ARNs and the key that encrypts them) or written by Pulumi from Pulumi
+  secrets. Never a literal in a manifest.
+* The Deployment(s): requests/limits, non-root, no privilege escalation, all
+  capabilities dropped, seccomp RuntimeDefault, read-only root where the image
+  allows it, probes on the app's own health endpoints.
+* Keycloak: ``KC_HOSTNAME`` = the public URL, health and metrics on the
+  management port 9000 (``/health/started|live|ready``), the ``kubernetes``
+  cache stack (DNS_PING on a per-cluster headless Service) so the two sites
+  never form one Infinispan cluster across regions.
+* authentik: server + worker, ``/-/health/live/`` and ``/-/health/ready/``, the
+  shared secret key, media in the site's replicated S3 bucket, Redis only for
+  versions before 2025.10, and optionally a proxy outpost keeping sessions in
+  PostgreSQL (``session_backend: postgres``, seed 002) configured by a blueprint.
+* A PodDisruptionBudget when the site runs two or more replicas, a Service, an
+  Ingress for the public hostname and one for the site's health hostname that
+  exposes only the readiness path, the discovery document (what Route 53
+  probes), and the JWKS and token endpoints (what ``failover --baseline``
+  verifies on the DR site before DNS points at it).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.standby.authentik import AuthentikBuilder
+from components.standby.ingress import IngressBuilder, _lb_hostname
+from components.standby.keycloak import KeycloakBuilder
+from components.standby.secrets import SecretsBuilder
+from components.standby.spec import DB_SECRET_NAMES, IdentityStandbyArgs
+
+
+class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, IngressBuilder):
+    server_deployment: k8s.apps.v1.Deployment
+    worker_deployment: k8s.apps.v1.Deployment | None
+    load_balancer_hostname: pulumi.Output[str]
+    server_deployment_name: str
+    worker_deployment_name: str | None
+    db_secret_name: str
+    external_secret_name: str | None
+
+    def __init__(self, name: str, args: IdentityStandbyArgs, opts_: pulumi.ResourceOptions | None = None):
+        super().__init__("idp-dr:standby:IdentityStandby", name, None, opts_)
+        self._name = name
+        self._args = args
+        idp = args.idp
+        self.app = idp.kind
+        self.labels = {
+            "app.kubernetes.io/name": idp.kind,
+            "app.kubernetes.io/part-of": "idp-dr",
+            "app.kubernetes.io/managed-by": "pulumi",
+            "idp-dr/site": args.site,
+        }
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": args.namespace,
+                "labels": {**self.labels, "pod-security.kubernetes.io/enforce": "restricted"},
+            },
+            opts=self._k8s(),
+        )
+        self._ns = namespace.metadata.name
+        self.db_secret_name = DB_SECRET_NAMES[idp.kind]
+        self.external_secret_name = None
+        app_sa = self._app_service_account()
+        self._secrets()
+
+        if idp.kind == "keycloak":
+            self.server_deployment = self._keycloak(app_sa)
+            self.worker_deployment = None
+            backend_port_name, health_port_name = "http", "management"
+        else:
+            redis_host = self._redis() if idp.needs_redis else None
+            blueprints = self._outpost_blueprint() if args.outpost_enabled else None
+            self.server_deployment = self._authentik("server", args.replicas, app_sa, redis_host, None)
+            self.worker_deployment = self._authentik("worker", args.worker_replicas, app_sa, redis_host, blueprints)
+            backend_port_name = health_port_name = "http"
+        self.server_deployment_name = self._server_name
+        self.worker_deployment_name = f"{idp.kind}-worker" if self.worker_deployment is not None else None
+
+        if args.replicas >= 2:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata={"name": self._server_name, "namespace": self._ns, "labels": self.labels},
+                spec={"minAvailable": 1, "selector": {"matchLabels": self._selector("server")}},
+                opts=self._k8s(),
+            )
+        service = self._service()
+        public = self._ingress(
+            f"{name}-public-ingress",
+            self._server_name,
+            idp.public_hostname,
+            [{"path": "/", "pathType": "Prefix", "backend": self._backend(service, backend_port_name)}],
+        )
+        self._ingress(
+            f"{name}-health-ingress",
+            f"{self._server_name}-health",
+            args.health_hostname,
+            [
+                {"path": idp.health_path, "pathType": "Exact", "backend": self._backend(service, health_port_name)},
+                *(
+                    {"path": path, "pathType": "Exact", "backend": self._backend(service, backend_port_name)}
+                    for path in (idp.discovery_path, idp.jwks_path, idp.token_path)
+                ),
+            ],
+        )
+        self.load_balancer_hostname = public.status.apply(_lb_hostname)
+        self.register_outputs(
+            {
+                "server_deployment": self.server_deployment_name,
+                "worker_deployment": self.worker_deployment_name,
+                "db_secret": self.db_secret_name,
+                "load_balancer_hostname": self.load_balancer_hostname,
+            }
+        )
+
+    # ------------------------------------------------------------------ identity
+    def _app_service_account(self) -> str:
+        args = self._args
+        annotations = {}
+        if self.app == "authentik" and args.media_bucket_arn is not None:
+            role = self._irsa_role(
+                "media",
+                self.app,
+                [
+                    {
+                        "Sid": "ListMedia",
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": args.media_bucket_arn,
+                    },
+                    {
+                        "Sid": "ReadWriteMedia",
+                        "Effect": "Allow",
+                        "Action": [
+                            "s3:GetObject",
+                            "s3:PutObject",
+                            "s3:DeleteObject",
+                            "s3:AbortMultipartUpload",
+                            "s3:ListMultipartUploadParts",
+                        ],
+                        "Resource": pulumi.Output.concat(args.media_bucket_arn, "/*"),
+                    },
+                    {
+                        "Sid": "UseMediaKey",
+                        "Effect": "Allow",
+                        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                        "Resource": args.media_key_arn,
+                    },
+                ],
+            )
+            annotations["eks.amazonaws.com/role-arn"] = role.arn
+        # authentik's worker manages outpost Deployments through the API; nothing else needs a token.
+        needs_token = self.app == "authentik" and args.outpost_enabled
+        k8s.core.v1.ServiceAccount(
+            f"{self._name}-app-sa",
+            metadata={"name": self.app, "namespace": self._ns, "labels": self.labels, "annotations": annotations},
+            automount_service_account_token=needs_token,
+            opts=self._k8s(),
+        )
+        if needs_token:
+            self._outpost_rbac()
+        return self.app
+
+    def _outpost_rbac(self) -> None:
+        role = k8s.rbac.v1.Role(
+            f"{self._name}-outpost-role",
+            metadata={"name": "authentik-outposts", "namespace": self._ns, "labels": self.labels},
+            rules=[
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets", "services", "configmaps"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+                {
+                    "apiGroups": ["apps"],
+                    "resources": ["deployments"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["ingresses"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                },
+            ],
+            opts=self._k8s(),
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{self._name}-outpost-binding",
+            metadata={"name": "authentik-outposts", "namespace": self._ns, "labels": self.labels},
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+            subjects=[{"kind": "ServiceAccount", "name": self.app, "namespace": self._ns}],
+            opts=self._k8s(),
+        )

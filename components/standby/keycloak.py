@@ -1,0 +1,88 @@
+"""Keycloak's Deployment: the public URL as KC_HOSTNAME, health on the management port, per-cluster DNS discovery."""
+
+from __future__ import annotations
+
+import pulumi_kubernetes as k8s
+
+from components.standby.pods import PodBuilder
+from components.standby.spec import KEYCLOAK_HTTP_PORT, KEYCLOAK_JGROUPS_PORT, KEYCLOAK_MGMT_PORT
+from contract.secrets import DB_SECRET_KEYS
+
+
+class KeycloakBuilder(PodBuilder):
+    """Builds the Keycloak Deployment (a mixin of :class:`~components.standby.component.IdentityStandby`)."""
+
+    def _keycloak(self, service_account: str) -> k8s.apps.v1.Deployment:
+        args, idp = self._args, self._args.idp
+        keys = DB_SECRET_KEYS["keycloak"]
+        env = [
+            {"name": "KC_DB", "value": "postgres"},
+            # TLS to PostgreSQL (RDS refuses anything else: rds.force_ssl=1).
+            {"name": "KC_DB_URL_PROPERTIES", "value": "?sslmode=require"},
+            *self._secret_env(self.db_secret_name, list(keys.values())),
+            # A full URL pins the issuer to the public hostname on both sites.
+            {"name": "KC_HOSTNAME", "value": f"https://{idp.public_hostname}"},
+            {"name": "KC_HTTP_ENABLED", "value": "true"},
+            {"name": "KC_PROXY_HEADERS", "value": "xforwarded"},
+            {"name": "KC_HEALTH_ENABLED", "value": "true"},
+            {"name": "KC_METRICS_ENABLED", "value": "true"},
+            {"name": "KC_HTTP_MANAGEMENT_PORT", "value": str(KEYCLOAK_MGMT_PORT)},
+            {"name": "KC_CACHE", "value": "ispn"},
+            # Per-cluster discovery: the two sites must never join one cluster across regions.
+            {"name": "KC_CACHE_STACK", "value": "kubernetes"},
+            {
+                "name": "JAVA_OPTS_APPEND",
+                "value": f"-Djgroups.dns.query=keycloak-discovery.{args.namespace}.svc.cluster.local",
+            },
+        ]
+        probe = {"port": KEYCLOAK_MGMT_PORT, "scheme": "HTTP"}
+        volumes, mounts = [], []
+        if idp.read_only_root_filesystem:
+            volumes = [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
+            mounts = [
+                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a container path (emptyDir)
+                {"name": "data", "mountPath": "/opt/keycloak/data"},
+            ]
+        container = {
+            "name": "keycloak",
+            "image": idp.image,
+            "args": ["start", "--optimized"] if idp.optimized_image else ["start"],
+            "env": env,
+            "ports": [
+                {"name": "http", "containerPort": KEYCLOAK_HTTP_PORT},
+                {"name": "management", "containerPort": KEYCLOAK_MGMT_PORT},
+                {"name": "jgroups", "containerPort": KEYCLOAK_JGROUPS_PORT},
+            ],
+            "startupProbe": {
+                "httpGet": {"path": "/health/started", **probe},
+                "periodSeconds": 5,
+                "failureThreshold": 120,
+            },
+            "livenessProbe": {"httpGet": {"path": "/health/live", **probe}, "periodSeconds": 10, "failureThreshold": 3},
+            "readinessProbe": {
+                "httpGet": {"path": "/health/ready", **probe},
+                "periodSeconds": 10,
+                "failureThreshold": 3,
+            },
+            "resources": self._resources(),
+            "securityContext": self._container_security(),
+            "volumeMounts": mounts,
+        }
+        k8s.core.v1.Service(
+            f"{self._name}-discovery-service",
+            metadata={"name": "keycloak-discovery", "namespace": self._ns, "labels": self.labels},
+            spec={
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "selector": self._selector("server"),
+                "ports": [{"name": "jgroups", "port": KEYCLOAK_JGROUPS_PORT}],
+            },
+            opts=self._k8s(),
+        )
+        return self._deployment(
+            f"{self._name}-keycloak",
+            "keycloak",
+            "server",
+            args.replicas,
+            self._pod_spec([container], volumes, service_account),
+        )

@@ -1,0 +1,110 @@
+"""What one site's standby is given: the IdP, where its secrets come from, its cluster and replicas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+KEYCLOAK_HTTP_PORT = 8080
+
+
+KEYCLOAK_MGMT_PORT = 9000
+
+
+KEYCLOAK_JGROUPS_PORT = 7800
+
+
+AUTHENTIK_HTTP_PORT = 9000
+
+
+AUTHENTIK_METRICS_PORT = 9300
+
+
+REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
+
+
+NON_ROOT_UID = 1000
+
+
+DB_SECRET_NAMES = {"keycloak": "keycloak-db", "authentik": "authentik-postgresql"}
+
+
+AUTHENTIK_KEY_SECRET = "authentik-secret-key"  # noqa: S105 - a Secret *name*
+
+
+SECRETS_READER_SA = "idp-dr-secrets-reader"
+
+
+@dataclass(frozen=True)
+class IdpSpec:
+    """Everything that must be identical on both sites."""
+
+    kind: str
+    image: str
+    public_hostname: str
+    issuer: str
+    discovery_path: str
+    #: JWKS and token endpoints: routed on the site's health hostname too, so `failover --baseline`
+    #: can prove keys and tokens on the DR site before DNS points at it (both are public anyway).
+    jwks_path: str
+    token_path: str
+    health_path: str
+    optimized_image: bool
+    needs_redis: bool
+    read_only_root_filesystem: bool
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class SecretSources:
+    """Where a site's DB credentials come from."""
+
+    mode: str  # external-secrets | pulumi
+    external_secrets_api_version: str
+    #: Secrets Manager names/ARNs in this site's region (external-secrets mode).
+    credentials_name: pulumi.Input[str]
+    credentials_arn: pulumi.Input[str]
+    endpoint_name: pulumi.Input[str]
+    endpoint_arn: pulumi.Input[str]
+    authentik_key_name: pulumi.Input[str] | None
+    authentik_key_arn: pulumi.Input[str] | None
+    kms_key_arns: list[pulumi.Input[str]]
+    #: Values for pulumi mode (Pulumi secrets).
+    db_host: pulumi.Input[str]
+    db_port: int
+    db_name: str
+    db_username: str
+    db_password: pulumi.Input[str]
+    authentik_secret_key: pulumi.Input[str] | None
+
+
+@dataclass(frozen=True)
+class IdentityStandbyArgs:
+    site: str  # primary | dr
+    k8s_provider: pulumi.ProviderResource
+    aws_provider: pulumi.ProviderResource
+    region: str
+    idp: IdpSpec
+    namespace: str
+    replicas: int
+    #: authentik worker replicas (0 on a passive site: no tasks run from the DR region).
+    worker_replicas: int
+    health_hostname: str
+    ingress_class_name: str
+    ingress_annotations: dict[str, str]
+    tls_secret_name: str | None
+    oidc_provider_arn: str
+    oidc_issuer_host: str
+    secrets: SecretSources
+    media_bucket_name: pulumi.Input[str] | None = None
+    media_bucket_arn: pulumi.Input[str] | None = None
+    media_key_arn: pulumi.Input[str] | None = None
+    outpost_enabled: bool = False
+    outpost_name: str = "proxy"
+    #: authentik static directories: (kind, name, mount path) with kind configMap | secret.
+    authentik_files: tuple[tuple[str, str, str], ...] = ()
+    tag_base: dict[str, str] = field(default_factory=dict)
