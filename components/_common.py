@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -10,6 +11,23 @@ import pulumi_aws as aws
 from components.config import known_regions
 
 TOOL_TAG = "idp-dr"
+
+
+@dataclass(frozen=True)
+class Site:
+    """One site's AWS side: its explicit provider and its region code."""
+
+    name: str  # primary | dr
+    provider: pulumi.ProviderResource
+    region: str
+
+
+@dataclass(frozen=True)
+class Sites:
+    """The two sites every cross-region component spans."""
+
+    primary: Site
+    dr: Site
 
 
 def opts(parent: pulumi.Resource, provider: pulumi.ProviderResource | None = None, **kwargs: Any):

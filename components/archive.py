@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components._common import customer_managed_key, opts, policy_json, tags
+from components._common import Sites, customer_managed_key, opts, policy_json, tags
 from components.buckets import ObjectLockSettings, ReplicatedBuckets, ReplicatedBucketsArgs
+from components.config.sections import ArchiveConfig
 
 DUMP_PREFIX = "dumps"
 
@@ -40,18 +41,14 @@ class IrsaSubject:
 
 @dataclass(frozen=True)
 class WalArchiveArgs:
-    primary_provider: pulumi.ProviderResource
-    dr_provider: pulumi.ProviderResource
-    primary_region: str
-    dr_region: str
-    primary_bucket_name: str | None
-    dr_bucket_name: str | None
-    prefix: str
+    """The validated ``idp-dr:archive`` section, the two sites, and what the topology derives."""
+
+    config: ArchiveConfig
+    sites: Sites
+    #: barman-cloud server name (``archive.serverName`` or ``idp-dr:name``).
     server_name: str
+    #: Days WAL and base backups are kept (at least the PITR window).
     wal_retention_days: int
-    daily_dump_days: int
-    weekly_dump_days: int
-    monthly_dump_days: int
     object_lock: ObjectLockSettings | None = None
     writers: list[IrsaSubject] = field(default_factory=list)
     tag_base: dict[str, str] = field(default_factory=dict)
@@ -93,30 +90,27 @@ class WalArchive(pulumi.ComponentResource):
         primary_key = customer_managed_key(
             f"{name}-primary-key",
             parent=self,
-            provider=args.primary_provider,
-            description=f"idp-dr {name}: WAL, base backups and dumps ({args.primary_region})",
+            provider=args.sites.primary.provider,
+            description=f"idp-dr {name}: WAL, base backups and dumps ({args.sites.primary.region})",
             alias=f"idp-dr/{name}/archive",
             tag_base=args.tag_base,
         )
         dr_key = customer_managed_key(
             f"{name}-dr-key",
             parent=self,
-            provider=args.dr_provider,
-            description=f"idp-dr {name}: replicated WAL, base backups and dumps ({args.dr_region})",
+            provider=args.sites.dr.provider,
+            description=f"idp-dr {name}: replicated WAL, base backups and dumps ({args.sites.dr.region})",
             alias=f"idp-dr/{name}/archive",
             tag_base=args.tag_base,
         )
         buckets = ReplicatedBuckets(
             f"{name}-buckets",
             ReplicatedBucketsArgs(
-                primary_provider=args.primary_provider,
-                dr_provider=args.dr_provider,
-                primary_region=args.primary_region,
-                dr_region=args.dr_region,
+                sites=args.sites,
                 primary_key_arn=primary_key.arn,
                 dr_key_arn=dr_key.arn,
-                primary_bucket_name=args.primary_bucket_name,
-                dr_bucket_name=args.dr_bucket_name,
+                primary_bucket_name=args.config.bucket_name,
+                dr_bucket_name=args.config.dr_bucket_name,
                 lifecycle_rules=self._lifecycle_rules(args),
                 object_lock=args.object_lock,
                 tag_base=args.tag_base,
@@ -148,26 +142,26 @@ class WalArchive(pulumi.ComponentResource):
                 # shorter than the PITR window (validated in config).
                 "id": "wal-and-base-backups",
                 "status": "Enabled",
-                "filter": {"prefix": f"{args.prefix}/"},
+                "filter": {"prefix": f"{args.config.prefix}/"},
                 "expiration": {"days": args.wal_retention_days},
             },
             {
                 "id": "dumps-daily",
                 "status": "Enabled",
                 "filter": {"prefix": f"{DUMP_PREFIX}/daily/"},
-                "expiration": {"days": args.daily_dump_days},
+                "expiration": {"days": args.config.dump_retention.daily_days},
             },
             {
                 "id": "dumps-weekly",
                 "status": "Enabled",
                 "filter": {"prefix": f"{DUMP_PREFIX}/weekly/"},
-                "expiration": {"days": args.weekly_dump_days},
+                "expiration": {"days": args.config.dump_retention.weekly_days},
             },
             {
                 "id": "dumps-monthly",
                 "status": "Enabled",
                 "filter": {"prefix": f"{DUMP_PREFIX}/monthly/"},
-                "expiration": {"days": args.monthly_dump_days},
+                "expiration": {"days": args.config.dump_retention.monthly_days},
             },
         ]
 
@@ -179,10 +173,10 @@ class WalArchive(pulumi.ComponentResource):
             description="Writes WAL, base backups and dumps to the idp-dr archive (IRSA)",
             assume_role_policy=irsa_trust_policy(args.writers),
             tags=tags(args.tag_base),
-            opts=opts(self, args.primary_provider),
+            opts=opts(self, args.sites.primary.provider),
         )
         bucket_arns = [buckets.primary_bucket.arn, buckets.dr_bucket.arn]
-        prefixes = [f"{args.prefix}/*", f"{DUMP_PREFIX}/*"]
+        prefixes = [f"{args.config.prefix}/*", f"{DUMP_PREFIX}/*"]
         aws.iam.RolePolicy(
             f"{name}-writer-policy",
             role=role.id,
@@ -193,7 +187,7 @@ class WalArchive(pulumi.ComponentResource):
                         "Effect": "Allow",
                         "Action": "s3:ListBucket",
                         "Resource": bucket_arns,
-                        "Condition": {"StringLike": {"s3:prefix": [*prefixes, args.prefix, DUMP_PREFIX, ""]}},
+                        "Condition": {"StringLike": {"s3:prefix": [*prefixes, args.config.prefix, DUMP_PREFIX, ""]}},
                     },
                     {
                         "Sid": "ReadWriteArchiveObjects",
@@ -211,6 +205,6 @@ class WalArchive(pulumi.ComponentResource):
                     },
                 ]
             ),
-            opts=opts(self, args.primary_provider),
+            opts=opts(self, args.sites.primary.provider),
         )
         return role

@@ -27,7 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._common import opts, policy_json, tags
+from components._common import Sites, opts, policy_json, tags
 
 NONCURRENT_VERSION_DAYS = 30
 ABORT_MULTIPART_DAYS = 7
@@ -42,10 +42,7 @@ class ObjectLockSettings:
 
 @dataclass(frozen=True)
 class ReplicatedBucketsArgs:
-    primary_provider: pulumi.ProviderResource
-    dr_provider: pulumi.ProviderResource
-    primary_region: str
-    dr_region: str
+    sites: Sites
     primary_key_arn: pulumi.Input[str]
     dr_key_arn: pulumi.Input[str]
     #: Explicit names, or None to let S3 name them from ``<name>-primary-`` / ``<name>-dr-``.
@@ -68,9 +65,9 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         super().__init__("idp-dr:buckets:ReplicatedBuckets", name, None, opts_)
         self._args = args
         primary = self._bucket(
-            f"{name}-primary", args.primary_provider, args.primary_bucket_name, args.primary_key_arn, "primary"
+            f"{name}-primary", args.sites.primary.provider, args.primary_bucket_name, args.primary_key_arn, "primary"
         )
-        dr = self._bucket(f"{name}-dr", args.dr_provider, args.dr_bucket_name, args.dr_key_arn, "dr")
+        dr = self._bucket(f"{name}-dr", args.sites.dr.provider, args.dr_bucket_name, args.dr_key_arn, "dr")
         self.primary_bucket, primary_versioning = primary
         self.dr_bucket, dr_versioning = dr
 
@@ -98,7 +95,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                 }
             ],
             # S3 refuses replication until versioning is on at both ends.
-            opts=opts(self, args.primary_provider, depends_on=[primary_versioning, dr_versioning]),
+            opts=opts(self, args.sites.primary.provider, depends_on=[primary_versioning, dr_versioning]),
         )
         self.primary_bucket_name = self.primary_bucket.bucket
         self.dr_bucket_name = self.dr_bucket.bucket
@@ -250,7 +247,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                 ]
             ),
             tags=tags(args.tag_base),
-            opts=opts(self, args.primary_provider),
+            opts=opts(self, args.sites.primary.provider),
         )
         src, dst = self.primary_bucket.arn, self.dr_bucket.arn
         read_source = [
@@ -291,7 +288,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                         "Resource": args.primary_key_arn,
                         "Condition": {
                             "StringLike": {
-                                "kms:ViaService": f"s3.{args.primary_region}.amazonaws.com",
+                                "kms:ViaService": f"s3.{args.sites.primary.region}.amazonaws.com",
                             }
                         },
                     },
@@ -300,10 +297,10 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                         "Effect": "Allow",
                         "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
                         "Resource": args.dr_key_arn,
-                        "Condition": {"StringLike": {"kms:ViaService": f"s3.{args.dr_region}.amazonaws.com"}},
+                        "Condition": {"StringLike": {"kms:ViaService": f"s3.{args.sites.dr.region}.amazonaws.com"}},
                     },
                 ]
             ),
-            opts=opts(self, args.primary_provider),
+            opts=opts(self, args.sites.primary.provider),
         )
         return role

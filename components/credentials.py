@@ -25,17 +25,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._common import opts, tags
+from components._common import Sites, opts, tags
 
 RECOVERY_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)
 class DatabaseAccessArgs:
-    primary_provider: pulumi.ProviderResource
-    dr_provider: pulumi.ProviderResource
-    primary_region: str
-    dr_region: str
+    sites: Sites
     primary_key_arn: pulumi.Input[str]
     dr_key_arn: pulumi.Input[str]
     app_username: str
@@ -80,13 +77,13 @@ class DatabaseAccess(pulumi.ComponentResource):
                 # pulumi's stubs type secret()'s argument as Never; it takes any Output.
                 pulumi.Output.json_dumps({"username": args.app_username, "password": args.app_password})  # type: ignore[arg-type]
             ),
-            opts=opts(self, args.primary_provider),
+            opts=opts(self, args.sites.primary.provider),
         )
 
         primary_endpoint = self._endpoint_secret(
             f"{name}-primary-endpoint",
             "primary",
-            args.primary_provider,
+            args.sites.primary.provider,
             args.primary_key_arn,
             args.primary_host,
             "Database endpoint of the primary site's identity provider",
@@ -95,7 +92,7 @@ class DatabaseAccess(pulumi.ComponentResource):
         dr_endpoint = self._endpoint_secret(
             f"{name}-dr-endpoint",
             "dr",
-            args.dr_provider,
+            args.sites.dr.provider,
             args.dr_key_arn,
             args.dr_initial_host,
             "Database endpoint of the DR site's identity provider (written by failover)",
@@ -113,7 +110,7 @@ class DatabaseAccess(pulumi.ComponentResource):
                 f"{name}-authentik-secret-key-value",
                 secret_id=key_secret.id,
                 secret_string=pulumi.Output.secret(args.authentik_secret_key),
-                opts=opts(self, args.primary_provider),
+                opts=opts(self, args.sites.primary.provider),
             )
             self.authentik_key_name = key_secret.name
             self.authentik_key_arn = key_secret.arn
@@ -144,9 +141,9 @@ class DatabaseAccess(pulumi.ComponentResource):
             description=description,
             kms_key_id=args.primary_key_arn,
             recovery_window_in_days=RECOVERY_WINDOW_DAYS,
-            replicas=[{"region": args.dr_region, "kms_key_id": args.dr_key_arn}],
+            replicas=[{"region": args.sites.dr.region, "kms_key_id": args.dr_key_arn}],
             tags=tags(args.tag_base),
-            opts=opts(self, args.primary_provider),
+            opts=opts(self, args.sites.primary.provider),
         )
 
     def _endpoint_secret(
@@ -189,4 +186,5 @@ class DatabaseAccess(pulumi.ComponentResource):
     def _dr_arn(self, primary_arn: pulumi.Output[str]) -> pulumi.Output[str]:
         """A replica secret has the primary's ARN with the region swapped."""
         args = self._args
-        return primary_arn.apply(lambda arn: arn.replace(f":{args.primary_region}:", f":{args.dr_region}:", 1))
+        primary, dr = f":{args.sites.primary.region}:", f":{args.sites.dr.region}:"
+        return primary_arn.apply(lambda arn: arn.replace(primary, dr, 1))

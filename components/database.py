@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._common import customer_managed_key, opts, tags
+from components._common import Sites, customer_managed_key, opts, tags
+from components.config.sections import DatabaseConfig
 
 PG_PORT = 5432
 GIB = 1024**3
@@ -47,34 +48,16 @@ class RegionNetworkArgs:
 
 @dataclass(frozen=True)
 class PitrDatabaseArgs:
-    primary_provider: pulumi.ProviderResource
-    dr_provider: pulumi.ProviderResource
-    primary_region: str
-    dr_region: str
+    """The validated ``idp-dr:database`` section, the two sites, and what the topology derives."""
+
+    config: DatabaseConfig
+    sites: Sites
+    #: Each region's network; the primary's app CIDRs include a warm DR site's (it uses the primary's DB).
     primary_network: RegionNetworkArgs
     dr_network: RegionNetworkArgs
-    engine_version: str
-    engine_major: int
-    instance_class: str
-    allocated_storage_gb: int
-    max_allocated_storage_gb: int
-    storage_type: str
-    multi_az: bool
-    backup_retention_days: int
-    replicated_backup_retention_days: int
-    backup_window: str
-    maintenance_window: str
-    deletion_protection: bool
-    master_username: str
-    manage_master_password: bool
-    master_password: pulumi.Input[str] | None
     db_name: str
-    performance_insights: bool
-    dr_read_replica: bool
-    dr_replica_instance_class: str
-    dr_kms_key_arn: str | None
     rpo_seconds: int
-    low_storage_alarm_gb: int
+    master_password: pulumi.Input[str] | None
     primary_alarm_topic_arn: pulumi.Input[str]
     dr_alarm_topic_arn: pulumi.Input[str]
     tag_base: dict[str, str]
@@ -98,74 +81,75 @@ class PitrDatabase(pulumi.ComponentResource):
     def __init__(self, name: str, args: PitrDatabaseArgs, opts_: pulumi.ResourceOptions | None = None):
         super().__init__("idp-dr:database:PitrDatabase", name, None, opts_)
         self._args = args
-        family = f"postgres{args.engine_major}"
+        family = f"postgres{args.config.engine_major}"
 
         primary_key = customer_managed_key(
             f"{name}-primary-key",
             parent=self,
-            provider=args.primary_provider,
-            description=f"idp-dr {name}: RDS storage, Performance Insights, master secret ({args.primary_region})",
+            provider=args.sites.primary.provider,
+            description=f"idp-dr {name}: RDS storage, Performance Insights, master secret "
+            f"({args.sites.primary.region})",
             alias=f"idp-dr/{name}/db",
             tag_base=args.tag_base,
         )
-        if args.dr_kms_key_arn:
-            dr_key_arn: pulumi.Output[str] = pulumi.Output.from_input(args.dr_kms_key_arn)
+        if args.config.dr_kms_key_arn:
+            dr_key_arn: pulumi.Output[str] = pulumi.Output.from_input(args.config.dr_kms_key_arn)
         else:
             dr_key_arn = customer_managed_key(
                 f"{name}-dr-key",
                 parent=self,
-                provider=args.dr_provider,
-                description=f"idp-dr {name}: replicated backups and DR replica ({args.dr_region})",
+                provider=args.sites.dr.provider,
+                description=f"idp-dr {name}: replicated backups and DR replica ({args.sites.dr.region})",
                 alias=f"idp-dr/{name}/db",
                 tag_base=args.tag_base,
             ).arn
 
-        primary_params = self._parameter_group(f"{name}-params", family, args.primary_provider)
-        dr_params = self._parameter_group(f"{name}-dr-params", family, args.dr_provider)
+        primary_params = self._parameter_group(f"{name}-params", family, args.sites.primary.provider)
+        dr_params = self._parameter_group(f"{name}-dr-params", family, args.sites.dr.provider)
         primary_subnets = aws.rds.SubnetGroup(
             f"{name}-subnets",
             subnet_ids=args.primary_network.subnet_ids,
             description=f"idp-dr {name} database subnets",
             tags=tags(args.tag_base),
-            opts=opts(self, args.primary_provider),
+            opts=opts(self, args.sites.primary.provider),
         )
         dr_subnets = aws.rds.SubnetGroup(
             f"{name}-dr-subnets",
             subnet_ids=args.dr_network.subnet_ids,
             description=f"idp-dr {name} DR database subnets (restores and promotions land here)",
             tags=tags(args.tag_base),
-            opts=opts(self, args.dr_provider),
+            opts=opts(self, args.sites.dr.provider),
         )
-        primary_sg = self._security_group(f"{name}-sg", args.primary_network, args.primary_provider)
-        dr_sg = self._security_group(f"{name}-dr-sg", args.dr_network, args.dr_provider)
+        primary_sg = self._security_group(f"{name}-sg", args.primary_network, args.sites.primary.provider)
+        dr_sg = self._security_group(f"{name}-dr-sg", args.dr_network, args.sites.dr.provider)
 
         self.instance = aws.rds.Instance(
             f"{name}-db",
             identifier=f"{args.identifier_prefix}-db",
             engine="postgres",
-            engine_version=args.engine_version,
-            instance_class=args.instance_class,
-            allocated_storage=args.allocated_storage_gb,
-            max_allocated_storage=args.max_allocated_storage_gb,
-            storage_type=args.storage_type,
+            engine_version=args.config.engine_version,
+            instance_class=args.config.instance_class,
+            allocated_storage=args.config.allocated_storage_gb,
+            max_allocated_storage=args.config.max_allocated_storage_gb,
+            storage_type=args.config.storage_type,
             storage_encrypted=True,
             kms_key_id=primary_key.arn,
-            multi_az=args.multi_az,
+            multi_az=args.config.multi_az,
             db_name=args.db_name,
-            username=args.master_username,
-            manage_master_user_password=True if args.manage_master_password else None,
-            master_user_secret_kms_key_id=primary_key.arn if args.manage_master_password else None,
-            password=None if args.manage_master_password else args.master_password,
+            username=args.config.master_username,
+            manage_master_user_password=True if args.config.manage_master_password else None,
+            master_user_secret_kms_key_id=primary_key.arn if args.config.manage_master_password else None,
+            password=None if args.config.manage_master_password else args.master_password,
             port=PG_PORT,
             parameter_group_name=primary_params.name,
             db_subnet_group_name=primary_subnets.name,
             vpc_security_group_ids=[primary_sg.id],
             publicly_accessible=False,
-            backup_retention_period=args.backup_retention_days,
-            backup_window=args.backup_window,
-            maintenance_window=args.maintenance_window,
+            backup_retention_period=args.config.backup_retention_days,
+            backup_window=args.config.backup_window,
+            maintenance_window=args.config.maintenance_window,
             copy_tags_to_snapshot=True,
-            deletion_protection=args.deletion_protection,
+            deletion_protection=args.config.deletion_protection,
             skip_final_snapshot=False,
             final_snapshot_identifier=f"{args.identifier_prefix}-db-final",
             # Keep the PITR history when the instance is deleted (the provider defaults to deleting it).
@@ -173,30 +157,30 @@ class PitrDatabase(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             iam_database_authentication_enabled=True,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
-            performance_insights_enabled=args.performance_insights,
-            performance_insights_kms_key_id=primary_key.arn if args.performance_insights else None,
-            performance_insights_retention_period=7 if args.performance_insights else None,
+            performance_insights_enabled=args.config.performance_insights,
+            performance_insights_kms_key_id=primary_key.arn if args.config.performance_insights else None,
+            performance_insights_retention_period=7 if args.config.performance_insights else None,
             tags=tags(args.tag_base, **{"idp-dr:role": "primary"}),
-            opts=opts(self, args.primary_provider, protect=True),
+            opts=opts(self, args.sites.primary.provider, protect=True),
         )
 
         self.backup_replication = aws.rds.InstanceAutomatedBackupsReplication(
             f"{name}-backup-replication",
             source_db_instance_arn=self.instance.arn,
             kms_key_id=dr_key_arn,
-            retention_period=args.replicated_backup_retention_days,
+            retention_period=args.config.replicated_retention,
             # Created in the destination region: that is where AWS runs the replication.
-            opts=opts(self, args.dr_provider),
+            opts=opts(self, args.sites.dr.provider),
         )
 
         self.dr_replica = None
-        if args.dr_read_replica:
+        if args.config.dr_read_replica:
             self.dr_replica = aws.rds.Instance(
                 f"{name}-dr-replica",
                 identifier=f"{args.identifier_prefix}-dr-replica",
                 replicate_source_db=self.instance.arn,
-                instance_class=args.dr_replica_instance_class,
-                storage_type=args.storage_type,
+                instance_class=(args.config.dr_replica_instance_class or args.config.instance_class),
+                storage_type=args.config.storage_type,
                 storage_encrypted=True,
                 kms_key_id=dr_key_arn,
                 parameter_group_name=dr_params.name,
@@ -204,15 +188,15 @@ class PitrDatabase(pulumi.ComponentResource):
                 vpc_security_group_ids=[dr_sg.id],
                 publicly_accessible=False,
                 copy_tags_to_snapshot=True,
-                deletion_protection=args.deletion_protection,
+                deletion_protection=args.config.deletion_protection,
                 # RDS takes no final snapshot of a read replica; after promotion the runbook
                 # turns on backups (see README, "After a failover").
                 skip_final_snapshot=True,
                 auto_minor_version_upgrade=True,
-                performance_insights_enabled=args.performance_insights,
-                performance_insights_kms_key_id=dr_key_arn if args.performance_insights else None,
+                performance_insights_enabled=args.config.performance_insights,
+                performance_insights_kms_key_id=dr_key_arn if args.config.performance_insights else None,
                 tags=tags(args.tag_base, **{"idp-dr:role": "dr-replica"}),
-                opts=opts(self, args.dr_provider, protect=True),
+                opts=opts(self, args.sites.dr.provider, protect=True),
             )
             aws.cloudwatch.MetricAlarm(
                 f"{name}-dr-replica-lag",
@@ -233,24 +217,24 @@ class PitrDatabase(pulumi.ComponentResource):
                 alarm_actions=[args.dr_alarm_topic_arn],
                 ok_actions=[args.dr_alarm_topic_arn],
                 tags=tags(args.tag_base),
-                opts=opts(self, args.dr_provider),
+                opts=opts(self, args.sites.dr.provider),
             )
 
         aws.cloudwatch.MetricAlarm(
             f"{name}-low-storage",
-            alarm_description=f"idp-dr {name}: less than {args.low_storage_alarm_gb} GiB free on the primary",
+            alarm_description=f"idp-dr {name}: less than {args.config.low_storage_alarm_gb} GiB free on the primary",
             namespace="AWS/RDS",
             metric_name="FreeStorageSpace",
             dimensions={"DBInstanceIdentifier": self.instance.identifier},
             statistic="Minimum",
             period=300,
             evaluation_periods=1,
-            threshold=args.low_storage_alarm_gb * GIB,
+            threshold=args.config.low_storage_alarm_gb * GIB,
             comparison_operator="LessThanThreshold",
             alarm_actions=[args.primary_alarm_topic_arn],
             ok_actions=[args.primary_alarm_topic_arn],
             tags=tags(args.tag_base),
-            opts=opts(self, args.primary_provider),
+            opts=opts(self, args.sites.primary.provider),
         )
 
         self.primary_key_arn = primary_key.arn

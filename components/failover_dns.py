@@ -37,6 +37,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components._common import opts, tags
+from components.config.sections import DnsConfig
 
 #: Path the failover runbook writes into the primary readiness check: nothing serves it, so the
 #: check stays unhealthy until `failback` restores the real path.
@@ -53,20 +54,17 @@ class SiteTarget:
 
 @dataclass(frozen=True)
 class FailoverDnsArgs:
+    """The validated ``idp-dr:dns`` section, the providers it needs, and what the topology derives."""
+
+    config: DnsConfig
     route53_provider: pulumi.ProviderResource
     us_east_1_provider: pulumi.ProviderResource
-    zone_id: str
     record_name: str
-    ttl: int
     primary: SiteTarget
     dr: SiteTarget
     health_path: str
     discovery_path: str
     issuer: str
-    request_interval: int
-    failure_threshold: int
-    issuer_check: bool
-    secondary_record_health_check: bool
     #: Alarm when the DR readiness check fails (only meaningful for a warm standby).
     alarm_on_dr_readiness: bool
     alarm_topic_arn: pulumi.Input[str]
@@ -89,7 +87,7 @@ class FailoverDns(pulumi.ComponentResource):
         self.primary_health_check_id = primary["readiness"].id
         self.dr_health_check_id = dr["readiness"].id
         self.primary_record_health_check_id = primary["record"].id
-        self.secondary_record_health_check_id = dr["record"].id if args.secondary_record_health_check else None
+        self.secondary_record_health_check_id = dr["record"].id if args.config.secondary_record_health_check else None
 
         for role, target, check_id in (
             ("PRIMARY", args.primary, self.primary_record_health_check_id),
@@ -97,10 +95,10 @@ class FailoverDns(pulumi.ComponentResource):
         ):
             aws.route53.Record(
                 f"{name}-{role.lower()}-record",
-                zone_id=args.zone_id,
+                zone_id=args.config.zone_id,
                 name=args.record_name,
                 type="CNAME",
-                ttl=args.ttl,
+                ttl=args.config.ttl,
                 records=[target.load_balancer_hostname],
                 set_identifier=f"{target.site}",
                 failover_routing_policies=[{"type": role}],
@@ -130,7 +128,7 @@ class FailoverDns(pulumi.ComponentResource):
         args, name = self._args, f"{self._name}-{target.site}"
         aws.route53.Record(
             f"{name}-health-record",
-            zone_id=args.zone_id,
+            zone_id=args.config.zone_id,
             name=target.health_hostname,
             type="CNAME",
             ttl=HEALTH_RECORD_TTL,
@@ -141,8 +139,8 @@ class FailoverDns(pulumi.ComponentResource):
             "fqdn": target.health_hostname,
             "port": 443,
             "enable_sni": True,
-            "request_interval": args.request_interval,
-            "failure_threshold": args.failure_threshold,
+            "request_interval": args.config.health_check.request_interval,
+            "failure_threshold": args.config.health_check.failure_threshold,
         }
         readiness = aws.route53.HealthCheck(
             f"{name}-readiness",
@@ -158,7 +156,7 @@ class FailoverDns(pulumi.ComponentResource):
             ),
         )
         checks = {"readiness": readiness, "record": readiness}
-        if args.issuer_check:
+        if args.config.health_check.issuer_check:
             issuer = aws.route53.HealthCheck(
                 f"{name}-issuer",
                 type="HTTPS_STR_MATCH",

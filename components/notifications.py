@@ -16,13 +16,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._common import customer_managed_key, opts, policy_json, tags
+from components._common import Sites, customer_managed_key, opts, policy_json, tags
 
 
 @dataclass(frozen=True)
 class NotificationsArgs:
-    primary_provider: pulumi.ProviderResource
-    dr_provider: pulumi.ProviderResource
+    sites: Sites
     us_east_1_provider: pulumi.ProviderResource
     emails: list[str]
     tag_base: dict[str, str]
@@ -38,8 +37,8 @@ class Notifications(pulumi.ComponentResource):
         super().__init__("idp-dr:notifications:Notifications", name, None, opts_)
         topics = {}
         for site, provider in (
-            ("primary", args.primary_provider),
-            ("dr", args.dr_provider),
+            ("primary", args.sites.primary.provider),
+            ("dr", args.sites.dr.provider),
             ("global", args.us_east_1_provider),
         ):
             key = customer_managed_key(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components._common import Site, Sites
 from components.archive import IrsaSubject, WalArchive, WalArchiveArgs
 from components.buckets import ObjectLockSettings, ReplicatedBuckets, ReplicatedBucketsArgs
 from components.config import StackConfig
@@ -67,11 +68,15 @@ class DrTopology(pulumi.ComponentResource):
         tag_base = {**cfg.tags, "idp-dr:stack": name, "idp-dr:idp": cfg.idp.kind}
         warm = cfg.standby.dr_replicas > 0
 
+        aws_sites = Sites(
+            Site("primary", providers.aws_primary, cfg.primary_region),
+            Site("dr", providers.aws_dr, cfg.dr_region),
+        )
+
         notifications = Notifications(
             f"{name}-alarms",
             NotificationsArgs(
-                primary_provider=providers.aws_primary,
-                dr_provider=providers.aws_dr,
+                sites=aws_sites,
                 us_east_1_provider=providers.aws_us_east_1,
                 emails=cfg.dns.alarm_emails,
                 tag_base=tag_base,
@@ -95,18 +100,10 @@ class DrTopology(pulumi.ComponentResource):
         archive = WalArchive(
             f"{name}-archive",
             WalArchiveArgs(
-                primary_provider=providers.aws_primary,
-                dr_provider=providers.aws_dr,
-                primary_region=cfg.primary_region,
-                dr_region=cfg.dr_region,
-                primary_bucket_name=cfg.archive.bucket_name,
-                dr_bucket_name=cfg.archive.dr_bucket_name,
-                prefix=cfg.archive.prefix,
+                config=cfg.archive,
+                sites=aws_sites,
                 server_name=cfg.server_name,
                 wal_retention_days=cfg.wal_retention_days,
-                daily_dump_days=cfg.archive.dump_retention.daily_days,
-                weekly_dump_days=cfg.archive.dump_retention.weekly_days,
-                monthly_dump_days=cfg.archive.dump_retention.monthly_days,
                 object_lock=object_lock,
                 writers=writers,
                 tag_base=tag_base,
@@ -123,34 +120,13 @@ class DrTopology(pulumi.ComponentResource):
             database = PitrDatabase(
                 f"{name}-database",
                 PitrDatabaseArgs(
-                    primary_provider=providers.aws_primary,
-                    dr_provider=providers.aws_dr,
-                    primary_region=cfg.primary_region,
-                    dr_region=cfg.dr_region,
+                    config=db,
+                    sites=aws_sites,
                     primary_network=RegionNetworkArgs(primary_net.vpc_id, primary_net.db_subnet_ids, primary_cidrs),
                     dr_network=RegionNetworkArgs(dr_net.vpc_id, dr_net.db_subnet_ids, dr_net.app_cidrs),
-                    engine_version=db.engine_version,
-                    engine_major=db.engine_major,
-                    instance_class=db.instance_class,
-                    allocated_storage_gb=db.allocated_storage_gb,
-                    max_allocated_storage_gb=db.max_allocated_storage_gb,
-                    storage_type=db.storage_type,
-                    multi_az=db.multi_az,
-                    backup_retention_days=db.backup_retention_days,
-                    replicated_backup_retention_days=db.replicated_retention,
-                    backup_window=db.backup_window,
-                    maintenance_window=db.maintenance_window,
-                    deletion_protection=db.deletion_protection,
-                    master_username=db.master_username,
-                    manage_master_password=db.manage_master_password,
-                    master_password=secrets.master_password,
                     db_name=cfg.db_name,
-                    performance_insights=db.performance_insights,
-                    dr_read_replica=db.dr_read_replica,
-                    dr_replica_instance_class=db.dr_replica_instance_class or db.instance_class,
-                    dr_kms_key_arn=db.dr_kms_key_arn,
                     rpo_seconds=cfg.targets.rpo_seconds,
-                    low_storage_alarm_gb=db.low_storage_alarm_gb,
+                    master_password=secrets.master_password,
                     primary_alarm_topic_arn=notifications.primary_topic_arn,
                     dr_alarm_topic_arn=notifications.dr_topic_arn,
                     tag_base=tag_base,
@@ -176,10 +152,7 @@ class DrTopology(pulumi.ComponentResource):
         access = DatabaseAccess(
             f"{name}-db-access",
             DatabaseAccessArgs(
-                primary_provider=providers.aws_primary,
-                dr_provider=providers.aws_dr,
-                primary_region=cfg.primary_region,
-                dr_region=cfg.dr_region,
+                sites=aws_sites,
                 primary_key_arn=primary_secret_key,
                 dr_key_arn=dr_secret_key,
                 app_username=cfg.app_username,
@@ -200,10 +173,7 @@ class DrTopology(pulumi.ComponentResource):
             media = ReplicatedBuckets(
                 f"{name}-media",
                 ReplicatedBucketsArgs(
-                    primary_provider=providers.aws_primary,
-                    dr_provider=providers.aws_dr,
-                    primary_region=cfg.primary_region,
-                    dr_region=cfg.dr_region,
+                    sites=aws_sites,
                     primary_key_arn=archive.primary_key_arn,
                     dr_key_arn=archive.dr_key_arn,
                     primary_bucket_name=None,
@@ -251,20 +221,14 @@ class DrTopology(pulumi.ComponentResource):
             sites[site] = IdentityStandby(
                 f"{name}-{site}-site",
                 IdentityStandbyArgs(
-                    site=site,
+                    config=cfg.standby,
+                    aws_site=aws_sites.primary if is_primary else aws_sites.dr,
                     k8s_provider=providers.k8s_primary if is_primary else providers.k8s_dr,
-                    aws_provider=providers.aws_primary if is_primary else providers.aws_dr,
-                    region=cfg.primary_region if is_primary else cfg.dr_region,
+                    cluster=cluster,
                     idp=spec,
-                    namespace=cfg.standby.namespace,
                     replicas=replicas,
                     worker_replicas=replicas if is_primary else 0,
                     health_hostname=cfg.primary_health_hostname if is_primary else cfg.dr_health_hostname,
-                    ingress_class_name=cfg.standby.ingress_class_name,
-                    ingress_annotations=cfg.standby.ingress_annotations,
-                    tls_secret_name=cfg.standby.tls_secret_name,
-                    oidc_provider_arn=cluster.oidc_provider_arn,
-                    oidc_issuer_host=cluster.oidc_issuer_host,
                     secrets=SecretSources(
                         mode=cfg.standby.secrets_mode,
                         external_secrets_api_version=cfg.standby.external_secrets_api_version,
@@ -289,32 +253,24 @@ class DrTopology(pulumi.ComponentResource):
                     if media
                     else None,
                     media_key_arn=(archive.primary_key_arn if is_primary else archive.dr_key_arn) if media else None,
-                    outpost_enabled=cfg.standby.outpost.enabled,
-                    outpost_name=cfg.standby.outpost.name,
                     authentik_files=authentik_files,
                     tag_base=tag_base,
                 ),
                 child,
             )
 
-        hc = cfg.dns.health_check
         dns = FailoverDns(
             f"{name}-dns",
             FailoverDnsArgs(
+                config=cfg.dns,
                 route53_provider=providers.aws_primary,
                 us_east_1_provider=providers.aws_us_east_1,
-                zone_id=cfg.dns.zone_id,
                 record_name=idp.public_hostname,
-                ttl=cfg.dns.ttl,
                 primary=SiteTarget("primary", cfg.primary_health_hostname, sites["primary"].load_balancer_hostname),
                 dr=SiteTarget("dr", cfg.dr_health_hostname, sites["dr"].load_balancer_hostname),
                 health_path=cfg.health_path,
                 discovery_path=idp.discovery_path,
                 issuer=idp.issuer,
-                request_interval=hc.request_interval,
-                failure_threshold=hc.failure_threshold,
-                issuer_check=hc.issuer_check,
-                secondary_record_health_check=cfg.dns.secondary_record_health_check,
                 alarm_on_dr_readiness=warm,
                 alarm_topic_arn=notifications.global_topic_arn,
                 tag_base=tag_base,

@@ -34,7 +34,7 @@ class AuthentikBuilder(PodBuilder):
             env += [
                 {"name": "AUTHENTIK_STORAGE__BACKEND", "value": "s3"},
                 {"name": "AUTHENTIK_STORAGE__S3__BUCKET_NAME", "value": args.media_bucket_name},
-                {"name": "AUTHENTIK_STORAGE__S3__REGION", "value": args.region},
+                {"name": "AUTHENTIK_STORAGE__S3__REGION", "value": args.aws_site.region},
             ]
         if redis_host:
             env.append({"name": "AUTHENTIK_REDIS__HOST", "value": redis_host})
@@ -128,7 +128,7 @@ class AuthentikBuilder(PodBuilder):
             spec={"selector": self._selector("redis"), "ports": [{"name": "redis", "port": 6379}]},
             opts=self._k8s(),
         )
-        return f"authentik-redis.{self._args.namespace}.svc.cluster.local"
+        return f"authentik-redis.{self._args.config.namespace}.svc.cluster.local"
 
     def _outpost_blueprint(self) -> str:
         """Proxy outpost sessions in PostgreSQL, reading the same DB secret (seed 002)."""
@@ -139,7 +139,7 @@ class AuthentikBuilder(PodBuilder):
                 {
                     "model": "authentik_outposts.outpost",
                     "state": "present",
-                    "identifiers": {"name": self._args.outpost_name},
+                    "identifiers": {"name": self._args.config.outpost.name},
                     "attrs": {
                         "type": "proxy",
                         "config": {

@@ -34,18 +34,20 @@ class StandbyBase(pulumi.ComponentResource):
 
     def _irsa_role(self, suffix: str, service_account: str, statements: list[dict]) -> aws.iam.Role:
         args = self._args
-        subject = IrsaSubject(args.oidc_provider_arn, args.oidc_issuer_host, args.namespace, service_account)
+        subject = IrsaSubject(
+            args.cluster.oidc_provider_arn, args.cluster.oidc_issuer_host, args.config.namespace, service_account
+        )
         role = aws.iam.Role(
             f"{self._name}-{suffix}-role",
-            description=f"idp-dr {args.site} site: {service_account} (IRSA)",
+            description=f"idp-dr {args.aws_site.name} site: {service_account} (IRSA)",
             assume_role_policy=irsa_trust_policy([subject]),
-            tags=tags(args.tag_base, **{"idp-dr:site": args.site}),
-            opts=opts(self, args.aws_provider),
+            tags=tags(args.tag_base, **{"idp-dr:site": args.aws_site.name}),
+            opts=opts(self, args.aws_site.provider),
         )
         aws.iam.RolePolicy(
             f"{self._name}-{suffix}-policy",
             role=role.id,
             policy=policy_json(statements),
-            opts=opts(self, args.aws_provider),
+            opts=opts(self, args.aws_site.provider),
         )
         return role

@@ -61,13 +61,13 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
             "app.kubernetes.io/name": idp.kind,
             "app.kubernetes.io/part-of": "idp-dr",
             "app.kubernetes.io/managed-by": "pulumi",
-            "idp-dr/site": args.site,
+            "idp-dr/site": args.aws_site.name,
         }
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={
-                "name": args.namespace,
+                "name": args.config.namespace,
                 "labels": {**self.labels, "pod-security.kubernetes.io/enforce": "restricted"},
             },
             opts=self._k8s(),
@@ -84,7 +84,7 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
             backend_port_name, health_port_name = "http", "management"
         else:
             redis_host = self._redis() if idp.needs_redis else None
-            blueprints = self._outpost_blueprint() if args.outpost_enabled else None
+            blueprints = self._outpost_blueprint() if args.config.outpost.enabled else None
             self.server_deployment = self._authentik("server", args.replicas, app_sa, redis_host, None)
             self.worker_deployment = self._authentik("worker", args.worker_replicas, app_sa, redis_host, blueprints)
             backend_port_name = health_port_name = "http"
@@ -164,7 +164,7 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
             )
             annotations["eks.amazonaws.com/role-arn"] = role.arn
         # authentik's worker manages outpost Deployments through the API; nothing else needs a token.
-        needs_token = self.app == "authentik" and args.outpost_enabled
+        needs_token = self.app == "authentik" and args.config.outpost.enabled
         k8s.core.v1.ServiceAccount(
             f"{self._name}-app-sa",
             metadata={"name": self.app, "namespace": self._ns, "labels": self.labels, "annotations": annotations},

@@ -47,18 +47,18 @@ class IngressBuilder(StandbyBase):
     def _ingress(self, resource_name: str, ingress_name: str, host: str, paths: list[dict]):
         args = self._args
         spec: dict = {
-            "ingressClassName": args.ingress_class_name,
+            "ingressClassName": args.config.ingress_class_name,
             "rules": [{"host": host, "http": {"paths": paths}}],
         }
-        if args.tls_secret_name:
-            spec["tls"] = [{"hosts": [host], "secretName": args.tls_secret_name}]
+        if args.config.tls_secret_name:
+            spec["tls"] = [{"hosts": [host], "secretName": args.config.tls_secret_name}]
         return k8s.networking.v1.Ingress(
             resource_name,
             metadata={
                 "name": ingress_name,
                 "namespace": self._ns,
                 "labels": self.labels,
-                "annotations": dict(args.ingress_annotations),
+                "annotations": dict(args.config.ingress_annotations),
             },
             spec=spec,
             opts=self._k8s(),

@@ -32,7 +32,7 @@ class KeycloakBuilder(PodBuilder):
             {"name": "KC_CACHE_STACK", "value": "kubernetes"},
             {
                 "name": "JAVA_OPTS_APPEND",
-                "value": f"-Djgroups.dns.query=keycloak-discovery.{args.namespace}.svc.cluster.local",
+                "value": f"-Djgroups.dns.query=keycloak-discovery.{args.config.namespace}.svc.cluster.local",
             },
         ]
         probe = {"port": KEYCLOAK_MGMT_PORT, "scheme": "HTTP"}

@@ -26,7 +26,7 @@ class PodBuilder(StandbyBase):
     def _pod_spec(self, containers: list[dict], volumes: list[dict], service_account: str) -> dict:
         return {
             "serviceAccountName": service_account,
-            "automountServiceAccountToken": self.app == "authentik" and self._args.outpost_enabled,
+            "automountServiceAccountToken": self.app == "authentik" and self._args.config.outpost.enabled,
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "topologySpreadConstraints": [
                 {
@@ -67,6 +67,6 @@ class PodBuilder(StandbyBase):
             # to drReplicas. So a changed standby.drReplicas is not applied here (kubectl scale it).
             opts=self._k8s(
                 custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"),
-                ignore_changes=["spec.replicas"] if self._args.site == "dr" else None,
+                ignore_changes=["spec.replicas"] if self._args.aws_site.name == "dr" else None,
             ),
         )

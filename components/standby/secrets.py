@@ -40,7 +40,7 @@ class SecretsBuilder(StandbyBase):
             # new endpoint, so after the first deployment Pulumi must not write it back (the
             # provider diffs stringData as data, hence both). A password rotation therefore
             # reaches the DR site only through the runbook or a manual patch.
-            opts=self._k8s(ignore_changes=["data", "stringData"] if args.site == "dr" else None),
+            opts=self._k8s(ignore_changes=["data", "stringData"] if args.aws_site.name == "dr" else None),
         )
         if self.app == "authentik":
             k8s.core.v1.Secret(
@@ -71,7 +71,9 @@ class SecretsBuilder(StandbyBase):
                     "Effect": "Allow",
                     "Action": "kms:Decrypt",
                     "Resource": src.kms_key_arns,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}},
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{args.aws_site.region}.amazonaws.com"}
+                    },
                 },
             ],
         )
@@ -95,7 +97,7 @@ class SecretsBuilder(StandbyBase):
                 "provider": {
                     "aws": {
                         "service": "SecretsManager",
-                        "region": args.region,
+                        "region": args.aws_site.region,
                         "auth": {"jwt": {"serviceAccountRef": {"name": SECRETS_READER_SA}}},
                     }
                 }

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components._common import Site
+from components.config.sections import ClusterConfig, StandbyConfig
+
 KEYCLOAK_HTTP_PORT = 8080
 
 
@@ -84,27 +87,21 @@ class SecretSources:
 
 @dataclass(frozen=True)
 class IdentityStandbyArgs:
-    site: str  # primary | dr
+    """The validated ``idp-dr:standby`` section, the site (AWS side and cluster), and what differs per site."""
+
+    config: StandbyConfig
+    aws_site: Site
     k8s_provider: pulumi.ProviderResource
-    aws_provider: pulumi.ProviderResource
-    region: str
+    cluster: ClusterConfig
     idp: IdpSpec
-    namespace: str
     replicas: int
     #: authentik worker replicas (0 on a passive site: no tasks run from the DR region).
     worker_replicas: int
     health_hostname: str
-    ingress_class_name: str
-    ingress_annotations: dict[str, str]
-    tls_secret_name: str | None
-    oidc_provider_arn: str
-    oidc_issuer_host: str
     secrets: SecretSources
     media_bucket_name: pulumi.Input[str] | None = None
     media_bucket_arn: pulumi.Input[str] | None = None
     media_key_arn: pulumi.Input[str] | None = None
-    outpost_enabled: bool = False
-    outpost_name: str = "proxy"
     #: authentik static directories: (kind, name, mount path) with kind configMap | secret.
     authentik_files: tuple[tuple[str, str, str], ...] = ()
     tag_base: dict[str, str] = field(default_factory=dict)
