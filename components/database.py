@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._common import Sites, customer_managed_key, opts, tags
+from components._common import Site, Sites, customer_managed_key, opts, tags
 from components.config.sections import DatabaseConfig
 
 PG_PORT = 5432
@@ -65,6 +65,16 @@ class PitrDatabaseArgs:
     identifier_prefix: str
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """Where the database lives in one region: its key and the groups a restore there must use."""
+
+    key_arn: pulumi.Output[str]
+    params: aws.rds.ParameterGroup
+    subnets: aws.rds.SubnetGroup
+    security_group: aws.ec2.SecurityGroup
+
+
 class PitrDatabase(pulumi.ComponentResource):
     instance: aws.rds.Instance
     dr_replica: aws.rds.Instance | None
@@ -80,50 +90,67 @@ class PitrDatabase(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PitrDatabaseArgs, opts_: pulumi.ResourceOptions | None = None):
         super().__init__("idp-dr:database:PitrDatabase", name, None, opts_)
-        self._args = args
-        family = f"postgres{args.config.engine_major}"
-
-        primary_key = customer_managed_key(
-            f"{name}-primary-key",
-            parent=self,
-            provider=args.sites.primary.provider,
-            description=f"idp-dr {name}: RDS storage, Performance Insights, master secret "
-            f"({args.sites.primary.region})",
-            alias=f"idp-dr/{name}/db",
-            tag_base=args.tag_base,
+        self._args, self._name = args, name
+        primary = self._placement(args.sites.primary, args.primary_network, "")
+        dr = self._placement(args.sites.dr, args.dr_network, "dr-")
+        self.instance = self._primary_instance(primary)
+        self.backup_replication = self._backup_replication(dr)
+        self.dr_replica = self._dr_replica(dr) if args.config.dr_read_replica else None
+        self._low_storage_alarm()
+        self.primary_key_arn = primary.key_arn
+        self.dr_key_arn = dr.key_arn
+        self.dr_subnet_group_name = dr.subnets.name
+        self.dr_security_group_id = dr.security_group.id
+        self.dr_parameter_group_name = dr.params.name
+        self.master_secret_arn = self.instance.master_user_secrets.apply(_first_secret_arn)
+        self.replicated_backups_arn = self.backup_replication.id
+        self.register_outputs(
+            {
+                "endpoint": self.instance.address,
+                "instance_arn": self.instance.arn,
+                "master_secret_arn": self.master_secret_arn,
+                "replicated_backups_arn": self.replicated_backups_arn,
+                "dr_replica_arn": self.dr_replica.arn if self.dr_replica else None,
+                "dr_key_arn": self.dr_key_arn,
+            }
         )
-        if args.config.dr_kms_key_arn:
-            dr_key_arn: pulumi.Output[str] = pulumi.Output.from_input(args.config.dr_kms_key_arn)
+
+    def _placement(self, site: Site, network: RegionNetworkArgs, prefix: str) -> _Placement:
+        """One region's key, parameter group, subnet group and security group: a restore or promotion
+        there never falls back to AWS defaults."""
+        args, name = self._args, self._name
+        family = f"postgres{args.config.engine_major}"
+        is_dr = site.name == "dr"
+        if is_dr and args.config.dr_kms_key_arn:
+            key_arn: pulumi.Output[str] = pulumi.Output.from_input(args.config.dr_kms_key_arn)
         else:
-            dr_key_arn = customer_managed_key(
-                f"{name}-dr-key",
+            what = "replicated backups and DR replica" if is_dr else "RDS storage, Performance Insights, master secret"
+            key_arn = customer_managed_key(
+                f"{name}-{site.name}-key",
                 parent=self,
-                provider=args.sites.dr.provider,
-                description=f"idp-dr {name}: replicated backups and DR replica ({args.sites.dr.region})",
+                provider=site.provider,
+                description=f"idp-dr {name}: {what} ({site.region})",
                 alias=f"idp-dr/{name}/db",
                 tag_base=args.tag_base,
             ).arn
-
-        primary_params = self._parameter_group(f"{name}-params", family, args.sites.primary.provider)
-        dr_params = self._parameter_group(f"{name}-dr-params", family, args.sites.dr.provider)
-        primary_subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets",
-            subnet_ids=args.primary_network.subnet_ids,
-            description=f"idp-dr {name} database subnets",
-            tags=tags(args.tag_base),
-            opts=opts(self, args.sites.primary.provider),
+        subnets_what = "DR database subnets (restores and promotions land here)" if is_dr else "database subnets"
+        return _Placement(
+            key_arn=key_arn,
+            params=self._parameter_group(f"{name}-{prefix}params", family, site.provider),
+            subnets=aws.rds.SubnetGroup(
+                f"{name}-{prefix}subnets",
+                subnet_ids=network.subnet_ids,
+                description=f"idp-dr {name} {subnets_what}",
+                tags=tags(args.tag_base),
+                opts=opts(self, site.provider),
+            ),
+            security_group=self._security_group(f"{name}-{prefix}sg", network, site.provider),
         )
-        dr_subnets = aws.rds.SubnetGroup(
-            f"{name}-dr-subnets",
-            subnet_ids=args.dr_network.subnet_ids,
-            description=f"idp-dr {name} DR database subnets (restores and promotions land here)",
-            tags=tags(args.tag_base),
-            opts=opts(self, args.sites.dr.provider),
-        )
-        primary_sg = self._security_group(f"{name}-sg", args.primary_network, args.sites.primary.provider)
-        dr_sg = self._security_group(f"{name}-dr-sg", args.dr_network, args.sites.dr.provider)
 
-        self.instance = aws.rds.Instance(
+    def _primary_instance(self, primary: _Placement) -> aws.rds.Instance:
+        """Multi-AZ, encrypted, deletion-protected, PITR, a final snapshot, backups kept on delete."""
+        args, name = self._args, self._name
+        return aws.rds.Instance(
             f"{name}-db",
             identifier=f"{args.identifier_prefix}-db",
             engine="postgres",
@@ -133,17 +160,17 @@ class PitrDatabase(pulumi.ComponentResource):
             max_allocated_storage=args.config.max_allocated_storage_gb,
             storage_type=args.config.storage_type,
             storage_encrypted=True,
-            kms_key_id=primary_key.arn,
+            kms_key_id=primary.key_arn,
             multi_az=args.config.multi_az,
             db_name=args.db_name,
             username=args.config.master_username,
             manage_master_user_password=True if args.config.manage_master_password else None,
-            master_user_secret_kms_key_id=primary_key.arn if args.config.manage_master_password else None,
+            master_user_secret_kms_key_id=primary.key_arn if args.config.manage_master_password else None,
             password=None if args.config.manage_master_password else args.master_password,
             port=PG_PORT,
-            parameter_group_name=primary_params.name,
-            db_subnet_group_name=primary_subnets.name,
-            vpc_security_group_ids=[primary_sg.id],
+            parameter_group_name=primary.params.name,
+            db_subnet_group_name=primary.subnets.name,
+            vpc_security_group_ids=[primary.security_group.id],
             publicly_accessible=False,
             backup_retention_period=args.config.backup_retention_days,
             backup_window=args.config.backup_window,
@@ -158,68 +185,74 @@ class PitrDatabase(pulumi.ComponentResource):
             iam_database_authentication_enabled=True,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             performance_insights_enabled=args.config.performance_insights,
-            performance_insights_kms_key_id=primary_key.arn if args.config.performance_insights else None,
+            performance_insights_kms_key_id=primary.key_arn if args.config.performance_insights else None,
             performance_insights_retention_period=7 if args.config.performance_insights else None,
             tags=tags(args.tag_base, **{"idp-dr:role": "primary"}),
             opts=opts(self, args.sites.primary.provider, protect=True),
         )
 
-        self.backup_replication = aws.rds.InstanceAutomatedBackupsReplication(
+    def _backup_replication(self, dr: _Placement) -> aws.rds.InstanceAutomatedBackupsReplication:
+        args, name = self._args, self._name
+        return aws.rds.InstanceAutomatedBackupsReplication(
             f"{name}-backup-replication",
             source_db_instance_arn=self.instance.arn,
-            kms_key_id=dr_key_arn,
+            kms_key_id=dr.key_arn,
             retention_period=args.config.replicated_retention,
             # Created in the destination region: that is where AWS runs the replication.
             opts=opts(self, args.sites.dr.provider),
         )
 
-        self.dr_replica = None
-        if args.config.dr_read_replica:
-            self.dr_replica = aws.rds.Instance(
-                f"{name}-dr-replica",
-                identifier=f"{args.identifier_prefix}-dr-replica",
-                replicate_source_db=self.instance.arn,
-                instance_class=(args.config.dr_replica_instance_class or args.config.instance_class),
-                storage_type=args.config.storage_type,
-                storage_encrypted=True,
-                kms_key_id=dr_key_arn,
-                parameter_group_name=dr_params.name,
-                db_subnet_group_name=dr_subnets.name,
-                vpc_security_group_ids=[dr_sg.id],
-                publicly_accessible=False,
-                copy_tags_to_snapshot=True,
-                deletion_protection=args.config.deletion_protection,
-                # RDS takes no final snapshot of a read replica; after promotion the runbook
-                # turns on backups (see README, "After a failover").
-                skip_final_snapshot=True,
-                auto_minor_version_upgrade=True,
-                performance_insights_enabled=args.config.performance_insights,
-                performance_insights_kms_key_id=dr_key_arn if args.config.performance_insights else None,
-                tags=tags(args.tag_base, **{"idp-dr:role": "dr-replica"}),
-                opts=opts(self, args.sites.dr.provider, protect=True),
-            )
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-dr-replica-lag",
-                alarm_description=(
-                    f"idp-dr {name}: DR replica lag above the declared RPO ({args.rpo_seconds} s); a failover "
-                    "now would lose more data than promised"
-                ),
-                namespace="AWS/RDS",
-                metric_name="ReplicaLag",
-                dimensions={"DBInstanceIdentifier": self.dr_replica.identifier},
-                statistic="Maximum",
-                period=60,
-                evaluation_periods=5,
-                datapoints_to_alarm=3,
-                threshold=args.rpo_seconds,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="breaching",
-                alarm_actions=[args.dr_alarm_topic_arn],
-                ok_actions=[args.dr_alarm_topic_arn],
-                tags=tags(args.tag_base),
-                opts=opts(self, args.sites.dr.provider),
-            )
+    def _dr_replica(self, dr: _Placement) -> aws.rds.Instance:
+        """A cross-region read replica (a warm database to promote), with its lag alarm."""
+        args, name = self._args, self._name
+        replica = aws.rds.Instance(
+            f"{name}-dr-replica",
+            identifier=f"{args.identifier_prefix}-dr-replica",
+            replicate_source_db=self.instance.arn,
+            instance_class=(args.config.dr_replica_instance_class or args.config.instance_class),
+            storage_type=args.config.storage_type,
+            storage_encrypted=True,
+            kms_key_id=dr.key_arn,
+            parameter_group_name=dr.params.name,
+            db_subnet_group_name=dr.subnets.name,
+            vpc_security_group_ids=[dr.security_group.id],
+            publicly_accessible=False,
+            copy_tags_to_snapshot=True,
+            deletion_protection=args.config.deletion_protection,
+            # RDS takes no final snapshot of a read replica; after promotion the runbook
+            # turns on backups (see README, "After a failover").
+            skip_final_snapshot=True,
+            auto_minor_version_upgrade=True,
+            performance_insights_enabled=args.config.performance_insights,
+            performance_insights_kms_key_id=dr.key_arn if args.config.performance_insights else None,
+            tags=tags(args.tag_base, **{"idp-dr:role": "dr-replica"}),
+            opts=opts(self, args.sites.dr.provider, protect=True),
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-dr-replica-lag",
+            alarm_description=(
+                f"idp-dr {name}: DR replica lag above the declared RPO ({args.rpo_seconds} s); a failover "
+                "now would lose more data than promised"
+            ),
+            namespace="AWS/RDS",
+            metric_name="ReplicaLag",
+            dimensions={"DBInstanceIdentifier": replica.identifier},
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            threshold=args.rpo_seconds,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="breaching",
+            alarm_actions=[args.dr_alarm_topic_arn],
+            ok_actions=[args.dr_alarm_topic_arn],
+            tags=tags(args.tag_base),
+            opts=opts(self, args.sites.dr.provider),
+        )
+        return replica
 
+    def _low_storage_alarm(self) -> None:
+        args, name = self._args, self._name
         aws.cloudwatch.MetricAlarm(
             f"{name}-low-storage",
             alarm_description=f"idp-dr {name}: less than {args.config.low_storage_alarm_gb} GiB free on the primary",
@@ -235,24 +268,6 @@ class PitrDatabase(pulumi.ComponentResource):
             ok_actions=[args.primary_alarm_topic_arn],
             tags=tags(args.tag_base),
             opts=opts(self, args.sites.primary.provider),
-        )
-
-        self.primary_key_arn = primary_key.arn
-        self.dr_key_arn = dr_key_arn
-        self.master_secret_arn = self.instance.master_user_secrets.apply(_first_secret_arn)
-        self.replicated_backups_arn = self.backup_replication.id
-        self.dr_subnet_group_name = dr_subnets.name
-        self.dr_security_group_id = dr_sg.id
-        self.dr_parameter_group_name = dr_params.name
-        self.register_outputs(
-            {
-                "endpoint": self.instance.address,
-                "instance_arn": self.instance.arn,
-                "master_secret_arn": self.master_secret_arn,
-                "replicated_backups_arn": self.replicated_backups_arn,
-                "dr_replica_arn": self.dr_replica.arn if self.dr_replica else None,
-                "dr_key_arn": self.dr_key_arn,
-            }
         )
 
     def _parameter_group(self, name: str, family: str, provider: pulumi.ProviderResource) -> aws.rds.ParameterGroup:

@@ -51,6 +51,40 @@ class Secrets:
     master_password: pulumi.Input[str] | None = None
 
 
+@dataclass(frozen=True)
+class _DbEndpoints:
+    """Where each site's IdP connects first, and the keys that encrypt its endpoint secrets."""
+
+    primary_host: pulumi.Input[str]
+    dr_initial_host: pulumi.Input[str]
+    primary_key_arn: pulumi.Input[str]
+    dr_key_arn: pulumi.Input[str]
+
+
+def _idp_spec(cfg: StackConfig) -> IdpSpec:
+    """The IdP both sites run: one pinned image, one hostname, hence one issuer."""
+    idp = cfg.idp
+    return IdpSpec(
+        kind=idp.kind,
+        image=idp.image,
+        public_hostname=idp.public_hostname,
+        issuer=idp.issuer,
+        discovery_path=idp.discovery_path,
+        jwks_path=idp.jwks_path,
+        token_path=idp.token_path,
+        health_path=cfg.health_path,
+        optimized_image=idp.optimized_image,
+        needs_redis=idp.needs_redis,
+        # The stock Keycloak image re-augments at start and writes to its root filesystem.
+        read_only_root_filesystem=cfg.standby.read_only_root_filesystem
+        and (idp.kind == "authentik" or idp.optimized_image),
+        cpu_request=cfg.standby.resources.cpu_request,
+        memory_request=cfg.standby.resources.memory_request,
+        cpu_limit=cfg.standby.resources.cpu_limit,
+        memory_limit=cfg.standby.resources.memory_limit,
+    )
+
+
 class DrTopology(pulumi.ComponentResource):
     stack_outputs: dict
 
@@ -68,22 +102,41 @@ class DrTopology(pulumi.ComponentResource):
         tag_base = {**cfg.tags, "idp-dr:stack": name, "idp-dr:idp": cfg.idp.kind}
         warm = cfg.standby.dr_replicas > 0
 
-        aws_sites = Sites(
+        self._name, self._cfg, self._child = name, cfg, child
+        self._tag_base, self._warm = tag_base, warm
+        self._site_providers = providers
+        self._aws_sites = Sites(
             Site("primary", providers.aws_primary, cfg.primary_region),
             Site("dr", providers.aws_dr, cfg.dr_region),
         )
+        notifications = self._build_notifications()
+        archive = self._build_archive()
+        database, endpoints = self._build_database(secrets, notifications, archive)
+        access = self._build_access(secrets, endpoints)
+        media = self._build_media(archive)
+        sites = self._build_sites(secrets, archive, access, media, endpoints)
+        dns = self._build_dns(sites, notifications)
+        self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
+        self.register_outputs({"stack_outputs": self.stack_outputs})
 
+    def _build_notifications(self) -> Notifications:
+        """SNS topics (primary, DR, us-east-1) for every alarm."""
+        name, cfg, child, tag_base, providers = self._name, self._cfg, self._child, self._tag_base, self._site_providers
         notifications = Notifications(
             f"{name}-alarms",
             NotificationsArgs(
-                sites=aws_sites,
+                sites=self._aws_sites,
                 us_east_1_provider=providers.aws_us_east_1,
                 emails=cfg.dns.alarm_emails,
                 tag_base=tag_base,
             ),
             child,
         )
+        return notifications
 
+    def _build_archive(self) -> WalArchive:
+        """KMS keys and the archive buckets (WAL, base backups, dumps), replicated to DR."""
+        name, cfg, child, tag_base = self._name, self._cfg, self._child, self._tag_base
         writers = []
         if cfg.archive.writer:
             for cluster in (cfg.kubernetes.primary, cfg.kubernetes.dr):
@@ -101,7 +154,7 @@ class DrTopology(pulumi.ComponentResource):
             f"{name}-archive",
             WalArchiveArgs(
                 config=cfg.archive,
-                sites=aws_sites,
+                sites=self._aws_sites,
                 server_name=cfg.server_name,
                 wal_retention_days=cfg.wal_retention_days,
                 object_lock=object_lock,
@@ -110,7 +163,13 @@ class DrTopology(pulumi.ComponentResource):
             ),
             child,
         )
+        return archive
 
+    def _build_database(
+        self, secrets: Secrets, notifications: Notifications, archive: WalArchive
+    ) -> tuple[PitrDatabase | None, _DbEndpoints]:
+        """RDS with PITR (or the self-managed hosts), and where each site connects first."""
+        name, cfg, child, tag_base, warm = self._name, self._cfg, self._child, self._tag_base, self._warm
         db = cfg.database
         database: PitrDatabase | None = None
         if db.mode == "rds":
@@ -121,7 +180,7 @@ class DrTopology(pulumi.ComponentResource):
                 f"{name}-database",
                 PitrDatabaseArgs(
                     config=db,
-                    sites=aws_sites,
+                    sites=self._aws_sites,
                     primary_network=RegionNetworkArgs(primary_net.vpc_id, primary_net.db_subnet_ids, primary_cidrs),
                     dr_network=RegionNetworkArgs(dr_net.vpc_id, dr_net.db_subnet_ids, dr_net.app_cidrs),
                     db_name=cfg.db_name,
@@ -148,32 +207,40 @@ class DrTopology(pulumi.ComponentResource):
             primary_host = db.self_managed_primary_host
             dr_initial_host = db.self_managed_primary_host if warm else db.self_managed_dr_host
             primary_secret_key, dr_secret_key = archive.primary_key_arn, archive.dr_key_arn
+        return (database, _DbEndpoints(primary_host, dr_initial_host, primary_secret_key, dr_secret_key))
 
+    def _build_access(self, secrets: Secrets, endpoints: _DbEndpoints) -> DatabaseAccess:
+        """App credentials (replicated) and the per-region endpoint secrets."""
+        name, cfg, child, tag_base = self._name, self._cfg, self._child, self._tag_base
         access = DatabaseAccess(
             f"{name}-db-access",
             DatabaseAccessArgs(
-                sites=aws_sites,
-                primary_key_arn=primary_secret_key,
-                dr_key_arn=dr_secret_key,
+                sites=self._aws_sites,
+                primary_key_arn=endpoints.primary_key_arn,
+                dr_key_arn=endpoints.dr_key_arn,
                 app_username=cfg.app_username,
                 app_password=secrets.db_app_password,
                 db_name=cfg.db_name,
                 port=PG_PORT,
-                primary_host=primary_host,
-                dr_initial_host=dr_initial_host,
+                primary_host=endpoints.primary_host,
+                dr_initial_host=endpoints.dr_initial_host,
                 authentik_secret_key=secrets.authentik_secret_key,
                 tag_base=tag_base,
                 secret_prefix=name,
             ),
             child,
         )
+        return access
 
+    def _build_media(self, archive: WalArchive) -> ReplicatedBuckets | None:
+        """authentik's media buckets, one per region, replicated."""
+        name, cfg, child, tag_base = self._name, self._cfg, self._child, self._tag_base
         media = None
         if cfg.idp.kind == "authentik":
             media = ReplicatedBuckets(
                 f"{name}-media",
                 ReplicatedBucketsArgs(
-                    sites=aws_sites,
+                    sites=self._aws_sites,
                     primary_key_arn=archive.primary_key_arn,
                     dr_key_arn=archive.dr_key_arn,
                     primary_bucket_name=None,
@@ -182,27 +249,19 @@ class DrTopology(pulumi.ComponentResource):
                 ),
                 child,
             )
+        return media
 
-        idp = cfg.idp
-        spec = IdpSpec(
-            kind=idp.kind,
-            image=idp.image,
-            public_hostname=idp.public_hostname,
-            issuer=idp.issuer,
-            discovery_path=idp.discovery_path,
-            jwks_path=idp.jwks_path,
-            token_path=idp.token_path,
-            health_path=cfg.health_path,
-            optimized_image=idp.optimized_image,
-            needs_redis=idp.needs_redis,
-            # The stock Keycloak image re-augments at start and writes to its root filesystem.
-            read_only_root_filesystem=cfg.standby.read_only_root_filesystem
-            and (idp.kind == "authentik" or idp.optimized_image),
-            cpu_request=cfg.standby.resources.cpu_request,
-            memory_request=cfg.standby.resources.memory_request,
-            cpu_limit=cfg.standby.resources.cpu_limit,
-            memory_limit=cfg.standby.resources.memory_limit,
-        )
+    def _build_sites(
+        self,
+        secrets: Secrets,
+        archive: WalArchive,
+        access: DatabaseAccess,
+        media: ReplicatedBuckets | None,
+        endpoints: _DbEndpoints,
+    ) -> dict[str, IdentityStandby]:
+        """The IdP on each cluster: the same image and hostname, so the same issuer."""
+        name, cfg, child, tag_base, providers = self._name, self._cfg, self._child, self._tag_base, self._site_providers
+        spec = _idp_spec(cfg)
         files = cfg.standby.authentik_files
         authentik_files = tuple(
             (kind, name, path)
@@ -222,7 +281,7 @@ class DrTopology(pulumi.ComponentResource):
                 f"{name}-{site}-site",
                 IdentityStandbyArgs(
                     config=cfg.standby,
-                    aws_site=aws_sites.primary if is_primary else aws_sites.dr,
+                    aws_site=self._aws_sites.primary if is_primary else self._aws_sites.dr,
                     k8s_provider=providers.k8s_primary if is_primary else providers.k8s_dr,
                     cluster=cluster,
                     idp=spec,
@@ -238,8 +297,8 @@ class DrTopology(pulumi.ComponentResource):
                         endpoint_arn=access.primary_endpoint_arn if is_primary else access.dr_endpoint_arn,
                         authentik_key_name=access.authentik_key_name,
                         authentik_key_arn=access.authentik_key_arn if is_primary else access.authentik_key_dr_arn,
-                        kms_key_arns=[primary_secret_key if is_primary else dr_secret_key],
-                        db_host=primary_host if is_primary else dr_initial_host,
+                        kms_key_arns=[endpoints.primary_key_arn if is_primary else endpoints.dr_key_arn],
+                        db_host=endpoints.primary_host if is_primary else endpoints.dr_initial_host,
                         db_port=PG_PORT,
                         db_name=cfg.db_name,
                         db_username=cfg.app_username,
@@ -258,28 +317,37 @@ class DrTopology(pulumi.ComponentResource):
                 ),
                 child,
             )
+        return sites
 
+    def _build_dns(self, sites: dict[str, IdentityStandby], notifications: Notifications) -> FailoverDns:
+        """Route 53 health checks, failover records and their alarms."""
+        name, cfg, child, tag_base, warm, providers = (
+            self._name,
+            self._cfg,
+            self._child,
+            self._tag_base,
+            self._warm,
+            self._site_providers,
+        )
         dns = FailoverDns(
             f"{name}-dns",
             FailoverDnsArgs(
                 config=cfg.dns,
                 route53_provider=providers.aws_primary,
                 us_east_1_provider=providers.aws_us_east_1,
-                record_name=idp.public_hostname,
+                record_name=cfg.idp.public_hostname,
                 primary=SiteTarget("primary", cfg.primary_health_hostname, sites["primary"].load_balancer_hostname),
                 dr=SiteTarget("dr", cfg.dr_health_hostname, sites["dr"].load_balancer_hostname),
                 health_path=cfg.health_path,
-                discovery_path=idp.discovery_path,
-                issuer=idp.issuer,
+                discovery_path=cfg.idp.discovery_path,
+                issuer=cfg.idp.issuer,
                 alarm_on_dr_readiness=warm,
                 alarm_topic_arn=notifications.global_topic_arn,
                 tag_base=tag_base,
             ),
             child,
         )
-
-        self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
-        self.register_outputs({"stack_outputs": self.stack_outputs})
+        return dns
 
     @staticmethod
     def _outputs(
