@@ -86,11 +86,13 @@ def poll_until(
     on_update: Callable[[str], None] | None = None,
     timeout_hint: str | None = None,
     on_failed: Callable[[Verdict[T]], Exception] | None = None,
+    on_timeout: Callable[[Verdict[T]], Exception] | None = None,
 ) -> tuple[T, int]:
     """Poll until ``judge`` says done. Returns (last value, number of polls).
 
     The first poll is immediate; then one every ``interval`` seconds. Never sleeps past the
-    deadline: the last poll happens at the deadline, then :class:`WaitTimeout` is raised.
+    deadline: the last poll happens at the deadline, then :class:`WaitTimeout` is raised (or what
+    ``on_timeout`` builds from the last verdict, for a caller with its own wording).
     """
     start = clock.monotonic()
     deadline = start + timeout
@@ -109,6 +111,8 @@ def poll_until(
             raise WaitTimeout(verdict.message)  # pragma: no cover - callers pass on_failed
         remaining = deadline - clock.monotonic()
         if remaining <= 0:
+            if on_timeout is not None:
+                raise on_timeout(verdict)
             raise WaitTimeout(
                 f"{what} not done after {format_duration(clock.monotonic() - start)} "
                 f"(timeout {format_duration(timeout)}); last state: {verdict.message}",

@@ -74,8 +74,38 @@ class Failback:
         self.state = State.load_or_new(self.state_dir, record=outputs.dns.recordName, mode="unknown", now=clock.now())
 
     def run(self) -> None:
-        d = self.out.dns
+        """Pre-checks, confirmation, the health path restored (traffic may return), then the record."""
         started = iso(self.clock.now())
+        failed = self._pre_checks(started)
+        if failed is None:  # no failover in effect: nothing to do
+            return
+        if failed:
+            self.report.notes.append(
+                f"failback FORCED past {len(failed)} failed pre-check(s); reason: {self.args.reason}"
+            )
+        d = self.out.dns
+        require_confirmation(
+            d.recordName,
+            yes=self.args.yes,
+            question=f"Fail {d.recordName} back to the primary region? Type the record name: ",
+            what="failback",
+            hint="re-run with --yes",
+        )
+        with self.report.step("restore-health-path") as step:
+            changed = dns.set_path(self.aws, d.primaryHealthCheckId, d.healthPath)
+            step.detail.update(
+                {"health_check": d.primaryHealthCheckId, "resource_path": d.healthPath, "changed": changed}
+            )
+        # Recorded now, before waiting on Route 53: traffic may move back from this moment, and an
+        # incident left open (a timed-out or interrupted wait) would make the next failover resume
+        # this one as "already completed" instead of failing over.
+        self._record_failback(started, failed, "path-restored")
+        self._wait_route53()
+        self._finish()
+
+    def _pre_checks(self, started: str) -> list[str] | None:
+        """The checks a failback needs (refused unless --force); None when no failover is in effect."""
+        d = self.out.dns
         failed: list[str] = []
         with self.report.step("pre-checks") as step:
             path = dns.current_path(self.aws, d.primaryHealthCheckId)
@@ -87,7 +117,7 @@ class Failback:
                 )
                 self.report.notes.append("nothing to fail back")
                 self._close_stale_incident(started)
-                return
+                return None
             if path != d.failedOverPath:
                 raise RefusedError(
                     f"health check {d.primaryHealthCheckId} probes {path!r}, neither healthPath "
@@ -110,26 +140,10 @@ class Failback:
                     hint="fix the primary site; or, knowing the consequences, re-run with --force "
                     "--reason '<why>' (recorded)",
                 )
-        if failed:
-            self.report.notes.append(
-                f"failback FORCED past {len(failed)} failed pre-check(s); reason: {self.args.reason}"
-            )
-        require_confirmation(
-            d.recordName,
-            yes=self.args.yes,
-            question=f"Fail {d.recordName} back to the primary region? Type the record name: ",
-            what="failback",
-            hint="re-run with --yes",
-        )
-        with self.report.step("restore-health-path") as step:
-            changed = dns.set_path(self.aws, d.primaryHealthCheckId, d.healthPath)
-            step.detail.update(
-                {"health_check": d.primaryHealthCheckId, "resource_path": d.healthPath, "changed": changed}
-            )
-        # Recorded now, before waiting on Route 53: traffic may move back from this moment, and an
-        # incident left open (a timed-out or interrupted wait) would make the next failover resume
-        # this one as "already completed" instead of failing over.
-        self._record_failback(started, failed, "path-restored")
+        return failed
+
+    def _wait_route53(self) -> None:
+        d = self.out.dns
         if self.args.dns_wait > 0:
             with self.report.step("wait-route53"):
                 final = dns.wait_primary_health(
@@ -143,6 +157,9 @@ class Failback:
                     "healthy yet; watch the health check (a re-run finds nothing to do)",
                 )
                 self.report.check("failback.route53", True, f"Route 53 reports the primary healthy: {final.detail}")
+
+    def _finish(self) -> None:
+        d = self.out.dns
         st = self.state.data
         st["failback"].update({"ended_at": iso(self.clock.now()), "result": "completed"})
         self.state.save()

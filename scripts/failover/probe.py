@@ -11,6 +11,7 @@ chosen by :func:`scripts.failover.site_validation.resolve_validator`; docs/verif
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,8 @@ from urllib.parse import urlparse
 
 import requests
 
-from scripts.polling import Clock
+from scripts.errors import WaitTimeout
+from scripts.polling import Clock, Verdict, poll_until
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -108,16 +110,27 @@ def wait_ready(ctx: ValidationContext, *, get: Callable[..., ProbeResult] = http
     Returns the ``<site>.readiness`` check: ok when the site answered 2xx in time.
     """
     url = site_url(ctx.host, ctx.health_path, ctx.scheme)
-    deadline = ctx.clock.monotonic() + ctx.timeout_s
-    attempts = 0
-    while True:
-        attempts += 1
-        ready = get(url)
-        if ctx.on_update:
-            ctx.on_update(f"readiness {ready.summary()}")
-        if ready.ok or ctx.clock.monotonic() >= deadline:
-            break
-        ctx.clock.sleep(min(ctx.interval_s, max(0.0, deadline - ctx.clock.monotonic())))
+    seen: list[ProbeResult] = []
+
+    def fetch() -> ProbeResult:
+        seen.append(get(url))
+        return seen[-1]
+
+    def judge(result: ProbeResult) -> Verdict[ProbeResult]:
+        return Verdict("done" if result.ok else "wait", f"readiness {result.summary()}", result)
+
+    # A site that never answers is a failed check, not an error: the timeout ends the wait quietly.
+    with contextlib.suppress(WaitTimeout):
+        poll_until(
+            fetch,
+            judge,
+            interval=ctx.interval_s,
+            timeout=ctx.timeout_s,
+            clock=ctx.clock,
+            what=f"{ctx.site} readiness",
+            on_update=ctx.on_update,
+        )
+    ready, attempts = seen[-1], len(seen)
     return ValidationCheck(
         f"{ctx.site}.readiness",
         ready.ok,

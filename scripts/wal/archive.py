@@ -28,6 +28,7 @@ from pathlib import Path
 from scripts.errors import ExternalError, InputError, RefusedError, WaitTimeout
 from scripts.pg.osuser import OsUser
 from scripts.pg.tools import PgTools
+from scripts.polling import Clock, Verdict, poll_until
 from scripts.progress import Progress
 from scripts.wal.location import ArchiveLocation
 
@@ -233,25 +234,37 @@ def wait_archived(
     poll: float = 0.1,
 ) -> ArchiveWait:
     """Wait until ``segment`` (a WAL file name) and everything before it is archived."""
-    t0 = time.monotonic()
-    failed = 0
-    last_failed = None
-    while True:
-        row = execute("SELECT last_archived_wal, failed_count, last_failed_wal FROM pg_stat_archiver")[0]
-        last, failed, last_failed = row
+    clock = Clock()
+    t0 = clock.monotonic()
+
+    def fetch() -> tuple:
+        return execute("SELECT last_archived_wal, failed_count, last_failed_wal FROM pg_stat_archiver")[0]
+
+    def judge(row: tuple) -> Verdict[tuple]:
+        last = row[0]
         # Same timeline: names sort in WAL order. A newer timeline's files sort after, too.
-        if last is not None and len(last) == 24 and last >= segment:
-            return ArchiveWait(segment=segment, lag_s=time.monotonic() - t0, failed_count=int(failed))
-        elapsed = time.monotonic() - t0
-        if elapsed > timeout:
-            raise WaitTimeout(
-                f"WAL segment {segment} not archived after {timeout:.0f} s (last archived: {last}, "
-                f"failed attempts: {failed}, last failed: {last_failed})",
-                hint="check archive_command in the server log; the archiver retries on its own",
-            )
-        if progress is not None:
-            progress.update(f"waiting for {segment} to be archived (last archived: {last})")
-        time.sleep(poll)
+        done = last is not None and len(last) == 24 and last >= segment
+        return Verdict("done" if done else "wait", f"waiting for {segment} to be archived (last archived: {last})", row)
+
+    def timed_out(verdict: Verdict[tuple]) -> WaitTimeout:
+        last, failed, last_failed = verdict.value or (None, 0, None)
+        return WaitTimeout(
+            f"WAL segment {segment} not archived after {timeout:.0f} s (last archived: {last}, "
+            f"failed attempts: {failed}, last failed: {last_failed})",
+            hint="check archive_command in the server log; the archiver retries on its own",
+        )
+
+    row, _polls = poll_until(
+        fetch,
+        judge,
+        interval=poll,
+        timeout=timeout,
+        clock=clock,
+        what=f"archiving {segment}",
+        on_update=progress.update if progress is not None else None,
+        on_timeout=timed_out,
+    )
+    return ArchiveWait(segment=segment, lag_s=clock.monotonic() - t0, failed_count=int(row[1]))
 
 
 def _sql_literal(text: str) -> str:

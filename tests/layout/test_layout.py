@@ -35,8 +35,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "scripts/sandbox/topology.py:_route53": "the sandbox's health checks and records (sandbox only)",
     "scripts/sandbox/command.py:run": "the sandbox command's start, seed and wait loop (sandbox only)",
     "scripts/lab/keycloak.py:start_keycloak": "the lab Keycloak's start options (lab only)",
-    "scripts/restore/rds/execute.py:restore_rds": "validate, call, wait and report; dry-run and resume branches",
-    "scripts/failover/cmd_failback.py:Failback.run": "the failback's pre-checks, cut back and record",
     "scripts/plan.py:_policy_checks": "the DR policy checks, one block per rule (to move to the policy pack)",
     "scripts/restore/wal/cli.py:register_restore": "argparse: the command's flags, declared in one list",
     "scripts/restore/rds/cli.py:register_restore": "argparse: the command's flags, declared in one list",

@@ -87,6 +87,18 @@ def restore_rds(
     with report.step(f"{step_prefix}validate"):
         plan = plan_restore(spec, report, aws=aws, clock=clock, simulate_permissions=simulate_permissions)
     report.notes.extend(plan.notes)
+    _record_plan(result, plan)
+    # For a resumed restore the RPO is measured from the original request, not from this re-run.
+    call_time = plan.requested_at or clock.now()
+    _restore_call(report, plan, aws, progress, result, step_prefix)
+    result["call_time"] = iso(call_time)
+    if spec.dry_run:
+        return _dry_run_outcome(plan, aws, result)
+    return _wait_and_check(report, plan, aws, clock, progress, result, step_prefix, call_time)
+
+
+def _record_plan(result: dict[str, Any], plan: RestorePlan) -> None:
+    spec = plan.spec
     result.update(
         {
             "source": spec.source,
@@ -101,8 +113,12 @@ def restore_rds(
         }
     )
 
-    # For a resumed restore the RPO is measured from the original request, not from this re-run.
-    call_time = plan.requested_at or clock.now()
+
+def _restore_call(
+    report: Report, plan: RestorePlan, aws: Aws, progress: Progress, result: dict[str, Any], step_prefix: str
+) -> None:
+    """The one mutating call (and, for a drill, its isolated security group); skipped to resume or dry-run."""
+    spec = plan.spec
     with report.step(f"{step_prefix}restore-call") as call_step:
         if plan.resume:
             call_step.status = "resumed"
@@ -129,27 +145,41 @@ def restore_rds(
                 result["drill_security_group"] = group_id
             _call_restore(aws, plan)
             call_step.detail["tags"] = {t["Key"]: t["Value"] for t in plan.request["Tags"]}
-    result["call_time"] = iso(call_time)
 
-    if spec.dry_run:
-        status = "not-created"
-        if plan.resume:
-            current = describe_instance(aws, plan.region, plan.target) or {}
-            status = str(current.get("DBInstanceStatus", "unknown"))
-            result["status"] = status
-        return RestoreOutcome(
-            plan.target,
-            plan.region,
-            status,
-            None,
-            None,
-            None,
-            spec.restore_time or plan.latest_at_call,
-            None,
-            plan.resume,
-            True,
-        )
 
+def _dry_run_outcome(plan: RestorePlan, aws: Aws, result: dict[str, Any]) -> RestoreOutcome:
+    spec = plan.spec
+    status = "not-created"
+    if plan.resume:
+        current = describe_instance(aws, plan.region, plan.target) or {}
+        status = str(current.get("DBInstanceStatus", "unknown"))
+        result["status"] = status
+    return RestoreOutcome(
+        plan.target,
+        plan.region,
+        status,
+        None,
+        None,
+        None,
+        spec.restore_time or plan.latest_at_call,
+        None,
+        plan.resume,
+        True,
+    )
+
+
+def _wait_and_check(
+    report: Report,
+    plan: RestorePlan,
+    aws: Aws,
+    clock: Clock,
+    progress: Progress,
+    result: dict[str, Any],
+    step_prefix: str,
+    call_time: datetime,
+) -> RestoreOutcome:
+    """Wait until available, record the endpoint and the RPO, and check the settings took."""
+    spec = plan.spec
     with report.step(f"{step_prefix}wait-available") as wait_step:
         instance, polls = _wait_available(aws, plan, clock=clock, progress=progress)
         wait_step.detail["polls"] = polls
