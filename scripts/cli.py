@@ -26,7 +26,7 @@ from scripts.report import Report
 
 #: Top-level commands: (module that defines register/run).
 COMMAND_MODULES: list[str] = [
-    "scripts.plan",
+    "scripts.plan.command",
     "scripts.failover.cmd_failover",
     "scripts.failover.cmd_failback",
     "scripts.sandbox.command",

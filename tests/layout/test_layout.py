@@ -24,7 +24,6 @@ MAX_FUNCTION_LINES = 80
 LONG_FILES: dict[str, str] = {
     "scripts/lab/keycloak.py": "the lab Keycloak: download, build, start, admin client (lab only)",
     "scripts/drill/local.py": "the local drill's fifteen phases and their audit (one scenario, read top to bottom)",
-    "scripts/plan.py": "the offline plan: one summary per resource type and the DR policy checks",
 }
 
 #: Functions allowed over MAX_FUNCTION_LINES ("path:qualified name"), and why.
@@ -35,7 +34,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "scripts/sandbox/topology.py:_route53": "the sandbox's health checks and records (sandbox only)",
     "scripts/sandbox/command.py:run": "the sandbox command's start, seed and wait loop (sandbox only)",
     "scripts/lab/keycloak.py:start_keycloak": "the lab Keycloak's start options (lab only)",
-    "scripts/plan.py:_policy_checks": "the DR policy checks, one block per rule (to move to the policy pack)",
     "scripts/restore/wal/cli.py:register_restore": "argparse: the command's flags, declared in one list",
     "scripts/restore/rds/cli.py:register_restore": "argparse: the command's flags, declared in one list",
     "scripts/drill/cli.py:register": "argparse: the command's flags, declared in one list",
