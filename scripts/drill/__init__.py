@@ -1,1 +1,9 @@
-"""Game-day drills: restore into an isolated target, verify the IdP, measure RTO and RPO."""
+"""Game days: ``drill --local``, the whole disaster and recovery on one machine, measured.
+
+* :mod:`scripts.drill.local`     – the drill's phases in order (prepare, workload, disaster, recover, verify)
+* :mod:`scripts.drill.audit`     – the audit of the restore and the RPO/RTO objectives
+* :mod:`scripts.drill.artefacts` – logs, JSON and Markdown reports, the timeline chart (:mod:`~scripts.drill.chart`)
+* :mod:`scripts.drill.workload`, :mod:`scripts.drill.data` – marker rows and users; bulk data and WAL
+* :mod:`scripts.drill.timing`, :mod:`scripts.drill.names` – the drill's clock and phases; its fixed names
+* :mod:`scripts.drill.cli`       – the command line
+"""

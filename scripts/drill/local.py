@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,10 +36,15 @@ from typing import Any
 
 import psycopg
 
-from scripts.drill.chart import Span, timeline_png
-from scripts.drill.workload import MarkerWorkload, classify
+from scripts.drill.artefacts import DrillArtefacts
+from scripts.drill.audit import DrillAudit
+from scripts.drill.chart import Span
+from scripts.drill.data import generate_wal, load_filler
+from scripts.drill.names import BUCKET, CLIENT_ID, DB_NAME, DB_USER, PREFIX, REALM, SERVER
+from scripts.drill.timing import _Clock, _Phase
+from scripts.drill.workload import MarkerWorkload
 from scripts.errors import DrError, ExternalError, interrupted
-from scripts.lab.keycloak import JdbcDatabase, KeycloakServer, ensure_build, start_keycloak
+from scripts.lab.keycloak import JdbcDatabase, ensure_build, start_keycloak
 from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
 from scripts.pg.osuser import make_user_dir, make_workspace, pg_os_user, remove_tree
@@ -55,13 +59,6 @@ from scripts.timeutil import format_duration, iso, utcnow
 from scripts.verify import BaselineParams, ClientCredentials, DbParams, Target, VerifyParams, capture_baseline, verify
 from scripts.wal import archive
 from scripts.wal.location import ArchiveLocation
-
-BUCKET = "idp-dr-drill"
-PREFIX = "pg"
-SERVER = "primary"
-REALM = "drill"
-CLIENT_ID = "drill-verifier"
-DB_NAME = DB_USER = "keycloak"
 
 
 @dataclass(frozen=True)
@@ -89,38 +86,6 @@ class LocalDrillOptions:
     #: Called with (S3Server, ArchiveLocation) after the restore, before anything stops; its dict
     #: lands in result["store_probe"] (the benchmark measures raw download speed with it).
     store_probe: Callable[[Any, Any], dict] | None = None
-
-
-@dataclass
-class _Clock:
-    t0: float = field(default_factory=time.monotonic)
-    spans: list[Span] = field(default_factory=list)
-    instants: dict[str, float] = field(default_factory=dict)
-
-    def now(self) -> float:
-        return time.monotonic() - self.t0
-
-    def mark(self, name: str) -> float:
-        self.instants[name] = self.now()
-        return self.instants[name]
-
-
-class _Phase:
-    """A report step that also becomes a bar on the timeline chart."""
-
-    def __init__(self, report: Report, clock: _Clock, name: str, group: str):
-        self.report, self.clock, self.name, self.group = report, clock, name, group
-
-    def __enter__(self):
-        self.start = self.clock.now()
-        self._step = self.report.step(self.name)
-        return self._step.__enter__()
-
-    def __exit__(self, *exc):
-        try:
-            return self._step.__exit__(*exc)
-        finally:
-            self.clock.spans.append(Span(self.name, self.start, self.clock.now(), self.group))
 
 
 def run_local_drill(opts: LocalDrillOptions, report: Report) -> dict[str, Any]:
@@ -160,7 +125,7 @@ class _Lab(SimpleNamespace):
     """What the drill's phases hand each other (the servers, the archive, the baseline, timings)."""
 
 
-class _DrillState:
+class _DrillState(DrillAudit, DrillArtefacts):
     def __init__(self, opts: LocalDrillOptions, report: Report, clock: _Clock, workspace: Path):
         self.opts, self.report, self.clock, self.workspace = opts, report, clock, workspace
         self.supervisor: Supervisor | None = None
@@ -525,178 +490,5 @@ class _DrillState:
         if failed:
             raise ExternalError(f"restore step {failed[0].name!r} failed: {failed[0].error}")
 
-    def _check_markers(self, workload: MarkerWorkload, dsn: str) -> None:
-        with psycopg.connect(dsn) as conn:
-            restored = {row[0] for row in conn.execute("SELECT label FROM idp_dr_drill.markers")}
-        verdict = classify(workload.snapshot(), restored, self.target)
-        self.report.check(
-            "markers.before_target_present",
-            not verdict.missing,
-            f"{verdict.expected_present - len(verdict.missing)} of {verdict.expected_present} markers committed "
-            "before the target are restored",
-            missing=verdict.missing[:10],
-        )
-        self.report.check(
-            "markers.after_target_absent",
-            not verdict.revived,
-            f"{verdict.expected_absent - len(verdict.revived)} of {verdict.expected_absent} markers committed "
-            "after the target are absent",
-            revived=verdict.revived[:10],
-        )
 
-    def _check_users(self, dsn: str) -> None:
-        with psycopg.connect(dsn) as conn:
-            restored = {
-                row[0]
-                for row in conn.execute(
-                    "SELECT u.username FROM user_entity u JOIN realm r ON r.id = u.realm_id WHERE r.name = %s", (REALM,)
-                )
-            }
-        before = [name for name, at in self.users_written if at < self.target]
-        after = [name for name, at in self.users_written if at > self.target]
-        missing = [n for n in before if n not in restored]
-        revived = [n for n in after if n in restored]
-        self.report.check(
-            "keycloak.users_before_target_present",
-            not missing and bool(before),
-            f"{len(before) - len(missing)} of {len(before)} users created before the target exist",
-            missing=missing,
-        )
-        self.report.check(
-            "keycloak.users_after_target_absent",
-            not revived,
-            f"{len(after) - len(revived)} of {len(after)} users created after the target are absent",
-            revived=revived,
-        )
-
-    def _check_realm_back(self, standby: KeycloakServer) -> None:
-        realm = standby.admin().get_realm(REALM)
-        self.report.check(
-            "disaster.realm_restored",
-            realm.get("realm") == REALM,
-            f"realm {REALM!r}, deleted after the target, is served again by the standby",
-        )
-
-    def _objectives(self, last_primary_commit: datetime, result) -> None:
-        opts, report = self.opts, self.report
-        window = result.window or {}
-        archived = window.get("latest")
-        archived_at = datetime.fromisoformat(archived.replace("Z", "+00:00")) if isinstance(archived, str) else archived
-        rpo = max((last_primary_commit - archived_at).total_seconds(), 0.0) if archived_at else None
-        report.result["rpo"] = {
-            "definition": "last commit on the primary before the crash minus the newest commit in the archive "
-            "(what a restore to the latest point would lose)",
-            "last_primary_commit": iso(last_primary_commit),
-            "last_archived_commit": iso(archived_at) if archived_at else None,
-            "rpo_s": None if rpo is None else round(rpo, 3),
-            "archive_timeout_s": opts.archive_timeout_s,
-            "target_covered_by_archive": bool(archived_at and archived_at >= self.target),
-        }
-        report.result["rto"] = {k: round(v, 3) for k, v in self.rto.items()}
-        report.result["targets"] = {"rpo_s": opts.rpo_target_s, "rto_s": opts.rto_target_s}
-        report.check(
-            "rpo.within_target",
-            rpo is not None and rpo <= opts.rpo_target_s,
-            f"RPO {rpo:.1f} s (target {opts.rpo_target_s:.0f} s; archive_timeout {opts.archive_timeout_s} s)"
-            if rpo is not None
-            else "RPO could not be measured",
-            rpo_s=rpo,
-        )
-        total = self.rto["total_s"]
-        report.check(
-            "rto.within_target",
-            total <= opts.rto_target_s,
-            f"RTO {total:.1f} s from declaration to verified (target {opts.rto_target_s:.0f} s)",
-            **{k: round(v, 3) for k, v in self.rto.items()},
-        )
-
-    # ------------------------------------------------------------------ artefacts
-    def collect_logs(self, out_dir: Path) -> None:
-        """Copy server logs out of the workspace (which is removed) into the report directory."""
-        for name, path in self.log_paths:
-            if path.is_file():
-                (out_dir / "logs").mkdir(exist_ok=True)
-                shutil.copyfile(path, out_dir / "logs" / name)
-
-    def write_artefacts(self, out_dir: Path) -> dict[str, Any]:
-        chart = None
-        if self.clock.spans:
-            markers = {name: at for name, at in self.clock.instants.items()}
-            chart = timeline_png(
-                self.clock.spans,
-                out_dir / "timeline.png",
-                title="idp-dr local drill: Keycloak PITR restore",
-                markers=markers,
-                rto_s=self.rto.get("total_s"),
-            )
-        files = {"json": str(out_dir / "drill-report.json"), "markdown": str(out_dir / "drill-report.md")}
-        if chart:
-            files["timeline_png"] = str(chart)
-        self.report.result["files"] = files
-        self.report.show_result_in_text = False  # --json and drill-report.json carry everything
-        self.report.notes.append(f"report: {out_dir}/ (drill-report.json, drill-report.md, timeline.png, logs/)")
-        (out_dir / "drill-report.json").write_text(self.report.to_json() + "\n")
-        (out_dir / "drill-report.md").write_text(render_markdown(self.report) + "\n")
-        return files
-
-
-def render_markdown(report: Report) -> str:
-    """A post-mortem-ready summary: phases, RTO/RPO against targets, every check."""
-    doc = report.to_dict()
-    result = doc["result"]
-    lines = [
-        f"# idp-dr drill report: {'PASSED' if doc['ok'] else 'FAILED'}",
-        "",
-        f"- started {doc['started_at']}, took {format_duration(doc['duration_s'])}",
-    ]
-    if "target" in result:
-        lines.append(f"- recovery target {result['target']}; issuer `{result.get('issuer')}`")
-    rpo, rto, targets = result.get("rpo"), result.get("rto"), result.get("targets")
-    if rpo and targets:
-        lines.append(f"- **RPO {rpo['rpo_s']} s** (target {targets['rpo_s']} s): {rpo['definition']}")
-    if rto and targets and "total_s" in rto:
-        lines.append(
-            f"- **RTO {rto['total_s']} s** (target {targets['rto_s']} s): restore base "
-            f"{rto['restore_base_s']} s, WAL replay {rto['replay_wal_s']} s, Keycloak ready "
-            f"{rto['keycloak_ready_s']} s, verify {rto['verify_s']} s"
-        )
-    lines += ["", "| phase | status | duration |", "| --- | --- | --- |"]
-    for step in doc["steps"]:
-        lines.append(f"| {step['name']} | {step['status']} | {format_duration(step['duration_s'])} |")
-    lines += ["", "| check | result | evidence |", "| --- | --- | --- |"]
-    for check in doc["checks"]:
-        lines.append(f"| {check['name']} | {check['status']} | {check['message']} |")
-    if "error" in doc:
-        lines += ["", f"**error:** {doc['error']['message']}"]
-    return "\n".join(lines)
-
-
-__all__ = ["DrError", "LocalDrillOptions", "render_markdown", "run_local_drill"]
-
-
-def load_filler(primary: PgCluster, megabytes: int) -> None:
-    """About ``megabytes`` MiB of rows in their own database (part of the base backup)."""
-    primary.execute("CREATE DATABASE filler")
-    rows_per_mb = 10367  # 101 bytes per row on disk (pg_total_relation_size of 700k rows, PostgreSQL 15)
-    primary.execute(
-        "CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS payload "
-        "FROM generate_series(1, %s) g",
-        (megabytes * rows_per_mb,),
-        dbname="filler",
-    )
-    primary.execute("CHECKPOINT")
-
-
-def generate_wal(primary: PgCluster, megabytes: int) -> None:
-    """About ``megabytes`` MiB of WAL: rewrites of a scratch table, in 16 MiB steps."""
-    primary.execute("CREATE TABLE IF NOT EXISTS wal_churn (id int PRIMARY KEY, payload text)", dbname="postgres")
-    primary.execute(
-        "INSERT INTO wal_churn SELECT g, md5(g::text) FROM generate_series(1, 100000) g ON CONFLICT DO NOTHING",
-        dbname="postgres",
-    )
-    start = primary.execute("SELECT pg_current_wal_lsn()")[0][0]
-    while True:
-        primary.execute("UPDATE wal_churn SET payload = md5(payload)", dbname="postgres")
-        written = primary.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (start,))[0][0]
-        if written >= megabytes * 1024 * 1024:
-            return
+__all__ = ["DrError", "LocalDrillOptions", "run_local_drill"]
