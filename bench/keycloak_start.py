@@ -26,21 +26,22 @@ from pathlib import Path
 
 from bench._common import positive_int, summarize, write_result
 from scripts.lab import keycloak as kc
+from scripts.lab import keycloak_dist as kcd
 from scripts.lab.postgres import PgCluster
 from scripts.pg.osuser import make_workspace, remove_tree
 from scripts.processes import Supervisor
 
 
 def _cold_build(dist: Path) -> float:
-    with tempfile.TemporaryDirectory(prefix="kc-build-", dir=kc.cache_dir()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="kc-build-", dir=kcd.cache_dir()) as tmp:
         home = Path(tmp) / "home"
         shutil.copytree(dist, home, symlinks=True, ignore=shutil.ignore_patterns(".complete"))
         t0 = time.monotonic()
         subprocess.run(
-            [str(home / "bin" / "kc.sh"), "build", *kc.DEFAULT_BUILD_OPTIONS],
+            [str(home / "bin" / "kc.sh"), "build", *kcd.DEFAULT_BUILD_OPTIONS],
             check=True,
             capture_output=True,
-            env=kc._java_env({}),
+            env=kcd._java_env({}),
         )
         return time.monotonic() - t0
 
@@ -49,8 +50,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.keycloak_start")
     parser.add_argument("--rounds", type=positive_int, default=3)
     args = parser.parse_args(argv)
-    build = kc.ensure_build()
-    dist = kc.ensure_distribution()
+    build = kcd.ensure_build()
+    dist = kcd.ensure_distribution()
     samples: dict[str, list[float]] = {
         "build": [],
         "first_start": [],
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> int:
             "rounds": args.rounds,
             "keycloak": build.version,
             "build_options": list(build.options),
-            "heap": kc.DEFAULT_HEAP,
+            "heap": kcd.DEFAULT_HEAP,
             "cpus": os.cpu_count(),
         },
         results,

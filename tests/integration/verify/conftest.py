@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from scripts.errors import ExternalError
 from scripts.lab import keycloak as kc
+from scripts.lab import keycloak_dist as kcd
 from scripts.lab.postgres import PgCluster
 from scripts.pg.bindir import pg_available
 from scripts.pg.osuser import make_workspace, remove_tree
@@ -53,7 +54,7 @@ class KeycloakLab:
     supervisor: Supervisor
     pg: PgCluster
     db_password: str
-    build: kc.KeycloakBuild
+    build: kcd.KeycloakBuild
     primary: kc.KeycloakServer
     ca_file: Path | None = None
 
@@ -118,9 +119,9 @@ def keycloak_lab() -> Iterator[KeycloakLab]:
     need(pg_available(), "PostgreSQL 15 server binaries (apt-get install postgresql)")
     need(shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME")), "a JDK >= 17 for Keycloak")
     try:
-        build = kc.ensure_build()
+        build = kcd.ensure_build()
     except ExternalError as exc:
-        need(False, f"Keycloak {kc.KEYCLOAK_VERSION} distribution: {exc.message}")
+        need(False, f"Keycloak {kcd.KEYCLOAK_VERSION} distribution: {exc.message}")
     workspace = make_workspace(prefix="test-verify-")
     try:
         with Supervisor() as supervisor:

@@ -21,7 +21,7 @@ import requests
 
 from scripts.cli import main
 from scripts.errors import ExitCode
-from scripts.lab.keycloak import password_login
+from scripts.lab.keycloak_admin import password_login
 from scripts.report import Report
 from scripts.verify import (
     CHECK_NAMES,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from scripts.errors import ExternalError
-from scripts.lab import keycloak as kc
+from scripts.lab import keycloak_dist as kc
 from scripts.verify.keycloak import kid_from_certificate
 
 #: A certificate Keycloak 26.7.3 generated for a realm's rsa-generated key provider
