@@ -27,7 +27,7 @@ from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionN
 from components.failover_dns import FAILED_OVER_PATH, FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
-from contract.outputs import DatabaseOutputs
+from contract.outputs import ArchiveOutputs, DatabaseOutputs, DnsOutputs, StackOutputs, StandbyOutputs, exported
 from contract.restore import DrRestoreRequest, command_line, wal_restore_argv
 
 #: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
@@ -359,88 +359,123 @@ class DrTopology(pulumi.ComponentResource):
         sites: dict[str, IdentityStandby],
         dns: FailoverDns,
     ) -> dict:
-        dr_site = sites["dr"]
-        dr_restore_id = f"{name}-dr-restore"
+        """The stack outputs, every section keyed as :mod:`contract.outputs` reads it."""
         if database is not None:
-            db_outputs = {
-                "mode": "rds",
-                "primaryInstanceId": database.instance.identifier,
-                "primaryInstanceArn": database.instance.arn,
-                "primaryEndpoint": database.instance.address,
-                "port": PG_PORT,
-                "dbName": cfg.db_name,
-                "masterSecretArn": database.master_secret_arn,
-                "drReplicaInstanceId": database.dr_replica.identifier if database.dr_replica else None,
-                "drReplicaArn": database.dr_replica.arn if database.dr_replica else None,
-                "replicatedBackupsArn": database.replicated_backups_arn,
-                "drKmsKeyArn": database.dr_key_arn,
-                "drSubnetGroupName": database.dr_subnet_group_name,
-                "drSecurityGroupIds": [database.dr_security_group_id],
-                "drParameterGroupName": database.dr_parameter_group_name,
-                "drRestoreInstanceId": dr_restore_id,
-            }
-            restore_command = pulumi.Output.all(**db_outputs).apply(
-                lambda values: command_line(
-                    DrRestoreRequest.from_outputs(DatabaseOutputs.model_validate(values), cfg.dr_region).argv()
-                )
-            )
+            db_outputs, restore_command = _rds_outputs(name, cfg, database)
         else:
-            db_outputs = {
-                "mode": "self-managed",
-                "primaryEndpoint": cfg.database.self_managed_primary_host,
-                "port": PG_PORT,
-                "dbName": cfg.db_name,
-                "drKmsKeyArn": archive.dr_key_arn,
-            }
-            restore_command = archive.dr_bucket_name.apply(
-                lambda bucket: command_line(
-                    wal_restore_argv(bucket, cfg.archive.prefix, cfg.server_name, cfg.database.engine_major)
-                )
-            )
-        return {
-            "primaryRegion": cfg.primary_region,
-            "drRegion": cfg.dr_region,
-            "idp": cfg.idp.kind,
-            "publicHostname": cfg.idp.public_hostname,
-            "issuer": cfg.idp.issuer,
-            "rtoTargetSeconds": cfg.targets.rto_seconds,
-            "rpoTargetSeconds": cfg.targets.rpo_seconds,
-            "database": db_outputs,
-            "archive": {
-                "primaryBucket": archive.primary_bucket_name,
-                "drBucket": archive.dr_bucket_name,
-                "prefix": cfg.archive.prefix,
-                "serverName": cfg.server_name,
-                "writerRoleArn": archive.writer_role_arn,
-            },
-            "standby": {
+            db_outputs, restore_command = _self_managed_outputs(cfg, archive)
+        return exported(
+            StackOutputs,
+            {
+                "primaryRegion": cfg.primary_region,
+                "drRegion": cfg.dr_region,
                 "idp": cfg.idp.kind,
-                "namespace": cfg.standby.namespace,
-                "serverDeployment": dr_site.server_deployment_name,
-                "workerDeployment": dr_site.worker_deployment_name,
-                "primaryReplicas": cfg.standby.primary_replicas,
-                "drReplicas": cfg.standby.dr_replicas,
-                "mode": cfg.standby.standby_mode,
-                "secretsMode": cfg.standby.secrets_mode,
-                "dbSecretName": dr_site.db_secret_name,
-                "externalSecretName": dr_site.external_secret_name,
-                "drDbEndpointSecretArn": access.dr_endpoint_arn,
-                "drKubeContext": cfg.kubernetes.dr.context,
-                "primaryKubeContext": cfg.kubernetes.primary.context,
+                "publicHostname": cfg.idp.public_hostname,
+                "issuer": cfg.idp.issuer,
+                "rtoTargetSeconds": cfg.targets.rto_seconds,
+                "rpoTargetSeconds": cfg.targets.rpo_seconds,
+                "database": db_outputs,
+                "archive": exported(
+                    ArchiveOutputs,
+                    {
+                        "primaryBucket": archive.primary_bucket_name,
+                        "drBucket": archive.dr_bucket_name,
+                        "prefix": cfg.archive.prefix,
+                        "serverName": cfg.server_name,
+                        "writerRoleArn": archive.writer_role_arn,
+                    },
+                ),
+                "standby": _standby_outputs(cfg, sites["dr"], access),
+                "dns": _dns_outputs(cfg, dns),
+                "restoreCommand": restore_command,
             },
-            "dns": {
-                "zoneId": cfg.dns.zone_id,
-                "recordName": cfg.idp.public_hostname,
-                "ttl": cfg.dns.ttl,
-                "primaryHealthCheckId": dns.primary_health_check_id,
-                "drHealthCheckId": dns.dr_health_check_id,
-                "primaryRecordHealthCheckId": dns.primary_record_health_check_id,
-                "secondaryRecordHealthCheckId": dns.secondary_record_health_check_id,
-                "primaryHealthHostname": cfg.primary_health_hostname,
-                "drHealthHostname": cfg.dr_health_hostname,
-                "healthPath": cfg.health_path,
-                "failedOverPath": FAILED_OVER_PATH,
-                "detectionSeconds": cfg.detection_seconds,
-            },
-            "restoreCommand": restore_command,
-        }
+        )
+
+
+def _rds_outputs(name: str, cfg: StackConfig, database: PitrDatabase) -> tuple[dict, pulumi.Output[str]]:
+    db_outputs = exported(
+        DatabaseOutputs,
+        {
+            "mode": "rds",
+            "primaryInstanceId": database.instance.identifier,
+            "primaryInstanceArn": database.instance.arn,
+            "primaryEndpoint": database.instance.address,
+            "port": PG_PORT,
+            "dbName": cfg.db_name,
+            "masterSecretArn": database.master_secret_arn,
+            "drReplicaInstanceId": database.dr_replica.identifier if database.dr_replica else None,
+            "drReplicaArn": database.dr_replica.arn if database.dr_replica else None,
+            "replicatedBackupsArn": database.replicated_backups_arn,
+            "drKmsKeyArn": database.dr_key_arn,
+            "drSubnetGroupName": database.dr_subnet_group_name,
+            "drSecurityGroupIds": [database.dr_security_group_id],
+            "drParameterGroupName": database.dr_parameter_group_name,
+            "drRestoreInstanceId": f"{name}-dr-restore",
+        },
+    )
+    restore_command = pulumi.Output.all(**db_outputs).apply(
+        lambda values: command_line(
+            DrRestoreRequest.from_outputs(DatabaseOutputs.model_validate(values), cfg.dr_region).argv()
+        )
+    )
+    return db_outputs, restore_command
+
+
+def _self_managed_outputs(cfg: StackConfig, archive: WalArchive) -> tuple[dict, pulumi.Output[str]]:
+    db_outputs = exported(
+        DatabaseOutputs,
+        {
+            "mode": "self-managed",
+            "primaryEndpoint": cfg.database.self_managed_primary_host,
+            "port": PG_PORT,
+            "dbName": cfg.db_name,
+            "drKmsKeyArn": archive.dr_key_arn,
+        },
+    )
+    restore_command = archive.dr_bucket_name.apply(
+        lambda bucket: command_line(
+            wal_restore_argv(bucket, cfg.archive.prefix, cfg.server_name, cfg.database.engine_major)
+        )
+    )
+    return db_outputs, restore_command
+
+
+def _standby_outputs(cfg: StackConfig, dr_site: IdentityStandby, access: DatabaseAccess) -> dict:
+    return exported(
+        StandbyOutputs,
+        {
+            "idp": cfg.idp.kind,
+            "namespace": cfg.standby.namespace,
+            "serverDeployment": dr_site.server_deployment_name,
+            "workerDeployment": dr_site.worker_deployment_name,
+            "primaryReplicas": cfg.standby.primary_replicas,
+            "drReplicas": cfg.standby.dr_replicas,
+            "mode": cfg.standby.standby_mode,
+            "secretsMode": cfg.standby.secrets_mode,
+            "dbSecretName": dr_site.db_secret_name,
+            "externalSecretName": dr_site.external_secret_name,
+            "drDbEndpointSecretArn": access.dr_endpoint_arn,
+            "drKubeContext": cfg.kubernetes.dr.context,
+            "primaryKubeContext": cfg.kubernetes.primary.context,
+        },
+    )
+
+
+def _dns_outputs(cfg: StackConfig, dns: FailoverDns) -> dict:
+    return exported(
+        DnsOutputs,
+        {
+            "zoneId": cfg.dns.zone_id,
+            "recordName": cfg.idp.public_hostname,
+            "ttl": cfg.dns.ttl,
+            "primaryHealthCheckId": dns.primary_health_check_id,
+            "drHealthCheckId": dns.dr_health_check_id,
+            "primaryRecordHealthCheckId": dns.primary_record_health_check_id,
+            "secondaryRecordHealthCheckId": dns.secondary_record_health_check_id,
+            "primaryHealthHostname": cfg.primary_health_hostname,
+            "drHealthHostname": cfg.dr_health_hostname,
+            "healthPath": cfg.health_path,
+            "failedOverPath": FAILED_OVER_PATH,
+            "detectionSeconds": cfg.detection_seconds,
+        },
+    )

@@ -8,7 +8,7 @@ exported camelCase keys.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,6 +62,8 @@ class ArchiveOutputs(_Out):
     #: barman-cloud server name; WAL lives under s3://<bucket>/<prefix>/<serverName>/wals/.
     prefix: str
     serverName: str
+    #: IRSA role allowed to write the archive (when ``archive.writer`` is configured).
+    writerRoleArn: str | None = None
 
 
 class StandbyOutputs(_Out):
@@ -72,6 +74,8 @@ class StandbyOutputs(_Out):
     primaryReplicas: int
     #: Replicas the passive site runs in normal times (0 = pilot light).
     drReplicas: int
+    #: pilot-light (drReplicas 0) | warm.
+    mode: Literal["pilot-light", "warm"] | None = None
     #: external-secrets: the DB Secret is synced from Secrets Manager in the DR region.
     #: pulumi: the DB Secret is a Kubernetes Secret written by Pulumi.
     secretsMode: Literal["external-secrets", "pulumi"]
@@ -82,6 +86,7 @@ class StandbyOutputs(_Out):
     #: standby; failover writes the recovered endpoint here (external-secrets mode).
     drDbEndpointSecretArn: str | None = None
     drKubeContext: str | None = None
+    primaryKubeContext: str | None = None
 
 
 class DnsOutputs(_Out):
@@ -99,6 +104,8 @@ class DnsOutputs(_Out):
     healthPath: str
     #: Path the sticky-failover step writes into the primary check so it stays unhealthy.
     failedOverPath: str
+    #: Worst-case seconds for Route 53 to declare the primary unhealthy (interval x threshold).
+    detectionSeconds: int | None = None
 
 
 class StackOutputs(_Out):
@@ -115,3 +122,14 @@ class StackOutputs(_Out):
     restoreCommand: str
     rto_target_s: int = Field(alias="rtoTargetSeconds")
     rpo_target_s: int = Field(alias="rpoTargetSeconds")
+
+
+def exported(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` keyed exactly as ``model`` reads them: the Pulumi program builds every output
+    section through this, so a renamed or forgotten key fails ``pulumi preview``, not a failover."""
+    fields = {field.alias or name: field for name, field in model.model_fields.items()}
+    unknown = sorted(set(values) - set(fields))
+    missing = sorted(key for key, field in fields.items() if field.is_required() and key not in values)
+    if unknown or missing:
+        raise ValueError(f"{model.__name__} outputs: unknown {unknown}, missing {missing}")
+    return values

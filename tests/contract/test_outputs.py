@@ -1,0 +1,24 @@
+"""The stack outputs are built through their model: a renamed or forgotten key fails the program."""
+
+from __future__ import annotations
+
+import pytest
+
+from contract.outputs import ArchiveOutputs, exported
+
+ARCHIVE = {"primaryBucket": "a", "drBucket": "b", "prefix": "pg", "serverName": "sso"}
+
+
+def test_a_section_keyed_as_its_model_passes_through_unchanged():
+    assert exported(ArchiveOutputs, ARCHIVE) is ARCHIVE
+
+
+def test_a_renamed_key_is_refused_naming_it_and_the_missing_one():
+    renamed = {**{k: v for k, v in ARCHIVE.items() if k != "drBucket"}, "drBucketName": "b"}
+    with pytest.raises(ValueError) as info:
+        exported(ArchiveOutputs, renamed)
+    assert str(info.value) == "ArchiveOutputs outputs: unknown ['drBucketName'], missing ['drBucket']"
+
+
+def test_an_optional_key_may_be_left_out():
+    assert exported(ArchiveOutputs, ARCHIVE)  # writerRoleArn is optional
