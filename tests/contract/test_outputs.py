@@ -19,4 +19,3 @@ def test_a_renamed_key_is_refused_naming_it_and_the_missing_one():
     with pytest.raises(ValueError) as info:
         exported(ArchiveOutputs, renamed)
     assert str(info.value) == "ArchiveOutputs outputs: unknown ['drBucketName'], missing ['drBucket']"
-

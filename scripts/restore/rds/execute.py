@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from scripts import __version__
 from scripts.aws.client import Aws, error_code, error_message, tags_dict
-from scripts.aws.rds import INSTANCE_NOT_FOUND, describe_instance
+from scripts.aws.rds import describe_instance
 from scripts.errors import ExternalError, RefusedError
 from scripts.polling import Clock, Verdict, poll_until
 from scripts.progress import Progress
@@ -277,19 +277,11 @@ def _events(aws: Aws, region: str, target: str, since: datetime | None = None) -
 
 
 def _wait_available(aws: Aws, plan: RestorePlan, *, clock: Clock, progress: Progress) -> tuple[dict[str, Any], int]:
-    rds = aws.client("rds", plan.region)
     started = clock.monotonic()
     state: dict[str, Any] = {"last_status": None, "last_event": None, "events_at": -1e9}
 
     def fetch() -> dict[str, Any] | None:
-        try:
-            return aws.call(rds, "DescribeDBInstances", DBInstanceIdentifier=plan.target)["DBInstances"][0]
-        except ClientError as exc:
-            if error_code(exc) in INSTANCE_NOT_FOUND:
-                return None
-            raise ExternalError(
-                f"DescribeDBInstances {plan.target} failed: {error_code(exc)}: {error_message(exc)}"
-            ) from None
+        return describe_instance(aws, plan.region, plan.target)
 
     def judge(instance: dict[str, Any] | None) -> Verdict[dict[str, Any]]:
         if instance is None:
