@@ -32,7 +32,7 @@ from typing import Any
 import boto3
 
 from contract.secrets import DB_SECRET_KEYS
-from scripts.cliutil import DefaultsHelpFormatter
+from scripts.cliutil import DefaultsHelpFormatter, duration
 from scripts.errors import InputError
 from scripts.k8s.adapter import FakeKube, FileKube
 from scripts.lab.s3 import LAB_AWS_ENV
@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--idp", choices=["keycloak", "authentik"], default="keycloak")
     p.add_argument("--secrets-mode", choices=["external-secrets", "pulumi"], default="external-secrets")
     p.add_argument("--dr-replicas", type=int, default=0, help="standby replicas in normal times (0 = pilot light)")
-    p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS)
+    p.add_argument("--exit-after", type=duration("s"), default=None, metavar="DURATION", help=argparse.SUPPRESS)
     p.set_defaults(handler=run)
 
 
