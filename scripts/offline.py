@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
+
+from scripts.errors import InputError
+from scripts.inputs import read_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "__main__.py"
@@ -270,14 +272,18 @@ def run_program(
     return OfflineRun(recorder=recorder, outputs=collected, secret_outputs=secret_names)
 
 
-def load_stack_file(path: Path) -> tuple[dict[str, Any], set[str]]:
+def load_stack_file(
+    path: Path, *, field: str = "--stack-file", shown: str | None = None
+) -> tuple[dict[str, Any], set[str]]:
     """Config of a ``Pulumi.<stack>.yaml`` for an offline run.
 
     ``secure:`` values cannot be decrypted without the Pulumi CLI; they are
     replaced by a placeholder and marked secret, which is all validation and
     the plan need (secret values are never printed).
     """
-    document = yaml.safe_load(path.read_text()) or {}
+    document = read_yaml(field, path, "a Pulumi stack config file (YAML)", shown=shown) or {}
+    if not isinstance(document, dict):
+        raise InputError(field, shown or str(path), "a Pulumi stack config file (a YAML mapping with a config: key)")
     config: dict[str, Any] = {}
     secret_keys: set[str] = set()
     for key, value in (document.get("config") or {}).items():

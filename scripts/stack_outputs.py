@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from contract.outputs import StackOutputs
 from scripts.errors import InputError
+from scripts.inputs import read_text
 
 
 def load_stack_outputs(source: str) -> StackOutputs:
@@ -30,7 +31,13 @@ def load_stack_outputs(source: str) -> StackOutputs:
                 "expected a readable file (or '-' for stdin)",
                 hint="create it with: pulumi stack output --json > outputs.json",
             )
-        text = path.read_text()
+        text = read_text(
+            field,
+            path,
+            "expected a readable file of JSON text (or '-' for stdin)",
+            shown=source,
+            hint="create it with: pulumi stack output --json > outputs.json",
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

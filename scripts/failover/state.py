@@ -11,6 +11,8 @@ from typing import Any
 
 from contract.outputs import StackOutputs
 from scripts import __version__
+from scripts.errors import InputError
+from scripts.inputs import read_json
 from scripts.restore.rds.request import DEFAULT_POLL_S
 from scripts.timeutil import iso
 
@@ -68,9 +70,11 @@ class State:
 
     @classmethod
     def load_or_new(cls, directory: Path, *, record: str, mode: str, now: datetime) -> State:
+        if directory.exists() and not directory.is_dir():
+            raise InputError("--state-dir", str(directory), "a directory for the incident's state (this is a file)")
         path = directory / "state.json"
         if path.is_file():
-            data = json.loads(path.read_text())
+            data = _read_state(path)
             if data.get("failed_back_at"):
                 # A finished incident: keep it for the record, start a new one.
                 stamp = (data.get("incident_id") or "previous").replace(":", "")
@@ -109,3 +113,35 @@ class State:
 
     def done(self, name: str) -> bool:
         return self.steps.get(name, {}).get("status") == "ok"
+
+
+#: What a state file must hold to be resumed: key -> type.
+_STATE_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "version": int,
+    "record": str,
+    "mode": str,
+    "incident_id": str,
+    "started_at": str,
+    "runs": list,
+    "steps": dict,
+}
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """The saved incident, checked for shape and format version before anything resumes from it."""
+    hint = (
+        f"this is not a state file this version of idp-dr wrote; move {path} aside to start a new "
+        "incident (the old one stays there for the record)"
+    )
+    data = read_json("--state-dir", path, "a state.json written by failover or failback", hint=hint)
+    allowed = f"a state.json written by failover or failback (format version {STATE_VERSION})"
+    if not isinstance(data, dict):
+        raise InputError("--state-dir", str(path), f"{allowed}; it holds {type(data).__name__}", hint=hint)
+    wrong = [
+        k for k, kind in _STATE_SHAPE.items() if not isinstance(data.get(k), kind) or isinstance(data.get(k), bool)
+    ]
+    if wrong:
+        raise InputError("--state-dir", str(path), f"{allowed}; missing or mistyped: {', '.join(wrong)}", hint=hint)
+    if data["version"] != STATE_VERSION:
+        raise InputError("--state-dir", str(path), f"{allowed}; this one is version {data['version']}", hint=hint)
+    return data

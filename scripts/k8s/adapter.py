@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scripts.errors import ExternalError, InputError
+from scripts.inputs import read_json
 
 EXTERNAL_SECRET_KIND = "externalsecrets.external-secrets.io"  # noqa: S105 - a resource kind
 FORCE_SYNC_ANNOTATION = "force-sync"
@@ -318,7 +319,12 @@ class FileKube(FakeKube):
                 f"fake:{path}",
                 "fake:<existing JSON state file> (the sandbox writes one) or kubectl",
             )
-        super().__init__(json.loads(path.read_text()), secret_source=secret_source, ready_after=ready_after)
+        state = read_json("--kube-adapter", path, "fake:<a JSON state file the sandbox wrote>", shown=f"fake:{path}")
+        if not isinstance(state, dict):
+            raise InputError(
+                "--kube-adapter", f"fake:{path}", "fake:<a JSON state file the sandbox wrote> (not an object)"
+            )
+        super().__init__(state, secret_source=secret_source, ready_after=ready_after)
         self.description = f"SIMULATED Kubernetes (fake cluster in {path})"
 
     def _load(self) -> None:

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
         )
 
     with report.step("validate config", file=str(path)):
-        config, secret_keys = load_stack_file(path)
+        config, secret_keys = load_stack_file(path, field=field, shown=value)
         try:
             cfg = load_stack_config(config, secret_keys)
         except ConfigError as exc:

@@ -37,7 +37,7 @@ from scripts.report import Report
 from scripts.restore.wal.phases import RestoreRun
 from scripts.restore.wal.request import RestoreRequest, RestoreResult
 from scripts.restore.wal.server import RestoredServer
-from scripts.restore.wal.validate import Validated, validate
+from scripts.restore.wal.validate import Validated, check_pgdata_path, validate
 from scripts.timeutil import iso
 
 
@@ -56,7 +56,7 @@ def restore_wal(
     is written before validation passed. Re-running the same request resumes it.
     """
     t_total = time.monotonic()
-    pgdata = Path(req.pgdata).absolute()
+    pgdata = check_pgdata_path(Path(req.pgdata).absolute())
     _register_secrets(req, report)
     spool = Path(req.spool_dir).absolute() if req.spool_dir else pgdata.with_name(pgdata.name + ".wal-spool")
 

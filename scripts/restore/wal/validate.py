@@ -42,6 +42,17 @@ from scripts.wal.fetch import fetch_decompressed
 from scripts.wal.location import ArchiveLocation, check_server_name
 
 
+def check_pgdata_path(pgdata: Path) -> Path:
+    """A directory below the root: the restore creates it (and a spool beside it), never in '/'."""
+    if not pgdata.name:
+        raise InputError(
+            "--pgdata",
+            str(pgdata),
+            "a directory below the file-system root for the restored cluster, e.g. /var/lib/postgresql/16/restore",
+        )
+    return pgdata
+
+
 def _check_pgdata(pgdata: Path, fingerprint: str) -> dict[str, Any] | None:
     """None when PGDATA may be restored into; the saved state when this is our own restore to resume."""
     if pgdata.exists() and not pgdata.is_dir():

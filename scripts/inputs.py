@@ -1,0 +1,51 @@
+"""Reading a file the operator names on the command line: one place for its refusals.
+
+A missing file, a directory, an unreadable or a binary file, or text that does not parse is bad
+input (``invalid <flag> <value>: <what is allowed>``, exit 2) before anything is contacted, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scripts.errors import InputError
+
+
+def read_text(field: str, path: Path, allowed: str, *, shown: str | None = None, hint: str | None = None) -> str:
+    """The file's UTF-8 text; ``allowed`` says what the flag takes (e.g. "a stack config file")."""
+    value = shown if shown is not None else str(path)
+    if not path.is_file():
+        what = "a directory" if path.is_dir() else "no such file"
+        raise InputError(field, value, f"{allowed} ({what})", hint=hint)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(field, value, f"{allowed} (this file is not UTF-8 text)", hint=hint) from None
+    except OSError as exc:
+        raise InputError(field, value, f"{allowed} ({exc.strerror})", hint=hint) from None
+
+
+def read_json(field: str, path: Path, allowed: str, *, shown: str | None = None, hint: str | None = None) -> Any:
+    """The file's JSON document."""
+    text = read_text(field, path, allowed, shown=shown, hint=hint)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        value = shown if shown is not None else str(path)
+        raise InputError(field, value, f"{allowed} (not JSON: {exc})", hint=hint) from None
+
+
+def read_yaml(field: str, path: Path, allowed: str, *, shown: str | None = None, hint: str | None = None) -> Any:
+    """The file's YAML document."""
+    text = read_text(field, path, allowed, shown=shown, hint=hint)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        value = shown if shown is not None else str(path)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(field, value, f"{allowed} (not YAML: {first})", hint=hint) from None
