@@ -296,6 +296,16 @@ class ReplayPlan:
     history: list[WalObject]
     segments: list[WalObject]
     gap_after: str | None = None  # last segment before a hole in the archive (later WAL is unreachable)
+    #: The first segment missing from the archive (at a hole, or before the backup is consistent).
+    missing: str | None = None
+    #: Archived segments after the hole: WAL that exists but cannot be replayed from this backup.
+    beyond_gap: list[WalObject] = field(default_factory=list)
+
+    @property
+    def reaches_backup_end(self) -> bool:
+        """The WAL the backup itself needs (begin_wal..end_wal) is all there: it can become consistent."""
+        end = self.backup.end_wal
+        return bool(self.segments) and (end is None or self.segments[-1].name[8:] >= end[8:])
 
     @property
     def objects(self) -> list[WalObject]:
@@ -352,7 +362,8 @@ def replay_plan(catalog: Catalog, backup: Backup) -> ReplayPlan:
     max_segno = max((n for (_, n) in by_number), default=-1)
     history = [h for tli, h in sorted(catalog.history_files().items()) if tli <= target_tli]
     plan: list[WalObject] = []
-    gap_after = None
+    gap_after = missing = None
+    beyond: list[WalObject] = []
     segno = segment_number(backup.begin_wal, segment_size)
     while segno <= max_segno:
         found = None
@@ -361,11 +372,21 @@ def replay_plan(catalog: Catalog, backup: Backup) -> ReplayPlan:
                 found = by_number[(tli, segno)]
                 break
         if found is None:
-            if plan and any(n > segno for (_, n) in by_number):
-                gap_after = plan[-1].name
+            later = sorted((n, obj) for (_, n), obj in by_number.items() if n > segno)
+            if later:
+                missing = segment_name(_timeline_at(path, segno), segno, segment_size)
+                gap_after = plan[-1].name if plan else None
+                beyond = [obj for _, obj in later]
             break
         plan.append(found)
         if found.partial:
             break  # a .partial ends its timeline's WAL
         segno += 1
-    return ReplayPlan(backup, target_tli, history, plan, gap_after)
+    if not plan:
+        missing = backup.begin_wal
+    return ReplayPlan(backup, target_tli, history, plan, gap_after, missing, beyond)
+
+
+def _timeline_at(path: list[tuple[int, int]], segno: int) -> int:
+    """The timeline PostgreSQL reads segment ``segno`` from, following the history path."""
+    return max((tli for tli, first in path if first <= segno), default=path[0][0])

@@ -85,6 +85,12 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
     )
     dst.add_argument("--no-archive", action="store_true", help="archive_mode = off on the restored server")
     dst.add_argument(
+        "--accept-wal-gap",
+        action="store_true",
+        help="with --latest: when a WAL segment is missing from the archive, promote at the hole instead of "
+        "refusing (the report states what is lost)",
+    )
+    dst.add_argument(
         "--stop-after",
         action="store_true",
         help="stop the restored server after promotion (default: leave it running)",
@@ -145,8 +151,9 @@ def run(args: argparse.Namespace, report: Report) -> None:
         timeout_s=args.timeout,
         leave_running=not args.stop_after,
         dry_run=args.dry_run,
+        accept_wal_gap=args.accept_wal_gap,
     )
     progress = Progress("restore wal", enabled=not args.quiet, min_interval=5.0)
     restore_wal(request, report, progress=progress)
     if not args.dry_run:
-        progress.done("restored and promoted")
+        progress.done("restored and promoted" if report.ok else "promoted, but a check failed: see the report")

@@ -278,10 +278,12 @@ class RestoreRun:
             with contextlib.suppress(Exception):
                 rows = server.query(
                     "SELECT pg_last_xact_replay_timestamp(), "
-                    "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
+                    "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int, "
+                    "pg_walfile_name(pg_current_wal_lsn())"
                 )
                 result.last_replayed_commit = rows[0][0]
                 result.new_timeline = rows[0][1]
+                result.ended_in_segment = rows[0][2]
             if result.promoted_at is None:  # promoted while an earlier run had stopped waiting
                 result.promoted_at = promotion_time(log) or utcnow()
             if result.last_replayed_commit:
@@ -339,6 +341,8 @@ def _record_checks(
                 "not visible: the server logs elsewhere "
                 "(logging_collector); PostgreSQL refuses to promote before the target anyway",
             )
+    if target.kind == "latest":
+        _check_replayed_to_end(report, result, plan)
     # Anything on the restored server's timeline under the source's prefix would be our doing.
     ours = [
         o["Key"]
@@ -351,6 +355,30 @@ def _record_checks(
         f"no timeline-{tli} WAL under {location.display()}"
         if not ours
         else f"{len(ours)} timeline-{tli} objects under {location.display()}: {ours[:3]}",
+    )
+
+
+def _check_replayed_to_end(report: Report, result: RestoreResult, plan: ReplayPlan) -> None:
+    """To the latest WAL, replay must reach the archive's last segment. PostgreSQL ends recovery at the
+    first record it cannot read and promotes there: a damaged or truncated segment would otherwise pass
+    as the end of the archive (the last segment itself cannot be told from WAL still being written)."""
+    last, ended = plan.last_segment, result.ended_in_segment
+    if last is None or ended is None:
+        report.check("replayed_to_archive_end", None, "not measured (no archived WAL after the backup, or no answer)")
+        return
+    reached = ended[8:] >= last.name[8:]
+    later = [o.name for o in plan.segments if o.name[8:] > ended[8:]]
+    report.check(
+        "replayed_to_archive_end",
+        reached,
+        f"replay reached the archive's last segment {last.name} (the new timeline starts in {ended})"
+        if reached
+        else f"replay stopped in segment {ended[8:]} (timeline {int(ended[:8], 16)}), before the archive's last "
+        f"segment {last.name}: PostgreSQL could not read the WAL there (a damaged or truncated segment); "
+        f"{len(later)} later segment(s) were not replayed",
+        ended_in=ended,
+        archive_last=last.name,
+        not_replayed=later[:10],
     )
 
 

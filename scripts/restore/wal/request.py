@@ -65,6 +65,9 @@ class RestoreRequest:
     #: With prefetch off: pass ``-p N --spool-dir`` to barman-cloud-wal-restore (its own look-ahead;
     #: library only, used by the benchmark to compare). 0 = plain serial.
     barman_parallel: int = 0
+    #: With a latest target, promote at a hole in the archive instead of refusing (the report says
+    #: what is lost). Default False: a missing segment is never promoted at silently.
+    accept_wal_gap: bool = False
 
     def fingerprint(self) -> str:
         """Identity of a restore for resuming: same archive, server, backup choice and target."""
@@ -95,6 +98,8 @@ class RestoreResult:
     new_timeline: int | None = None
     last_replayed_commit: datetime | None = None
     promoted_at: datetime | None = None
+    #: The WAL segment the restored server writes in after promotion (where replay ended).
+    ended_in_segment: str | None = None
     rpo_s: float | None = None
     segments_replayed: int = 0
     wal_bytes: int = 0

@@ -382,6 +382,7 @@ def _choose_backup(
                 req.target.value,
                 "a time with archived WAL after a backup; this archive holds no WAL after its backups",
             )
+        _check_time_before_gap(req.target, newest_plan, found)
         check_time_in_window(req.target, found.window)
         found.backup = explicit or _pick_backup_for_time(catalog, req.target)
         found.plan = newest_plan if found.backup is newest else replay_plan(catalog, found.backup)
@@ -394,10 +395,64 @@ def _choose_backup(
         )
     else:
         found.backup, found.plan = newest, newest_plan
-    if found.plan.gap_after:
-        report.notes.append(
-            f"the archive has a hole after {found.plan.gap_after}: WAL after it cannot be replayed from this backup"
+    _check_continuity(req, found, report)
+
+
+def _gap_text(plan: ReplayPlan, location: ArchiveLocation) -> str:
+    beyond = plan.beyond_gap
+    return (
+        f"WAL segment {plan.missing} is missing from {location.display()}: {len(beyond)} archived segment(s) "
+        f"after it ({beyond[0].name}..{beyond[-1].name}, the newest uploaded {iso(beyond[-1].last_modified)}) "
+        "cannot be replayed"
+    )
+
+
+def _check_time_before_gap(target: Target, plan: ReplayPlan, found: Validated) -> None:
+    """A time past a hole in the archive is unreachable: say which segment is missing."""
+    window = found.window
+    if not plan.beyond_gap or window is None or target.time is None or target.time <= window.latest:
+        return
+    raise InputError(
+        "--time",
+        target.value,
+        f"a time up to {iso(window.latest)}, the last commit before a hole in the archive: "
+        + _gap_text(plan, found.location),
+        hint="put the missing segment back (a failed upload, a lifecycle rule, a replication gap) and re-run; "
+        "nothing was changed",
+    )
+
+
+def _check_continuity(req: RestoreRequest, found: Validated, report: Report) -> None:
+    """The WAL from the backup to the target is contiguous; a hole is refused, never promoted at silently."""
+    plan, backup = found.plan, found.backup
+    assert plan is not None and backup is not None
+    if not plan.reaches_backup_end:
+        raise RefusedError(
+            f"backup {backup.backup_id} cannot be restored: WAL segment {plan.missing} (needed to make it "
+            f"consistent) is missing from {found.location.display()}",
+            hint="restore an older backup with --backup-id, or put the segment back; nothing was changed",
         )
+    if not plan.beyond_gap:
+        return
+    gap = _gap_text(plan, found.location)
+    reachable = iso(found.window.latest) if found.window else None
+    report.result["wal_gap"] = {
+        "missing_segment": plan.missing,
+        "segments_after_it": len(plan.beyond_gap),
+        "bytes_after_it": sum(o.size for o in plan.beyond_gap),
+        "newest_after_it_uploaded": iso(plan.beyond_gap[-1].last_modified),
+        "last_reachable_commit": reachable,
+    }
+    if req.target.kind != "latest":
+        report.notes.append(f"the archive has a hole: {gap}; the target lies before it")
+    elif not req.accept_wal_gap:
+        raise RefusedError(
+            f"refusing to restore to the latest WAL: {gap}; the last commit that can be reached is {reachable}",
+            hint="put the segment back and re-run; or restore to that commit with --time, or pass "
+            "--accept-wal-gap to promote at the gap (the report states what is lost); nothing was changed",
+        )
+    else:
+        report.notes.append(f"--accept-wal-gap: promoted at the hole, losing what follows it: {gap}")
 
 
 def _check_new_archive_prefix(req: RestoreRequest, found: Validated) -> None:
