@@ -70,6 +70,7 @@ def _idp_spec(cfg: StackConfig) -> IdpSpec:
         public_hostname=idp.public_hostname,
         issuer=idp.issuer,
         discovery_path=idp.discovery_path,
+        public_routes=idp.public_routes,
         jwks_path=idp.jwks_path,
         token_path=idp.token_path,
         health_path=cfg.health_path,

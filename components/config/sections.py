@@ -71,6 +71,11 @@ class IdpConfig(Section):
     version: str | None = Field(
         None, description="App version when the image tag is not one (digest-pinned images), e.g. '2025.10.2'."
     )
+    public_realms: list[Slug] = Field(
+        default_factory=list,
+        description="Keycloak: more realms to serve on the public hostname besides realm (the admin "
+        "console and the master realm are never routed there unless you list master).",
+    )
     optimized_image: bool = Field(
         False,
         description="Keycloak only: the image was pre-built (``kc.sh build --db=postgres --health-enabled=true``), "
@@ -91,6 +96,21 @@ class IdpConfig(Section):
         if self.kind == "keycloak":
             return f"https://{self.public_hostname}/realms/{self.realm}"
         return f"https://{self.public_hostname}/application/o/{self.application_slug}/"
+
+    @property
+    def public_routes(self) -> tuple[tuple[str, str], ...]:
+        """(path, pathType) the public Ingress routes. Keycloak: only what clients need, per the
+        reverse-proxy guide (the realms in use, static resources, robots.txt): ``/admin/`` and the
+        master realm stay off the internet. authentik serves its flows, API and admin UI under one
+        tree, so ``/`` is routed (see the README's security section)."""
+        if self.kind != "keycloak":
+            return (("/", "Prefix"),)
+        realms = dict.fromkeys([self.realm, *self.public_realms])
+        return (
+            *((f"/realms/{realm}/", "Prefix") for realm in realms),
+            ("/resources/", "Prefix"),
+            ("/robots.txt", "Exact"),
+        )
 
     @property
     def discovery_path(self) -> str:

@@ -103,7 +103,10 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
             f"{name}-public-ingress",
             self._server_name,
             idp.public_hostname,
-            [{"path": "/", "pathType": "Prefix", "backend": self._backend(service, backend_port_name)}],
+            [
+                {"path": path, "pathType": path_type, "backend": self._backend(service, backend_port_name)}
+                for path, path_type in idp.public_routes
+            ],
         )
         self._ingress(
             f"{name}-health-ingress",

@@ -48,6 +48,8 @@ class IdpSpec:
     public_hostname: str
     issuer: str
     discovery_path: str
+    #: (path, pathType) routed on the public hostname.
+    public_routes: tuple[tuple[str, str], ...]
     #: JWKS and token endpoints: routed on the site's health hostname too, so `failover --baseline`
     #: can prove keys and tokens on the DR site before DNS points at it (both are public anyway).
     jwks_path: str

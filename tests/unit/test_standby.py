@@ -331,3 +331,36 @@ def test_authentik_static_directories_are_mounted_from_git_on_both_sites():
         assert mounts["/templates"]["configMap"] == {"name": "authentik-templates"}, deployment.name
         assert mounts["/certs"]["secret"] == {"secretName": "authentik-certs"}, deployment.name
     assert {d.provider_name for d in deployments(run, "authentik-server")} == {"k8s-primary", "k8s-dr"}
+
+
+def _exposed(ingress, path: str) -> bool:
+    """Whether the Ingress routes ``path`` (Kubernetes Prefix: element-wise; Exact: equal)."""
+    for rule in ingress.inputs["spec"]["rules"]:
+        for p in rule["http"]["paths"]:
+            if p["pathType"] == "Exact" and path == p["path"]:
+                return True
+            prefix = p["path"].rstrip("/")
+            if p["pathType"] == "Prefix" and (path == prefix or path.startswith(prefix + "/")):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("site", ["primary", "dr"])
+def test_the_public_ingress_keeps_the_keycloak_admin_console_and_master_realm_off_the_internet(default_run, site):
+    ingress = default_run.recorder.by_name(f"sso-{site}-site-public-ingress")
+    for path in ("/admin/", "/admin/master/console/", "/realms/master/protocol/openid-connect/auth", "/metrics", "/"):
+        assert not _exposed(ingress, path), path
+    for path in (
+        "/realms/company/.well-known/openid-configuration",
+        "/realms/company/protocol/openid-connect/auth",
+        "/resources/x/login/keycloak.v2/css/styles.css",
+        "/robots.txt",
+    ):
+        assert _exposed(ingress, path), path
+
+
+def test_more_public_realms_are_routed_when_listed():
+    run = run_stack({"idp-dr:idp": {"publicRealms": ["partners"]}})
+    ingress = run.recorder.by_name("sso-primary-site-public-ingress")
+    assert _exposed(ingress, "/realms/partners/protocol/openid-connect/token")
+    assert not _exposed(ingress, "/realms/master/protocol/openid-connect/token")
