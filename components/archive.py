@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components._common import Sites, customer_managed_key, opts, policy_json, tags
+from components._common import Site, Sites, customer_managed_key, opts, policy_json, tags
 from components.buckets import ObjectLockSettings, ReplicatedBuckets, ReplicatedBucketsArgs
 from components.config.sections import ArchiveConfig
 
@@ -50,7 +50,10 @@ class WalArchiveArgs:
     #: Days WAL and base backups are kept (at least the PITR window).
     wal_retention_days: int
     object_lock: ObjectLockSettings | None = None
-    writers: list[IrsaSubject] = field(default_factory=list)
+    #: The DR bucket's lock; ``object_lock`` when that is set (it then covers both buckets).
+    dr_object_lock: ObjectLockSettings | None = None
+    #: The archiving service account per site ("primary", "dr"): each gets its own writer role.
+    writers: dict[str, IrsaSubject] = field(default_factory=dict)
     tag_base: dict[str, str] = field(default_factory=dict)
 
 
@@ -84,6 +87,7 @@ class WalArchive(pulumi.ComponentResource):
     primary_key_arn: pulumi.Output[str]
     dr_key_arn: pulumi.Output[str]
     writer_role_arn: pulumi.Output[str] | None
+    dr_writer_role_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: WalArchiveArgs, opts_: pulumi.ResourceOptions | None = None):
         super().__init__("idp-dr:archive:WalArchive", name, None, opts_)
@@ -113,6 +117,7 @@ class WalArchive(pulumi.ComponentResource):
                 dr_bucket_name=args.config.dr_bucket_name,
                 lifecycle_rules=self._lifecycle_rules(args),
                 object_lock=args.object_lock,
+                dr_object_lock=args.object_lock or args.dr_object_lock,
                 tag_base=args.tag_base,
             ),
             pulumi.ResourceOptions(parent=self),
@@ -121,9 +126,11 @@ class WalArchive(pulumi.ComponentResource):
         self.dr_bucket_name = buckets.dr_bucket_name
         self.primary_key_arn = primary_key.arn
         self.dr_key_arn = dr_key.arn
-        self.writer_role_arn = None
-        if args.writers:
-            self.writer_role_arn = self._writer_role(name, args, buckets, primary_key, dr_key).arn
+        self.writer_role_arn = self.dr_writer_role_arn = None
+        if "primary" in args.writers:
+            self.writer_role_arn = self._primary_writer_role(name, args, buckets, primary_key).arn
+        if "dr" in args.writers:
+            self.dr_writer_role_arn = self._dr_writer_role(name, args, buckets, dr_key).arn
         self.register_outputs(
             {
                 "primary_bucket_name": self.primary_bucket_name,
@@ -165,46 +172,91 @@ class WalArchive(pulumi.ComponentResource):
             },
         ]
 
-    def _writer_role(
-        self, name: str, args: WalArchiveArgs, buckets: ReplicatedBuckets, primary_key: aws.kms.Key, dr_key: aws.kms.Key
+    def _writer(
+        self, resource: str, args: WalArchiveArgs, site: Site, subject: IrsaSubject, statements: list[dict]
     ) -> aws.iam.Role:
         role = aws.iam.Role(
-            f"{name}-writer-role",
-            description="Writes WAL, base backups and dumps to the idp-dr archive (IRSA)",
-            assume_role_policy=irsa_trust_policy(args.writers),
-            tags=tags(args.tag_base),
-            opts=opts(self, args.sites.primary.provider),
+            f"{resource}-role",
+            description=f"Writes the idp-dr archive in {site.region} ({site.name} site only, IRSA)",
+            assume_role_policy=irsa_trust_policy([subject]),
+            tags=tags(args.tag_base, **{"idp-dr:site": site.name}),
+            opts=opts(self, site.provider),
         )
-        bucket_arns = [buckets.primary_bucket.arn, buckets.dr_bucket.arn]
-        prefixes = [f"{args.config.prefix}/*", f"{DUMP_PREFIX}/*"]
         aws.iam.RolePolicy(
-            f"{name}-writer-policy",
-            role=role.id,
-            policy=policy_json(
-                [
-                    {
-                        "Sid": "ListArchivePrefixes",
-                        "Effect": "Allow",
-                        "Action": "s3:ListBucket",
-                        "Resource": bucket_arns,
-                        "Condition": {"StringLike": {"s3:prefix": [*prefixes, args.config.prefix, DUMP_PREFIX, ""]}},
-                    },
-                    {
-                        "Sid": "ReadWriteArchiveObjects",
-                        "Effect": "Allow",
-                        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                        "Resource": [
-                            pulumi.Output.concat(arn, "/", prefix) for arn in bucket_arns for prefix in prefixes
-                        ],
-                    },
-                    {
-                        "Sid": "UseArchiveKeys",
-                        "Effect": "Allow",
-                        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                        "Resource": [primary_key.arn, dr_key.arn],
-                    },
-                ]
-            ),
-            opts=opts(self, args.sites.primary.provider),
+            f"{resource}-policy", role=role.id, policy=policy_json(statements), opts=opts(self, site.provider)
         )
         return role
+
+    def _primary_writer_role(
+        self, name: str, args: WalArchiveArgs, buckets: ReplicatedBuckets, key: aws.kms.Key
+    ) -> aws.iam.Role:
+        """The primary cluster's archiver: its own bucket only (replication alone writes the DR copy)."""
+        site, bucket = args.sites.primary, buckets.primary_bucket.arn
+        prefixes = [f"{args.config.prefix}/*", f"{DUMP_PREFIX}/*"]
+        return self._writer(
+            f"{name}-writer",
+            args,
+            site,
+            args.writers["primary"],
+            [
+                _list_statement(bucket, args.config.prefix),
+                {
+                    "Sid": "ReadWriteArchiveObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                    "Resource": [pulumi.Output.concat(bucket, "/", prefix) for prefix in prefixes],
+                },
+                _key_statement(key.arn, site.region),
+            ],
+        )
+
+    def _dr_writer_role(
+        self, name: str, args: WalArchiveArgs, buckets: ReplicatedBuckets, key: aws.kms.Key
+    ) -> aws.iam.Role:
+        """The DR cluster's archiver (a restored or failed-over server archives under a new server name):
+        it may add objects to the DR bucket but never delete, and never write the replicated copy."""
+        site, bucket = args.sites.dr, buckets.dr_bucket.arn
+        replicated = pulumi.Output.concat(bucket, f"/{args.config.prefix}/{args.server_name}/*")
+        return self._writer(
+            f"{name}-dr-writer",
+            args,
+            site,
+            args.writers["dr"],
+            [
+                _list_statement(bucket, args.config.prefix),
+                {
+                    "Sid": "AddArchiveObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                    "Resource": [pulumi.Output.concat(bucket, f"/{args.config.prefix}/*")],
+                },
+                {
+                    "Sid": "NeverWriteTheReplicatedCopy",
+                    "Effect": "Deny",
+                    "Action": ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                    "Resource": [replicated, pulumi.Output.concat(bucket, f"/{DUMP_PREFIX}/*")],
+                },
+                _key_statement(key.arn, site.region),
+            ],
+        )
+
+
+def _list_statement(bucket_arn: pulumi.Input[str], prefix: str) -> dict:
+    return {
+        "Sid": "ListArchivePrefixes",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn,
+        "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", f"{DUMP_PREFIX}/*", prefix, DUMP_PREFIX, ""]}},
+    }
+
+
+def _key_statement(key_arn: pulumi.Input[str], region: str) -> dict:
+    """The site's archive key, used only through S3 in that region."""
+    return {
+        "Sid": "UseArchiveKey",
+        "Effect": "Allow",
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+    }

@@ -51,6 +51,8 @@ class ReplicatedBucketsArgs:
     #: Caller-specific lifecycle rules (BucketLifecycleConfigurationRule dicts).
     lifecycle_rules: list[dict[str, Any]] = field(default_factory=list)
     object_lock: ObjectLockSettings | None = None
+    #: The DR bucket's lock (the primary's is ``object_lock``).
+    dr_object_lock: ObjectLockSettings | None = None
     tag_base: dict[str, str] = field(default_factory=dict)
 
 
@@ -118,7 +120,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         site: str,
     ) -> tuple[aws.s3.Bucket, aws.s3.BucketVersioning]:
         args = self._args
-        lock = args.object_lock
+        lock = args.object_lock if site == "primary" else args.dr_object_lock
         bucket = aws.s3.Bucket(
             name,
             bucket=bucket_name,
@@ -255,7 +257,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             "s3:GetObjectVersionAcl",
             "s3:GetObjectVersionTagging",
         ]
-        if args.object_lock:
+        if args.object_lock or args.dr_object_lock:
             # S3 reads the source's retention and legal hold to replicate them to the locked bucket.
             read_source += ["s3:GetObjectRetention", "s3:GetObjectLegalHold"]
         aws.iam.RolePolicy(

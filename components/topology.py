@@ -138,19 +138,23 @@ class DrTopology(pulumi.ComponentResource):
     def _build_archive(self) -> WalArchive:
         """KMS keys and the archive buckets (WAL, base backups, dumps), replicated to DR."""
         name, cfg, child, tag_base = self._name, self._cfg, self._child, self._tag_base
-        writers = []
+        writers: dict[str, IrsaSubject] = {}
         if cfg.archive.writer:
-            for cluster in (cfg.kubernetes.primary, cfg.kubernetes.dr):
-                writers.append(
-                    IrsaSubject(
-                        cluster.oidc_provider_arn,
-                        cluster.oidc_issuer_host,
-                        cfg.archive.writer.namespace,
-                        cfg.archive.writer.name,
-                    )
+            for site, cluster in (("primary", cfg.kubernetes.primary), ("dr", cfg.kubernetes.dr)):
+                writers[site] = IrsaSubject(
+                    cluster.oidc_provider_arn,
+                    cluster.oidc_issuer_host,
+                    cfg.archive.writer.namespace,
+                    cfg.archive.writer.name,
                 )
         lock = cfg.archive.object_lock
         object_lock = ObjectLockSettings(lock.mode, lock.days) if lock.enabled else None
+        dr_lock = cfg.archive.dr_object_lock
+        dr_object_lock = (
+            ObjectLockSettings(dr_lock.mode, dr_lock.days or cfg.database.backup_retention_days)
+            if dr_lock.enabled
+            else None
+        )
         archive = WalArchive(
             f"{name}-archive",
             WalArchiveArgs(
@@ -159,6 +163,7 @@ class DrTopology(pulumi.ComponentResource):
                 server_name=cfg.server_name,
                 wal_retention_days=cfg.wal_retention_days,
                 object_lock=object_lock,
+                dr_object_lock=dr_object_lock,
                 writers=writers,
                 tag_base=tag_base,
             ),
@@ -384,6 +389,7 @@ class DrTopology(pulumi.ComponentResource):
                         "prefix": cfg.archive.prefix,
                         "serverName": cfg.server_name,
                         "writerRoleArn": archive.writer_role_arn,
+                        "drWriterRoleArn": archive.dr_writer_role_arn,
                     },
                 ),
                 "standby": _standby_outputs(cfg, sites["dr"], access),

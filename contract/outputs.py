@@ -62,8 +62,11 @@ class ArchiveOutputs(_Out):
     #: barman-cloud server name; WAL lives under s3://<bucket>/<prefix>/<serverName>/wals/.
     prefix: str
     serverName: str
-    #: IRSA role allowed to write the archive (when ``archive.writer`` is configured).
+    #: IRSA roles allowed to write the archive (when ``archive.writer`` is configured): the primary
+    #: site's writes its own bucket; the DR site's adds objects to the DR bucket, never deleting and
+    #: never writing the replicated copy of the primary's archive.
     writerRoleArn: str | None = None
+    drWriterRoleArn: str | None = None
 
 
 class StandbyOutputs(_Out):

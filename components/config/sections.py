@@ -243,6 +243,21 @@ class ObjectLock(Section):
     days: _TIER_DAYS = Field(14, description="Default retention of new objects, days.")  # type: ignore[valid-type]
 
 
+class DrObjectLock(Section):
+    """Object Lock on the DR bucket alone, on by default: ransomware or a mistake in the primary region
+    cannot empty the DR copy (deletes there only add markers; locked versions outlive lifecycle rules).
+    Set ``enabled: false`` to opt out (the bucket must be created without a lock; this cannot be undone
+    on an existing bucket). ``archive.objectLock``, when enabled, applies to both buckets instead."""
+
+    enabled: bool = Field(True, description="Lock the DR bucket's objects with a default retention.")
+    mode: one_of("GOVERNANCE", "COMPLIANCE") = Field(  # type: ignore[valid-type]
+        "GOVERNANCE", description="GOVERNANCE: a privileged role may lift it; COMPLIANCE: nobody may."
+    )
+    days: _TIER_DAYS | None = Field(  # type: ignore[valid-type]
+        None, description="Default retention of new objects, days; at least the PITR window (its default)."
+    )
+
+
 class WriterAccount(Section):
     """Kubernetes service account allowed to write the archive (IRSA), e.g. a CNPG cluster or dump job."""
 
@@ -271,6 +286,7 @@ class ArchiveConfig(Section):
     )
     dump_retention: DumpRetention = Field(default_factory=DumpRetention, description=DumpRetention.__doc__)
     object_lock: ObjectLock = Field(default_factory=ObjectLock, description=ObjectLock.__doc__)
+    dr_object_lock: DrObjectLock = Field(default_factory=DrObjectLock, description=DrObjectLock.__doc__)
     writer: WriterAccount | None = Field(
         None, description="Service account that archives WAL / uploads dumps (IRSA role limited to the prefix)."
     )

@@ -244,6 +244,16 @@ def _secrets(cfg: StackConfig) -> list[ConfigValueError]:
 
 def _archive(cfg: StackConfig) -> list[ConfigValueError]:
     window = cfg.database.backup_retention_days
+    dr_lock_days = cfg.archive.dr_object_lock.days
+    if cfg.archive.dr_object_lock.enabled and dr_lock_days is not None and dr_lock_days < window:
+        return [
+            ConfigValueError(
+                "archive.drObjectLock.days",
+                dr_lock_days,
+                f"at least database.backupRetentionDays ({window}): the DR copy must stay locked for the "
+                "whole point-in-time window",
+            )
+        ]
     wal_days = cfg.archive.wal_retention_days
     if wal_days is not None and wal_days < window:
         return [

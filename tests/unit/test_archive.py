@@ -177,8 +177,16 @@ def test_replication_role_reads_retention_and_legal_hold_with_object_lock():
     assert {"s3:GetObjectRetention", "s3:GetObjectLegalHold"} <= set(_read_source_actions(run))
 
 
-def test_replication_role_has_no_object_lock_reads_without_object_lock(default_run):
-    assert not {"s3:GetObjectRetention", "s3:GetObjectLegalHold"} & set(_read_source_actions(default_run))
+NO_LOCKS = {"idp-dr:archive": {"drObjectLock": {"enabled": False}}}
+
+
+def test_replication_role_has_no_object_lock_reads_without_object_lock():
+    unlocked = run_stack(NO_LOCKS)  # the DR copy's lock (on by default) opted out
+    assert not {"s3:GetObjectRetention", "s3:GetObjectLegalHold"} & set(_read_source_actions(unlocked))
+
+
+def test_replication_reads_retention_for_the_locked_dr_copy(default_run):
+    assert {"s3:GetObjectRetention", "s3:GetObjectLegalHold"} <= set(_read_source_actions(default_run))
 
 
 def test_no_iam_policy_grants_wildcard_actions_or_resources(default_run):
@@ -192,17 +200,53 @@ def test_no_iam_policy_grants_wildcard_actions_or_resources(default_run):
             assert "*" not in resources, statement
 
 
-def test_writer_role_trusts_only_the_archiving_service_account_in_both_clusters():
-    run = run_stack({"idp-dr:archive": {"writer": {"namespace": "identity", "name": "db-backup"}}})
-    trust = json.loads(run.recorder.by_name("sso-archive-writer-role").inputs["assumeRolePolicy"])
-    subjects = sorted(next(iter(s["Condition"]["StringEquals"].items())) for s in trust["Statement"])
-    assert subjects == [
-        ("oidc.eks.eu-central-1.amazonaws.com/id/BBB:sub", "system:serviceaccount:identity:db-backup"),
-        ("oidc.eks.eu-west-1.amazonaws.com/id/AAA:sub", "system:serviceaccount:identity:db-backup"),
+WRITER = {"idp-dr:archive": {"writer": {"namespace": "identity", "name": "db-backup"}}}
+
+
+def _trust_subjects(run, role: str) -> list[tuple[str, str]]:
+    trust = json.loads(run.recorder.by_name(role).inputs["assumeRolePolicy"])
+    return sorted(next(iter(s["Condition"]["StringEquals"].items())) for s in trust["Statement"])
+
+
+def _statements(run, policy: str) -> dict[str, dict]:
+    return {s["Sid"]: s for s in json.loads(run.recorder.by_name(policy).inputs["policy"])["Statement"]}
+
+
+def test_each_site_has_its_own_writer_role_trusted_by_its_cluster_alone():
+    run = run_stack(WRITER)
+    assert _trust_subjects(run, "sso-archive-writer-role") == [
+        ("oidc.eks.eu-west-1.amazonaws.com/id/AAA:sub", "system:serviceaccount:identity:db-backup")
     ]
-    policy = json.loads(run.recorder.by_name("sso-archive-writer-policy").inputs["policy"])
-    objects = {s["Sid"]: s for s in policy["Statement"]}["ReadWriteArchiveObjects"]["Resource"]
+    assert _trust_subjects(run, "sso-archive-dr-writer-role") == [
+        ("oidc.eks.eu-central-1.amazonaws.com/id/BBB:sub", "system:serviceaccount:identity:db-backup")
+    ]
+
+
+def test_the_primary_writer_writes_only_the_primary_bucket_with_the_primary_key():
+    run = run_stack(WRITER)
+    statements = _statements(run, "sso-archive-writer-policy")
+    objects = statements["ReadWriteArchiveObjects"]["Resource"]
+    assert objects and all(arn.startswith("arn:aws:s3:::sso-archive-buckets-primary") for arn in objects), objects
     assert all(arn.endswith(("/pg/*", "/dumps/*")) for arn in objects)
+    key = statements["UseArchiveKey"]
+    assert ":eu-west-1:" in key["Resource"]
+    assert key["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+
+
+def test_the_dr_writer_never_deletes_and_never_writes_the_replicated_copy():
+    run = run_stack(WRITER)
+    statements = _statements(run, "sso-archive-dr-writer-policy")
+    allowed = [a for s in statements.values() if s["Effect"] == "Allow" for a in _list(s["Action"])]
+    assert not [a for a in allowed if "Delete" in a], allowed
+    deny = statements["NeverWriteTheReplicatedCopy"]
+    assert deny["Effect"] == "Deny" and "s3:PutObject" in deny["Action"]
+    assert any(arn.endswith("/pg/sso/*") for arn in deny["Resource"]), deny["Resource"]
+    assert all(arn.startswith("arn:aws:s3:::sso-archive-buckets-dr") for arn in deny["Resource"])
+    assert ":eu-central-1:" in statements["UseArchiveKey"]["Resource"]
+
+
+def _list(value):
+    return value if isinstance(value, list) else [value]
 
 
 def test_no_writer_role_unless_a_writer_is_configured(default_run):
@@ -217,5 +261,15 @@ def test_object_lock_is_optional_and_set_on_both_buckets():
     assert all(b.inputs["objectLockEnabled"] is True for b in run.recorder.of_type(BUCKET))
 
 
-def test_no_object_lock_by_default(default_run):
-    assert default_run.recorder.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration") == []
+def test_only_the_dr_copy_is_locked_by_default_for_the_pitr_window(default_run):
+    locks = default_run.recorder.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    assert [(lock.region, lock.inputs["rule"]) for lock in locks] == [
+        ("eu-central-1", {"defaultRetention": {"mode": "GOVERNANCE", "days": 14}})
+    ]
+    locked = {b.region: b.inputs["objectLockEnabled"] for b in default_run.recorder.of_type(BUCKET)}
+    assert locked == {"eu-west-1": False, "eu-central-1": True}
+
+
+def test_the_dr_copy_lock_can_be_opted_out():
+    run = run_stack(NO_LOCKS)
+    assert run.recorder.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration") == []

@@ -320,3 +320,12 @@ def test_issuer_and_health_path_derived_per_idp():
     assert keycloak.health_path == "/health/ready"
     assert authentik.idp.issuer == "https://sso.example.com/application/o/portal/"
     assert authentik.health_path == "/-/health/ready/"
+
+
+def test_a_dr_copy_lock_shorter_than_the_pitr_window_is_refused():
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with({"idp-dr:archive": {"drObjectLock": {"days": 7}}}), SECRET_KEYS)
+    assert info.value.problems == [
+        "invalid idp-dr:archive.drObjectLock.days 7: at least database.backupRetentionDays (14): the DR copy "
+        "must stay locked for the whole point-in-time window"
+    ]
