@@ -8,7 +8,13 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.standby.pods import PodBuilder
-from components.standby.spec import AUTHENTIK_HTTP_PORT, AUTHENTIK_KEY_SECRET, AUTHENTIK_METRICS_PORT, REDIS_IMAGE
+from components.standby.spec import (
+    AUTHENTIK_HTTP_PORT,
+    AUTHENTIK_KEY_SECRET,
+    AUTHENTIK_METRICS_PORT,
+    REDIS_IMAGE,
+    WORKER_SA,
+)
 from contract.secrets import DB_SECRET_KEYS
 
 
@@ -79,7 +85,7 @@ class AuthentikBuilder(PodBuilder):
             f"authentik-{component}",
             component,
             replicas,
-            self._pod_spec([container], volumes, service_account),
+            self._pod_spec([container], volumes, service_account, api_token=service_account == WORKER_SA),
         )
 
     def _redis(self) -> str:

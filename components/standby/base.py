@@ -32,15 +32,19 @@ class StandbyBase(pulumi.ComponentResource):
     def _selector(self, component: str) -> dict[str, str]:
         return {"app.kubernetes.io/name": self.app, "app.kubernetes.io/component": component}
 
-    def _irsa_role(self, suffix: str, service_account: str, statements: list[dict]) -> aws.iam.Role:
+    def _irsa_role(
+        self, suffix: str, service_account: str, statements: list[dict], *, also: tuple[str, ...] = ()
+    ) -> aws.iam.Role:
+        """An IRSA role for ``service_account`` (and the accounts in ``also``) of this site's namespace."""
         args = self._args
-        subject = IrsaSubject(
-            args.cluster.oidc_provider_arn, args.cluster.oidc_issuer_host, args.config.namespace, service_account
-        )
+        subjects = [
+            IrsaSubject(args.cluster.oidc_provider_arn, args.cluster.oidc_issuer_host, args.config.namespace, sa)
+            for sa in (service_account, *also)
+        ]
         role = aws.iam.Role(
             f"{self._name}-{suffix}-role",
-            description=f"idp-dr {args.aws_site.name} site: {service_account} (IRSA)",
-            assume_role_policy=irsa_trust_policy([subject]),
+            description=f"idp-dr {args.aws_site.name} site: {', '.join((service_account, *also))} (IRSA)",
+            assume_role_policy=irsa_trust_policy(subjects),
             tags=tags(args.tag_base, **{"idp-dr:site": args.aws_site.name}),
             opts=opts(self, args.aws_site.provider),
         )

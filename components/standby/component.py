@@ -39,7 +39,7 @@ from components.standby.authentik import AuthentikBuilder
 from components.standby.ingress import IngressBuilder, _lb_hostname
 from components.standby.keycloak import KeycloakBuilder
 from components.standby.secrets import SecretsBuilder
-from components.standby.spec import DB_SECRET_NAMES, IdentityStandbyArgs
+from components.standby.spec import DB_SECRET_NAMES, WORKER_SA, IdentityStandbyArgs
 
 
 class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, IngressBuilder):
@@ -85,8 +85,9 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
         else:
             redis_host = self._redis() if idp.needs_redis else None
             blueprints = self._outpost_blueprint() if args.config.outpost.enabled else None
+            worker_sa = self._worker_service_account(app_sa) if args.config.outpost.enabled else app_sa
             self.server_deployment = self._authentik("server", args.replicas, app_sa, redis_host, None)
-            self.worker_deployment = self._authentik("worker", args.worker_replicas, app_sa, redis_host, blueprints)
+            self.worker_deployment = self._authentik("worker", args.worker_replicas, worker_sa, redis_host, blueprints)
             backend_port_name = health_port_name = "http"
         self.server_deployment_name = self._server_name
         self.worker_deployment_name = f"{idp.kind}-worker" if self.worker_deployment is not None else None
@@ -138,7 +139,8 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
             role = self._irsa_role(
                 "media",
                 self.app,
-                [
+                also=(WORKER_SA,) if args.config.outpost.enabled else (),
+                statements=[
                     {
                         "Sid": "ListMedia",
                         "Effect": "Allow",
@@ -166,17 +168,31 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
                 ],
             )
             annotations["eks.amazonaws.com/role-arn"] = role.arn
-        # authentik's worker manages outpost Deployments through the API; nothing else needs a token.
-        needs_token = self.app == "authentik" and args.config.outpost.enabled
+        self._media_role_annotations = annotations
+        # No API token: the IdP's pods never talk to Kubernetes (IRSA's token is projected separately).
         k8s.core.v1.ServiceAccount(
             f"{self._name}-app-sa",
             metadata={"name": self.app, "namespace": self._ns, "labels": self.labels, "annotations": annotations},
-            automount_service_account_token=needs_token,
+            automount_service_account_token=False,
             opts=self._k8s(),
         )
-        if needs_token:
-            self._outpost_rbac()
         return self.app
+
+    def _worker_service_account(self, app_sa: str) -> str:
+        """authentik's worker with the outpost on: its own account, the only one with an API token."""
+        k8s.core.v1.ServiceAccount(
+            f"{self._name}-worker-sa",
+            metadata={
+                "name": WORKER_SA,
+                "namespace": self._ns,
+                "labels": self.labels,
+                "annotations": self._media_role_annotations,
+            },
+            automount_service_account_token=True,
+            opts=self._k8s(),
+        )
+        self._outpost_rbac()
+        return WORKER_SA
 
     def _outpost_rbac(self) -> None:
         role = k8s.rbac.v1.Role(
@@ -205,6 +221,6 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
             f"{self._name}-outpost-binding",
             metadata={"name": "authentik-outposts", "namespace": self._ns, "labels": self.labels},
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
-            subjects=[{"kind": "ServiceAccount", "name": self.app, "namespace": self._ns}],
+            subjects=[{"kind": "ServiceAccount", "name": WORKER_SA, "namespace": self._ns}],
             opts=self._k8s(),
         )

@@ -23,10 +23,13 @@ class PodBuilder(StandbyBase):
             "seccompProfile": {"type": "RuntimeDefault"},
         }
 
-    def _pod_spec(self, containers: list[dict], volumes: list[dict], service_account: str) -> dict:
+    def _pod_spec(
+        self, containers: list[dict], volumes: list[dict], service_account: str, *, api_token: bool = False
+    ) -> dict:
+        """``api_token``: mount a Kubernetes API token (only authentik's worker, which manages outposts)."""
         return {
             "serviceAccountName": service_account,
-            "automountServiceAccountToken": self.app == "authentik" and self._args.config.outpost.enabled,
+            "automountServiceAccountToken": api_token,
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "topologySpreadConstraints": [
                 {

@@ -37,6 +37,9 @@ AUTHENTIK_KEY_SECRET = "authentik-secret-key"  # noqa: S105 - a Secret *name*
 
 
 SECRETS_READER_SA = "idp-dr-secrets-reader"
+#: authentik's worker manages outpost Deployments through the Kubernetes API: with the outpost on, it
+#: alone runs under this account with a token and the outpost Role; the internet-facing server gets none.
+WORKER_SA = "authentik-worker"
 
 
 @dataclass(frozen=True)

@@ -364,3 +364,36 @@ def test_more_public_realms_are_routed_when_listed():
     ingress = run.recorder.by_name("sso-primary-site-public-ingress")
     assert _exposed(ingress, "/realms/partners/protocol/openid-connect/token")
     assert not _exposed(ingress, "/realms/master/protocol/openid-connect/token")
+
+
+def _pod(deployment) -> dict:
+    return deployment.inputs["spec"]["template"]["spec"]
+
+
+def test_the_internet_facing_authentik_server_mounts_no_api_token_even_with_the_outpost(authentik_run):
+    # authentik_run has the outpost on: the worker alone may manage outposts through the API.
+    server = next(d for d in deployments(authentik_run, "authentik-server") if d.provider_name == "k8s-primary")
+    worker = next(d for d in deployments(authentik_run, "authentik-worker") if d.provider_name == "k8s-primary")
+    assert (_pod(server)["serviceAccountName"], _pod(server)["automountServiceAccountToken"]) == ("authentik", False)
+    assert (_pod(worker)["serviceAccountName"], _pod(worker)["automountServiceAccountToken"]) == (
+        "authentik-worker",
+        True,
+    )
+    bindings = authentik_run.recorder.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert bindings and all([s["name"] for s in b.inputs["subjects"]] == ["authentik-worker"] for b in bindings), [
+        b.inputs["subjects"] for b in bindings
+    ]
+    accounts = {
+        a.inputs["metadata"]["name"]: a.inputs["automountServiceAccountToken"]
+        for a in authentik_run.recorder.of_type("kubernetes:core/v1:ServiceAccount")
+        if a.provider_name == "k8s-primary"
+    }
+    assert accounts["authentik"] is False and accounts["authentik-worker"] is True
+
+
+def test_without_the_outpost_no_authentik_pod_has_an_api_token():
+    run = run_stack(AUTHENTIK)
+    for name in ("authentik-server", "authentik-worker"):
+        for d in deployments(run, name):
+            assert _pod(d)["automountServiceAccountToken"] is False, d.name
+    assert run.recorder.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding") == []
