@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -49,3 +50,28 @@ def read_yaml(field: str, path: Path, allowed: str, *, shown: str | None = None,
         value = shown if shown is not None else str(path)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(field, value, f"{allowed} (not YAML: {first})", hint=hint) from None
+
+
+#: What a URL flag says when it carries credentials (they would end up in reports, logs and history).
+NO_USERINFO = (
+    "a URL without credentials in it (user:password@ is copied into reports, logs and shell history); "
+    "pass secrets through the flag meant for them (a file) or the environment"
+)
+
+
+def mask_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (safe to print)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def check_http_url(field: str, value: str | None, allowed: str) -> str:
+    """An http(s) URL without credentials; refused with the credentials masked, never echoed."""
+    parts = urlsplit(value or "")
+    if "@" in parts.netloc:
+        raise InputError(field, mask_userinfo(value or ""), NO_USERINFO)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(field, value, allowed)
+    return value or ""

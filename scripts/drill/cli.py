@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from scripts.cliutil import duration, duration_help
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.errors import InputError
+from scripts.inputs import check_http_url
 from scripts.report import Report
 
 
@@ -108,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _options(args: argparse.Namespace) -> LocalDrillOptions:
+    check_http_url("--hostname", args.hostname, "an https:// URL without a path, e.g. https://sso.example.test")
     url = urlsplit(args.hostname)
     if url.scheme != "https" or not url.hostname or url.path not in ("", "/"):
         raise InputError("--hostname", args.hostname, "an https:// URL without a path, e.g. https://sso.example.test")

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from scripts.errors import InputError
 from scripts.failover.probe import ValidationCheck, ValidationContext, wait_ready
+from scripts.inputs import check_http_url
 from scripts.report import Check, Report
 from scripts.verify.core import adapter_for, verify
 from scripts.verify.model import Baseline, ClientCredentials, Target, VerifyParams
@@ -207,14 +208,12 @@ def failover_validator(
                 hint="capture one from production with 'python -m scripts baseline'",
             )
     if base_url is not None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InputError(
-                base_url_flag,
-                base_url,
-                f"an http:// or https:// URL where this machine reaches the {site_label} IdP, e.g. "
-                "http://127.0.0.1:8080 (a port-forward)",
-            )
+        check_http_url(
+            base_url_flag,
+            base_url,
+            f"an http:// or https:// URL where this machine reaches the {site_label} IdP, e.g. "
+            "http://127.0.0.1:8080 (a port-forward)",
+        )
     return FailoverValidator(
         baseline=baseline,
         source=source,

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from scripts.errors import InputError
+from scripts.inputs import check_http_url
 from scripts.timeutil import iso, parse_time
 
 IDPS = ("keycloak", "authentik")
@@ -147,9 +147,7 @@ class Target:
 
 
 def _check_url(field_name: str, value: str) -> None:
-    parts = urlsplit(value or "")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError(field_name, value, "an http:// or https:// URL, e.g. https://sso.example.com")
+    check_http_url(field_name, value, "an http:// or https:// URL, e.g. https://sso.example.com")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, NoCredentialsError
 
 from scripts.errors import ExternalError, InputError
+from scripts.inputs import check_http_url
 
 _S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
@@ -58,6 +59,8 @@ class ArchiveLocation:
     @classmethod
     def parse(cls, url: str, server_name: str, endpoint_url: str | None = None) -> ArchiveLocation:
         bucket, prefix = parse_archive_url(url)
+        if endpoint_url:
+            check_http_url("--endpoint-url", endpoint_url, "an http:// or https:// S3 endpoint URL")
         return cls(bucket, prefix, check_server_name(server_name), endpoint_url or None)
 
     def with_server(self, server_name: str) -> ArchiveLocation:
