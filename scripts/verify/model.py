@@ -263,17 +263,19 @@ class Baseline:
                 f"{allowed}; this file is version {doc.get('version')!r}",
                 hint="capture a new baseline with this version of idp-dr",
             )
+        if doc.get("idp") not in ("keycloak", "authentik"):
+            raise InputError("--baseline", source, f"{allowed}; wrong type: idp")
         try:
             idp = doc["idp"]
             jwks = doc["jwks"]
-            return cls(
+            baseline = cls(
                 idp=idp,
                 scope=doc["realm"] if idp == "keycloak" else doc["app"],
                 base_url=doc["base_url"],
                 captured_at=parse_time("captured_at", doc["captured_at"]),
                 issuer=doc["issuer"],
-                jwks_kids=list(jwks["kids"]),
-                signing_kids=list(jwks["signing_kids"]),
+                jwks_kids=jwks["kids"],
+                signing_kids=jwks["signing_kids"],
                 token_kid=jwks.get("token_kid"),
                 app_version=doc.get("app_version"),
                 schema=doc.get("schema"),
@@ -284,6 +286,34 @@ class Baseline:
             )
         except (KeyError, TypeError, InputError) as exc:
             raise InputError("--baseline", source, f"{allowed}; missing or malformed field {exc}") from None
+        wrong = baseline._mistyped_fields()
+        if wrong:
+            raise InputError("--baseline", source, f"{allowed}; wrong type: {', '.join(wrong)}")
+        return baseline
+
+    def _mistyped_fields(self) -> list[str]:
+        """Fields a crafted or damaged file filled with the wrong type (compared with later as if right)."""
+
+        def strings(values: Any) -> bool:
+            return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+        checks = {
+            "idp": self.idp in ("keycloak", "authentik"),
+            "realm/app": isinstance(self.scope, str) and bool(self.scope),
+            "base_url": isinstance(self.base_url, str),
+            "issuer": isinstance(self.issuer, str) and bool(self.issuer),
+            "jwks.kids": strings(self.jwks_kids),
+            "jwks.signing_kids": strings(self.signing_kids),
+            "jwks.token_kid": self.token_kid is None or isinstance(self.token_kid, str),
+            "app_version": self.app_version is None or isinstance(self.app_version, str),
+            "schema": self.schema is None or isinstance(self.schema, dict),
+            "counts": self.counts is None
+            or (
+                isinstance(self.counts, dict)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in self.counts.values())
+            ),
+        }
+        return [name for name, ok in checks.items() if not ok]
 
     @classmethod
     def load(cls, path: Path) -> Baseline:

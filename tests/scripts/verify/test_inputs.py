@@ -273,3 +273,38 @@ def test_keycloak_management_url_defaults_to_port_9000_of_the_base_host():
         adapter.readiness_url(Target("keycloak", "http://h:8080", realm="r", mgmt_url="http://h:9999/"))
         == "http://h:9999/health/ready"
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.update(issuer=42), "issuer"),
+        (lambda d: d["jwks"].update(token_kid=["a", "b"]), "jwks.token_kid"),
+        (lambda d: d["jwks"].update(kids="abc"), "jwks.kids"),
+        (lambda d: d.update(counts={"users": "many"}), "counts"),
+        (lambda d: d.update(idp="okta"), "idp"),
+    ],
+)
+def test_a_crafted_baseline_with_wrong_field_types_is_refused_naming_the_field(tmp_path, change, field):
+    from datetime import UTC, datetime
+
+    path = tmp_path / "baseline.json"
+    Baseline(
+        idp="keycloak",
+        scope="demo",
+        base_url="http://127.0.0.1:8080",
+        captured_at=datetime(2026, 11, 23, 10, 15, tzinfo=UTC),
+        issuer="https://sso/realms/demo",
+        jwks_kids=["a"],
+        signing_kids=["a"],
+        token_kid="a",
+    ).save(path)
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as info:
+        Baseline.load(path)
+    assert info.value.message == (
+        f"invalid --baseline '{path}': a baseline file written by 'python -m scripts baseline' "
+        f"(idp-dr-baseline v1); wrong type: {field}"
+    )
