@@ -164,6 +164,8 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
                         "Effect": "Allow",
                         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
                         "Resource": args.media_key_arn,
+                        # The archive's key: usable for media only through S3 in this region.
+                        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{args.aws_site.region}.amazonaws.com"}},
                     },
                 ],
             )

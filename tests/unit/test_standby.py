@@ -397,3 +397,10 @@ def test_without_the_outpost_no_authentik_pod_has_an_api_token():
         for d in deployments(run, name):
             assert _pod(d)["automountServiceAccountToken"] is False, d.name
     assert run.recorder.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding") == []
+
+
+def test_authentik_media_may_use_the_archive_key_only_through_s3_in_its_region(authentik_run):
+    for site, region in (("primary", "eu-west-1"), ("dr", "eu-central-1")):
+        policy = json.loads(authentik_run.recorder.by_name(f"sso-{site}-site-media-policy").inputs["policy"])
+        [key] = [s for s in policy["Statement"] if s["Sid"] == "UseMediaKey"]
+        assert key["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
