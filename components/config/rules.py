@@ -190,10 +190,49 @@ def _cidrs(value: list[str]) -> list[str]:
             raise ValueError(f"CIDR blocks such as 10.0.0.0/16 ({cidr!r} is not one)") from None
         if net.prefixlen == 0:
             raise ValueError("private CIDR blocks, not 0.0.0.0/0 (the database is never open to all)")
+        if not _private(net):
+            raise ValueError(
+                f"private CIDR blocks (RFC 1918, 100.64.0.0/10 or IPv6 ULA); {cidr!r} reaches the internet "
+                "(the database is never open to it)"
+            )
     return value
 
 
-CidrList = Annotated[list[str], AfterValidator(_cidrs), Allowed("CIDR blocks such as 10.0.0.0/16, not 0.0.0.0/0")]
+#: Where a cluster's nodes and pods live: never the internet (0.0.0.0/1 + 128.0.0.0/1 is all of it).
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+
+def _private(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return any(net.version == p.version and net.subnet_of(p) for p in _PRIVATE_NETWORKS)  # type: ignore[arg-type]
+
+
+CidrList = Annotated[
+    list[str], AfterValidator(_cidrs), Allowed("private CIDR blocks such as 10.0.0.0/16 (RFC 1918, 100.64.0.0/10, ULA)")
+]
+
+
+def _tags(value: dict[str, str]) -> dict[str, str]:
+    """AWS's tag rules: at most 50 per resource (we add up to 5 of our own), key <= 128, value <= 256,
+    no 'aws:' prefix, letters, digits, spaces and _.:/=+-@ only."""
+    if len(value) > 45:
+        raise ValueError(f"at most 45 tags (AWS allows 50 per resource; idp-dr adds its own); got {len(value)}")
+    for key, tag_value in value.items():
+        if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
+            raise ValueError(
+                f"tag keys of 1-128 letters, digits, spaces and _.:/=+-@, not starting with 'aws:' ({key!r} is not one)"
+            )
+        if not isinstance(tag_value, str) or not _TAG_VALUE.fullmatch(tag_value):
+            raise ValueError(f"tag values of 0-256 letters, digits, spaces and _.:/=+-@ ({key!r} has another)")
+    return value
+
+
+_TAG_KEY = re.compile(r"[\w .:/=+\-@]{1,128}")
+_TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}")
+Tags = Annotated[
+    dict[str, str], AfterValidator(_tags), Allowed("AWS tags: at most 45, keys <= 128 and values <= 256 chars")
+]
 
 _SUBNET_RE = re.compile(r"subnet-[0-9a-f]{8,17}")
 SubnetIds = checked(

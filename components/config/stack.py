@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from components.config.rules import KMS_KEY_ARN_RE, Region, StackName, known_regions
+from components.config.rules import KMS_KEY_ARN_RE, Region, StackName, Tags, known_regions
 from components.config.sections import (
     ArchiveConfig,
     ClustersConfig,
@@ -50,7 +50,7 @@ class StackConfig(Section):
         description="AWS region holding the copies and the standby; must differ from primaryRegion, same partition."
     )
     targets: Targets = Field(default_factory=Targets, description=Targets.__doc__)
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every AWS resource.")
+    tags: Tags = Field(default_factory=dict, description="Tags added to every AWS resource.")
     idp: IdpConfig = Field(description=IdpConfig.__doc__)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description=DatabaseConfig.__doc__)
     network: NetworkConfig = Field(description=NetworkConfig.__doc__)

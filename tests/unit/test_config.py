@@ -12,7 +12,9 @@ import pytest
 
 from components.config import ConfigError, load_stack_config
 from scripts.offline import Recorder, run_program
-from tests.unit.conftest import AUTHENTIK, SECRET_KEYS, config_with
+from tests.unit.conftest import AUTHENTIK, BASE, SECRET_KEYS, config_with
+
+BASE_NETWORK = BASE["idp-dr:network"]
 
 #: (changes, exact message). One case per rule; several per rule where bounds matter.
 REFUSED = [
@@ -329,3 +331,43 @@ def test_a_dr_copy_lock_shorter_than_the_pitr_window_is_refused():
         "invalid idp-dr:archive.drObjectLock.days 7: at least database.backupRetentionDays (14): the DR copy "
         "must stay locked for the whole point-in-time window"
     ]
+
+
+@pytest.mark.parametrize("cidrs", [["0.0.0.0/1", "128.0.0.0/1"], ["8.8.8.0/24"]])
+def test_app_cidrs_that_reach_the_internet_are_refused(cidrs):
+    network = {
+        "primary": {**BASE_NETWORK["primary"], "appCidrs": cidrs},
+        "dr": BASE_NETWORK["dr"],
+    }
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with({"idp-dr:network": network}), SECRET_KEYS)
+    assert info.value.problems == [
+        f"invalid idp-dr:network.primary.appCidrs {cidrs!r}: private CIDR blocks (RFC 1918, 100.64.0.0/10 or "
+        f"IPv6 ULA); {cidrs[0]!r} reaches the internet (the database is never open to it)"
+    ]
+
+
+def test_carrier_grade_nat_and_ula_ranges_are_private():
+    network = {
+        "primary": {**BASE_NETWORK["primary"], "appCidrs": ["100.64.0.0/16", "fd00::/64"]},
+        "dr": BASE_NETWORK["dr"],
+    }
+    assert load_stack_config(config_with({"idp-dr:network": network}), SECRET_KEYS).network.primary.app_cidrs
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ({"aws:owner": "x"}, "tag keys of 1-128 letters, digits, spaces and _.:/=+-@, not starting with 'aws:' "
+         "('aws:owner' is not one)"),
+        ({"k" * 129: "x"}, f"tag keys of 1-128 letters, digits, spaces and _.:/=+-@, not starting with 'aws:' "
+         f"({'k' * 129!r} is not one)"),
+        ({"team": "v" * 257}, "tag values of 0-256 letters, digits, spaces and _.:/=+-@ ('team' has another)"),
+        ({f"t{i}": "x" for i in range(46)},
+         "at most 45 tags (AWS allows 50 per resource; idp-dr adds its own); got 46"),
+    ],
+)  # fmt: skip
+def test_tags_outside_aws_limits_are_refused(tags, message):
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(config_with({"idp-dr:tags": tags}), SECRET_KEYS)
+    assert info.value.problems == [f"invalid idp-dr:tags {tags!r}: {message}"]
