@@ -217,6 +217,11 @@ class PitrDatabase(pulumi.ComponentResource):
             db_subnet_group_name=dr.subnets.name,
             vpc_security_group_ids=[dr.security_group.id],
             publicly_accessible=False,
+            # Once promoted it is the production database: the same availability, logs and PITR window
+            # as the primary (a promoted replica keeps its own retention, not the primary's).
+            multi_az=args.config.multi_az,
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            backup_retention_period=args.config.backup_retention_days,
             copy_tags_to_snapshot=True,
             deletion_protection=args.config.deletion_protection,
             # RDS takes no final snapshot of a read replica; after promotion the runbook

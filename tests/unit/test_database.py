@@ -178,3 +178,10 @@ def test_kms_keys_rotate_are_described_protected_and_never_bypass_lockout(defaul
         assert key.inputs["description"], key.name
         assert not key.inputs.get("bypassPolicyLockoutSafetyCheck"), key.name
         assert key.protect is True, key.name
+
+
+def test_the_dr_replica_is_ready_to_be_production_once_promoted(warm_run):
+    [replica] = [r for r in warm_run.recorder.of_type("aws:rds/instance:Instance") if r.inputs.get("replicateSourceDb")]
+    assert replica.inputs["multiAz"] is True
+    assert replica.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    assert replica.inputs["backupRetentionPeriod"] == 14  # the configured PITR window, kept after promotion
