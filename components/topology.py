@@ -292,6 +292,7 @@ class DrTopology(pulumi.ComponentResource):
                     cluster=cluster,
                     idp=spec,
                     replicas=replicas,
+                    failover_replicas=cfg.standby.primary_replicas,
                     worker_replicas=replicas if is_primary else 0,
                     health_hostname=cfg.primary_health_hostname if is_primary else cfg.dr_health_hostname,
                     secrets=SecretSources(

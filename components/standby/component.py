@@ -23,7 +23,7 @@ Per site, in namespace ``standby.namespace`` (Pod Security "restricted"):
   shared secret key, media in the site's replicated S3 bucket, Redis only for
   versions before 2025.10, and optionally a proxy outpost keeping sessions in
   PostgreSQL (``session_backend: postgres``, seed 002) configured by a blueprint.
-* A PodDisruptionBudget when the site runs two or more replicas, a Service, an
+* A PodDisruptionBudget when the site runs (or after failover will run) two or more replicas, a Service, an
   Ingress for the public hostname and one for the site's health hostname that
   exposes only the readiness path, the discovery document (what Route 53
   probes), and the JWKS and token endpoints (what ``failover --baseline``
@@ -92,13 +92,7 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
         self.server_deployment_name = self._server_name
         self.worker_deployment_name = f"{idp.kind}-worker" if self.worker_deployment is not None else None
 
-        if args.replicas >= 2:
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb",
-                metadata={"name": self._server_name, "namespace": self._ns, "labels": self.labels},
-                spec={"minAvailable": 1, "selector": {"matchLabels": self._selector("server")}},
-                opts=self._k8s(),
-            )
+        self._disruption_budget()
         service = self._service()
         public = self._ingress(
             f"{name}-public-ingress",
@@ -132,6 +126,18 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
         )
 
     # ------------------------------------------------------------------ identity
+    def _disruption_budget(self) -> None:
+        """Where two or more replicas run, or will once a failover scales the site up (a pilot light
+        has no pod to protect until then; the budget is there when it does)."""
+        args = self._args
+        if max(args.replicas, args.failover_replicas) >= 2:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{self._name}-pdb",
+                metadata={"name": self._server_name, "namespace": self._ns, "labels": self.labels},
+                spec={"minAvailable": 1, "selector": {"matchLabels": self._selector("server")}},
+                opts=self._k8s(),
+            )
+
     def _app_service_account(self) -> str:
         args = self._args
         annotations = {}

@@ -100,6 +100,8 @@ class IdentityStandbyArgs:
     cluster: ClusterConfig
     idp: IdpSpec
     replicas: int
+    #: Replicas the site runs after a failover (the DR site is scaled to the primary's count).
+    failover_replicas: int
     #: authentik worker replicas (0 on a passive site: no tasks run from the DR region).
     worker_replicas: int
     health_hostname: str

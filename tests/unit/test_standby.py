@@ -203,10 +203,16 @@ def test_namespace_is_not_default_and_enforces_restricted_pod_security(default_r
         assert meta["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_disruption_budget_only_where_two_or_more_replicas_run(default_run, warm_run):
-    assert [p.provider_name for p in default_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")] == [
-        "k8s-primary"
+def test_disruption_budget_where_two_or_more_replicas_run_or_will_after_failover(default_run, warm_run):
+    # The pilot-light DR site runs none, but a failover scales it to primaryReplicas (2).
+    assert sorted(
+        p.provider_name for p in default_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+    ) == [
+        "k8s-dr",
+        "k8s-primary",
     ]
+    single = run_stack({"idp-dr:standby": {"primaryReplicas": 1}})
+    assert single.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget") == []
     assert sorted(p.provider_name for p in warm_run.recorder.of_type("kubernetes:policy/v1:PodDisruptionBudget")) == [
         "k8s-dr",
         "k8s-primary",
