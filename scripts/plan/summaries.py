@@ -141,7 +141,9 @@ def _aws_secretsmanager_secret_version(record: Recorded, i: dict[str, Any]) -> l
 def _kubernetes_apps_deployment(record: Recorded, i: dict[str, Any]) -> list[str | None]:
     spec = i.get("spec", {})
     container = spec.get("template", {}).get("spec", {}).get("containers", [{}])[0]
-    return [f"replicas {spec.get('replicas')}", container.get("image")]
+    image = container.get("image") or ""
+    pin = "pinned by digest" if "@sha256:" in image else "pinned by tag (a tag can be moved: prefer @sha256)"
+    return [f"replicas {spec.get('replicas')}", image, pin]
 
 
 def _kubernetes_networking_k8s_io_ingress(record: Recorded, i: dict[str, Any]) -> list[str | None]:

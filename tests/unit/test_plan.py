@@ -115,3 +115,14 @@ def test_plan_never_prints_secret_values(tmp_path):
     code, out, _ = run_cli("--stack", "prod", "--json")
     assert "offline-plan-placeholder-secret" not in out
     assert code == 0
+
+
+def test_the_plan_shows_how_each_image_is_pinned():
+    from scripts.plan.summaries import settings_line
+    from tests.unit.conftest import run_stack
+
+    digest = "quay.io/keycloak/keycloak@sha256:" + "a" * 64
+    for image, pin in ((digest, "pinned by digest"), ("quay.io/keycloak/keycloak:26.4.5", "pinned by tag")):
+        run = run_stack({"idp-dr:idp": {"image": image, "version": "26.4.5"}})
+        lines = [settings_line(d) for d in run.recorder.of_type("kubernetes:apps/v1:Deployment")]
+        assert lines and all(f"{image}, {pin}" in line for line in lines), lines
