@@ -168,7 +168,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
-            policy=self._deny_insecure_policy(bucket.arn),
+            policy=self._deny_insecure_policy(bucket.arn, key_arn),
             # A policy PUT racing the public-access block is rejected by S3.
             opts=opts(self, provider, depends_on=[access_block]),
         )
@@ -203,7 +203,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         return bucket, versioning
 
     @staticmethod
-    def _deny_insecure_policy(bucket_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+    def _deny_insecure_policy(bucket_arn: pulumi.Output[str], key_arn: pulumi.Input[str]) -> pulumi.Output[str]:
         objects = pulumi.Output.concat(bucket_arn, "/*")
         return policy_json(
             [
@@ -231,6 +231,19 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                         "Null": {"s3:x-amz-server-side-encryption": "false"},
                     },
                 },
+                {
+                    # A writer naming another key (a known ransomware pattern: encrypt with a key the
+                    # owner cannot use) is refused; no key header gets the bucket's own, as above.
+                    "Sid": "DenyUploadsWithAForeignKey",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:PutObject",
+                    "Resource": objects,
+                    "Condition": {
+                        "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
+                        "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+                    },
+                },
             ]
         )
 
@@ -245,6 +258,8 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                         "Effect": "Allow",
                         "Principal": {"Service": "s3.amazonaws.com"},
                         "Action": "sts:AssumeRole",
+                        # Only S3 replicating this source bucket may assume it (confused deputy).
+                        "Condition": {"ArnLike": {"aws:SourceArn": self.primary_bucket.arn}},
                     }
                 ]
             ),

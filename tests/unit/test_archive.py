@@ -273,3 +273,22 @@ def test_only_the_dr_copy_is_locked_by_default_for_the_pitr_window(default_run):
 def test_the_dr_copy_lock_can_be_opted_out():
     run = run_stack(NO_LOCKS)
     assert run.recorder.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration") == []
+
+
+def test_bucket_policies_refuse_uploads_naming_a_foreign_kms_key(default_run):
+    for bucket in default_run.recorder.of_type(BUCKET):
+        policy = default_run.recorder.by_name(f"{bucket.name}-policy")
+        statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+        deny = statements["DenyUploadsWithAForeignKey"]
+        key = deny["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption-aws-kms-key-id"]
+        assert key.startswith(f"arn:aws:kms:{bucket.region}:"), key  # the bucket's own region's key
+        assert deny["Condition"]["Null"] == {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"}
+
+
+def test_only_s3_replicating_the_source_bucket_may_assume_the_replication_role(default_run):
+    [role] = [r for r in default_run.recorder.of_type("aws:iam/role:Role") if r.name.endswith("-replication-role")
+              and r.name.startswith("sso-archive")]  # fmt: skip
+    [statement] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    source = statement["Condition"]["ArnLike"]["aws:SourceArn"]
+    primary = next(b for b in default_run.recorder.of_type(BUCKET) if b.region == "eu-west-1")
+    assert source == primary.outputs["arn"]
