@@ -53,7 +53,7 @@ from scripts.progress import Progress
 #: primary's row in the restored ``jgroups_ping`` table and sends it JOIN requests, 2 s each, until
 #: it gives up (18 s measured in the drill), and two lab servers on one database would form a
 #: cluster. Production's standby runs ``ispn`` with per-cluster DNS discovery
-#: (components/standby.py), which never sees the other site's members.
+#: (components/standby/keycloak.py), which never sees the other site's members.
 LAB_RUNTIME_ENV: dict[str, str] = {"KC_CACHE": "local"}
 
 

@@ -194,7 +194,7 @@ def test_a_rejected_client_fails_the_token_check_and_the_secret_stays_out_of_eve
 def test_the_health_hostname_alone_serves_no_jwks_so_dr_base_url_names_where_the_idp_is(
     world, standby, sites, keys, baseline_file
 ):
-    """The stack's health ingress routes only healthPath and the discovery path (components/standby.py),
+    """The stack's health ingress routes only healthPath and the discovery path (components/standby/component.py),
     as the stand-in site does: the JWKS must be reached elsewhere (a port-forward, an internal LB)."""
     _, health_site = sites
     primary_down(world)
