@@ -287,6 +287,8 @@ class DrTopology(pulumi.ComponentResource):
                 f"{name}-{site}-site",
                 IdentityStandbyArgs(
                     config=cfg.standby,
+                    network=cfg.network.primary if is_primary else cfg.network.dr,
+                    db_tls=cfg.database.tls,
                     aws_site=self._aws_sites.primary if is_primary else self._aws_sites.dr,
                     k8s_provider=providers.k8s_primary if is_primary else providers.k8s_dr,
                     cluster=cluster,

@@ -180,22 +180,27 @@ def _image(value: str) -> str:
 Image = Annotated[str, AfterValidator(_image), Allowed("a pinned container image: a version tag or an @sha256 digest")]
 
 
-def _cidrs(value: list[str]) -> list[str]:
-    if not value:
-        raise ValueError("at least one CIDR, e.g. 10.0.0.0/16")
-    for cidr in value:
-        try:
-            net = ipaddress.ip_network(cidr, strict=True)
-        except ValueError:
-            raise ValueError(f"CIDR blocks such as 10.0.0.0/16 ({cidr!r} is not one)") from None
-        if net.prefixlen == 0:
-            raise ValueError("private CIDR blocks, not 0.0.0.0/0 (the database is never open to all)")
-        if not _private(net):
-            raise ValueError(
-                f"private CIDR blocks (RFC 1918, 100.64.0.0/10 or IPv6 ULA); {cidr!r} reaches the internet "
-                "(the database is never open to it)"
-            )
-    return value
+def _private_cidrs(never_open: str) -> Callable[[list[str]], list[str]]:
+    """A validator of private CIDR lists; ``never_open`` names what must never be open to the internet."""
+
+    def check(value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one CIDR, e.g. 10.0.0.0/16")
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"CIDR blocks such as 10.0.0.0/16 ({cidr!r} is not one)") from None
+            if net.prefixlen == 0:
+                raise ValueError(f"private CIDR blocks, not 0.0.0.0/0 ({never_open} is never open to all)")
+            if not _private(net):
+                raise ValueError(
+                    f"private CIDR blocks (RFC 1918, 100.64.0.0/10 or IPv6 ULA); {cidr!r} reaches the internet "
+                    f"({never_open} is never open to it)"
+                )
+        return value
+
+    return check
 
 
 #: Where a cluster's nodes and pods live: never the internet (0.0.0.0/1 + 128.0.0.0/1 is all of it).
@@ -208,8 +213,11 @@ def _private(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
     return any(net.version == p.version and net.subnet_of(p) for p in _PRIVATE_NETWORKS)  # type: ignore[arg-type]
 
 
-CidrList = Annotated[
-    list[str], AfterValidator(_cidrs), Allowed("private CIDR blocks such as 10.0.0.0/16 (RFC 1918, 100.64.0.0/10, ULA)")
+_PRIVATE_CIDRS_ALLOWED = "private CIDR blocks such as 10.0.0.0/16 (RFC 1918, 100.64.0.0/10, ULA)"
+CidrList = Annotated[list[str], AfterValidator(_private_cidrs("the database")), Allowed(_PRIVATE_CIDRS_ALLOWED)]
+#: Where a load balancer's connections to the IdP come from (an ALB in IP mode: its VPC subnets).
+ProxyCidrList = Annotated[
+    list[str], AfterValidator(_private_cidrs("the IdP's trusted proxy range")), Allowed(_PRIVATE_CIDRS_ALLOWED)
 ]
 
 

@@ -8,6 +8,8 @@ the JSON schema of these models. Rules that tie several keys together live in on
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -21,6 +23,7 @@ from components.config.rules import (
     InstanceClass,
     KmsKeyArn,
     PgIdentifier,
+    ProxyCidrList,
     Slug,
     SubnetIds,
     UrlPath,
@@ -141,10 +144,23 @@ class IdpConfig(Section):
 
 
 def _engine_ok(value: str) -> bool:
-    import re
-
     match = re.fullmatch(r"(\d+)(\.\d+)?", value)
     return match is not None and 13 <= int(match.group(1)) <= 17
+
+
+class DatabaseTls(Section):
+    """How the IdPs verify the database server (the scripts default to the same for RDS hosts)."""
+
+    mode: one_of("verify-full", "verify-ca", "require") = Field(  # type: ignore[valid-type]
+        "verify-full",
+        description="libpq sslmode of the IdPs' connections: verify-full checks the CA and the host name; require "
+        "encrypts without verifying the server (a man in the middle goes unnoticed).",
+    )
+    ca_config_map: str | None = Field(
+        None,
+        description="ConfigMap (key ca.pem) in the IdP's namespace holding the server's CA; default: the RDS "
+        "global bundle this program ships (rds mode). Required for verify-* in self-managed mode.",
+    )
 
 
 class DatabaseConfig(Section):
@@ -187,6 +203,7 @@ class DatabaseConfig(Section):
     dr_replica_instance_class: InstanceClass | None = Field(
         None, description="Instance class of the DR replica; default: instanceClass."
     )
+    tls: DatabaseTls = Field(default_factory=DatabaseTls, description=DatabaseTls.__doc__)
     performance_insights: bool = Field(True, description="Performance Insights (encrypted with the primary CMK).")
     low_storage_alarm_gb: int_range(1, 1000, unit="GiB") = Field(10, description="Free-storage alarm threshold.")  # type: ignore[valid-type]
     dr_kms_key_arn: KmsKeyArn | None = Field(
@@ -218,6 +235,12 @@ class RegionNetwork(Section):
     )
     db_subnet_ids: SubnetIds = Field(description="Private subnets (different AZs) for the DB subnet group.")
     app_cidrs: CidrList = Field(description="CIDRs allowed to reach PostgreSQL (the cluster's node/pod ranges).")
+    load_balancer_cidrs: ProxyCidrList | None = Field(
+        None,
+        description="Where the load balancer's connections to the IdP come from (an ALB in IP mode: the VPC's "
+        "public subnets). Only these reach the IdP's HTTP and health ports, and only they are trusted for "
+        "X-Forwarded-* headers; unset, any pod may reach those ports (plan warns).",
+    )
 
 
 class NetworkConfig(Section):
@@ -325,10 +348,26 @@ class AuthentikFiles(Section):
 _NAMESPACE_ALLOWED = "a DNS-label namespace other than default and kube-system"
 
 
-def _namespace_ok(value: str) -> bool:
-    import re
+def _namespace_name_ok(value: str) -> bool:
+    return bool(re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", value))
 
-    return bool(re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", value)) and value not in ("default", "kube-system")
+
+def _namespace_ok(value: str) -> bool:
+    return _namespace_name_ok(value) and value not in ("default", "kube-system")
+
+
+class NetworkPolicyConfig(Section):
+    """NetworkPolicies in the IdP's namespace of both clusters: deny all, then allow only what the IdP needs."""
+
+    enabled: bool = Field(
+        True,
+        description="Default-deny ingress and egress, then allow: the load balancer (or ingressNamespaces) to the "
+        "HTTP and health ports, DNS, the database, HTTPS out, and the IdP's own pods to each other.",
+    )
+    ingress_namespaces: list[checked(_namespace_name_ok, "a namespace name (DNS label)")] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="Namespaces of in-cluster ingress controllers (e.g. ingress-nginx) allowed to reach the IdP.",
+    )
 
 
 class StandbyConfig(Section):
@@ -362,6 +401,9 @@ class StandbyConfig(Section):
     outpost: OutpostConfig = Field(default_factory=OutpostConfig, description=OutpostConfig.__doc__)
     authentik_files: AuthentikFiles = Field(
         default_factory=AuthentikFiles, description="authentik's static directories."
+    )
+    network_policy: NetworkPolicyConfig = Field(
+        default_factory=NetworkPolicyConfig, description=NetworkPolicyConfig.__doc__
     )
 
     @property

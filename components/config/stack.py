@@ -198,6 +198,15 @@ def _database(cfg: StackConfig) -> list[ConfigValueError]:
                     f"{cfg.dr_region} can only be encrypted with a key that lives there",
                 )
             )
+    if db.mode == "self-managed" and db.tls.mode != "require" and not db.tls.ca_config_map:
+        problems.append(
+            ConfigValueError(
+                "database.tls.caConfigMap",
+                None,
+                f"required with mode 'self-managed' and tls.mode '{db.tls.mode}' (a ConfigMap, key ca.pem, with "
+                "your server's CA; the shipped bundle only verifies RDS)",
+            )
+        )
     if db.dr_read_replica and db.mode != "rds":
         problems.append(ConfigValueError("database.drReadReplica", True, "only with database.mode 'rds'"))
     return problems

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
+import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
@@ -13,6 +16,8 @@ from components.standby.spec import (
     AUTHENTIK_KEY_SECRET,
     AUTHENTIK_METRICS_PORT,
     REDIS_IMAGE,
+    REDIS_PORT,
+    REDIS_SECRET,
     WORKER_SA,
 )
 from contract.secrets import DB_SECRET_KEYS
@@ -34,8 +39,16 @@ class AuthentikBuilder(PodBuilder):
         env = [
             *self._secret_env(AUTHENTIK_KEY_SECRET, ["AUTHENTIK_SECRET_KEY"]),
             *self._secret_env(self.db_secret_name, list(keys.values())),
-            {"name": "AUTHENTIK_POSTGRESQL__SSLMODE", "value": "require"},
+            *self._authentik_db_tls_env(),
         ]
+        if self._args.forwarded_header_sources:
+            # Only the load balancer may tell authentik the client's address (default: all private ranges).
+            env.append(
+                {
+                    "name": "AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS",
+                    "value": ",".join(self._args.forwarded_header_sources),
+                }
+            )
         if args.media_bucket_name is not None:
             env += [
                 {"name": "AUTHENTIK_STORAGE__BACKEND", "value": "s3"},
@@ -44,8 +57,13 @@ class AuthentikBuilder(PodBuilder):
             ]
         if redis_host:
             env.append({"name": "AUTHENTIK_REDIS__HOST", "value": redis_host})
-        volumes = [{"name": "tmp", "emptyDir": {}}]
-        mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - a container path (emptyDir)
+            env += self._secret_env(REDIS_SECRET, ["AUTHENTIK_REDIS__PASSWORD"])
+        ca_volumes, ca_mounts = self._db_ca_volume()
+        volumes = [{"name": "tmp", "emptyDir": {}}, *ca_volumes]
+        mounts: list[dict[str, Any]] = [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a container path (emptyDir)
+            *ca_mounts,
+        ]
         if blueprints_config_map:
             volumes.append({"name": "idp-dr-blueprints", "configMap": {"name": blueprints_config_map}})
             mounts.append({"name": "idp-dr-blueprints", "mountPath": "/blueprints/idp-dr", "readOnly": True})
@@ -88,8 +106,31 @@ class AuthentikBuilder(PodBuilder):
             self._pod_spec([container], volumes, service_account, api_token=service_account == WORKER_SA),
         )
 
+    def _authentik_db_tls_env(self) -> list[dict]:
+        tls = self._args.db_tls
+        env = [{"name": "AUTHENTIK_POSTGRESQL__SSLMODE", "value": tls.mode}]
+        if self._db_ca_path:
+            env.append({"name": "AUTHENTIK_POSTGRESQL__SSLROOTCERT", "value": self._db_ca_path})
+        return env
+
+    def _redis_secret(self) -> None:
+        """Redis's password: derived from authentik's secret key (a Pulumi secret), so it is stable across
+        runs, differs from the key itself, and needs no extra provider."""
+        password = pulumi.Output.secret(self._args.secrets.authentik_secret_key).apply(
+            lambda key: hmac.new(str(key).encode(), b"idp-dr redis password", hashlib.sha256).hexdigest()
+        )
+        k8s.core.v1.Secret(
+            f"{self._name}-redis-secret",
+            metadata={"name": REDIS_SECRET, "namespace": self._ns, "labels": self.labels},
+            string_data=pulumi.Output.secret({"AUTHENTIK_REDIS__PASSWORD": password}),
+            opts=self._k8s(),
+        )
+
     def _redis(self) -> str:
-        """authentik < 2025.10 keeps sessions/tasks in Redis; losing them only logs users out (seed 000)."""
+        """authentik < 2025.10 keeps sessions/tasks in Redis; losing them only logs users out (seed 000).
+        It requires a password: the NetworkPolicy admits only authentik's pods, and the password keeps
+        out anything else that reaches it."""
+        self._redis_secret()
         labels = {**self.labels, "app.kubernetes.io/component": "redis"}
         k8s.apps.v1.Deployment(
             f"{self._name}-redis",
@@ -106,8 +147,17 @@ class AuthentikBuilder(PodBuilder):
                             {
                                 "name": "redis",
                                 "image": REDIS_IMAGE,
-                                "args": ["--save", "", "--appendonly", "no"],
-                                "ports": [{"name": "redis", "containerPort": 6379}],
+                                # Kubernetes expands $(REDISCLI_AUTH); redis-cli (the probe) reads it too.
+                                "args": ["--save", "", "--appendonly", "no", "--requirepass", "$(REDISCLI_AUTH)"],
+                                "env": [
+                                    {
+                                        "name": "REDISCLI_AUTH",
+                                        "valueFrom": {
+                                            "secretKeyRef": {"name": REDIS_SECRET, "key": "AUTHENTIK_REDIS__PASSWORD"}
+                                        },
+                                    }
+                                ],
+                                "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
                                 "resources": {
                                     "requests": {"cpu": "50m", "memory": "64Mi"},
                                     "limits": {"cpu": "500m", "memory": "256Mi"},
@@ -131,7 +181,7 @@ class AuthentikBuilder(PodBuilder):
         k8s.core.v1.Service(
             f"{self._name}-redis-service",
             metadata={"name": "authentik-redis", "namespace": self._ns, "labels": self.labels},
-            spec={"selector": self._selector("redis"), "ports": [{"name": "redis", "port": 6379}]},
+            spec={"selector": self._selector("redis"), "ports": [{"name": "redis", "port": REDIS_PORT}]},
             opts=self._k8s(),
         )
         return f"authentik-redis.{self._args.config.namespace}.svc.cluster.local"

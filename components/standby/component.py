@@ -38,11 +38,12 @@ import pulumi_kubernetes as k8s
 from components.standby.authentik import AuthentikBuilder
 from components.standby.ingress import IngressBuilder, _lb_hostname
 from components.standby.keycloak import KeycloakBuilder
+from components.standby.network import NetworkPolicyBuilder
 from components.standby.secrets import SecretsBuilder
 from components.standby.spec import DB_SECRET_NAMES, WORKER_SA, IdentityStandbyArgs
 
 
-class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, IngressBuilder):
+class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, IngressBuilder, NetworkPolicyBuilder):
     server_deployment: k8s.apps.v1.Deployment
     worker_deployment: k8s.apps.v1.Deployment | None
     load_balancer_hostname: pulumi.Output[str]
@@ -77,6 +78,8 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
         self.external_secret_name = None
         app_sa = self._app_service_account()
         self._secrets()
+        self._db_ca()
+        self._network_policies()
 
         if idp.kind == "keycloak":
             self.server_deployment = self._keycloak(app_sa)

@@ -12,18 +12,31 @@ from contract.secrets import DB_SECRET_KEYS
 class KeycloakBuilder(PodBuilder):
     """Builds the Keycloak Deployment (a mixin of :class:`~components.standby.component.IdentityStandby`)."""
 
+    def _jdbc_tls_properties(self) -> str:
+        """pgjdbc's URL properties: the sslmode, and the CA file for verify-ca/verify-full."""
+        properties = f"?sslmode={self._args.db_tls.mode}"
+        if self._db_ca_path:
+            properties += f"&sslrootcert={self._db_ca_path}"
+        return properties
+
+    def _trusted_proxies_env(self) -> list[dict]:
+        """Keycloak (26+) honours X-Forwarded-* only from these ranges; unknown ranges: from anyone."""
+        sources = self._args.forwarded_header_sources
+        return [{"name": "KC_PROXY_TRUSTED_ADDRESSES", "value": ",".join(sources)}] if sources else []
+
     def _keycloak(self, service_account: str) -> k8s.apps.v1.Deployment:
         args, idp = self._args, self._args.idp
         keys = DB_SECRET_KEYS["keycloak"]
         env = [
             {"name": "KC_DB", "value": "postgres"},
-            # TLS to PostgreSQL (RDS refuses anything else: rds.force_ssl=1).
-            {"name": "KC_DB_URL_PROPERTIES", "value": "?sslmode=require"},
+            # TLS to PostgreSQL (RDS refuses anything else: rds.force_ssl=1), the server verified.
+            {"name": "KC_DB_URL_PROPERTIES", "value": self._jdbc_tls_properties()},
             *self._secret_env(self.db_secret_name, list(keys.values())),
             # A full URL pins the issuer to the public hostname on both sites.
             {"name": "KC_HOSTNAME", "value": f"https://{idp.public_hostname}"},
             {"name": "KC_HTTP_ENABLED", "value": "true"},
             {"name": "KC_PROXY_HEADERS", "value": "xforwarded"},
+            *self._trusted_proxies_env(),
             {"name": "KC_HEALTH_ENABLED", "value": "true"},
             {"name": "KC_METRICS_ENABLED", "value": "true"},
             {"name": "KC_HTTP_MANAGEMENT_PORT", "value": str(KEYCLOAK_MGMT_PORT)},
@@ -36,10 +49,10 @@ class KeycloakBuilder(PodBuilder):
             },
         ]
         probe = {"port": KEYCLOAK_MGMT_PORT, "scheme": "HTTP"}
-        volumes, mounts = [], []
+        volumes, mounts = self._db_ca_volume()
         if idp.read_only_root_filesystem:
-            volumes = [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
-            mounts = [
+            volumes += [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
+            mounts += [
                 {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a container path (emptyDir)
                 {"name": "data", "mountPath": "/opt/keycloak/data"},
             ]

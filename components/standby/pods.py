@@ -7,10 +7,45 @@ import pulumi_kubernetes as k8s
 
 from components.standby.base import StandbyBase
 from components.standby.spec import NON_ROOT_UID
+from contract.tls import POD_CA_DIR, POD_CA_KEY, POD_CA_PATH, RDS_CA_BUNDLE, RDS_CA_CONFIG_MAP
 
 
 class PodBuilder(StandbyBase):
     """Builds hardened pods and Deployments (a mixin of :class:`~components.standby.component.IdentityStandby`)."""
+
+    _db_ca_config_map: str | None = None
+
+    # ------------------------------------------------------------------ database TLS
+    def _db_ca(self) -> None:
+        """The CA the IdP verifies the database with: the operator's ConfigMap, or the shipped RDS
+        bundle written into this namespace (none under sslmode ``require``)."""
+        tls = self._args.db_tls
+        if tls.mode == "require":
+            self._db_ca_config_map = None
+        elif tls.ca_config_map:
+            self._db_ca_config_map = tls.ca_config_map
+        else:
+            k8s.core.v1.ConfigMap(
+                f"{self._name}-rds-ca",
+                metadata={"name": RDS_CA_CONFIG_MAP, "namespace": self._ns, "labels": self.labels},
+                data={POD_CA_KEY: RDS_CA_BUNDLE.read_text()},
+                opts=self._k8s(),
+            )
+            self._db_ca_config_map = RDS_CA_CONFIG_MAP
+
+    @property
+    def _db_ca_path(self) -> str | None:
+        return POD_CA_PATH if self._db_ca_config_map else None
+
+    def _db_ca_volume(self) -> tuple[list[dict], list[dict]]:
+        """The CA's volume and read-only mount (none without a CA)."""
+        if not self._db_ca_config_map:
+            return [], []
+        volume = {
+            "name": "db-ca",
+            "configMap": {"name": self._db_ca_config_map, "items": [{"key": POD_CA_KEY, "path": POD_CA_KEY}]},
+        }
+        return [volume], [{"name": "db-ca", "mountPath": POD_CA_DIR, "readOnly": True}]
 
     # ------------------------------------------------------------------ pods
     def _container_security(self) -> dict:

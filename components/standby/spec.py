@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components._common import Site
-from components.config.sections import ClusterConfig, StandbyConfig
+from components.config.sections import ClusterConfig, DatabaseTls, RegionNetwork, StandbyConfig
 
 KEYCLOAK_HTTP_PORT = 8080
 
@@ -16,12 +16,18 @@ KEYCLOAK_MGMT_PORT = 9000
 
 
 KEYCLOAK_JGROUPS_PORT = 7800
+#: JGroups' failure detection (FD_SOCK2) listens at the JGroups port + 50000.
+KEYCLOAK_JGROUPS_FD_PORT = KEYCLOAK_JGROUPS_PORT + 50000
 
 
 AUTHENTIK_HTTP_PORT = 9000
 
 
 AUTHENTIK_METRICS_PORT = 9300
+
+
+REDIS_PORT = 6379
+REDIS_SECRET = "authentik-redis"  # noqa: S105 - a Secret *name*
 
 
 REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
@@ -95,6 +101,10 @@ class IdentityStandbyArgs:
     """The validated ``idp-dr:standby`` section, the site (AWS side and cluster), and what differs per site."""
 
     config: StandbyConfig
+    #: The site's network section: its load balancer's and cluster's ranges.
+    network: RegionNetwork
+    #: How the IdP verifies the database server.
+    db_tls: DatabaseTls
     aws_site: Site
     k8s_provider: pulumi.ProviderResource
     cluster: ClusterConfig
@@ -112,3 +122,17 @@ class IdentityStandbyArgs:
     #: authentik static directories: (kind, name, mount path) with kind configMap | secret.
     authentik_files: tuple[tuple[str, str, str], ...] = ()
     tag_base: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def trusted_proxy_cidrs(self) -> list[str]:
+        """The load balancer's source ranges (the ingress NetworkPolicy's ipBlocks); empty when unknown."""
+        return list(self.network.load_balancer_cidrs or [])
+
+    @property
+    def forwarded_header_sources(self) -> list[str]:
+        """Who may set X-Forwarded-* headers: the load balancer, plus the cluster's own ranges when an
+        in-cluster ingress controller proxies (the NetworkPolicy already limits who reaches the port)."""
+        cidrs = self.trusted_proxy_cidrs
+        if self.config.network_policy.ingress_namespaces:
+            cidrs += [cidr for cidr in self.network.app_cidrs if cidr not in cidrs]
+        return cidrs

@@ -63,15 +63,24 @@ LAB_RUNTIME_ENV: dict[str, str] = {"KC_CACHE": "local"}
 # -- running a server ----------------------------------------------------------
 @dataclass(frozen=True)
 class JdbcDatabase:
-    """Where Keycloak keeps its state. The password goes to the server's environment, never argv."""
+    """Where Keycloak keeps its state. The password goes to the server's environment, never argv.
 
-    url: str
+    ``url`` is a full JDBC URL; without one, ``parts`` (host, port, database, URL properties) are
+    passed as the pods do it (``KC_DB_URL_HOST`` ... ``KC_DB_URL_PROPERTIES``).
+    """
+
+    url: str | None
     username: str
     password: str
+    parts: dict[str, str] | None = None
 
     @classmethod
     def local(cls, port: int, dbname: str, username: str, password: str) -> JdbcDatabase:
         return cls(f"jdbc:postgresql://127.0.0.1:{port}/{dbname}", username, password)
+
+    def env(self) -> dict[str, str]:
+        where = {"KC_DB_URL": self.url} if self.url else dict(self.parts or {})
+        return {**where, "KC_DB_USERNAME": self.username, "KC_DB_PASSWORD": self.password}
 
 
 @dataclass
@@ -189,9 +198,7 @@ def start_keycloak(
     admin_password = admin_password or secrets.token_urlsafe(16)
     env = _java_env(
         {
-            "KC_DB_URL": db.url,
-            "KC_DB_USERNAME": db.username,
-            "KC_DB_PASSWORD": db.password,
+            **db.env(),
             "KC_DB_POOL_MAX_SIZE": "10",
             "KC_HOSTNAME": hostname,
             "KC_HOSTNAME_STRICT": "true",

@@ -53,13 +53,15 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     db.add_argument(
         "--db-sslmode",
         metavar="MODE",
-        help=f"libpq sslmode, one of: {', '.join(SSL_MODES)} (require/verify-ca/verify-full make db.tls a real check)",
+        help=f"libpq sslmode, one of: {', '.join(SSL_MODES)} (require/verify-ca/verify-full make db.tls a real "
+        "check); default: the DSN's, else verify-full for an RDS endpoint (*.rds.amazonaws.com), else prefer",
     )
     db.add_argument(
         "--db-sslrootcert",
         type=Path,
         metavar="CA",
-        help="CA bundle (PEM) for --db-sslmode verify-ca/verify-full",
+        help="CA bundle (PEM) for --db-sslmode verify-ca/verify-full; default for an RDS endpoint: the RDS root "
+        "CAs shipped with idp-dr",
     )
 
 

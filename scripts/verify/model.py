@@ -15,6 +15,7 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from contract.tls import RDS_CA_BUNDLE, RDS_SSLMODE, is_rds_host
 from scripts.errors import InputError
 from scripts.inputs import check_http_url
 from scripts.timeutil import iso, parse_time
@@ -62,14 +63,21 @@ class DbParams:
             raise InputError("--db-sslrootcert", str(self.sslrootcert), "expected a readable CA file (PEM)")
 
     def conninfo(self) -> str:
+        params = conninfo_to_dict(self.dsn)
         extra: dict[str, Any] = {}
         if self.sslmode:
             extra["sslmode"] = self.sslmode
         if self.sslrootcert:
             extra["sslrootcert"] = str(self.sslrootcert)
-        params = conninfo_to_dict(self.dsn)
+        if self._rds_default_applies(params):
+            # An RDS endpoint with no sslmode given: verify the server with the shipped RDS roots.
+            extra["sslmode"] = RDS_SSLMODE
+            extra.setdefault("sslrootcert", str(RDS_CA_BUNDLE))
         params.setdefault("connect_timeout", "10")
         return make_conninfo(**{**params, **extra})
+
+    def _rds_default_applies(self, params: dict[str, Any]) -> bool:
+        return not self.sslmode and not params.get("sslmode") and is_rds_host(params.get("host"))
 
     @property
     def password(self) -> str | None:
@@ -78,7 +86,11 @@ class DbParams:
 
     @property
     def effective_sslmode(self) -> str:
-        return self.sslmode or str(conninfo_to_dict(self.dsn).get("sslmode") or "prefer")
+        """The flag, else the DSN's, else verify-full for an RDS host, else libpq's default (prefer)."""
+        params = conninfo_to_dict(self.dsn)
+        if self._rds_default_applies(params):
+            return RDS_SSLMODE
+        return self.sslmode or str(params.get("sslmode") or "prefer")
 
     def describe(self) -> dict[str, Any]:
         """Where it connects, never the password."""

@@ -14,6 +14,9 @@ from components.config import ConfigError, load_stack_config
 from scripts.offline import Recorder, run_program
 from tests.unit.conftest import AUTHENTIK, BASE, SECRET_KEYS, config_with
 
+#: Self-managed mode with its CA named, so only the rule a case is about is broken.
+SELF_MANAGED_TLS = {"mode": "self-managed", "tls": {"caConfigMap": "pg-ca"}}
+
 BASE_NETWORK = BASE["idp-dr:network"]
 
 #: (changes, exact message). One case per rule; several per rule where bounds matter.
@@ -120,19 +123,48 @@ REFUSED = [
         id="dr-key-not-arn",
     ),
     pytest.param(
-        {"idp-dr:database": {"mode": "self-managed", "selfManagedPrimaryHost": "pg.primary.internal"}},
+        {
+            "idp-dr:database": {
+                "mode": "self-managed",
+                "selfManagedPrimaryHost": "pg.primary.internal",
+                "selfManagedDrHost": "pg.dr.internal",
+            }
+        },
+        "invalid idp-dr:database.tls.caConfigMap None: required with mode 'self-managed' and tls.mode "
+        "'verify-full' (a ConfigMap, key ca.pem, with your server's CA; the shipped bundle only verifies RDS)",
+        id="self-managed-verify-without-ca",
+    ),
+    pytest.param(
+        {"idp-dr:database": {"tls": {"mode": "disable"}}},
+        "invalid idp-dr:database.tls.mode 'disable': one of 'verify-full', 'verify-ca', 'require'",
+        id="db-tls-disabled",
+    ),
+    pytest.param(
+        {"idp-dr:network": {"dr": {"loadBalancerCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}}},
+        "invalid idp-dr:network.dr.loadBalancerCidrs ['0.0.0.0/1', '128.0.0.0/1']: private CIDR blocks (RFC "
+        "1918, 100.64.0.0/10 or IPv6 ULA); '0.0.0.0/1' reaches the internet (the IdP's trusted proxy range is "
+        "never open to it)",
+        id="lb-cidrs-internet",
+    ),
+    pytest.param(
+        {"idp-dr:standby": {"networkPolicy": {"ingressNamespaces": ["Ingress_Nginx"]}}},
+        "invalid idp-dr:standby.networkPolicy.ingressNamespaces[0] 'Ingress_Nginx': a namespace name (DNS label)",
+        id="ingress-namespace-bad",
+    ),
+    pytest.param(
+        {"idp-dr:database": {**SELF_MANAGED_TLS, "selfManagedPrimaryHost": "pg.primary.internal"}},
         "invalid idp-dr:database.selfManagedDrHost None: required with mode 'self-managed' (together "
         "with selfManagedPrimaryHost)",
         id="self-managed-no-dr-host",
     ),
     pytest.param(
-        {"idp-dr:database": {"mode": "self-managed", "selfManagedDrHost": "pg.dr.internal"}},
+        {"idp-dr:database": {**SELF_MANAGED_TLS, "selfManagedDrHost": "pg.dr.internal"}},
         "invalid idp-dr:database.selfManagedPrimaryHost None: required with mode 'self-managed' (together "
         "with selfManagedDrHost)",
         id="self-managed-no-primary-host",
     ),
     pytest.param(
-        {"idp-dr:database": {"mode": "self-managed"}},
+        {"idp-dr:database": SELF_MANAGED_TLS},
         "invalid idp-dr:database.selfManagedPrimaryHost None: required with mode 'self-managed' (together "
         "with selfManagedDrHost)",
         id="self-managed-no-hosts",

@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from contract.tls import POD_CA_DIR
 from tests.unit.conftest import (
     APP_PASSWORD,
     AUTHENTIK,
@@ -193,7 +194,7 @@ def test_read_only_root_only_where_the_image_allows_it(default_run):
     optimized = container(deployments(run_stack({"idp-dr:idp": {"optimizedImage": True}}), "keycloak")[0])
     assert optimized["securityContext"]["readOnlyRootFilesystem"] is True
     assert optimized["args"] == ["start", "--optimized"]
-    assert {m["mountPath"] for m in optimized["volumeMounts"]} == {"/tmp", "/opt/keycloak/data"}
+    assert {m["mountPath"] for m in optimized["volumeMounts"]} == {"/tmp", "/opt/keycloak/data", POD_CA_DIR}
 
 
 def test_namespace_is_not_default_and_enforces_restricted_pod_security(default_run):
@@ -294,7 +295,9 @@ def test_authentik_gets_redis_only_before_2025_10(image, redis):
 
 def test_authentik_outpost_keeps_sessions_in_postgres(authentik_run):
     blueprint_map = next(
-        c for c in authentik_run.recorder.of_type("kubernetes:core/v1:ConfigMap") if c.provider_name == "k8s-dr"
+        c
+        for c in authentik_run.recorder.of_type("kubernetes:core/v1:ConfigMap")
+        if c.provider_name == "k8s-dr" and c.inputs["metadata"]["name"] == "idp-dr-blueprints"
     )
     blueprint = yaml.safe_load(blueprint_map.inputs["data"]["outpost-sessions.yaml"])
     [entry] = blueprint["entries"]

@@ -114,6 +114,7 @@ def test_self_managed_restore_command_parses_with_the_real_cli():
                 "mode": "self-managed",
                 "selfManagedPrimaryHost": "pg.primary.internal",
                 "selfManagedDrHost": "pg.dr.internal",
+                "tls": {"caConfigMap": "pg-ca"},
             }
         }
     )
@@ -127,6 +128,7 @@ def test_self_managed_restore_pgdata_follows_the_engine_major(engine_version, ma
         "mode": "self-managed",
         "selfManagedPrimaryHost": "pg.primary.internal",
         "selfManagedDrHost": "pg.dr.internal",
+        "tls": {"caConfigMap": "pg-ca"},
     }
     if engine_version:
         database["engineVersion"] = engine_version
@@ -167,6 +169,7 @@ def test_self_managed_mode_creates_no_rds_and_restores_from_the_archive():
                 "mode": "self-managed",
                 "selfManagedPrimaryHost": "pg.primary.internal",
                 "selfManagedDrHost": "pg.dr.internal",
+                "tls": {"caConfigMap": "pg-ca"},
             }
         }
     )

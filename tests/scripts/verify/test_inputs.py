@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
+from contract.tls import RDS_CA_BUNDLE
 from scripts.errors import ExitCode, InputError
 from scripts.verify import Baseline, DbParams, Target
 from tests.scripts.verify.conftest import run_cli
@@ -308,3 +310,22 @@ def test_a_crafted_baseline_with_wrong_field_types_is_refused_naming_the_field(t
         f"invalid --baseline '{path}': a baseline file written by 'python -m scripts baseline' "
         f"(idp-dr-baseline v1); wrong type: {field}"
     )
+
+
+def test_an_rds_endpoint_is_verified_with_the_shipped_ca_by_default():
+    params = DbParams("postgresql://verifier@sso-db.abc123xyz.eu-west-1.rds.amazonaws.com:5432/keycloak")
+    info = conninfo_to_dict(params.conninfo())
+    assert info["sslmode"] == "verify-full" and info["sslrootcert"] == str(RDS_CA_BUNDLE)
+    assert params.describe()["sslmode"] == "verify-full"
+
+
+def test_an_explicit_sslmode_beats_the_rds_default():
+    params = DbParams("postgresql://verifier@sso-db.abc123xyz.eu-west-1.rds.amazonaws.com/keycloak?sslmode=require")
+    assert conninfo_to_dict(params.conninfo())["sslmode"] == "require"
+    assert "sslrootcert" not in conninfo_to_dict(params.conninfo())
+
+
+def test_a_non_rds_host_keeps_libpqs_default():
+    params = DbParams("postgresql://verifier@db.internal/keycloak")
+    assert "sslmode" not in conninfo_to_dict(params.conninfo())
+    assert params.describe()["sslmode"] == "prefer"
