@@ -51,6 +51,12 @@ def partition_of(region: str) -> str:
     return known_regions()[region]
 
 
+def account_of(arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The AWS account ID inside an ARN (``arn:<partition>:<service>:<region>:<account>:...``): a
+    program that must make no data-source calls learns its account from a resource it created."""
+    return pulumi.Output.from_input(arn).apply(lambda value: value.split(":", 5)[4])
+
+
 def policy_json(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
     """An IAM policy document; statements may contain Outputs (ARNs)."""
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})

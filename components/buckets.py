@@ -27,7 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._common import Sites, opts, policy_json, tags
+from components._common import Sites, account_of, opts, policy_json, tags
 
 NONCURRENT_VERSION_DAYS = 30
 ABORT_MULTIPART_DAYS = 7
@@ -258,8 +258,12 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                         "Effect": "Allow",
                         "Principal": {"Service": "s3.amazonaws.com"},
                         "Action": "sts:AssumeRole",
-                        # Only S3 replicating this source bucket may assume it (confused deputy).
-                        "Condition": {"ArnLike": {"aws:SourceArn": self.primary_bucket.arn}},
+                        # Only S3 replicating this source bucket, in this account, may assume it
+                        # (confused deputy). The account comes from the key's ARN: no data-source call.
+                        "Condition": {
+                            "ArnLike": {"aws:SourceArn": self.primary_bucket.arn},
+                            "StringEquals": {"aws:SourceAccount": account_of(args.primary_key_arn)},
+                        },
                     }
                 ]
             ),

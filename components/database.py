@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._common import Site, Sites, customer_managed_key, opts, tags
+from components._common import Site, Sites, customer_managed_key, opts, partition_of, policy_json, tags
 from components.config.sections import DatabaseConfig
 
 PG_PORT = 5432
@@ -187,9 +187,38 @@ class PitrDatabase(pulumi.ComponentResource):
             performance_insights_enabled=args.config.performance_insights,
             performance_insights_kms_key_id=primary.key_arn if args.config.performance_insights else None,
             performance_insights_retention_period=7 if args.config.performance_insights else None,
+            **self._monitoring(args.sites.primary),
             tags=tags(args.tag_base, **{"idp-dr:role": "primary"}),
             opts=opts(self, args.sites.primary.provider, protect=True),
         )
+
+    def _monitoring(self, site: Site) -> dict:
+        """Enhanced Monitoring (OS metrics every ``enhancedMonitoringSeconds``) through one role per site."""
+        interval = self._args.config.enhanced_monitoring_seconds
+        if not interval:
+            return {"monitoring_interval": 0}
+        role = aws.iam.Role(
+            f"{self._name}-{site.name}-monitoring-role",
+            description=f"idp-dr {self._name}: RDS Enhanced Monitoring ({site.name} site)",
+            assume_role_policy=policy_json(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            ),
+            tags=tags(self._args.tag_base),
+            opts=opts(self, site.provider),
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{self._name}-{site.name}-monitoring-policy",
+            role=role.name,
+            policy_arn=f"arn:{partition_of(site.region)}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=opts(self, site.provider),
+        )
+        return {"monitoring_interval": interval, "monitoring_role_arn": role.arn}
 
     def _backup_replication(self, dr: _Placement) -> aws.rds.InstanceAutomatedBackupsReplication:
         args, name = self._args, self._name
@@ -230,6 +259,7 @@ class PitrDatabase(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             performance_insights_enabled=args.config.performance_insights,
             performance_insights_kms_key_id=dr.key_arn if args.config.performance_insights else None,
+            **self._monitoring(args.sites.dr),
             tags=tags(args.tag_base, **{"idp-dr:role": "dr-replica"}),
             opts=opts(self, args.sites.dr.provider, protect=True),
         )

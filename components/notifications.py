@@ -105,6 +105,11 @@ class Notifications(pulumi.ComponentResource):
                     "Principal": {"Service": "cloudwatch.amazonaws.com"},
                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                     "Resource": "*",
+                    # Only this account's alarms (confused deputy).
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:*:{account}:alarm:*"},
+                    },
                 },
             ]
         )

@@ -204,6 +204,11 @@ class DatabaseConfig(Section):
         None, description="Instance class of the DR replica; default: instanceClass."
     )
     tls: DatabaseTls = Field(default_factory=DatabaseTls, description=DatabaseTls.__doc__)
+    enhanced_monitoring_seconds: one_of(  # type: ignore[valid-type]
+        0, 1, 5, 10, 15, 30, 60, allowed="0 (off), 1, 5, 10, 15, 30 or 60 (the intervals RDS supports)"
+    ) = Field(
+        60, description="Enhanced Monitoring interval of the primary and the DR replica, seconds; 0 turns it off."
+    )
     performance_insights: bool = Field(True, description="Performance Insights (encrypted with the primary CMK).")
     low_storage_alarm_gb: int_range(1, 1000, unit="GiB") = Field(10, description="Free-storage alarm threshold.")  # type: ignore[valid-type]
     dr_kms_key_arn: KmsKeyArn | None = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.unit.conftest import run_stack
 
@@ -292,3 +293,7 @@ def test_only_s3_replicating_the_source_bucket_may_assume_the_replication_role(d
     source = statement["Condition"]["ArnLike"]["aws:SourceArn"]
     primary = next(b for b in default_run.recorder.of_type(BUCKET) if b.region == "eu-west-1")
     assert source == primary.outputs["arn"]
+    # ... and only in this account: bucket ARNs carry no account, so the key's ARN supplies it.
+    account = statement["Condition"]["StringEquals"]["aws:SourceAccount"]
+    assert re.fullmatch(r"\d{12}", account), account
+    assert default_run.recorder.calls == []  # learned without a data-source call

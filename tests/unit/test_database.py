@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.unit.conftest import is_secret, run_stack, unwrap
 
 INSTANCE = "aws:rds/instance:Instance"
@@ -185,3 +187,29 @@ def test_the_dr_replica_is_ready_to_be_production_once_promoted(warm_run):
     assert replica.inputs["multiAz"] is True
     assert replica.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
     assert replica.inputs["backupRetentionPeriod"] == 14  # the configured PITR window, kept after promotion
+
+
+def test_primary_and_dr_replica_send_enhanced_monitoring_through_their_sites_role(warm_run):
+    rec = warm_run.recorder
+    instances = rec.of_type("aws:rds/instance:Instance")
+    assert len(instances) == 2  # the primary and the DR replica
+    for instance in instances:
+        assert instance.inputs["monitoringInterval"] == 60, instance.name
+        role = next(
+            r for r in rec.of_type("aws:iam/role:Role") if r.outputs["arn"] == instance.inputs["monitoringRoleArn"]
+        )
+        assert role.provider_name == instance.provider_name
+        [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert trust["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+        [attachment] = [
+            a
+            for a in rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+            if a.inputs["role"] == role.outputs["name"]
+        ]
+        assert attachment.inputs["policyArn"].endswith(":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")
+
+
+def test_enhanced_monitoring_can_be_turned_off():
+    run = run_stack({"idp-dr:database": {"enhancedMonitoringSeconds": 0}})
+    [instance] = run.recorder.of_type("aws:rds/instance:Instance")
+    assert instance.inputs["monitoringInterval"] == 0 and "monitoringRoleArn" not in instance.inputs

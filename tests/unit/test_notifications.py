@@ -37,6 +37,11 @@ def test_alarm_topic_key_policy_admits_the_account_and_cloudwatch(default_run):
         cloudwatch = by_sid["CloudWatchAlarmsPublish"]
         assert (cloudwatch["Effect"], cloudwatch["Principal"]) == ("Allow", {"Service": "cloudwatch.amazonaws.com"})
         assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+        # Only this account's alarms may use it (confused deputy).
+        assert cloudwatch["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": account},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:*:{account}:alarm:*"},
+        }
 
 
 def test_every_alarm_notifies_a_topic_whose_key_cloudwatch_may_use(default_run, warm_run):
