@@ -40,7 +40,7 @@ lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/mypy components contract
+	$(VENV)/bin/mypy components contract policy
 
 # The integration tests run a real Keycloak: fetch it from Maven Central (SHA-1 verified) and build
 # it once into the cache first, so a slow download shows here rather than as a hanging test.

@@ -118,7 +118,8 @@ class WalArchive(pulumi.ComponentResource):
                 lifecycle_rules=self._lifecycle_rules(args),
                 object_lock=args.object_lock,
                 dr_object_lock=args.object_lock or args.dr_object_lock,
-                tag_base=args.tag_base,
+                # What the bucket holds: the policy pack requires Object Lock on the archive's DR copy.
+                tag_base={**args.tag_base, "idp-dr:data": "archive"},
             ),
             pulumi.ResourceOptions(parent=self),
         )

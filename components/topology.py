@@ -251,7 +251,7 @@ class DrTopology(pulumi.ComponentResource):
                     dr_key_arn=archive.dr_key_arn,
                     primary_bucket_name=None,
                     dr_bucket_name=None,
-                    tag_base=tag_base,
+                    tag_base={**tag_base, "idp-dr:data": "media"},
                 ),
                 child,
             )

@@ -53,16 +53,26 @@ class StepRecord:
 
 @dataclass
 class Check:
-    """One named verification with its evidence. ``ok`` is None when skipped."""
+    """One named verification with its evidence. ``ok`` is None when skipped. An *advisory* check
+    that does not hold is a ``warn``: shown, but the command still succeeds."""
 
     name: str
     ok: bool | None
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    advisory: bool = False
 
     @property
     def status(self) -> str:
-        return "skipped" if self.ok is None else ("pass" if self.ok else "FAIL")
+        if self.ok is None:
+            return "skipped"
+        if self.ok:
+            return "pass"
+        return "warn" if self.advisory else "FAIL"
+
+    @property
+    def blocking(self) -> bool:
+        return self.ok is False and not self.advisory
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "message": self.message, "evidence": self.evidence}
@@ -111,8 +121,8 @@ class Report:
         self.steps.append(record)
         return record
 
-    def check(self, name: str, ok: bool | None, message: str, **evidence: Any) -> Check:
-        result = Check(name=name, ok=ok, message=message, evidence=evidence)
+    def check(self, name: str, ok: bool | None, message: str, *, advisory: bool = False, **evidence: Any) -> Check:
+        result = Check(name=name, ok=ok, message=message, evidence=evidence, advisory=advisory)
         self.checks.append(result)
         return result
 
@@ -128,7 +138,7 @@ class Report:
             return False
         if any(s.status == "failed" for s in self.steps):
             return False
-        return all(c.ok is not False for c in self.checks)
+        return not any(c.blocking for c in self.checks)
 
     def finish(self) -> None:
         if self.ended_at is None:

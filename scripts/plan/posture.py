@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pulumi.runtime import rpc
+
+from policy.rules import RULES, Resource
 from scripts.offline import OfflineRun
 from scripts.plan.summaries import plain, region_of_arn
 from scripts.report import Report
@@ -98,112 +101,42 @@ def render_posture(posture: dict[str, Any]) -> list[str]:
 
 
 def policy_checks(report: Report, cfg, offline: OfflineRun, posture: dict[str, Any]) -> None:
-    """Every DR policy rule over the rendered program, one check each (``plan`` fails on any)."""
-    for rule in (_rds_instances, _rds_cross_region_backups, _s3_replication, _dns_failover_pair, _same_image):
-        rule(report, cfg, offline)
+    """Every rule of the policy pack (``policy/rules.py``) over the rendered program, one check each,
+    then the RTO budget (it needs the config). ``plan`` fails on any mandatory rule broken."""
+    resources = rule_resources(offline)
+    for rule in RULES:
+        found = rule.violations(resources)
+        report.check(
+            rule.name,
+            not found,
+            found[0][1] if found else rule.holds,
+            advisory=not rule.mandatory,
+            **({"violations": [{"resource": where, "message": message} for where, message in found]} if found else {}),
+        )
     _rto_budget(report, cfg, posture)
     if offline.recorder.calls:
         report.check("preview.no-invokes", False, f"the program invoked {offline.recorder.calls}")
 
 
-def _rds_instances(report: Report, cfg, offline: OfflineRun) -> None:
-    """Deletion protection, the PITR window, backups kept on delete, no password in state."""
-    rec = offline.recorder
-    instances = [r for r in rec.of_type("aws:rds/instance:Instance") if not r.inputs.get("replicateSourceDb")]
-    for inst in instances:
-        i = inst.inputs
-        report.check(
-            "rds.deletion-protection",
-            bool(i.get("deletionProtection")),
-            "deletion protection on"
-            if i.get("deletionProtection")
-            else "deletion protection is off: one API call deletes the production database",
-            instance=inst.name,
-        )
-        retention = plain(i.get("backupRetentionPeriod") or 0)
-        report.check(
-            "rds.pitr-window",
-            retention >= MIN_PITR_DAYS,
-            f"PITR window {retention} days"
-            + ("" if retention >= MIN_PITR_DAYS else f" (policy: at least {MIN_PITR_DAYS})"),
-            instance=inst.name,
-            days=retention,
-        )
-        report.check(
-            "rds.backups-survive-delete",
-            i.get("deleteAutomatedBackups") is False and not i.get("skipFinalSnapshot"),
-            "automated backups kept and a final snapshot taken on delete",
-            instance=inst.name,
-        )
-        managed = cfg.database.manage_master_password
-        report.check(
-            "rds.no-password-in-state",
-            ("password" not in i) if managed else True,
-            "master password managed by RDS in Secrets Manager (no password input)"
-            if managed
-            else "master password supplied as a Pulumi secret (manageMasterPassword: false)",
-            instance=inst.name,
-        )
+def rule_resources(offline: OfflineRun) -> list[Resource]:
+    """The recorded resources as the policy pack sees them: plain inputs (secrets unwrapped, whole
+    numbers as ints), grouped by the provider they are created with."""
+    return [
+        Resource(r.typ, r.name, plain(unwrap_secrets(r.inputs)), r.provider_name or None, r.region)
+        for r in offline.recorder.all()
+        if r.custom and not r.is_provider
+    ]
 
 
-def _rds_cross_region_backups(report: Report, cfg, offline: OfflineRun) -> None:
-    rec = offline.recorder
-    if cfg.database.mode == "rds":
-        replications = rec.of_type("aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication")
-        ok = (
-            len(replications) == 1
-            and replications[0].region == cfg.dr_region
-            and region_of_arn(replications[0].inputs.get("kmsKeyId")) == cfg.dr_region
-        )
-        report.check(
-            "rds.cross-region-backups",
-            ok,
-            f"automated backups replicated to {cfg.dr_region} with a key there"
-            if ok
-            else "automated backups are not replicated to the DR region with a DR-region key",
-        )
-
-
-def _s3_replication(report: Report, cfg, offline: OfflineRun) -> None:
-    rec = offline.recorder
-    s3_replications = rec.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
-    rtc_ok = bool(s3_replications) and all(
-        r.inputs["rules"][0]["destination"].get("replicationTime", {}).get("status") == "Enabled"
-        for r in s3_replications
-    )
-    report.check(
-        "s3.replication-rtc",
-        rtc_ok,
-        f"{len(s3_replications)} bucket replication(s) with RTC 15 min"
-        if rtc_ok
-        else "bucket replication with Replication Time Control is missing",
-    )
-
-
-def _dns_failover_pair(report: Report, cfg, offline: OfflineRun) -> None:
-    rec = offline.recorder
-    records = [r for r in rec.of_type("aws:route53/record:Record") if r.inputs.get("failoverRoutingPolicies")]
-    ttls = {plain(r.inputs.get("ttl")) for r in records}
-    report.check(
-        "dns.failover-pair",
-        len(records) == 2 and max(ttls) <= 60,
-        f"PRIMARY/SECONDARY records, TTL {', '.join(map(str, sorted(ttls)))} s",
-        records=len(records),
-    )
-
-
-def _same_image(report: Report, cfg, offline: OfflineRun) -> None:
-    rec = offline.recorder
-    images = {
-        r.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
-        for r in rec.of_type("kubernetes:apps/v1:Deployment")
-        if r.inputs["metadata"].get("name") in ("keycloak", "authentik-server")
-    }
-    report.check(
-        "standby.same-image",
-        len(images) == 1,
-        f"both sites run {next(iter(images))}" if len(images) == 1 else f"sites differ: {sorted(images)}",
-    )
+def unwrap_secrets(value: Any) -> Any:
+    """The engine's secret envelopes replaced by their values, as CrossGuard hands props to a policy."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return unwrap_secrets(value.get("value"))
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
 
 
 def _rto_budget(report: Report, cfg, posture: dict[str, Any]) -> None:

@@ -84,6 +84,18 @@ def test_pull_requests_get_a_pulumi_preview_comment_and_the_dr_gate():
     assert gate and document["jobs"]["preview"]["needs"] == "dr-policy"
 
 
+def test_the_preview_enforces_the_policy_pack_plan_runs_offline():
+    document = load(REPO_ROOT / ".github/workflows/pulumi-preview.yml")
+    [preview] = [s for s in steps(document) if s.get("uses", "").startswith("pulumi/actions@")]
+    pack = REPO_ROOT / preview["with"]["policyPacks"]
+    assert yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())["runtime"]["name"] == "python"
+    assert (pack / "__main__.py").read_text().count("from rules import RULES") == 1
+    pins = (pack / "requirements.txt").read_text()
+    dev = (REPO_ROOT / "requirements-dev.txt").read_text()
+    for pin in re.findall(r"^(pulumi-policy==\S+)$", pins, re.M):
+        assert pin in dev  # the tests run the pack with the SDK version users get
+
+
 def test_drift_check_fails_on_any_change():
     document = load(REPO_ROOT / ".github/workflows/drift.yml")
     [preview] = [s for s in steps(document) if s.get("uses", "").startswith("pulumi/actions@")]
