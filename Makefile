@@ -9,6 +9,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+# checkov pins an older boto3 than the runbook: it gets a virtualenv of its own.
+TOOLS       := .venv-tools
+STAMP_TOOLS := $(TOOLS)/.installed
 
 .PHONY: drill test plan lint bench system-deps keycloak clean
 
@@ -23,6 +26,12 @@ $(STAMP_RUN): requirements.txt | $(PY)
 $(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP_RUN) $@
+
+$(STAMP_TOOLS): requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $@
 
 system-deps:
 	@bash .ci/system-deps.sh
@@ -49,11 +58,11 @@ keycloak: $(STAMP_RUN)
 
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
 # IDP_DR_REQUIRE_INTEGRATION=1 turns "PostgreSQL/Keycloak missing" into a failure instead of a skip.
-test: system-deps $(STAMP_DEV) keycloak lint
+test: system-deps $(STAMP_DEV) $(STAMP_TOOLS) keycloak lint
 	IDP_DR_REQUIRE_INTEGRATION=1 $(PY) -m pytest
 
 bench: system-deps $(STAMP_DEV)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_DIRS = ("components", "contract", "scripts")
+SOURCE_DIRS = ("components", "contract", "policy", "scripts")
 MAX_FILE_LINES = 500
 MAX_FUNCTION_LINES = 80
 
