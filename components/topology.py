@@ -370,9 +370,9 @@ class DrTopology(pulumi.ComponentResource):
     ) -> dict:
         """The stack outputs, every section keyed as :mod:`contract.outputs` reads it."""
         if database is not None:
-            db_outputs, restore_command = _rds_outputs(name, cfg, database)
+            db_outputs, restore_command = _rds_outputs(name, cfg, database, access)
         else:
-            db_outputs, restore_command = _self_managed_outputs(cfg, archive)
+            db_outputs, restore_command = _self_managed_outputs(cfg, archive, access)
         return exported(
             StackOutputs,
             {
@@ -402,7 +402,9 @@ class DrTopology(pulumi.ComponentResource):
         )
 
 
-def _rds_outputs(name: str, cfg: StackConfig, database: PitrDatabase) -> tuple[dict, pulumi.Output[str]]:
+def _rds_outputs(
+    name: str, cfg: StackConfig, database: PitrDatabase, access: DatabaseAccess
+) -> tuple[dict, pulumi.Output[str]]:
     db_outputs = exported(
         DatabaseOutputs,
         {
@@ -413,6 +415,7 @@ def _rds_outputs(name: str, cfg: StackConfig, database: PitrDatabase) -> tuple[d
             "port": PG_PORT,
             "dbName": cfg.db_name,
             "masterSecretArn": database.master_secret_arn,
+            "appCredentialsSecret": access.app_credentials_name,
             "drReplicaInstanceId": database.dr_replica.identifier if database.dr_replica else None,
             "drReplicaArn": database.dr_replica.arn if database.dr_replica else None,
             "replicatedBackupsArn": database.replicated_backups_arn,
@@ -431,7 +434,9 @@ def _rds_outputs(name: str, cfg: StackConfig, database: PitrDatabase) -> tuple[d
     return db_outputs, restore_command
 
 
-def _self_managed_outputs(cfg: StackConfig, archive: WalArchive) -> tuple[dict, pulumi.Output[str]]:
+def _self_managed_outputs(
+    cfg: StackConfig, archive: WalArchive, access: DatabaseAccess
+) -> tuple[dict, pulumi.Output[str]]:
     db_outputs = exported(
         DatabaseOutputs,
         {
@@ -440,6 +445,7 @@ def _self_managed_outputs(cfg: StackConfig, archive: WalArchive) -> tuple[dict, 
             "port": PG_PORT,
             "dbName": cfg.db_name,
             "drKmsKeyArn": archive.dr_key_arn,
+            "appCredentialsSecret": access.app_credentials_name,
         },
     )
     restore_command = archive.dr_bucket_name.apply(

@@ -23,6 +23,9 @@ class DatabaseOutputs(_Out):
     port: int = 5432
     dbName: str
     drKmsKeyArn: str
+    #: Secrets Manager secret {"username","password"} of the IdP's database role, replicated to the DR
+    #: region under the same name (``bootstrap db`` reads it).
+    appCredentialsSecret: str | None = None
     # -- RDS only (required when mode is "rds") ---------------------------
     primaryInstanceId: str | None = None
     primaryInstanceArn: str | None = None

@@ -41,6 +41,11 @@ RESTORE_MODULES: list[str] = [
     "scripts.restore.wal.cli",
 ]
 
+#: ``bootstrap <step>`` subcommands; each module defines register_bootstrap().
+BOOTSTRAP_MODULES: list[str] = [
+    "scripts.bootstrap.cli",
+]
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit with our BAD_INPUT code (2, same as argparse)."""
@@ -89,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
         restore_sub.required = True
         for module_name in RESTORE_MODULES:
             importlib.import_module(module_name).register_restore(restore_sub, common)
+    bootstrap = subparsers.add_parser(
+        "bootstrap",
+        help="first-day steps of a new stack: the IdP's database role",
+        description="First-day steps of a new stack (docs/getting-started-aws.md). Each is idempotent: a "
+        "re-run changes nothing.",
+    )
+    bootstrap_sub = bootstrap.add_subparsers(dest="source", metavar="<step>", parser_class=_Parser)
+    bootstrap_sub.required = True
+    for module_name in BOOTSTRAP_MODULES:
+        importlib.import_module(module_name).register_bootstrap(bootstrap_sub, common)
     return parser
 
 

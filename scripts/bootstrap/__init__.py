@@ -1,0 +1,1 @@
+"""First-day steps of a new stack: the IdP's database role (db)."""
