@@ -24,11 +24,12 @@ from components.buckets import ObjectLockSettings, ReplicatedBuckets, Replicated
 from components.config import StackConfig
 from components.credentials import DatabaseAccess, DatabaseAccessArgs
 from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionNetworkArgs
-from components.failover_dns import FAILED_OVER_PATH, FailoverDns, FailoverDnsArgs, SiteTarget
+from components.exports import dns_outputs, rds_outputs, self_managed_outputs, standby_outputs
+from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
-from contract.outputs import ArchiveOutputs, DatabaseOutputs, DnsOutputs, StackOutputs, StandbyOutputs, exported
-from contract.restore import DrRestoreRequest, command_line, wal_restore_argv
+from components.standby.spec import BootstrapSpec
+from contract.outputs import ArchiveOutputs, StackOutputs, exported
 
 #: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
 #: resolves nowhere (.invalid is reserved), so nothing can connect before failover writes a real one.
@@ -115,7 +116,8 @@ class DrTopology(pulumi.ComponentResource):
         database, endpoints = self._build_database(secrets, notifications, archive)
         access = self._build_access(secrets, endpoints)
         media = self._build_media(archive)
-        sites = self._build_sites(secrets, archive, access, media, endpoints)
+        bootstrap = _bootstrap_spec(cfg, database, access, endpoints)
+        sites = self._build_sites(secrets, archive, access, media, endpoints, bootstrap)
         dns = self._build_dns(sites, notifications)
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
         self.register_outputs({"stack_outputs": self.stack_outputs})
@@ -264,6 +266,7 @@ class DrTopology(pulumi.ComponentResource):
         access: DatabaseAccess,
         media: ReplicatedBuckets | None,
         endpoints: _DbEndpoints,
+        bootstrap: BootstrapSpec | None,
     ) -> dict[str, IdentityStandby]:
         """The IdP on each cluster: the same image and hostname, so the same issuer."""
         name, cfg, child, tag_base, providers = self._name, self._cfg, self._child, self._tag_base, self._site_providers
@@ -323,6 +326,7 @@ class DrTopology(pulumi.ComponentResource):
                     media_key_arn=(archive.primary_key_arn if is_primary else archive.dr_key_arn) if media else None,
                     authentik_files=authentik_files,
                     tag_base=tag_base,
+                    bootstrap=bootstrap if is_primary else None,
                 ),
                 child,
             )
@@ -370,9 +374,9 @@ class DrTopology(pulumi.ComponentResource):
     ) -> dict:
         """The stack outputs, every section keyed as :mod:`contract.outputs` reads it."""
         if database is not None:
-            db_outputs, restore_command = _rds_outputs(name, cfg, database, access)
+            db_outputs, restore_command = rds_outputs(name, cfg, database, access)
         else:
-            db_outputs, restore_command = _self_managed_outputs(cfg, archive, access)
+            db_outputs, restore_command = self_managed_outputs(cfg, archive, access)
         return exported(
             StackOutputs,
             {
@@ -395,103 +399,27 @@ class DrTopology(pulumi.ComponentResource):
                         "drWriterRoleArn": archive.dr_writer_role_arn,
                     },
                 ),
-                "standby": _standby_outputs(cfg, sites["dr"], access),
-                "dns": _dns_outputs(cfg, dns),
+                "standby": standby_outputs(cfg, sites["dr"], access),
+                "dns": dns_outputs(cfg, dns),
                 "restoreCommand": restore_command,
             },
         )
 
 
-def _rds_outputs(
-    name: str, cfg: StackConfig, database: PitrDatabase, access: DatabaseAccess
-) -> tuple[dict, pulumi.Output[str]]:
-    db_outputs = exported(
-        DatabaseOutputs,
-        {
-            "mode": "rds",
-            "primaryInstanceId": database.instance.identifier,
-            "primaryInstanceArn": database.instance.arn,
-            "primaryEndpoint": database.instance.address,
-            "port": PG_PORT,
-            "dbName": cfg.db_name,
-            "masterSecretArn": database.master_secret_arn,
-            "appCredentialsSecret": access.app_credentials_name,
-            "drReplicaInstanceId": database.dr_replica.identifier if database.dr_replica else None,
-            "drReplicaArn": database.dr_replica.arn if database.dr_replica else None,
-            "replicatedBackupsArn": database.replicated_backups_arn,
-            "drKmsKeyArn": database.dr_key_arn,
-            "drSubnetGroupName": database.dr_subnet_group_name,
-            "drSecurityGroupIds": [database.dr_security_group_id],
-            "drParameterGroupName": database.dr_parameter_group_name,
-            "drRestoreInstanceId": f"{name}-dr-restore",
-        },
-    )
-    restore_command = pulumi.Output.all(**db_outputs).apply(
-        lambda values: command_line(
-            DrRestoreRequest.from_outputs(DatabaseOutputs.model_validate(values), cfg.dr_region).argv()
-        )
-    )
-    return db_outputs, restore_command
-
-
-def _self_managed_outputs(
-    cfg: StackConfig, archive: WalArchive, access: DatabaseAccess
-) -> tuple[dict, pulumi.Output[str]]:
-    db_outputs = exported(
-        DatabaseOutputs,
-        {
-            "mode": "self-managed",
-            "primaryEndpoint": cfg.database.self_managed_primary_host,
-            "port": PG_PORT,
-            "dbName": cfg.db_name,
-            "drKmsKeyArn": archive.dr_key_arn,
-            "appCredentialsSecret": access.app_credentials_name,
-        },
-    )
-    restore_command = archive.dr_bucket_name.apply(
-        lambda bucket: command_line(
-            wal_restore_argv(bucket, cfg.archive.prefix, cfg.server_name, cfg.database.engine_major)
-        )
-    )
-    return db_outputs, restore_command
-
-
-def _standby_outputs(cfg: StackConfig, dr_site: IdentityStandby, access: DatabaseAccess) -> dict:
-    return exported(
-        StandbyOutputs,
-        {
-            "idp": cfg.idp.kind,
-            "namespace": cfg.standby.namespace,
-            "serverDeployment": dr_site.server_deployment_name,
-            "workerDeployment": dr_site.worker_deployment_name,
-            "primaryReplicas": cfg.standby.primary_replicas,
-            "drReplicas": cfg.standby.dr_replicas,
-            "mode": cfg.standby.standby_mode,
-            "secretsMode": cfg.standby.secrets_mode,
-            "dbSecretName": dr_site.db_secret_name,
-            "externalSecretName": dr_site.external_secret_name,
-            "drDbEndpointSecretArn": access.dr_endpoint_arn,
-            "drKubeContext": cfg.kubernetes.dr.context,
-            "primaryKubeContext": cfg.kubernetes.primary.context,
-        },
-    )
-
-
-def _dns_outputs(cfg: StackConfig, dns: FailoverDns) -> dict:
-    return exported(
-        DnsOutputs,
-        {
-            "zoneId": cfg.dns.zone_id,
-            "recordName": cfg.idp.public_hostname,
-            "ttl": cfg.dns.ttl,
-            "primaryHealthCheckId": dns.primary_health_check_id,
-            "drHealthCheckId": dns.dr_health_check_id,
-            "primaryRecordHealthCheckId": dns.primary_record_health_check_id,
-            "secondaryRecordHealthCheckId": dns.secondary_record_health_check_id,
-            "primaryHealthHostname": cfg.primary_health_hostname,
-            "drHealthHostname": cfg.dr_health_hostname,
-            "healthPath": cfg.health_path,
-            "failedOverPath": FAILED_OVER_PATH,
-            "detectionSeconds": cfg.detection_seconds,
-        },
+def _bootstrap_spec(
+    cfg: StackConfig, database: PitrDatabase | None, access: DatabaseAccess, endpoints: _DbEndpoints
+) -> BootstrapSpec | None:
+    """The primary site's bootstrap Job: with a runbook image, in rds mode with the master password managed
+    by RDS (its secret is what the Job logs in with; otherwise run 'bootstrap db --admin-dsn' by hand)."""
+    if database is None or cfg.runbook.image is None or not cfg.database.manage_master_password:
+        return None
+    return BootstrapSpec(
+        image=cfg.runbook.image,
+        region=cfg.primary_region,
+        host=endpoints.primary_host,
+        dbname=cfg.db_name,
+        master_secret_arn=database.master_secret_arn.apply(lambda arn: arn or ""),
+        app_credentials_name=access.app_credentials_name,
+        app_credentials_arn=access.app_credentials_arn,
+        kms_key_arns=(endpoints.primary_key_arn,),
     )

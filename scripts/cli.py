@@ -70,9 +70,14 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _prog() -> str:
+    """How the user called us: ``idp-dr`` (the console script) or ``python -m scripts``."""
+    return "idp-dr" if Path(sys.argv[0]).name == "idp-dr" else "python -m scripts"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m scripts",
+        prog=_prog(),
         description="idp-dr runbook commands: plan, restore, verify, failover and drills for Keycloak/authentik.",
         epilog="Run 'python -m scripts <command> --help' for a command's options. "
         "Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused for safety, 4 timed out (re-run to "
@@ -146,6 +151,11 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
 
     _emit(report, args, stdout, stderr)
     return int(exit_code)
+
+
+def entry() -> None:
+    """The ``idp-dr`` console script (``pip install .``)."""
+    raise SystemExit(main())
 
 
 def _check_report_file(args: argparse.Namespace) -> None:

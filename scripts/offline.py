@@ -50,6 +50,8 @@ class Recorded:
     region: str | None = None
     protect: bool = False
     ignore_changes: list[str] = field(default_factory=list)
+    #: URNs of the resources this one was declared to depend on (``depends_on``).
+    dependencies: list[str] = field(default_factory=list)
 
     @property
     def is_provider(self) -> bool:
@@ -215,6 +217,7 @@ class RecordingMonitor(MockMonitor):
             "parent_urn": request.parent,
             "protect": bool(request.protect),
             "ignore_changes": list(request.ignoreChanges),
+            "dependencies": list(request.dependencies),
         }
         response = super().RegisterResource(request)
         record = self.recorder.resources.get(key)

@@ -479,3 +479,14 @@ class DnsConfig(Section):
     alarm_emails: EmailList = Field(
         default_factory=list, description="E-mail addresses notified by the health-check alarm (SNS, us-east-1)."
     )
+
+
+class RunbookConfig(Section):
+    """The runbook's container image (``Dockerfile`` in this repository): what Jobs of this program run."""
+
+    image: Image | None = Field(
+        None,
+        description="Pinned runbook image, e.g. ghcr.io/example/idp-dr:0.1.0. With it, pulumi up runs "
+        "'idp-dr bootstrap db' as a Job in the primary cluster before the IdP starts (rds mode); without it, "
+        "run that command by hand (docs/getting-started-aws.md).",
+    )

@@ -15,6 +15,7 @@ from components.config.sections import (
     DnsConfig,
     IdpConfig,
     NetworkConfig,
+    RunbookConfig,
     Section,
     StandbyConfig,
     Targets,
@@ -58,6 +59,7 @@ class StackConfig(Section):
     standby: StandbyConfig = Field(default_factory=StandbyConfig, description=StandbyConfig.__doc__)
     kubernetes: ClustersConfig = Field(description=ClustersConfig.__doc__)
     dns: DnsConfig = Field(description=DnsConfig.__doc__)
+    runbook: RunbookConfig = Field(default_factory=RunbookConfig, description=RunbookConfig.__doc__)
     #: Names of the secret keys present (their values are read as Pulumi secrets, never here).
     secrets_present: SkipJsonSchema[frozenset[str]] = Field(default_factory=frozenset, exclude=True)
 

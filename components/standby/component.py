@@ -36,6 +36,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.standby.authentik import AuthentikBuilder
+from components.standby.bootstrap import BootstrapBuilder
 from components.standby.ingress import IngressBuilder, _lb_hostname
 from components.standby.keycloak import KeycloakBuilder
 from components.standby.network import NetworkPolicyBuilder
@@ -43,7 +44,9 @@ from components.standby.secrets import SecretsBuilder
 from components.standby.spec import DB_SECRET_NAMES, WORKER_SA, IdentityStandbyArgs
 
 
-class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, IngressBuilder, NetworkPolicyBuilder):
+class IdentityStandby(
+    SecretsBuilder, KeycloakBuilder, AuthentikBuilder, IngressBuilder, NetworkPolicyBuilder, BootstrapBuilder
+):
     server_deployment: k8s.apps.v1.Deployment
     worker_deployment: k8s.apps.v1.Deployment | None
     load_balancer_hostname: pulumi.Output[str]
@@ -80,6 +83,7 @@ class IdentityStandby(SecretsBuilder, KeycloakBuilder, AuthentikBuilder, Ingress
         self._secrets()
         self._db_ca()
         self._network_policies()
+        self._workload_dependencies = (self._bootstrap_job(args.bootstrap),) if args.bootstrap else ()
 
         if idp.kind == "keycloak":
             self.server_deployment = self._keycloak(app_sa)

@@ -14,6 +14,8 @@ class PodBuilder(StandbyBase):
     """Builds hardened pods and Deployments (a mixin of :class:`~components.standby.component.IdentityStandby`)."""
 
     _db_ca_config_map: str | None = None
+    #: What the IdP's Deployments wait for (the bootstrap Job, when there is one).
+    _workload_dependencies: tuple[pulumi.Resource, ...] = ()
 
     # ------------------------------------------------------------------ database TLS
     def _db_ca(self) -> None:
@@ -106,5 +108,6 @@ class PodBuilder(StandbyBase):
             opts=self._k8s(
                 custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"),
                 ignore_changes=["spec.replicas"] if self._args.aws_site.name == "dr" else None,
+                depends_on=list(self._workload_dependencies) or None,
             ),
         )

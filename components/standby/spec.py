@@ -97,6 +97,21 @@ class SecretSources:
 
 
 @dataclass(frozen=True)
+class BootstrapSpec:
+    """What the Job needs; built for the primary site in rds mode when ``runbook.image`` is set."""
+
+    image: str
+    region: str
+    host: pulumi.Input[str]
+    dbname: str
+    master_secret_arn: pulumi.Input[str]
+    app_credentials_name: pulumi.Input[str]
+    app_credentials_arn: pulumi.Input[str]
+    #: Keys that encrypt the two secrets (decrypt through Secrets Manager only).
+    kms_key_arns: tuple[pulumi.Input[str], ...]
+
+
+@dataclass(frozen=True)
 class IdentityStandbyArgs:
     """The validated ``idp-dr:standby`` section, the site (AWS side and cluster), and what differs per site."""
 
@@ -122,6 +137,8 @@ class IdentityStandbyArgs:
     #: authentik static directories: (kind, name, mount path) with kind configMap | secret.
     authentik_files: tuple[tuple[str, str, str], ...] = ()
     tag_base: dict[str, str] = field(default_factory=dict)
+    #: The database bootstrap Job (primary site, rds mode, runbook.image set).
+    bootstrap: BootstrapSpec | None = None
 
     @property
     def trusted_proxy_cidrs(self) -> list[str]:

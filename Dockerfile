@@ -1,0 +1,26 @@
+# The idp-dr runbook image: `idp-dr <command>` (bootstrap db, restore, verify, failover, drills).
+# Built by you from a pinned checkout and pushed to your registry; the stack names it (runbook.image).
+#   docker build -t <registry>/idp-dr:0.1.0 .
+# Pin the base by digest in your registry mirror for reproducible builds (a tag is used here so the
+# file stays readable; `docker buildx imagetools inspect python:3.11-slim-bookworm` shows the digest).
+FROM python:3.11-slim-bookworm
+
+# PostgreSQL 15 client tools (pg_dump, pg_restore, psql) for dumps and checks; nothing else.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client-15 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY pyproject.toml requirements.txt README.md ./
+COPY components ./components
+COPY contract ./contract
+COPY policy ./policy
+COPY scripts ./scripts
+RUN pip install --no-cache-dir . && rm -rf /src
+
+# Not root, and not the IdP's UID: the Job's securityContext runs as 10001 (components/standby/bootstrap.py).
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin idp-dr
+USER 10001
+WORKDIR /tmp
+ENTRYPOINT ["idp-dr"]
+CMD ["--help"]
