@@ -58,6 +58,7 @@ class DatabaseAccess(pulumi.ComponentResource):
     dr_endpoint_name: pulumi.Output[str]
     dr_endpoint_arn: pulumi.Output[str]
     authentik_key_name: pulumi.Output[str] | None
+    verifier_secret_name: pulumi.Output[str]
     authentik_key_arn: pulumi.Output[str] | None
     authentik_key_dr_arn: pulumi.Output[str] | None
 
@@ -116,6 +117,14 @@ class DatabaseAccess(pulumi.ComponentResource):
             self.authentik_key_arn = key_secret.arn
             self.authentik_key_dr_arn = self._dr_arn(key_secret.arn)
 
+        # Written by `idp-dr bootstrap verifier` (the client's secret is Keycloak's, not Pulumi's): no
+        # version here, so no value reaches the state.
+        verifier = self._replicated_secret(
+            f"{name}-verifier-client",
+            f"idp-dr/{args.secret_prefix}/verifier-client",
+            "Client credentials of the verifier client (bootstrap verifier writes it; replicated to DR)",
+        )
+        self.verifier_secret_name = verifier.name
         self.app_credentials_name = credentials.name
         self.app_credentials_arn = credentials.arn
         self.app_credentials_dr_arn = self._dr_arn(credentials.arn)

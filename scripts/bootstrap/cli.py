@@ -12,15 +12,79 @@ from contract.tls import RDS_CA_BUNDLE, RDS_SSLMODE, is_rds_host
 from scripts.aws.client import Aws
 from scripts.aws.secrets import read_json_secret
 from scripts.bootstrap.db import DbBootstrapRequest, bootstrap_db
+from scripts.bootstrap.verifier import DEFAULT_CLIENT_ID, VerifierRequest, bootstrap_verifier
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import InputError
-from scripts.inputs import read_text
+from scripts.inputs import check_http_url, read_text
+from scripts.keycloak_api import KeycloakAdminApi
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
 
 
 def register_bootstrap(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     _register_db(sub, common)
+    _register_verifier(sub, common)
+
+
+def _register_verifier(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "verifier",
+        parents=[common],
+        formatter_class=DefaultsHelpFormatter,
+        help="create the least-privileged client verify and the drills use; store its secret in Secrets Manager",
+        description="Keycloak: create (or repair) a confidential client with client credentials only, no "
+        "client roles and fullScopeAllowed off, through the admin API; store its secret in the stack's verifier "
+        "secret (replicated to the DR region), where baseline, verify, failover and drill read it with "
+        "--stack-outputs. Idempotent. authentik is not supported yet: create an OAuth2 provider with client "
+        "credentials by hand (docs/verify.md). Exit 0 when the token check passes, 1 when it fails, 2 bad "
+        "input, 5 Keycloak or AWS unreachable.",
+    )
+    parser.add_argument("--stack-outputs", metavar="FILE", help="the stack outputs (realm, secret and region from it)")
+    parser.add_argument(
+        "--admin-url",
+        required=True,
+        metavar="URL",
+        help="where this machine reaches Keycloak's admin API (not public: e.g. kubectl port-forward)",
+    )
+    parser.add_argument("--admin-user", default="admin", help="an admin of the master realm")
+    parser.add_argument(
+        "--admin-password-file", required=True, type=Path, metavar="FILE", help="file holding that admin's password"
+    )
+    parser.add_argument("--realm", help="the realm verify checks (default: the stack's issuer's realm)")
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="the verifier client's ID")
+    parser.add_argument("--secret", metavar="NAME", help="Secrets Manager secret to store it in (default: the stack's)")
+    parser.add_argument("--region", help="region of that secret (default: the stack's primaryRegion)")
+    parser.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    parser.set_defaults(handler=run_verifier)
+
+
+def run_verifier(args: argparse.Namespace, report: Report) -> None:
+    outputs = load_stack_outputs(args.stack_outputs) if args.stack_outputs else None
+    if outputs is not None and outputs.idp != "keycloak":
+        raise InputError(
+            "--stack-outputs", args.stack_outputs, "a Keycloak stack (authentik: create the provider by hand)"
+        )
+    realm = args.realm or (_realm_of(outputs.issuer) if outputs else None)
+    if not realm:
+        raise InputError("--realm", None, "the Keycloak realm (or --stack-outputs)")
+    secret = args.secret or (outputs.standby.verifierSecret if outputs else None)
+    if not secret:
+        raise InputError("--secret", None, "the verifier secret's name (or --stack-outputs)")
+    aws = Aws()
+    region = aws.resolve_region(args.region or (outputs.primaryRegion if outputs else None))
+    admin = KeycloakAdminApi(
+        check_http_url("--admin-url", args.admin_url, "an http(s) URL of Keycloak, e.g. http://127.0.0.1:8080"),
+        args.admin_user,
+        read_text("--admin-password-file", args.admin_password_file, "a readable file with the password").strip(),
+    )
+    report.register_secret(admin.password)
+    request = VerifierRequest(admin, realm, args.client_id, secret, region, dry_run=args.dry_run)
+    report.result.update(bootstrap_verifier(request, aws, report))
+
+
+def _realm_of(issuer: str) -> str | None:
+    marker = "/realms/"
+    return issuer.rsplit(marker, 1)[1].strip("/") if marker in issuer else None
 
 
 def _register_db(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

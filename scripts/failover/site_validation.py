@@ -140,6 +140,12 @@ def build_validator(
 
         client = client_from_args(argparse.Namespace(client_id=client_id, client_secret_file=secret_file))
         report.register_secret(client.client_secret)
+    elif outputs.standby.verifierSecret:
+        from scripts.verify.cli_args import client_from_secret
+
+        # The replicated copy in the DR region: what is left when the primary region is gone.
+        client = client_from_secret(outputs.standby.verifierSecret, outputs.drRegion, field="--stack-outputs")
+        report.register_secret(client.client_secret)
     factory_options: dict[str, Any] = {
         "client": client,
         "outputs": outputs,

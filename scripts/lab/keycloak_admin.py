@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from scripts.errors import ExternalError
+from scripts.keycloak_api import KeycloakAdminApi
+from scripts.keycloak_api import raise_for as _raise_for
 
 # -- admin REST API ------------------------------------------------------------
 KEY_PROVIDER_TYPE = "org.keycloak.keys.KeyProvider"
@@ -20,46 +21,11 @@ SIGNING_KEY_PROVIDERS = frozenset({"rsa-generated", "rsa", "java-keystore", "ecd
 
 
 @dataclass
-class KeycloakAdmin:
+class KeycloakAdmin(KeycloakAdminApi):
     """The admin REST API, as the bootstrap admin of the master realm."""
 
-    base_url: str
-    username: str
-    password: str
-    timeout: float = 30
-    _token: str | None = field(default=None, repr=False)
-    _token_expires: float = 0.0
-
-    # -- plumbing --
-    def token(self) -> str:
-        if self._token and time.monotonic() < self._token_expires - 10:
-            return self._token
-        response = requests.post(
-            f"{self.base_url}/realms/master/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "admin-cli",
-                "username": self.username,
-                "password": self.password,
-            },
-            timeout=self.timeout,
-        )
-        _raise_for(response, "get an admin token")
-        body = response.json()
-        self._token = body["access_token"]
-        self._token_expires = time.monotonic() + float(body.get("expires_in", 60))
-        return self._token
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        response = requests.request(
-            method, f"{self.base_url}/admin{path}", headers=headers, timeout=self.timeout, **kwargs
-        )
-        _raise_for(response, f"{method} /admin{path}")
-        return response
-
     def _created_id(self, response: requests.Response) -> str:
-        return response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        return self.created_id(response)
 
     # -- realms --
     def create_realm(self, realm: str, *, events: bool = True) -> None:
@@ -230,10 +196,3 @@ def password_login(
     )
     _raise_for(response, "log the user in")
     return response.json()
-
-
-def _raise_for(response: requests.Response, what: str) -> None:
-    if response.status_code < 400:
-        return
-    body = response.text.strip().replace("\n", " ")[:300]
-    raise ExternalError(f"keycloak: could not {what}: HTTP {response.status_code} {body}")

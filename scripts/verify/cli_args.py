@@ -7,7 +7,7 @@ from pathlib import Path
 
 from scripts.cliutil import duration, duration_help
 from scripts.errors import InputError
-from scripts.verify.model import IDPS, SSL_MODES, ClientCredentials, DbParams, Target
+from scripts.verify.model import IDPS, SSL_MODES, VERIFIER_SECRET_KEYS, ClientCredentials, DbParams, Target
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +43,13 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="file holding its secret (never passed on the command line, never printed)",
     )
+    client.add_argument(
+        "--verifier-secret",
+        metavar="NAME",
+        help="instead: the Secrets Manager secret 'bootstrap verifier' wrote (stack output standby.verifierSecret; "
+        "replicated, so read it in the DR region)",
+    )
+    client.add_argument("--secrets-region", metavar="REGION", help="region to read --verifier-secret in")
     db = parser.add_argument_group("database (optional; read-only except --session-hygiene clear-sessions)")
     db.add_argument(
         "--db-dsn",
@@ -87,6 +94,10 @@ def target_from_args(args: argparse.Namespace) -> Target:
 
 
 def client_from_args(args: argparse.Namespace) -> ClientCredentials | None:
+    if getattr(args, "verifier_secret", None):
+        if args.client_id or args.client_secret_file:
+            raise InputError("--verifier-secret", args.verifier_secret, "either it or --client-id/--client-secret-file")
+        return client_from_secret(args.verifier_secret, getattr(args, "secrets_region", None))
     if not args.client_id and not args.client_secret_file:
         return None
     if not args.client_id:
@@ -104,3 +115,15 @@ def read_secret_file(field: str, path: Path) -> str:
     if not secret:
         raise InputError(field, str(path), "a file holding the secret (this one is empty)")
     return secret
+
+
+def client_from_secret(name: str, region: str | None, *, field: str = "--verifier-secret") -> ClientCredentials:
+    """The verifier client from its Secrets Manager secret (``bootstrap verifier`` writes it)."""
+    from scripts.aws.client import Aws  # boto3 only when a secret is read
+    from scripts.aws.secrets import read_json_secret
+
+    aws = Aws()
+    document = read_json_secret(
+        aws, aws.resolve_region(region, field="--secrets-region"), name, field=field, keys=VERIFIER_SECRET_KEYS
+    )
+    return ClientCredentials(str(document["client_id"]), str(document["client_secret"]))

@@ -30,6 +30,9 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 #: sslmodes under which libpq refuses a connection without TLS.
 TLS_REQUIRED_MODES = ("require", "verify-ca", "verify-full")
 
+#: Keys of the verifier client's Secrets Manager secret (``bootstrap verifier`` writes them).
+VERIFIER_SECRET_KEYS = ("client_id", "client_secret", "realm")
+
 BASELINE_FORMAT = "idp-dr-baseline"
 BASELINE_VERSION = 1
 

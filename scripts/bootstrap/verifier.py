@@ -1,0 +1,178 @@
+"""The verifier client: the least-privileged confidential client ``verify``, ``baseline``, ``failover
+--baseline`` and the drills get a token with, its secret kept in Secrets Manager (replicated to DR).
+
+Keycloak: client credentials only (no browser, implicit or password flow), ``fullScopeAllowed``
+off and no client roles on its service account, so its token carries nothing but the proof that the
+realm signs with the keys it publishes. Phases:
+
+1. **client**: find it by client ID; create it, or put back any setting that drifted;
+2. **roles**: take away client roles its service account was given (realm-management and the like);
+3. **secret**: read the client's secret from Keycloak and store it in the stack's verifier secret,
+   only when it differs (Secrets Manager replicates it to the DR region);
+4. **verify**: a client_credentials token from the realm with that secret.
+
+A re-run on a correct realm changes nothing. The secret never reaches output.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from botocore.exceptions import ClientError
+
+from scripts.aws.client import Aws, error_code
+from scripts.errors import ExternalError, InputError
+from scripts.keycloak_api import KeycloakAdminApi, raise_for
+from scripts.report import Report
+
+DEFAULT_CLIENT_ID = "idp-dr-verifier"
+#: The client's settings that make it a client-credentials-only, role-less client.
+CLIENT_SETTINGS: dict[str, Any] = {
+    "enabled": True,
+    "protocol": "openid-connect",
+    "publicClient": False,
+    "bearerOnly": False,
+    "clientAuthenticatorType": "client-secret",
+    "serviceAccountsEnabled": True,
+    "standardFlowEnabled": False,
+    "implicitFlowEnabled": False,
+    "directAccessGrantsEnabled": False,
+    "fullScopeAllowed": False,
+}
+DESCRIPTION = "idp-dr verify: client credentials only"
+
+
+@dataclass(frozen=True)
+class VerifierRequest:
+    admin: KeycloakAdminApi
+    realm: str
+    client_id: str
+    secret_name: str
+    region: str
+    dry_run: bool = False
+
+
+def bootstrap_verifier(req: VerifierRequest, aws: Aws, report: Report) -> dict[str, Any]:
+    changes: list[str] = []
+    with report.step("preflight", secret=req.secret_name, region=req.region):
+        _secret_exists(req, aws)  # before Keycloak is touched: nowhere to keep the secret is bad input
+    with report.step("client", realm=req.realm, client_id=req.client_id):
+        internal_id = _ensure_client(req, changes)
+    with report.step("roles"):
+        if internal_id:
+            _strip_client_roles(req, internal_id, changes)
+    with report.step("secret", secret=req.secret_name, region=req.region):
+        secret = _client_secret(req, internal_id) if internal_id else None
+        if secret:
+            report.register_secret(secret)
+            _store(req, aws, secret, changes)
+    with report.step("verify"):
+        if secret:
+            _verify_token(req, secret, report)
+        else:
+            report.check("verifier.token", None, "dry run: the client does not exist yet")
+    return {"realm": req.realm, "client_id": req.client_id, "secret": req.secret_name, "changes": changes,
+            "dry_run": req.dry_run}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- phases
+def _ensure_client(req: VerifierRequest, changes: list[str]) -> str | None:
+    found = req.admin.request("GET", f"/realms/{req.realm}/clients", params={"clientId": req.client_id}).json()
+    if not found:
+        changes.append("create client")
+        if req.dry_run:
+            return None
+        response = req.admin.request(
+            "POST",
+            f"/realms/{req.realm}/clients",
+            json={
+                "clientId": req.client_id,
+                "description": "idp-dr verify: client credentials only",
+                **CLIENT_SETTINGS,
+            },
+        )
+        return req.admin.created_id(response)
+    client = found[0]
+    drift = {k: v for k, v in CLIENT_SETTINGS.items() if client.get(k) != v}
+    if drift:
+        changes.append(f"reset settings {', '.join(sorted(drift))}")
+        if not req.dry_run:
+            req.admin.request("PUT", f"/realms/{req.realm}/clients/{client['id']}", json={**client, **drift})
+    return str(client["id"])
+
+
+def _strip_client_roles(req: VerifierRequest, internal_id: str, changes: list[str]) -> None:
+    user = req.admin.request("GET", f"/realms/{req.realm}/clients/{internal_id}/service-account-user").json()
+    mappings = req.admin.request("GET", f"/realms/{req.realm}/users/{user['id']}/role-mappings").json()
+    for client_name, mapping in (mappings.get("clientMappings") or {}).items():
+        roles = mapping.get("mappings") or []
+        if roles:
+            changes.append(f"remove {client_name} roles {', '.join(sorted(r['name'] for r in roles))}")
+            if not req.dry_run:
+                req.admin.request(
+                    "DELETE",
+                    f"/realms/{req.realm}/users/{user['id']}/role-mappings/clients/{mapping['id']}",
+                    json=roles,
+                )
+
+
+def _client_secret(req: VerifierRequest, internal_id: str) -> str:
+    body = req.admin.request("GET", f"/realms/{req.realm}/clients/{internal_id}/client-secret").json()
+    value = body.get("value")
+    if not value:
+        raise ExternalError(f"keycloak returned no secret for client {req.client_id!r}")
+    return str(value)
+
+
+def _secret_exists(req: VerifierRequest, aws: Aws) -> None:
+    try:
+        aws.call(aws.client("secretsmanager", req.region), "DescribeSecret", SecretId=req.secret_name)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise ExternalError(f"reading secret {req.secret_name} in {req.region} failed: {exc}") from None
+        raise InputError(
+            "--secret",
+            req.secret_name,
+            f"a Secrets Manager secret in {req.region} (pulumi up creates it: stack output standby.verifierSecret)",
+        ) from None
+
+
+def _store(req: VerifierRequest, aws: Aws, secret: str, changes: list[str]) -> None:
+    client = aws.client("secretsmanager", req.region)
+    wanted = {"client_id": req.client_id, "client_secret": secret, "realm": req.realm}
+    try:
+        current = aws.call(client, "GetSecretValue", SecretId=req.secret_name).get("SecretString")
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise ExternalError(f"reading secret {req.secret_name} in {req.region} failed: {exc}") from None
+        current = None  # it exists (preflight) but holds no value yet: its first run
+    if current and _same(current, wanted):
+        return
+    changes.append("store secret")
+    if not req.dry_run:
+        aws.call(client, "PutSecretValue", SecretId=req.secret_name, SecretString=json.dumps(wanted, sort_keys=True))
+
+
+def _verify_token(req: VerifierRequest, secret: str, report: Report) -> None:
+    url = f"{req.admin.base_url}/realms/{req.realm}/protocol/openid-connect/token"
+    try:
+        response = requests.post(
+            url,
+            data={"grant_type": "client_credentials", "client_id": req.client_id, "client_secret": secret},
+            timeout=req.admin.timeout,
+        )
+        raise_for(response, "get a client_credentials token")
+        ok, message = "access_token" in response.json(), "a client_credentials token with the stored secret"
+    except ExternalError as exc:
+        ok, message = False, exc.message
+    report.check("verifier.token", ok, message)
+
+
+def _same(current: str, wanted: dict[str, str]) -> bool:
+    try:
+        return json.loads(current) == wanted
+    except ValueError:
+        return False
