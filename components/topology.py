@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
-from components._common import Site, Sites
+from components._common import Site, Sites, tags
 from components.archive import IrsaSubject, WalArchive, WalArchiveArgs
 from components.buckets import ObjectLockSettings, ReplicatedBuckets, ReplicatedBucketsArgs
 from components.config import StackConfig
@@ -29,7 +30,7 @@ from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
 from components.standby.spec import BootstrapSpec
-from contract.outputs import ArchiveOutputs, StackOutputs, exported
+from contract.outputs import STACK_OUTPUTS_PARAMETER, ArchiveOutputs, StackOutputs, exported
 
 #: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
 #: resolves nowhere (.invalid is reserved), so nothing can connect before failover writes a real one.
@@ -120,7 +121,24 @@ class DrTopology(pulumi.ComponentResource):
         sites = self._build_sites(secrets, archive, access, media, endpoints, bootstrap)
         dns = self._build_dns(sites, notifications)
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
+        self._publish_outputs()
         self.register_outputs({"stack_outputs": self.stack_outputs})
+
+    def _publish_outputs(self) -> None:
+        """A copy of the stack outputs in the DR region, where a regional outage cannot take it (the
+        runbook reads it with --stack-outputs ssm://...). Outputs hold names and ARNs, never a secret."""
+        aws.ssm.Parameter(
+            f"{self._name}-stack-outputs",
+            name=STACK_OUTPUTS_PARAMETER.format(stack=self._name),
+            type="String",
+            # Past 4 KB (many optional outputs) the parameter moves to the advanced tier by itself.
+            tier="Intelligent-Tiering",
+            description=f"idp-dr {self._name}: the stack outputs the runbook reads (no secrets)",
+            # insecure_value: readable in plain text (the provider makes `value` a secret).
+            insecure_value=pulumi.Output.json_dumps(self.stack_outputs),
+            tags=tags(self._tag_base),
+            opts=pulumi.ResourceOptions(parent=self, provider=self._aws_sites.dr.provider),
+        )
 
     def _build_notifications(self) -> Notifications:
         """SNS topics (primary, DR, us-east-1) for every alarm."""

@@ -142,3 +142,14 @@ def exported(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     if unknown or missing:
         raise ValueError(f"{model.__name__} outputs: unknown {unknown}, missing {missing}")
     return values
+
+
+#: Where the Pulumi program keeps a copy of these outputs in the DR region (an SSM parameter, no
+#: secret values in it): what every runbook command reads with ``--stack-outputs ssm://<drRegion><name>``
+#: when the Pulumi backend or the laptop that saved the file is out of reach.
+STACK_OUTPUTS_PARAMETER = "/idp-dr/{stack}/stack-outputs"
+
+
+def stack_outputs_location(stack: str, dr_region: str) -> str:
+    """The ``--stack-outputs`` value that reads the DR-region copy, e.g. ssm://eu-central-1/idp-dr/sso/stack-outputs."""
+    return f"ssm://{dr_region}{STACK_OUTPUTS_PARAMETER.format(stack=stack)}"

@@ -130,6 +130,8 @@ _IAM_PREFIX = {
     "sts": "sts",
     "iam": "iam",
     "cloudwatch": "cloudwatch",
+    "ssm": "ssm",
+    "s3": "s3",
 }
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
