@@ -38,7 +38,7 @@ from scripts.failover.cmd_failover import add_shared_options
 from scripts.failover.confirm import require_confirmation
 from scripts.failover.probe import ValidationContext, Validator
 from scripts.failover.site_validation import PRIMARY_SITE, add_validation_options, build_validator
-from scripts.failover.state import State, default_state_dir
+from scripts.failover.state import State, open_store
 from scripts.failover.timeline import write_timeline
 from scripts.k8s.adapter import KubeAdapter, KubectlAdapter, make_adapter
 from scripts.polling import Clock
@@ -70,10 +70,19 @@ class Failback:
         self.kube = kube
         self.primary_kube = primary_kube
         self.progress = Progress("failback", enabled=not args.quiet)
-        self.state_dir = args.state_dir or default_state_dir(outputs)
-        self.state = State.load_or_new(self.state_dir, record=outputs.dns.recordName, mode="unknown", now=clock.now())
+        store = open_store(args.state_dir, outputs, aws)
+        self.state_dir = store.local_dir
+        self.state = State.load_or_new(store, record=outputs.dns.recordName, mode="unknown", now=clock.now())
 
     def run(self) -> None:
+        """Holding the incident's lock: pre-checks, confirmation, the health path, then the record."""
+        self.state.lock("failback", self.clock.now(), force=self.args.force, reason=self.args.reason)
+        try:
+            self._run_locked()
+        finally:
+            self.state.store.release()
+
+    def _run_locked(self) -> None:
         """Pre-checks, confirmation, the health path restored (traffic may return), then the record."""
         started = iso(self.clock.now())
         failed = self._pre_checks(started)

@@ -80,7 +80,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "stack has a replica)",
     )
     p.add_argument("--force", action="store_true", help="fail over even if the primary looks healthy (recorded)")
-    p.add_argument("--reason", default=None, help="why (recorded in the timeline; recommended with --force)")
+    p.add_argument(
+        "--reason",
+        default=None,
+        help="why (recorded in the timeline); required with --force, which also takes over a stale incident lock",
+    )
     p.add_argument("--dry-run", action="store_true", help="detect and pre-check only; change nothing")
     add_validation_options(
         p,
@@ -189,6 +193,8 @@ def run(
     confirm: Callable[[str], bool] | None = None,
     primary_aws: Aws | None = None,
 ) -> None:
+    if args.force and not (args.reason or "").strip():
+        raise InputError("--reason", args.reason, "a non-empty explanation when --force is given (it is recorded)")
     outputs = load_stack_outputs(args.stack_outputs)
     options = options_from_args(args, outputs)
     if validator is None:

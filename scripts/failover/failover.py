@@ -45,7 +45,7 @@ from scripts.failover.confirm import require_confirmation
 from scripts.failover.database import DatabaseSteps
 from scripts.failover.probe import ProbeResult, ValidationContext, Validator, http_get, site_url
 from scripts.failover.standby import StandbySteps
-from scripts.failover.state import STEPS, FailoverOptions, State, default_state_dir
+from scripts.failover.state import STEPS, FailoverOptions, State, open_store
 from scripts.failover.timeline import write_timeline
 from scripts.failover.traffic import TrafficSteps
 from scripts.k8s.adapter import (
@@ -100,13 +100,20 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         self.probe = probe
         self.confirm = confirm
         self.progress = Progress("failover", enabled=not options.quiet)
-        self.state_dir = options.state_dir or default_state_dir(outputs)
-        self.state = State.load_or_new(
-            self.state_dir, record=outputs.dns.recordName, mode=options.mode, now=clock.now()
-        )
+        store = open_store(options.state_dir, outputs, aws)
+        self.state_dir = store.local_dir
+        self.state = State.load_or_new(store, record=outputs.dns.recordName, mode=options.mode, now=clock.now())
 
     # -- orchestration -----------------------------------------------------------------
     def run(self) -> None:
+        if not self.o.dry_run:  # one run per incident at a time, from whichever machine
+            self.state.lock("failover", self.clock.now(), force=self.o.force, reason=self.o.reason)
+        try:
+            self._run_locked()
+        finally:
+            self.state.store.release()
+
+    def _run_locked(self) -> None:
         run_record = self._begin_run()
         outcome = "failed"
         try:
@@ -126,7 +133,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         st = self.state
         if st.data["mode"] != self.o.mode:
             raise RefusedError(
-                f"conflicting re-run: {st.path} holds a failover in mode {st.data['mode']} started "
+                f"conflicting re-run: {st.location} holds a failover in mode {st.data['mode']} started "
                 f"{st.data['started_at']}, not mode {self.o.mode}",
                 hint=f"re-run with --mode {st.data['mode']} to resume it, or use another --state-dir",
             )
@@ -147,6 +154,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
                 "mode": self.o.mode,
                 "record": self.out.dns.recordName,
                 "state_dir": str(self.state_dir),
+                "state": st.location,
                 "kubernetes": self.kube.description,
                 "resumed": resumed,
             }

@@ -12,7 +12,8 @@ from typing import Any
 from contract.outputs import StackOutputs
 from scripts import __version__
 from scripts.errors import InputError
-from scripts.inputs import read_json
+from scripts.failover.store import STATE as STATE_FILE
+from scripts.failover.store import Holder, LocalStore, S3Store, StateStore
 from scripts.restore.rds.request import DEFAULT_POLL_S
 from scripts.timeutil import iso
 
@@ -63,26 +64,35 @@ def default_state_dir(outputs: StackOutputs) -> Path:
     return Path(".idp-dr") / "failover" / safe
 
 
+def open_store(state_dir: Path | None, outputs: StackOutputs, aws: Any) -> StateStore:
+    """``--state-dir`` when given; else the DR bucket, where any operator's run can find it."""
+    if state_dir is not None:
+        return LocalStore(state_dir)
+    local = default_state_dir(outputs)
+    return S3Store(aws, outputs.archive.drBucket, outputs.drRegion, f"idp-dr/runbook/{local.name}/", local_dir=local)
+
+
 class State:
-    def __init__(self, path: Path, data: dict[str, Any]):
-        self.path = path
+    def __init__(self, store: StateStore, data: dict[str, Any]):
+        self.store = store
         self.data = data
 
+    @property
+    def location(self) -> str:
+        return self.store.location + STATE_FILE
+
     @classmethod
-    def load_or_new(cls, directory: Path, *, record: str, mode: str, now: datetime) -> State:
-        if directory.exists() and not directory.is_dir():
-            raise InputError("--state-dir", str(directory), "a directory for the incident's state (this is a file)")
-        path = directory / "state.json"
-        if path.is_file():
-            data = _read_state(path)
+    def load_or_new(cls, store: StateStore, *, record: str, mode: str, now: datetime) -> State:
+        found = store.read_state()
+        if found is not None:
+            data = _read_state(found[0], store.location + STATE_FILE)
             if data.get("failed_back_at"):
                 # A finished incident: keep it for the record, start a new one.
-                stamp = (data.get("incident_id") or "previous").replace(":", "")
-                path.replace(directory / f"state-{stamp}.json")
+                store.archive_state((data.get("incident_id") or "previous").replace(":", ""))
             else:
-                return cls(path, data)
+                return cls(store, data)
         return cls(
-            path,
+            store,
             {
                 "version": STATE_VERSION,
                 "record": record,
@@ -102,10 +112,7 @@ class State:
         )
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=False, default=str) + "\n")
-        tmp.replace(self.path)
+        self.store.write_state(self.data)
 
     @property
     def steps(self) -> dict[str, dict[str, Any]]:
@@ -113,6 +120,12 @@ class State:
 
     def done(self, name: str) -> bool:
         return self.steps.get(name, {}).get("status") == "ok"
+
+    def lock(self, command: str, now: datetime, *, force: bool, reason: str | None) -> None:
+        """Hold the incident for this run (refused while another run holds it)."""
+        takeover = self.store.acquire(Holder.me(command, iso(now)), force=force, reason=reason)
+        if takeover:
+            self.data.setdefault("lock_takeovers", []).append(takeover)
 
 
 #: What a state file must hold to be resumed: key -> type.
@@ -127,21 +140,26 @@ _STATE_SHAPE: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def _read_state(path: Path) -> dict[str, Any]:
+def _read_state(body: bytes, path: str) -> dict[str, Any]:
     """The saved incident, checked for shape and format version before anything resumes from it."""
     hint = (
         f"this is not a state file this version of idp-dr wrote; move {path} aside to start a new "
         "incident (the old one stays there for the record)"
     )
-    data = read_json("--state-dir", path, "a state.json written by failover or failback", hint=hint)
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InputError(
+            "--state-dir", path, "a state.json written by failover or failback; this one is not JSON text", hint=hint
+        ) from None
     allowed = f"a state.json written by failover or failback (format version {STATE_VERSION})"
     if not isinstance(data, dict):
-        raise InputError("--state-dir", str(path), f"{allowed}; it holds {type(data).__name__}", hint=hint)
+        raise InputError("--state-dir", path, f"{allowed}; it holds {type(data).__name__}", hint=hint)
     wrong = [
         k for k, kind in _STATE_SHAPE.items() if not isinstance(data.get(k), kind) or isinstance(data.get(k), bool)
     ]
     if wrong:
-        raise InputError("--state-dir", str(path), f"{allowed}; missing or mistyped: {', '.join(wrong)}", hint=hint)
+        raise InputError("--state-dir", path, f"{allowed}; missing or mistyped: {', '.join(wrong)}", hint=hint)
     if data["version"] != STATE_VERSION:
-        raise InputError("--state-dir", str(path), f"{allowed}; this one is version {data['version']}", hint=hint)
+        raise InputError("--state-dir", path, f"{allowed}; this one is version {data['version']}", hint=hint)
     return data

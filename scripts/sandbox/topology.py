@@ -63,6 +63,15 @@ def _split(hostport: str) -> tuple[str, int]:
     return host, int(port) if port else 443
 
 
+def _archive_buckets(session: boto3.Session, primary_region: str, dr_region: str) -> None:
+    """The archive's buckets (versioned, as the program makes them): failover keeps its state in the DR one."""
+    for name, region in (("idp-prod-archive", primary_region), ("idp-dr-archive", dr_region)):
+        s3 = session.client("s3", region_name=region)
+        location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=name, **location)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
 def _network(session: boto3.Session, region: str, name: str) -> dict[str, Any]:
     ec2 = session.client("ec2", region_name=region)
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
@@ -115,6 +124,7 @@ def seed_topology(
 
     primary_net = _network(session, primary_region, "idp-prod")
     dr_net = _network(session, dr_region, "idp-dr")
+    _archive_buckets(session, primary_region, dr_region)
 
     rds = session.client("rds", region_name=primary_region)
     primary = rds.create_db_instance(

@@ -66,11 +66,24 @@ class Recorder:
         return [c.operation for c in self.calls]
 
     def mutating(self) -> list[str]:
-        return [f"{c.service}:{c.operation}" for c in self.calls if is_mutating(c.operation)]
+        """Mutating calls on the topology: the runbook's own lock and state objects (in the DR bucket,
+        under idp-dr/runbook/) are not production and are listed by :meth:`runbook_writes` instead."""
+        return [f"{c.service}:{c.operation}" for c in self.calls if is_mutating(c.operation) and not _runbook_object(c)]
+
+    def runbook_writes(self) -> list[str]:
+        return [
+            f"{c.operation} {c.params['Key']}" for c in self.calls if is_mutating(c.operation) and _runbook_object(c)
+        ]
 
     def params(self, operation: str) -> list[dict[str, Any]]:
         return [c.params for c in self.calls if c.operation == operation]
 
+
+def _runbook_object(call: Call) -> bool:
+    return call.service == "s3" and str(call.params.get("Key", "")).startswith(RUNBOOK_PREFIX)
+
+
+RUNBOOK_PREFIX = "idp-dr/runbook/"
 
 Rule = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -145,6 +158,13 @@ class AwsWorld:
 
     def aws(self, **kwargs: Any) -> Aws:
         return Aws(self.session, sleep=self.clock.sleep, **kwargs)
+
+    def incident_state(self) -> dict[str, Any]:
+        """The failover state the runbook keeps in the DR bucket (its default store)."""
+        body = self.client("s3", self.outputs["drRegion"]).get_object(
+            Bucket=self.outputs["archive"]["drBucket"], Key=f"{RUNBOOK_PREFIX}sso.example.com/state.json"
+        )["Body"]
+        return json.loads(body.read())
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         """A client for test setup and assertions: its calls are not recorded as the command's."""

@@ -151,7 +151,7 @@ def test_a_failback_whose_route53_wait_times_out_is_recorded_and_the_next_failov
     result = failback(world, failed_over, "--yes", "--dns-wait", "20")
     assert result.code == 4
     assert health_path(world) == "/health/ready"
-    state = json.loads(Path(".idp-dr/failover/sso.example.com/state.json").read_text())
+    state = world.incident_state()
     assert state["failed_back_at"] and state["failback"]["result"] == "path-restored"
 
     # The next disaster: a new failover runs its steps and makes the cut sticky again.

@@ -234,7 +234,7 @@ def test_an_interrupted_failover_resumes_at_the_interrupted_step(world):
     primary_down(world)
     first = run_failover(world, kube, "--yes", "--dns-wait", "0")
     assert first.code == 130
-    state = json.loads(Path(".idp-dr/failover/sso.example.com/state.json").read_text())
+    state = world.incident_state()
     assert {k: v["status"] for k, v in state["steps"].items()} == {
         "detect": "ok",
         "preflight": "ok",
@@ -293,7 +293,9 @@ def test_failed_validation_does_not_cut_traffic_and_a_rerun_resumes_there(world,
 
 
 def test_route53_that_never_marks_the_primary_unhealthy_times_out_and_resumes(world, standby):
-    result = run_failover(world, standby, "--yes", "--force", "--dns-wait", "60")
+    result = run_failover(
+        world, standby, "--yes", "--force", "--reason", "drill: Route 53 never fails over", "--dns-wait", "60"
+    )
     assert result.code == 4
     assert result.error_line == (
         "Route 53 marking the primary unhealthy not done after 1m00s (timeout 1m00s); last "
@@ -353,7 +355,8 @@ def test_a_rerun_in_another_mode_is_refused(world, standby, monkeypatch):
     result = run_failover(world, standby, "--mode", "restore", "--yes")
     assert result.code == 3
     assert result.error_line.startswith(
-        "conflicting re-run: .idp-dr/failover/sso.example.com/state.json holds a failover in mode promote started "
+        "conflicting re-run: s3://idp-dr-archive/idp-dr/runbook/sso.example.com/state.json holds a failover in mode "
+        "promote started "
     )
     assert result.error_line.endswith(", not mode restore")
 

@@ -170,7 +170,7 @@ def test_a_dr_site_whose_keys_do_not_overlap_the_baseline_is_not_given_the_traff
     assert statuses(doc)["validate.dr.verify.token.signature"] == "pass"  # its own tokens validate
     assert health_path(world) == "/health/ready"
     assert ROUTE53_CHANGE not in world.recorder.mutating()
-    state = json.loads(Path(".idp-dr/failover/sso.example.com/state.json").read_text())
+    state = world.incident_state()
     assert state["steps"]["validate"]["status"] == "failed" and "cut-traffic" not in state["steps"]
 
 
