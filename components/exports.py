@@ -12,9 +12,9 @@ from components.archive import WalArchive
 from components.config import StackConfig
 from components.credentials import DatabaseAccess
 from components.database import PG_PORT, PitrDatabase
-from components.failover_dns import FAILED_OVER_PATH, FailoverDns
+from components.failover_dns import FailoverDns
 from components.standby import IdentityStandby
-from contract.outputs import DatabaseOutputs, DnsOutputs, StandbyOutputs, exported
+from contract.outputs import FAILED_OVER_PATH, DatabaseOutputs, DnsOutputs, StandbyOutputs, exported
 from contract.restore import DrRestoreRequest, command_line, wal_restore_argv
 
 

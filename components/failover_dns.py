@@ -39,9 +39,6 @@ import pulumi_aws as aws
 from components._common import opts, tags
 from components.config.sections import DnsConfig
 
-#: Path the failover runbook writes into the primary readiness check: nothing serves it, so the
-#: check stays unhealthy until `failback` restores the real path.
-FAILED_OVER_PATH = "/idp-dr/failed-over"
 HEALTH_RECORD_TTL = 60
 
 

@@ -98,6 +98,11 @@ class StandbyOutputs(_Out):
     primaryKubeContext: str | None = None
 
 
+#: The path failover writes into the primary's readiness health check so it stays unhealthy (sticky
+#: failover) until failback restores it; the component, the sandbox and the docs all use this one.
+FAILED_OVER_PATH = "/idp-dr/failed-over"
+
+
 class DnsOutputs(_Out):
     zoneId: str
     recordName: str

@@ -25,6 +25,8 @@ from typing import Any
 
 import boto3
 
+from contract.outputs import FAILED_OVER_PATH
+
 PRIMARY_REGION = "us-east-1"
 DR_REGION = "us-west-2"
 ZONE = "example.com"
@@ -42,7 +44,7 @@ IDP_DEFAULTS = {
     "keycloak": {
         "health": "/health/ready",
         "issuer_path": "/realms/main",
-        "failed_over": "/lb-check-failed-over",
+        "failed_over": FAILED_OVER_PATH,
         "db_secret": "keycloak-db",
         "server": "keycloak",
         "worker": None,

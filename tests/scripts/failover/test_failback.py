@@ -58,7 +58,7 @@ def test_failback_is_refused_while_the_primary_is_down_or_stale(world, failed_ov
     assert "it is the pre-failover database and lacks every write made in DR" in result.error_line
     assert result.hint_line.startswith("fix the primary site; or, knowing the consequences, re-run with --force")
     assert world.recorder.mutating() == []
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
 
 
 def test_failback_after_the_primary_is_rebuilt_restores_the_health_path(world, failed_over, sites):
@@ -159,7 +159,7 @@ def test_a_failback_whose_route53_wait_times_out_is_recorded_and_the_next_failov
     again = run_failover(world, failed_over, "--yes", "--dns-wait", "0", "--no-reprotect")
     assert again.code == 0, again.stderr
     assert not any("already completed" in n for n in again.json()["notes"])
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
 
 
 def test_a_concurrent_health_check_change_twice_in_a_row_is_an_aws_error_not_a_traceback(world, failed_over, sites):
@@ -171,4 +171,4 @@ def test_a_concurrent_health_check_change_twice_in_a_row_is_an_aws_error_not_a_t
     result = failback(world, failed_over, "--yes", "--dns-wait", "0")
     assert result.code == 5
     assert result.error_line.endswith(": HealthCheckVersionMismatch: the check changed since you read it")
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"

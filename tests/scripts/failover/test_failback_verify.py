@@ -115,7 +115,7 @@ def test_a_primary_rebuilt_with_other_keys_is_refused(world, failed_over, primar
     )
     assert primary_app(result)["evidence"]["checks"]["primary.verify.issuer"] == "pass"
     assert world.recorder.mutating() == []
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_validation_flags_are_checked_before_any_aws_call(world, failed_over, dr
     assert result.code == 2
     assert result.error_line == message.format(**fill)
     assert world.recorder.calls == []
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
 
 
 def test_failback_help_lists_the_validation_flags(capsys):

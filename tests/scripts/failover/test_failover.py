@@ -118,7 +118,7 @@ def test_failover_promotes_points_scales_validates_and_cuts_traffic(world, stand
     # 4. scaled to the primary's replica count
     assert standby.state["deployments"]["keycloak/keycloak"]["replicas"] == 2
     # 6. sticky: the primary's readiness check now probes a path that cannot succeed
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
     assert world.recorder.mutating() == [
         "rds:PromoteReadReplica",
         "secretsmanager:PutSecretValue",
@@ -289,7 +289,7 @@ def test_failed_validation_does_not_cut_traffic_and_a_rerun_resumes_there(world,
     assert second.code == 0, second.stderr
     statuses = dict((s["name"], s["status"]) for s in second.json()["steps"])
     assert statuses["validate"] == "resumed" and statuses["cut-traffic"] == "ok"
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
 
 
 def test_route53_that_never_marks_the_primary_unhealthy_times_out_and_resumes(world, standby):
@@ -302,7 +302,7 @@ def test_route53_that_never_marks_the_primary_unhealthy_times_out_and_resumes(wo
         "state: Route 53: primary healthy (calculated: 2/2 children healthy, "
         "threshold 2)"
     )
-    assert health_path(world) == "/lb-check-failed-over"  # the sticky change itself was made
+    assert health_path(world) == "/idp-dr/failed-over"  # the sticky change itself was made
     again = run_failover(world, standby, "--yes", "--dns-wait", "0")
     assert again.code == 0, again.stderr
     assert world.recorder.operations.count("UpdateHealthCheck") == 1

@@ -127,7 +127,7 @@ def test_failover_with_a_baseline_validates_with_verify_and_cuts_traffic(
     assert checks["validate.dr.verify.token.signature"]["evidence"]["client_id"] == "dr-verifier"
     # verify really asked the DR site for the keys and a token
     assert "/realms/main/protocol/openid-connect/token" in dr_site.requests
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
     assert ROUTE53_CHANGE in world.recorder.mutating()
     assert_secret_nowhere(dr_site.client_secret, result)
 
@@ -152,7 +152,7 @@ def test_a_dr_site_with_another_issuer_is_not_given_the_traffic(world, standby, 
     assert second.code == 0, second.stderr
     steps = {s["name"]: s["status"] for s in second.json()["steps"]}
     assert steps["validate"] == "resumed" and steps["cut-traffic"] == "ok"
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
 
 
 def test_a_dr_site_whose_keys_do_not_overlap_the_baseline_is_not_given_the_traffic(
@@ -219,7 +219,7 @@ def test_the_health_hostname_alone_serves_no_jwks_so_dr_base_url_names_where_the
     assert checks["validate.dr.verify.jwks.signing_keys"]["evidence"]["url"] == (
         f"{base_url}/realms/main/protocol/openid-connect/certs"
     )
-    assert health_path(world) == "/lb-check-failed-over"
+    assert health_path(world) == "/idp-dr/failed-over"
 
 
 # -- refused before anything changes ------------------------------------------------------------
