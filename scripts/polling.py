@@ -1,7 +1,8 @@
 """A clock that tests and benches can replace, and the bounded poll loop every wait uses.
 
 AWS's own ``db_instance_available`` waiter sleeps 30 s between polls and gives up after
-30 minutes, shorter than real point-in-time restores (22–32 min observed). Our waits poll
+30 minutes, shorter than real point-in-time restores (22–32 min observed in terraform-provider-aws
+PR #32928 and openFEC #4643). Our waits poll
 every few seconds (bounded to 1..60 s), have an explicit, generous timeout, and raise
 :class:`scripts.errors.WaitTimeout` (exit code 4) so the same command can be re-run to resume.
 """

@@ -8,7 +8,7 @@ allowed>``, every problem at once; nothing is created.
 * :mod:`~components.config.sections` – one model per ``idp-dr:<section>``, each key described once
 * :mod:`~components.config.stack`    – :class:`StackConfig` and the cross-field rules, in one place
 * :mod:`~components.config.loading`  – reading a stack's keys and formatting the refusals
-* :mod:`~components.config.reference` – the README's configuration table, from the JSON schema
+* :mod:`~components.config.reference` – the table of docs/reference/configuration.md, from the JSON schema
 """
 
 from components.config.loading import (

@@ -101,7 +101,7 @@ def _format_error(err: Any) -> list[str]:
     if kind == "missing":
         return [f"missing required key {NAMESPACE}:{key}"]
     if kind == "extra_forbidden":
-        return [f"unknown key {NAMESPACE}:{key}: not a setting of idp-dr (see the README's config reference)"]
+        return [f"unknown key {NAMESPACE}:{key}: not a setting of idp-dr (see docs/reference/configuration.md)"]
     if kind == "value_error" and ctx_error is not None:
         return [describe(key, value, str(ctx_error))]
     if kind in _READABLE_TYPES:

@@ -1,7 +1,7 @@
 """The configuration reference, generated from the config model's JSON schema.
 
 Each key's meaning is its ``Field(description=...)``; what it accepts is the ``x-allowed`` words
-its type carries (the same words a refusal uses). A unit test checks that the README carries
+its type carries (the same words a refusal uses). A unit test checks that docs/reference/configuration.md carries
 exactly :func:`markdown_table`'s output. Regenerate it with::
 
     python -m components.config.reference

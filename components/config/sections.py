@@ -1,7 +1,7 @@
 """The sections of the stack config (``idp-dr:<section>``), one model each.
 
 Each key is described once, in its ``Field(description=...)``; what it accepts is its type
-(:mod:`components.config.rules`). The configuration reference in the README is generated from
+(:mod:`components.config.rules`). The configuration reference (docs/reference/configuration.md) is generated from
 the JSON schema of these models. Rules that tie several keys together live in one place,
 :func:`components.config.stack.cross_field_problems`.
 """
@@ -105,7 +105,7 @@ class IdpConfig(Section):
         """(path, pathType) the public Ingress routes. Keycloak: only what clients need, per the
         reverse-proxy guide (the realms in use, static resources, robots.txt): ``/admin/`` and the
         master realm stay off the internet. authentik serves its flows, API and admin UI under one
-        tree, so ``/`` is routed (see the README's security section)."""
+        tree, so ``/`` is routed (see docs/security.md)."""
         if self.kind != "keycloak":
             return (("/", "Prefix"),)
         realms = dict.fromkeys([self.realm, *self.public_realms])

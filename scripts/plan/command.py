@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
         except ConfigError as exc:
             raise ConfigRefused(
                 f"{path.name}: {len(exc.problems)} refused setting(s):\n" + str(exc),
-                hint="each key is documented in the README's configuration reference",
+                hint="each key is documented in docs/reference/configuration.md",
             ) from None
 
     with report.step("run program under mocks"):

@@ -29,10 +29,13 @@ def posture_of(cfg, offline: OfflineRun) -> dict[str, Any]:
     db = cfg.database
     if db.mode == "rds" and db.dr_read_replica:
         db_path, db_estimate = "promote the DR read replica", ESTIMATED_PROMOTION_S
+        source = "assumed; AWS documents 'several minutes': measure yours with a drill"
     elif db.mode == "rds":
         db_path, db_estimate = "restore from replicated automated backups", OBSERVED_RDS_RESTORE_S[1]
+        source = "the longest restore observed in terraform-provider-aws #32928 and openFEC #4643"
     else:
         db_path, db_estimate = "restore from the replicated WAL archive (barman-cloud)", None
+        source = None
     return {
         "detection_s": detection,
         "detection": f"{interval} s x {threshold} checks = {detection} s",
@@ -44,6 +47,7 @@ def posture_of(cfg, offline: OfflineRun) -> dict[str, Any]:
         "replicated_backup_retention_days": db.replicated_retention if db.mode == "rds" else None,
         "database_failover_path": db_path,
         "database_failover_estimate_s": db_estimate,
+        "database_failover_estimate_source": source,
         "replication": _replication_targets(offline),
         "issuer": cfg.idp.issuer,
         "issuer_health_check": cfg.dns.health_check.issuer_check,
@@ -90,7 +94,7 @@ def render_posture(posture: dict[str, Any]) -> list[str]:
             else ""
         ),
         f"  database       {posture['database_failover_path']}"
-        + (f" (about {estimate // 60} min)" if estimate else ""),
+        + (f" (estimate {estimate // 60} min: {posture['database_failover_estimate_source']})" if estimate else ""),
         f"  issuer         {posture['issuer']}" + (" (checked by Route 53)" if posture["issuer_health_check"] else ""),
         f"  targets        RPO {posture['targets']['rpo_s']} s, RTO {posture['targets']['rto_s']} s",
         "  replication:",

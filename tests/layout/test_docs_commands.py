@@ -20,15 +20,16 @@ ENTRY = re.compile(r"^(?:\$ )?(?:\S+=\S+ )*(?:\.venv/bin/)?(?:python -m scripts|
 
 
 def commands(path: Path) -> list[tuple[int, str]]:
-    """(line, command) of each command in a fenced block, continuation lines joined."""
-    found, in_block, pending, start = [], False, "", 0
+    """(line, command) of each command in a fenced block, continuation lines joined. Blocks fenced as
+    ```text are synopses (brackets for optional flags), not commands: they are skipped."""
+    found, fence, pending, start = [], None, "", 0  # fence: None outside a block, else its info string
     for number, raw in enumerate(path.read_text().splitlines(), 1):
-        if raw.strip().startswith("```"):
-            in_block, pending = not in_block, ""
-            continue
-        if not in_block:
-            continue
         line = raw.strip()
+        if line.startswith("```"):
+            fence, pending = (line[3:] if fence is None else None), ""
+            continue
+        if fence is None or fence == "text":
+            continue
         if pending:
             pending += " " + line.rstrip("\\").strip()
         elif ENTRY.match(line):
@@ -58,3 +59,41 @@ def test_the_command_parses_with_the_real_cli(path, line, command):
             build_parser().parse_args(argv)
         except SystemExit as exc:
             assert exc.code == 0, f"{path.name}:{line}: {command}\n{err.getvalue()}"
+
+
+LINKED = [*DOCS, REPO_ROOT / "policy" / "README.md", REPO_ROOT / "tests" / "schemas" / "external-secrets" / "SOURCE.md"]
+LINK = re.compile(r"\]\((?P<target>[^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("path", LINKED, ids=[str(p.relative_to(REPO_ROOT)) for p in LINKED])
+def test_every_relative_link_resolves(path):
+    broken = [
+        m.group("target")
+        for m in LINK.finditer(path.read_text())
+        if not m.group("target").startswith(("http://", "https://", "mailto:"))
+        and not (path.parent / m.group("target")).exists()
+    ]
+    assert broken == []
+
+
+def test_the_getting_started_config_uses_only_keys_of_the_model():
+    import yaml
+
+    from components.config.reference import settings
+
+    known = {s.key for s in settings()}
+    text = (REPO_ROOT / "docs" / "getting-started-aws.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    keys: list[str] = []
+
+    def walk(value, prefix: str) -> None:
+        keys.append(prefix)
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{prefix}.{key}")
+
+    for block in blocks:
+        for full, value in block["config"].items():
+            walk(value, full.removeprefix("idp-dr:"))
+    assert len(keys) > 20
+    assert [k for k in keys if k not in known] == []

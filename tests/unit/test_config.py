@@ -228,7 +228,7 @@ REFUSED = [
     ),
     pytest.param(
         {"idp-dr:database": {"backupRetention": 14}},
-        "unknown key idp-dr:database.backupRetention: not a setting of idp-dr (see the README's config reference)",
+        "unknown key idp-dr:database.backupRetention: not a setting of idp-dr (see docs/reference/configuration.md)",
         id="unknown-key",
     ),
     pytest.param({"idp-dr:dns": None}, "missing required key idp-dr:dns", id="missing-dns"),
