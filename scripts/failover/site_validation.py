@@ -69,7 +69,7 @@ PRIMARY_SITE = Site(
 def add_validation_options(p: argparse.ArgumentParser, site: Site, *, baseline_help: str) -> None:
     """``--baseline``, ``--client-id``, ``--client-secret-file`` and ``--<site>-base-url``."""
     group = p.add_argument_group("validation with verify (see docs/verify.md)")
-    group.add_argument("--baseline", default=None, metavar="FILE", help=baseline_help)
+    group.add_argument("--baseline", default=None, metavar="FILE|latest|s3://...", help=baseline_help)
     group.add_argument(
         "--client-id",
         default=None,

@@ -37,6 +37,7 @@ from scripts.errors import InputError
 from scripts.failover.probe import ValidationCheck, ValidationContext, wait_ready
 from scripts.inputs import check_http_url
 from scripts.report import Check, Report
+from scripts.verify.baseline_store import load_baseline
 from scripts.verify.core import adapter_for, verify
 from scripts.verify.model import Baseline, ClientCredentials, Target, VerifyParams
 
@@ -189,8 +190,8 @@ def failover_validator(
     failback). Raises InputError (field ``--baseline`` / ``base_url_flag``) for a missing or
     malformed file, a baseline of another IdP or issuer, or a base URL that is not http(s).
     """
-    source = str(baseline_path)
-    baseline = Baseline.load(Path(baseline_path))
+    # A file, or 'latest' / s3:// in the DR bucket (baseline --publish keeps them there).
+    baseline, source = load_baseline(str(baseline_path), outputs=outputs)
     if outputs is not None:
         if baseline.idp != outputs.idp:
             raise InputError(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from scripts.cliutil import duration, duration_help
 from scripts.errors import InputError
 from scripts.report import Report
+from scripts.stack_outputs import load_stack_outputs
+from scripts.verify.baseline_store import load_baseline
 from scripts.verify.cli_args import add_target_arguments, client_from_args, target_from_args
 from scripts.verify.core import verify
-from scripts.verify.model import SESSION_HYGIENE, Baseline, VerifyParams
+from scripts.verify.model import SESSION_HYGIENE, VerifyParams
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -28,10 +29,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     expect = parser.add_argument_group("expectations")
     expect.add_argument(
         "--baseline",
-        type=Path,
-        metavar="FILE",
-        help="a file from 'baseline': issuer, key IDs, schema, counts and newest event to match",
+        metavar="FILE|latest|s3://...",
+        help="a baseline from 'baseline': issuer, key IDs, schema, counts and newest event to match; 'latest' "
+        "(or an s3:// URL) reads it from the DR bucket, with --stack-outputs",
     )
+    expect.add_argument("--stack-outputs", metavar="FILE|ssm://...", help="the stack outputs (for --baseline latest)")
     expect.add_argument(
         "--expected-issuer",
         metavar="URL",
@@ -78,5 +80,9 @@ def run(args: argparse.Namespace, report: Report) -> None:
         session_hygiene=args.session_hygiene,
         max_event_age_s=args.max_event_age,
     )
-    baseline = Baseline.load(args.baseline) if args.baseline else None
+    baseline = None
+    if args.baseline:
+        outputs = load_stack_outputs(args.stack_outputs) if args.stack_outputs else None
+        baseline, source = load_baseline(args.baseline, outputs=outputs)
+        report.result["baseline"] = source
     verify(params, report, baseline)
