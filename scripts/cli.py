@@ -41,6 +41,11 @@ RESTORE_MODULES: list[str] = [
     "scripts.restore.wal.cli",
 ]
 
+#: ``backup <kind>`` subcommands; each module defines register_backup().
+BACKUP_MODULES: list[str] = [
+    "scripts.backup.cli",
+]
+
 #: ``bootstrap <step>`` subcommands; each module defines register_bootstrap().
 BOOTSTRAP_MODULES: list[str] = [
     "scripts.bootstrap.cli",
@@ -99,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
         restore_sub.required = True
         for module_name in RESTORE_MODULES:
             importlib.import_module(module_name).register_restore(restore_sub, common)
+    backup = subparsers.add_parser(
+        "backup",
+        help="logical dumps of the IdP's database, verified where they land, with their manifest",
+        description="Backups the point-in-time restore cannot give: logical dumps kept 14 days, 90 days, a year.",
+    )
+    backup_sub = backup.add_subparsers(dest="source", metavar="<kind>", parser_class=_Parser)
+    backup_sub.required = True
+    for module_name in BACKUP_MODULES:
+        importlib.import_module(module_name).register_backup(backup_sub, common)
     bootstrap = subparsers.add_parser(
         "bootstrap",
         help="first-day steps of a new stack: the IdP's database role",

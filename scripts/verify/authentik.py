@@ -65,6 +65,14 @@ class AuthentikAdapter:
         return "/application/o/token/"
 
     # -- database --
+    def db_app_version(self, conn: psycopg.Connection) -> str | None:
+        if not _table_exists(conn, "authentik_version_history"):
+            return None
+        row = conn.execute(
+            "SELECT version FROM authentik_version_history ORDER BY timestamp DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return row[0] if row else None
+
     def read_db(self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None) -> DbFacts:
         # ignore_client_id: verify reads the database before requesting a token, so its own
         # login event is not yet there.
@@ -74,10 +82,7 @@ class AuthentikAdapter:
         last = one("SELECT app, name FROM django_migrations ORDER BY applied DESC, id DESC LIMIT 1")
         migrations = one("SELECT count(*) FROM django_migrations")[0]
         schema = {"last_migration": f"{last[0]}.{last[1]}" if last else None, "migrations": migrations}
-        version = None
-        if _table_exists(conn, "authentik_version_history"):
-            row = one("SELECT version FROM authentik_version_history ORDER BY timestamp DESC, id DESC LIMIT 1")
-            version = row[0] if row else None
+        version = self.db_app_version(conn)
         brands = one("SELECT count(*) FROM authentik_brands_brand")[0]
         users = one("SELECT count(*) FROM authentik_core_user WHERE NOT (type = ANY(%s))", list(SERVICE_ACCOUNT_TYPES))[
             0

@@ -77,6 +77,10 @@ class IdpAdapter(Protocol):
 
     def fallback_token_path(self, target: Target) -> str: ...
 
+    def db_app_version(self, conn: psycopg.Connection) -> str | None:
+        """The IdP version that last migrated this database (a dump's manifest records it)."""
+        ...
+
     def read_db(self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None) -> DbFacts:
         """Facts from plain SELECTs. Events caused by ``ignore_client_id`` (the verifier) do not count."""
         ...

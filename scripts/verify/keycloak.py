@@ -44,6 +44,10 @@ def _ms(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
 
 
+#: The Keycloak version that last migrated the database, and when.
+MIGRATION_SQL = "SELECT version, update_time FROM migration_model ORDER BY update_time DESC LIMIT 1"
+
+
 class KeycloakAdapter:
     idp = "keycloak"
     count_names = ("realms", "users", "clients")
@@ -72,11 +76,15 @@ class KeycloakAdapter:
         return f"/realms/{target.realm}/protocol/openid-connect/token"
 
     # -- database --
+    def db_app_version(self, conn: psycopg.Connection) -> str | None:
+        row = conn.execute(MIGRATION_SQL).fetchone()
+        return row[0] if row else None
+
     def read_db(self, conn: psycopg.Connection, target: Target, *, ignore_client_id: str | None = None) -> DbFacts:
         def one(sql: str, *params: Any) -> tuple | None:
             return conn.execute(sql, params).fetchone()
 
-        migration = one("SELECT version, update_time FROM migration_model ORDER BY update_time DESC LIMIT 1")
+        migration = one(MIGRATION_SQL)
         last = one("SELECT id, filename FROM databasechangelog ORDER BY orderexecuted DESC LIMIT 1")
         changesets = one("SELECT count(*) FROM databasechangelog")
         schema = {

@@ -1,0 +1,1 @@
+"""Logical dumps of the IdP database with their manifest (backup dump)."""

@@ -1,0 +1,79 @@
+"""What is documented beside every logical dump, and where dumps live in the archive.
+
+The Keycloak guide's "what to document alongside the backups": where the database was, the key that
+encrypts it, the IdP version that wrote it (a newer schema cannot be started by an older IdP), the
+PostgreSQL version. ``restore dump`` reads the manifest first and refuses a dump it cannot restore
+safely; ``latest`` only ever resolves to a dump whose uploaded object was read back and verified.
+
+Layout (the archive bucket's lifecycle rules expire each tier): ``dumps/<tier>/<database>/<time>.dump``
+and ``<time>.manifest.json`` beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from scripts.errors import InputError
+
+FORMAT = "idp-dr-dump"
+VERSION = 1
+DUMP_PREFIX = "dumps"
+TIERS = ("daily", "weekly", "monthly")
+STATUSES = ("verified", "failed")
+
+
+def tier_for(when: datetime, tier: str) -> str:
+    """``auto``: monthly on the 1st, weekly on Sundays, daily otherwise (UTC), as the lifecycle expects."""
+    if tier != "auto":
+        if tier not in TIERS:
+            raise InputError("--tier", tier, f"auto, or one of {', '.join(TIERS)}")
+        return tier
+    if when.day == 1:
+        return "monthly"
+    return "weekly" if when.weekday() == 6 else "daily"
+
+
+def dump_key(tier: str, database: str, when: datetime) -> str:
+    return f"{DUMP_PREFIX}/{tier}/{database}/{when.strftime('%Y%m%dT%H%M%SZ')}.dump"
+
+
+def manifest_key(key: str) -> str:
+    return key.removesuffix(".dump") + ".manifest.json"
+
+
+@dataclass
+class Manifest:
+    idp: str
+    idp_version: str | None
+    database: str
+    source_host: str
+    source_is_replica: bool
+    pg_server_version: str
+    pg_server_major: int
+    pg_dump_version: str
+    key: str
+    kms_key_arn: str | None
+    size_bytes: int
+    sha256: str
+    started_at: str
+    ended_at: str
+    tool_version: str
+    status: str
+    #: Why a dump failed (pg_dump's exit, the read-back), None when verified.
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, doc: Any, *, source: str) -> Manifest:
+        allowed = f"a dump manifest written by 'backup dump' ({FORMAT} v{VERSION})"
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
+            raise InputError("--dump", source, allowed)
+        names = {f.name for f in fields(cls)}
+        missing = sorted(n for n in names - set(doc) if n != "problem")
+        if missing or doc.get("status") not in STATUSES:
+            raise InputError("--dump", source, f"{allowed}; missing or wrong: {', '.join(missing) or 'status'}")
+        return cls(**{k: v for k, v in doc.items() if k in names})

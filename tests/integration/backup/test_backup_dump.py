@@ -1,0 +1,143 @@
+"""``backup dump`` against a real PostgreSQL 15 and a real moto_server endpoint: the dump lands in the
+archive with its manifest, is read back and listed; a half-written upload is caught by that read-back
+and its manifest says failed."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from scripts.backup import dump as dump_module
+from scripts.backup.manifest import tier_for
+from scripts.cli import main
+from scripts.errors import ExitCode
+from scripts.lab.postgres import PgCluster
+from scripts.lab.s3 import LAB_AWS_ENV, S3Server
+from scripts.pg.bindir import pg_available
+from scripts.pg.osuser import make_workspace, remove_tree
+from scripts.processes import Supervisor
+from tests.conftest import need
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "idp-dr-dumps"
+
+
+@dataclass
+class Lab:
+    pg: PgCluster
+    s3: S3Server
+    password: str
+    workspace: Path
+
+    def dsn(self) -> str:
+        return self.pg.tcp_dsn("keycloak", "keycloak", self.password)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    need(pg_available(), "PostgreSQL 15 server binaries (apt-get install postgresql)")
+    workspace = make_workspace(prefix="test-dump-")
+    try:
+        with Supervisor() as supervisor:
+            pg = PgCluster.create(workspace, "pg", supervisor=supervisor)
+            pg.start()
+            password = secrets.token_urlsafe(16)
+            pg.create_role_and_db("keycloak", password, "keycloak")
+            with psycopg.connect(pg.tcp_dsn("keycloak", "keycloak", password), autocommit=True) as conn:  # as the IdP
+                conn.execute("CREATE TABLE migration_model (id text, version text, update_time bigint)")
+                conn.execute("INSERT INTO migration_model VALUES ('m1', '26.4.5', 1)")
+                conn.execute("CREATE TABLE marker (note text)")
+                conn.execute("INSERT INTO marker SELECT 'row ' || g FROM generate_series(1, 5000) g")
+            s3 = S3Server.start(supervisor, workspace)
+            s3.create_bucket(BUCKET)
+            yield Lab(pg, s3, password, workspace)
+    finally:
+        remove_tree(workspace)
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    for key, value in LAB_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+def run_dump(lab: Lab, *extra: str) -> tuple[int, dict, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["backup", "dump", "--idp", "keycloak", "--db-dsn", lab.dsn(), "--archive", f"s3://{BUCKET}",
+         "--endpoint-url", lab.s3.endpoint_url, "--tier", "daily", "--json", "--quiet", *extra],
+        stdout=out,
+        stderr=err,
+    )  # fmt: skip
+    return code, json.loads(out.getvalue()), out.getvalue() + err.getvalue()
+
+
+def test_a_dump_lands_with_its_manifest_and_is_verified_where_it_landed(lab, aws_env):
+    code, doc, text = run_dump(lab, "--kms-key-arn", "arn:aws:kms:eu-west-1:123456789012:key/abc")
+    assert code == ExitCode.OK, text
+    manifest = doc["result"]["manifest"]
+    assert manifest["status"] == "verified" and manifest["problem"] is None
+    assert (manifest["idp"], manifest["idp_version"], manifest["database"]) == ("keycloak", "26.4.5", "keycloak")
+    assert manifest["pg_server_major"] == 15 and manifest["pg_server_version"].startswith("15.")
+    assert manifest["pg_dump_version"].startswith("15.") and manifest["source_is_replica"] is False
+    assert manifest["key"].startswith("dumps/daily/keycloak/") and manifest["key"].endswith(".dump")
+    client = lab.s3.client()
+    body = client.get_object(Bucket=BUCKET, Key=manifest["key"])["Body"].read()
+    import hashlib
+
+    assert len(body) == manifest["size_bytes"] and hashlib.sha256(body).hexdigest() == manifest["sha256"]
+    stored = json.loads(
+        client.get_object(Bucket=BUCKET, Key=manifest["key"].replace(".dump", ".manifest.json"))["Body"].read()
+    )
+    assert stored == {"format": "idp-dr-dump", "version": 1, **manifest}
+    assert lab.password not in text
+    assert any("dumped the primary" in note for note in doc["notes"])
+
+
+def test_a_half_written_upload_is_caught_by_the_read_back(lab, aws_env, monkeypatch):
+    real = dump_module._upload
+
+    def truncated(req, source, key, s3):
+        sha, size, problem = real(req, source, key, s3)
+        body = s3.get_object(Bucket=req.bucket, Key=key)["Body"].read()
+        s3.put_object(Bucket=req.bucket, Key=key, Body=body[: len(body) // 2])  # the upload died half way
+        return sha, size, problem
+
+    monkeypatch.setattr(dump_module, "_upload", truncated)
+    code, doc, _ = run_dump(lab)
+    assert code == ExitCode.CHECK_FAILED
+    manifest = doc["result"]["manifest"]
+    assert manifest["status"] == "failed"
+    assert manifest["problem"].startswith("the uploaded object differs from what pg_dump wrote")
+    assert {c["name"]: c["status"] for c in doc["checks"]} == {"dump.verified": "FAIL"}
+
+
+@pytest.mark.parametrize(
+    ("when", "tier"),
+    [(datetime(2026, 12, 1), "monthly"), (datetime(2026, 12, 6), "weekly"), (datetime(2026, 12, 2), "daily")],
+)
+def test_tier_auto_follows_the_calendar(when, tier):
+    assert tier_for(when, "auto") == tier
+
+
+def test_a_dump_pg_dump_cannot_finish_is_marked_failed_naming_the_error(lab, aws_env):
+    lab.pg.execute("CREATE TABLE not_yours (x int)", dbname="keycloak")  # owned by postgres: unreadable
+    try:
+        code, doc, _ = run_dump(lab)
+    finally:
+        lab.pg.execute("DROP TABLE not_yours", dbname="keycloak")
+    assert code == ExitCode.CHECK_FAILED
+    manifest = doc["result"]["manifest"]
+    assert manifest["status"] == "failed"
+    assert manifest["problem"] == (
+        "pg_dump exited 1: pg_dump: error: query failed: ERROR:  permission denied for table not_yours"
+    )
