@@ -39,6 +39,7 @@ COMMAND_MODULES: list[str] = [
 RESTORE_MODULES: list[str] = [
     "scripts.restore.rds.cli",
     "scripts.restore.wal.cli",
+    "scripts.backup.restore_cli",
 ]
 
 #: ``backup <kind>`` subcommands; each module defines register_backup().

@@ -19,6 +19,8 @@ from pydantic import AfterValidator, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from contract.versions import version_tuple  # noqa: F401 - part of the rules (sections use it)
+
 
 class Allowed:
     """What a field accepts, in the words of its refusal; shown as ``x-allowed`` in the JSON schema."""
@@ -260,13 +262,3 @@ def _emails(value: list[str]) -> list[str]:
 
 
 EmailList = Annotated[list[str], AfterValidator(_emails), Allowed("e-mail addresses")]
-
-
-def version_tuple(text: str | None) -> tuple[int, ...] | None:
-    """(major, minor[, patch]) of a version string such as 'v2025.10.2', or None."""
-    if not text:
-        return None
-    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text)
-    if not match:
-        return None
-    return tuple(int(g) for g in match.groups() if g is not None)

@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, BinaryIO
 
 import psycopg
@@ -174,8 +173,3 @@ def _pg_dump_version() -> str:
 
 def _prefixed(prefix: str, key: str) -> str:
     return f"{prefix}/{key}" if prefix else key
-
-
-def started_key_time(key: str) -> datetime:
-    stamp = key.rsplit("/", 1)[-1].removesuffix(".dump")
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")

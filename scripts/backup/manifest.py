@@ -36,7 +36,8 @@ def tier_for(when: datetime, tier: str) -> str:
 
 
 def dump_key(tier: str, database: str, when: datetime) -> str:
-    return f"{DUMP_PREFIX}/{tier}/{database}/{when.strftime('%Y%m%dT%H%M%SZ')}.dump"
+    """Milliseconds in the name: two dumps in one second (a re-run) never share, or overwrite, a key."""
+    return f"{DUMP_PREFIX}/{tier}/{database}/{when.strftime('%Y%m%dT%H%M%S.%f')[:-3]}Z.dump"
 
 
 def manifest_key(key: str) -> str:

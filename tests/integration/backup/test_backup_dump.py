@@ -141,3 +141,110 @@ def test_a_dump_pg_dump_cannot_finish_is_marked_failed_naming_the_error(lab, aws
     assert manifest["problem"] == (
         "pg_dump exited 1: pg_dump: error: query failed: ERROR:  permission denied for table not_yours"
     )
+
+
+# ---------------------------------------------------------------------------- restore dump
+def run_restore(lab: Lab, *extra: str) -> tuple[int, dict, str]:
+    out, err = io.StringIO(), io.StringIO()
+    admin = lab.pg.tcp_dsn("postgres", "postgres", lab.pg.superuser_password)
+    code = main(
+        ["restore", "dump", "--archive", f"s3://{BUCKET}", "--endpoint-url", lab.s3.endpoint_url, "--db-dsn", admin,
+         "--dbname", "keycloak", "--json", "--quiet", *extra],
+        stdout=out,
+        stderr=err,
+    )  # fmt: skip
+    return code, json.loads(out.getvalue()), out.getvalue() + err.getvalue()
+
+
+def markers(lab: Lab) -> int:
+    return lab.pg.execute("SELECT count(*) FROM marker", dbname="keycloak")[0][0]
+
+
+def fresh_dump(lab: Lab) -> dict:
+    code, doc, text = run_dump(lab)
+    assert code == ExitCode.OK, text
+    return doc["result"]["manifest"]
+
+
+def test_a_dump_restores_the_database_it_was_taken_from(lab, aws_env, tmp_path):
+    fresh_dump(lab)
+    lab.pg.execute("DELETE FROM marker WHERE note <> 'row 1'", dbname="keycloak")  # the damage
+    assert markers(lab) == 1
+    kube_state = tmp_path / "kube.json"
+    kube_state.write_text(json.dumps({"secrets": {}, "deployments": {}, "externalsecrets": {}}))
+    from scripts.k8s.adapter import FileKube
+
+    FileKube(kube_state).add_deployment("identity", "keycloak", 2)
+    code, doc, text = run_restore(lab, "--yes", "--kube-adapter", f"fake:{kube_state}", "--app-version", "26.4.5")
+    assert code == ExitCode.OK, text
+    assert [(s["name"], s["status"]) for s in doc["steps"]] == [
+        ("preflight", "ok"), ("scale-down", "ok"), ("terminate", "ok"), ("recreate", "ok"), ("restore", "ok"),
+        ("scale-up", "ok"),
+    ]  # fmt: skip
+    assert markers(lab) == 5000
+    [(owner,)] = lab.pg.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'keycloak'")
+    assert owner == "keycloak"
+    with psycopg.connect(lab.dsn()) as conn:  # the IdP owns what was restored
+        assert conn.execute("SELECT count(*) FROM marker").fetchone()[0] == 5000
+    state = json.loads(kube_state.read_text())["deployments"]["identity/keycloak"]
+    assert state["replicas"] == 2
+    assert lab.pg.superuser_password not in text
+
+
+def test_without_yes_nothing_is_dropped(lab, aws_env):
+    fresh_dump(lab)
+    lab.pg.execute("INSERT INTO marker VALUES ('after the dump')", dbname="keycloak")
+    before = markers(lab)
+    code, doc, _ = run_restore(lab)
+    assert code == ExitCode.REFUSED
+    assert doc["error"]["message"].startswith("restore dump drops and recreates database 'keycloak'")
+    assert markers(lab) == before
+
+
+def test_a_damaged_dump_is_refused_by_its_checksum_before_anything_changes(lab, aws_env):
+    manifest = fresh_dump(lab)
+    client = lab.s3.client()
+    body = bytearray(client.get_object(Bucket=BUCKET, Key=manifest["key"])["Body"].read())
+    body[len(body) // 2] ^= 0xFF  # one flipped byte (bit rot, a tampered object)
+    client.put_object(Bucket=BUCKET, Key=manifest["key"], Body=bytes(body))
+    before = markers(lab)
+    code, doc, _ = run_restore(lab, "--yes", "--dump", manifest["key"])
+    assert code == ExitCode.REFUSED
+    assert "SHA-256 mismatch; nothing was changed" in doc["error"]["message"]
+    assert markers(lab) == before
+
+
+def test_a_dump_of_a_newer_idp_or_postgresql_is_refused_before_anything_changes(lab, aws_env):
+    manifest = fresh_dump(lab)
+    before = markers(lab)
+    code, doc, _ = run_restore(lab, "--yes", "--dump", manifest["key"], "--app-version", "26.3.1")
+    assert code == ExitCode.REFUSED
+    assert doc["error"]["message"] == (
+        "the dump was written by keycloak 26.4.5; the version that will run on it is 26.3.1: an older keycloak "
+        "cannot start on a newer schema"
+    )
+    client = lab.s3.client()
+    key = manifest["key"].replace(".dump", ".manifest.json")
+    newer = {**json.loads(client.get_object(Bucket=BUCKET, Key=key)["Body"].read()), "pg_server_major": 17,
+             "pg_server_version": "17.2"}  # fmt: skip
+    client.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(newer).encode())
+    code, doc, _ = run_restore(lab, "--yes", "--dump", manifest["key"])
+    assert code == ExitCode.REFUSED
+    assert doc["error"]["message"].startswith("the dump comes from PostgreSQL 17.2; the target server is PostgreSQL 15")
+    assert markers(lab) == before
+
+
+def test_a_failed_dump_is_never_latest(lab, aws_env, monkeypatch):
+    good = fresh_dump(lab)
+    lab.pg.execute("CREATE TABLE not_yours (x int)", dbname="keycloak")
+    try:
+        assert run_dump(lab)[0] == ExitCode.CHECK_FAILED  # newer, but failed
+    finally:
+        lab.pg.execute("DROP TABLE not_yours", dbname="keycloak")
+    code, doc, _ = run_restore(lab, "--dry-run")
+    assert code == ExitCode.OK
+    assert (
+        doc["result"]["dump"] == f"s3://{BUCKET}/{good['key']}"
+        or doc["result"]["dump"] > f"s3://{BUCKET}/{good['key']}"
+    )
+    assert doc["result"]["dry_run"] is True

@@ -1,0 +1,262 @@
+"""``restore dump``: the guide's tested restore procedure, as timed steps, after a preflight that
+changes nothing.
+
+Preflight: the manifest (a verified dump only), the object's size and SHA-256 read from the archive,
+the dump's IdP version not newer than the one that will run on it (``--app-version``), the target
+server's PostgreSQL major not older than the dump's, the target database and who is connected.
+Then: scale the IdP to 0 and wait until no pod is left (with ``--kube-adapter``), terminate that one
+database's backends, drop and recreate it owned by its owner, ``pg_restore --no-owner
+--no-privileges`` streamed from the archive (``--jobs N`` > 1 stages the dump in a temporary file,
+which pg_restore needs for parallel restore), scale the IdP back up and wait until it is ready.
+Nothing happens without ``--yes``: it drops a database. No other database is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from contract.versions import version_tuple
+from scripts.backup.manifest import DUMP_PREFIX, Manifest, manifest_key
+from scripts.errors import ExternalError, InputError, RefusedError
+from scripts.pg.bindir import find_pg_bindir
+from scripts.polling import Clock, Verdict, poll_until
+from scripts.report import Report
+from scripts.timeutil import parse_iso
+
+
+@dataclass(frozen=True)
+class Site:
+    """The IdP Deployment(s) to stop while the database is replaced, and how many to bring back."""
+
+    kube: Any
+    namespace: str
+    deployments: tuple[str, ...]
+    replicas: int
+
+
+@dataclass
+class RestoreRequest:
+    bucket: str
+    prefix: str
+    dump: str  # latest | a key
+    before: datetime | None
+    admin_conninfo: str
+    dbname: str
+    owner: str | None = None
+    app_version: str | None = None
+    jobs: int = 1
+    yes: bool = False
+    dry_run: bool = False
+    site: Site | None = None
+    timeout_s: float = 600.0
+    clock: Clock = field(default_factory=Clock)
+
+
+def restore_dump(req: RestoreRequest, s3: Any, report: Report) -> dict[str, Any]:
+    with report.step("preflight") as step:
+        manifest = _resolve(req, s3)
+        _check_object(s3, req.bucket, manifest)
+        owner, connections, target_major = _target(req)
+        _compatible(req, manifest, target_major)
+        step.detail.update(dump=manifest.key, owner=owner, open_connections=connections)
+    plan = {"dump": f"s3://{req.bucket}/{manifest.key}", "database": req.dbname, "owner": owner,
+            "idp_version": manifest.idp_version, "dumped_at": manifest.ended_at}  # fmt: skip
+    if req.dry_run:
+        for name in ("scale-down", "terminate", "recreate", "restore", "scale-up"):
+            report.skip_step(name, "dry run: nothing changed")
+        return {**plan, "dry_run": True}
+    if not req.yes:
+        raise RefusedError(
+            f"restore dump drops and recreates database {req.dbname!r} ({connections} open connection(s))",
+            hint="re-run with --yes once the IdP may be stopped (--dry-run shows the plan)",
+        )
+    _scale(req, report, "scale-down", 0)
+    with report.step("terminate") as step:
+        step.detail["terminated"] = _terminate(req)
+    with report.step("recreate"):
+        _recreate(req, owner)
+    with report.step("restore", jobs=req.jobs):
+        _pg_restore(req, s3, manifest, owner)
+    _scale(req, report, "scale-up", req.site.replicas if req.site else 0)
+    return {**plan, "dry_run": False}
+
+
+# ---------------------------------------------------------------------------- preflight
+def _resolve(req: RestoreRequest, s3: Any) -> Manifest:
+    if req.dump != "latest":
+        return _manifest(s3, req.bucket, manifest_key(req.dump), require_verified=True)
+    found = []
+    paginator = s3.get_paginator("list_objects_v2")
+    root = f"{req.prefix}/{DUMP_PREFIX}/" if req.prefix else f"{DUMP_PREFIX}/"
+    for page in paginator.paginate(Bucket=req.bucket, Prefix=root):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(".manifest.json"):
+                manifest = _manifest(s3, req.bucket, obj["Key"], require_verified=False)
+                ended = parse_iso(manifest.ended_at)
+                if manifest.status == "verified" and (req.before is None or ended <= req.before):
+                    found.append((ended, manifest))
+    if not found:
+        within = f" before {req.before.isoformat()}" if req.before else ""
+        raise InputError("--dump", "latest", f"a verified dump in s3://{req.bucket}/{root}{within} (there is none)")
+    return max(found, key=lambda pair: pair[0])[1]
+
+
+def _manifest(s3: Any, bucket: str, key: str, *, require_verified: bool) -> Manifest:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        raise InputError("--dump", key.replace(".manifest.json", ".dump"), "a dump with its manifest") from None
+    try:
+        manifest = Manifest.from_dict(json.loads(body), source=key)
+    except ValueError:
+        raise InputError("--dump", key, "a dump manifest (JSON)") from None
+    if require_verified and manifest.status != "verified":
+        raise RefusedError(f"dump {manifest.key} failed its verification at backup time: {manifest.problem}")
+    return manifest
+
+
+def _check_object(s3: Any, bucket: str, manifest: Manifest) -> None:
+    body = s3.get_object(Bucket=bucket, Key=manifest.key)["Body"]
+    digest, size = hashlib.sha256(), 0
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    if size != manifest.size_bytes or digest.hexdigest() != manifest.sha256:
+        raise RefusedError(
+            f"dump {manifest.key} is not what was backed up: {size} bytes (manifest: {manifest.size_bytes}), "
+            "SHA-256 mismatch; nothing was changed",
+            hint="pick another dump (--dump KEY or --before TIME)",
+        )
+
+
+def _target(req: RestoreRequest) -> tuple[str, int, int]:
+    with _admin(req) as conn:
+        major = conn.execute("SELECT current_setting('server_version_num')::int / 10000").fetchone()[0]
+        row = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (req.dbname,)
+        ).fetchone()
+        connections = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (req.dbname,)
+        ).fetchone()[0]
+    owner = req.owner or (row[0] if row else None)
+    if owner is None:
+        raise InputError("--owner", None, f"the role that owns {req.dbname!r} (it does not exist yet to ask)")
+    return owner, connections, major
+
+
+def _compatible(req: RestoreRequest, manifest: Manifest, target_major: int) -> None:
+    if target_major < manifest.pg_server_major:
+        raise RefusedError(
+            f"the dump comes from PostgreSQL {manifest.pg_server_version}; the target server is PostgreSQL "
+            f"{target_major}: restore onto {manifest.pg_server_major} or newer"
+        )
+    dumped, running = version_tuple(manifest.idp_version), version_tuple(req.app_version)
+    if dumped and running and dumped > running:
+        raise RefusedError(
+            f"the dump was written by {manifest.idp} {manifest.idp_version}; the version that will run on it is "
+            f"{req.app_version}: an older {manifest.idp} cannot start on a newer schema",
+            hint=f"run {manifest.idp} {manifest.idp_version} or newer, or pick an older dump",
+        )
+
+
+# ---------------------------------------------------------------------------- the procedure
+def _scale(req: RestoreRequest, report: Report, name: str, replicas: int) -> None:
+    if req.site is None:
+        report.skip_step(name, "no --kube-adapter: stop and start the IdP yourself")
+        return
+    site = req.site
+    with report.step(name, replicas=replicas):
+        for deployment in site.deployments:
+            site.kube.scale(site.namespace, deployment, replicas)
+        for deployment in site.deployments:
+            poll_until(
+                lambda d=deployment: site.kube.deployment_status(site.namespace, d),
+                lambda st: _judge(st, replicas),
+                interval=2.0,
+                timeout=req.timeout_s,
+                clock=req.clock,
+                what=f"{deployment} at {replicas} pod(s)",
+            )
+
+
+def _judge(status: Any, replicas: int) -> Verdict:
+    if replicas == 0:
+        done = status.replicas == 0 and status.ready == 0
+    else:
+        done = status.rolled_out(replicas)
+    return Verdict("done" if done else "wait", f"{status.ready}/{replicas} ready, {status.replicas} pod(s)", status)
+
+
+def _terminate(req: RestoreRequest) -> int:
+    with _admin(req) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (req.dbname,),
+        ).fetchall()
+    return len(rows)
+
+
+def _recreate(req: RestoreRequest, owner: str) -> None:
+    db = sql.Identifier(req.dbname)
+    with _admin(req) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(db))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, sql.Identifier(owner)))
+
+
+def _pg_restore(req: RestoreRequest, s3: Any, manifest: Manifest, owner: str) -> None:
+    params = conninfo_to_dict(req.admin_conninfo)
+    env_password = str(params.pop("password", "") or "")
+    params["dbname"] = req.dbname
+    argv = [
+        str(find_pg_bindir() / "pg_restore"), "--no-owner", "--no-privileges", f"--role={owner}", "--exit-on-error",
+        "--dbname", make_conninfo(**params),
+    ]  # fmt: skip
+    env = {"PGPASSWORD": env_password} if env_password else {}
+    body = s3.get_object(Bucket=req.bucket, Key=manifest.key)["Body"]
+    if req.jobs > 1:
+        with tempfile.TemporaryDirectory(prefix="idp-dr-dump-") as tmp:
+            path = Path(tmp) / "dump"
+            with path.open("wb") as out:
+                shutil.copyfileobj(body, out, 1 << 20)
+            _run([*argv, f"--jobs={req.jobs}", str(path)], env, None)
+        return
+    _run(argv, env, body)
+
+
+def _run(argv: list[str], env: dict[str, str], stdin_body: Any) -> None:
+    import os
+
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE if stdin_body is not None else None, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, env={**os.environ, **env},
+    )  # fmt: skip
+    if stdin_body is not None:
+        try:
+            for chunk in iter(lambda: stdin_body.read(1 << 20), b""):
+                proc.stdin.write(chunk)  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
+        finally:
+            proc.stdin.close()  # type: ignore[union-attr]
+    errors = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    if proc.wait() != 0:
+        raise ExternalError(f"pg_restore failed: {errors.splitlines()[0] if errors else 'no output'}")
+
+
+def _admin(req: RestoreRequest) -> psycopg.Connection:
+    try:
+        return psycopg.connect(req.admin_conninfo, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise ExternalError(f"cannot connect to the target server: {str(exc).strip().splitlines()[-1]}") from None
