@@ -25,8 +25,7 @@ import pulumi_aws as aws
 from components._common import Site, Sites, customer_managed_key, opts, policy_json, tags
 from components.buckets import ObjectLockSettings, ReplicatedBuckets, ReplicatedBucketsArgs
 from components.config.sections import ArchiveConfig
-
-DUMP_PREFIX = "dumps"
+from contract.backups import DUMP_PREFIX
 
 
 @dataclass(frozen=True)

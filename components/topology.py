@@ -29,7 +29,7 @@ from components.exports import dns_outputs, rds_outputs, self_managed_outputs, s
 from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
-from components.standby.spec import BootstrapSpec
+from components.standby.spec import BackupSpec, BootstrapSpec
 from contract.outputs import STACK_OUTPUTS_PARAMETER, ArchiveOutputs, StackOutputs, exported
 
 #: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
@@ -118,7 +118,8 @@ class DrTopology(pulumi.ComponentResource):
         access = self._build_access(secrets, endpoints)
         media = self._build_media(archive)
         bootstrap = _bootstrap_spec(cfg, database, access, endpoints)
-        sites = self._build_sites(secrets, archive, access, media, endpoints, bootstrap)
+        backup = _backup_spec(cfg, archive, notifications)
+        sites = self._build_sites(secrets, archive, access, media, endpoints, (bootstrap, backup))
         dns = self._build_dns(sites, notifications)
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
         self._publish_outputs()
@@ -284,7 +285,7 @@ class DrTopology(pulumi.ComponentResource):
         access: DatabaseAccess,
         media: ReplicatedBuckets | None,
         endpoints: _DbEndpoints,
-        bootstrap: BootstrapSpec | None,
+        jobs: tuple[BootstrapSpec | None, BackupSpec | None],
     ) -> dict[str, IdentityStandby]:
         """The IdP on each cluster: the same image and hostname, so the same issuer."""
         name, cfg, child, tag_base, providers = self._name, self._cfg, self._child, self._tag_base, self._site_providers
@@ -344,7 +345,8 @@ class DrTopology(pulumi.ComponentResource):
                     media_key_arn=(archive.primary_key_arn if is_primary else archive.dr_key_arn) if media else None,
                     authentik_files=authentik_files,
                     tag_base=tag_base,
-                    bootstrap=bootstrap if is_primary else None,
+                    bootstrap=jobs[0] if is_primary else None,
+                    backup=jobs[1] if is_primary else None,
                 ),
                 child,
             )
@@ -422,6 +424,22 @@ class DrTopology(pulumi.ComponentResource):
                 "restoreCommand": restore_command,
             },
         )
+
+
+def _backup_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> BackupSpec | None:
+    """The primary site's dump CronJob: with a runbook image and backups on (dumps go to its bucket)."""
+    if cfg.runbook.image is None or not cfg.runbook.backup.enabled:
+        return None
+    return BackupSpec(
+        image=cfg.runbook.image,
+        schedule=cfg.runbook.backup.schedule,
+        deadline_minutes=cfg.runbook.backup.deadline_minutes,
+        stack=cfg.name,
+        region=cfg.primary_region,
+        bucket_name=archive.primary_bucket_name,
+        key_arn=archive.primary_key_arn,
+        alarm_topic_arn=notifications.primary_topic_arn,
+    )
 
 
 def _bootstrap_spec(

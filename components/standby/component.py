@@ -36,6 +36,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.standby.authentik import AuthentikBuilder
+from components.standby.backup import BackupBuilder
 from components.standby.bootstrap import BootstrapBuilder
 from components.standby.ingress import IngressBuilder, _lb_hostname
 from components.standby.keycloak import KeycloakBuilder
@@ -45,7 +46,13 @@ from components.standby.spec import DB_SECRET_NAMES, WORKER_SA, IdentityStandbyA
 
 
 class IdentityStandby(
-    SecretsBuilder, KeycloakBuilder, AuthentikBuilder, IngressBuilder, NetworkPolicyBuilder, BootstrapBuilder
+    SecretsBuilder,
+    KeycloakBuilder,
+    AuthentikBuilder,
+    IngressBuilder,
+    NetworkPolicyBuilder,
+    BootstrapBuilder,
+    BackupBuilder,
 ):
     server_deployment: k8s.apps.v1.Deployment
     worker_deployment: k8s.apps.v1.Deployment | None
@@ -84,6 +91,8 @@ class IdentityStandby(
         self._db_ca()
         self._network_policies()
         self._workload_dependencies = (self._bootstrap_job(args.bootstrap),) if args.bootstrap else ()
+        if args.backup:
+            self._backup(args.backup)
 
         if idp.kind == "keycloak":
             self.server_deployment = self._keycloak(app_sa)

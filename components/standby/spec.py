@@ -112,6 +112,20 @@ class BootstrapSpec:
 
 
 @dataclass(frozen=True)
+class BackupSpec:
+    """The scheduled dump: built for the primary site when runbook.image is set and backup enabled."""
+
+    image: str
+    schedule: str
+    deadline_minutes: int
+    stack: str
+    region: str
+    bucket_name: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class IdentityStandbyArgs:
     """The validated ``idp-dr:standby`` section, the site (AWS side and cluster), and what differs per site."""
 
@@ -139,6 +153,8 @@ class IdentityStandbyArgs:
     tag_base: dict[str, str] = field(default_factory=dict)
     #: The database bootstrap Job (primary site, rds mode, runbook.image set).
     bootstrap: BootstrapSpec | None = None
+    #: The dump CronJob and its freshness alarm (primary site).
+    backup: BackupSpec | None = None
 
     @property
     def trusted_proxy_cidrs(self) -> list[str]:

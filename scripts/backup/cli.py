@@ -48,6 +48,10 @@ def register_backup(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--kms-key-arn", metavar="ARN", help="recorded in the manifest: the key the bucket encrypts with"
     )
     parser.add_argument("--endpoint-url", metavar="URL", help="an S3-compatible endpoint instead of AWS")
+    metric = parser.add_argument_group("freshness metric (what the scheduled job publishes; the alarm watches it)")
+    metric.add_argument("--metric-namespace", metavar="NS", help="publish VerifiedDumps=1 here after a verified dump")
+    metric.add_argument("--metric-stack", metavar="NAME", help="the metric's Stack dimension (idp-dr:name)")
+    metric.add_argument("--metric-region", metavar="REGION", help="CloudWatch region (default: AWS_REGION)")
     parser.set_defaults(handler=run_dump)
 
 
@@ -64,5 +68,8 @@ def run_dump(args: argparse.Namespace, report: Report) -> None:
     if params.get("password"):
         report.register_secret(str(params["password"]))
     endpoint = check_http_url("--endpoint-url", args.endpoint_url, "an http(s) URL") if args.endpoint_url else None
-    request = DumpRequest(args.idp, args.db_dsn, bucket, prefix, tier=args.tier, kms_key_arn=args.kms_key_arn)
+    request = DumpRequest(
+        args.idp, args.db_dsn, bucket, prefix, tier=args.tier, kms_key_arn=args.kms_key_arn,
+        metric_namespace=args.metric_namespace, metric_stack=args.metric_stack, metric_region=args.metric_region,
+    )  # fmt: skip
     report.result.update(backup_dump(request, s3_client(endpoint), report))

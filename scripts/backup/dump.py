@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from contract.backups import METRIC_NAME
 from scripts import __version__
 from scripts.backup.manifest import Manifest, dump_key, manifest_key, tier_for
 from scripts.errors import ExternalError
@@ -44,6 +45,11 @@ class DumpRequest:
     prefix: str
     tier: str = "auto"
     kms_key_arn: str | None = None
+    #: Publish ``VerifiedDumps`` = 1 (dimension ``Stack``) to this CloudWatch namespace after a verified
+    #: dump: the alarm fires when none arrived for 26 hours.
+    metric_namespace: str | None = None
+    metric_stack: str | None = None
+    metric_region: str | None = None
 
 
 @dataclass
@@ -100,6 +106,9 @@ def backup_dump(req: DumpRequest, s3: Any, report: Report) -> dict[str, Any]:
             ContentType="application/json",
         )
     report.check("dump.verified", problem is None, problem or f"read back: {size} bytes, SHA-256 {sha[:12]}…, listed")
+    if problem is None and req.metric_namespace:
+        with report.step("metric", namespace=req.metric_namespace):
+            _publish_metric(req)
     return {"dump": f"s3://{req.bucket}/{key}", "manifest": manifest.to_dict()}
 
 
@@ -164,6 +173,22 @@ def _verify_object(s3: Any, bucket: str, key: str, sha: str, size: int) -> str |
     if lister.wait() != 0:
         return f"pg_restore --list rejects the uploaded object: {errors.splitlines()[-1] if errors else 'no output'}"
     return None
+
+
+def _publish_metric(req: DumpRequest) -> None:
+    from scripts.aws.client import Aws
+
+    aws = Aws()
+    client = aws.client("cloudwatch", aws.resolve_region(req.metric_region, field="--metric-region"))
+    aws.call(
+        client,
+        "PutMetricData",
+        Namespace=req.metric_namespace,
+        MetricData=[
+            {"MetricName": METRIC_NAME, "Dimensions": [{"Name": "Stack", "Value": req.metric_stack or "idp"}],
+             "Value": 1.0, "Unit": "Count"}
+        ],
+    )  # fmt: skip
 
 
 def _pg_dump_version() -> str:

@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from contract.backups import DUMP_PREFIX
 from scripts.errors import InputError
 
 FORMAT = "idp-dr-dump"
 VERSION = 1
-DUMP_PREFIX = "dumps"
 TIERS = ("daily", "weekly", "monthly")
 STATUSES = ("verified", "failed")
 

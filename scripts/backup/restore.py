@@ -27,8 +27,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from contract.backups import DUMP_PREFIX
 from contract.versions import version_tuple
-from scripts.backup.manifest import DUMP_PREFIX, Manifest, manifest_key
+from scripts.backup.manifest import Manifest, manifest_key
 from scripts.errors import ExternalError, InputError, RefusedError
 from scripts.pg.bindir import find_pg_bindir
 from scripts.polling import Clock, Verdict, poll_until

@@ -248,3 +248,14 @@ def test_a_failed_dump_is_never_latest(lab, aws_env, monkeypatch):
         or doc["result"]["dump"] > f"s3://{BUCKET}/{good['key']}"
     )
     assert doc["result"]["dry_run"] is True
+
+
+def test_a_verified_dump_publishes_the_freshness_metric(lab, aws_env, monkeypatch):
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", lab.s3.endpoint_url)  # moto_server answers CloudWatch too
+    code, _doc, text = run_dump(lab, "--metric-namespace", "IdpDr/Backups", "--metric-stack", "sso")
+    assert code == ExitCode.OK, text
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=lab.s3.endpoint_url, region_name=LAB_AWS_ENV["AWS_REGION"])
+    [metric] = cloudwatch.list_metrics(Namespace="IdpDr/Backups")["Metrics"]
+    assert metric["MetricName"] == "VerifiedDumps" and metric["Dimensions"] == [{"Name": "Stack", "Value": "sso"}]

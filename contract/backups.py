@@ -1,0 +1,12 @@
+"""Facts about logical dumps both sides use: where they live, and the metric that proves they happen."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Dumps live under ``dumps/<tier>/`` at the archive bucket's root (the lifecycle rules' prefixes).
+DUMP_PREFIX: Final[str] = "dumps"
+#: ``backup dump --metric-namespace`` publishes ``VerifiedDumps`` = 1 (dimension ``Stack``) after a
+#: verified dump; the program's freshness alarm watches it.
+METRIC_NAMESPACE: Final[str] = "IdpDr/Backups"
+METRIC_NAME: Final[str] = "VerifiedDumps"
