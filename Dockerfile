@@ -5,9 +5,18 @@
 # file stays readable; `docker buildx imagetools inspect python:3.11-slim-bookworm` shows the digest).
 FROM python:3.11-slim-bookworm
 
-# PostgreSQL 15 client tools (pg_dump, pg_restore, psql) for dumps and checks; nothing else.
+# PostgreSQL client tools (pg_dump, pg_restore, psql) of the database's major version: pg_dump refuses a
+# newer server than itself. PG_MAJOR must match database.engineVersion (a test checks the example
+# stack's); PGDG's repository carries every supported major for Debian bookworm.
+ARG PG_MAJOR=16
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client-15 ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
+ && curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc | gpg --dearmor -o /usr/share/keyrings/pgdg.gpg \
+ && echo "deb [signed-by=/usr/share/keyrings/pgdg.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+    > /etc/apt/sources.list.d/pgdg.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
+ && apt-get purge -y curl gnupg && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

@@ -29,3 +29,13 @@ def test_it_installs_the_package_and_enters_through_the_console_script():
     copied = {line.split()[1] for line in INSTRUCTIONS if line.startswith("COPY ")}
     for package in ("components", "contract", "policy", "scripts"):
         assert package in copied, package
+
+
+def test_the_client_tools_match_the_example_stacks_postgresql_major():
+    from components.config import load_stack_config
+    from scripts.offline import load_stack_file
+
+    [arg] = [line for line in INSTRUCTIONS if line.startswith("ARG PG_MAJOR=")]
+    config = load_stack_config(*load_stack_file(REPO_ROOT / "Pulumi.prod.yaml"))
+    assert arg == f"ARG PG_MAJOR={config.database.engine_major}"
+    assert any('"postgresql-client-${PG_MAJOR}"' in line for line in INSTRUCTIONS)

@@ -116,3 +116,14 @@ def test_the_schema_check_rejects_a_broken_workflow():
     broken["jobs"]["test"]["steps"][0] = {"uses": "actions/checkout@v4", "wtih": {"fetch-depth": 0}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, github_workflow_schema())
+
+
+def test_the_runbook_image_is_built_checked_and_pushed_with_short_lived_credentials():
+    document = load(REPO_ROOT / ".github/workflows/runbook-image.yml")
+    job = document["jobs"]["image"]
+    assert job["environment"] == "runbook-image" and document["permissions"]["id-token"] == "write"
+    runs = " ".join(s.get("run", "") for s in job["steps"])
+    assert 'docker build --pull --build-arg "PG_MAJOR=' in runs and "docker push" in runs
+    assert 'test "$(docker run --rm --entrypoint id' in runs  # the Job's UID, checked before the push
+    creds = next(s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
+    assert creds["with"]["role-to-assume"] == "${{ secrets.ECR_PUSH_ROLE_ARN }}"
