@@ -11,6 +11,7 @@ BENCHMARKS: list[str] = [
     "keycloak_start",
     "drill",
     "verify_requests",
+    "dump",
 ]
 
 if __name__ == "__main__":

@@ -157,16 +157,20 @@ def _verify_object(s3: Any, bucket: str, key: str, sha: str, size: int) -> str |
         [str(find_pg_bindir() / "pg_restore"), "--list"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    digest, seen = hashlib.sha256(), 0
+    digest, seen, listing = hashlib.sha256(), 0, True
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+        seen += len(chunk)
+        if listing:
+            try:
+                lister.stdin.write(chunk)  # type: ignore[union-attr]
+            except BrokenPipeError:
+                # pg_restore --list stops reading once it has the table of contents: keep hashing.
+                listing = False
     try:
-        for chunk in iter(lambda: body.read(1 << 20), b""):
-            digest.update(chunk)
-            seen += len(chunk)
-            lister.stdin.write(chunk)  # type: ignore[union-attr]
-    except BrokenPipeError:
-        pass  # pg_restore stopped reading: its exit status says why
-    finally:
         lister.stdin.close()  # type: ignore[union-attr]
+    except BrokenPipeError:
+        pass
     errors = lister.stderr.read().decode(errors="replace").strip() if lister.stderr else ""
     if seen != size or digest.hexdigest() != sha:
         return f"the uploaded object differs from what pg_dump wrote ({seen} of {size} bytes, SHA-256 mismatch)"

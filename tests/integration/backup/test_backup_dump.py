@@ -57,6 +57,9 @@ def lab() -> Iterator[Lab]:
                 conn.execute("INSERT INTO migration_model VALUES ('m1', '26.4.5', 1)")
                 conn.execute("CREATE TABLE marker (note text)")
                 conn.execute("INSERT INTO marker SELECT 'row ' || g FROM generate_series(1, 5000) g")
+                # Several MiB even compressed: pg_restore --list stops reading early, the read-back must not.
+                conn.execute("CREATE TABLE bulk AS SELECT md5(g::text) || md5((g * 7)::text) AS v "
+                             "FROM generate_series(1, 150000) g")  # fmt: skip
             s3 = S3Server.start(supervisor, workspace)
             s3.create_bucket(BUCKET)
             yield Lab(pg, s3, password, workspace)
@@ -86,6 +89,7 @@ def test_a_dump_lands_with_its_manifest_and_is_verified_where_it_landed(lab, aws
     assert code == ExitCode.OK, text
     manifest = doc["result"]["manifest"]
     assert manifest["status"] == "verified" and manifest["problem"] is None
+    assert manifest["size_bytes"] > 4 * 1024 * 1024  # more than pg_restore --list reads
     assert (manifest["idp"], manifest["idp_version"], manifest["database"]) == ("keycloak", "26.4.5", "keycloak")
     assert manifest["pg_server_major"] == 15 and manifest["pg_server_version"].startswith("15.")
     assert manifest["pg_dump_version"].startswith("15.") and manifest["source_is_replica"] is False
