@@ -23,3 +23,8 @@ DB_SECRET_KEYS: Final[dict[str, dict[str, str]]] = {
         "password": "AUTHENTIK_POSTGRESQL__PASSWORD",
     },
 }
+
+
+#: The Kubernetes Secret each IdP's pods read their database connection from (the component writes
+#: or syncs it; failover rewrites its host key).
+DB_SECRET_NAMES: Final[dict[str, str]] = {"keycloak": "keycloak-db", "authentik": "authentik-postgresql"}

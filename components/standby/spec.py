@@ -8,6 +8,7 @@ import pulumi
 
 from components._common import Site
 from components.config.sections import ClusterConfig, DatabaseTls, RegionNetwork, StandbyConfig
+from contract.secrets import DB_SECRET_NAMES  # noqa: F401 - re-exported for the builders
 
 KEYCLOAK_HTTP_PORT = 8080
 
@@ -34,9 +35,6 @@ REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
 
 
 NON_ROOT_UID = 1000
-
-
-DB_SECRET_NAMES = {"keycloak": "keycloak-db", "authentik": "authentik-postgresql"}
 
 
 AUTHENTIK_KEY_SECRET = "authentik-secret-key"  # noqa: S105 - a Secret *name*

@@ -68,7 +68,7 @@ def _aws_session() -> boto3.Session:
     return boto3.Session(
         aws_access_key_id=LAB_AWS_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LAB_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
+        region_name="eu-west-1",
     )
 
 

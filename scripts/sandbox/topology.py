@@ -26,9 +26,10 @@ from typing import Any
 import boto3
 
 from contract.outputs import FAILED_OVER_PATH
+from contract.secrets import DB_SECRET_NAMES
 
-PRIMARY_REGION = "us-east-1"
-DR_REGION = "us-west-2"
+PRIMARY_REGION = "eu-west-1"
+DR_REGION = "eu-central-1"
 ZONE = "example.com"
 
 
@@ -43,17 +44,17 @@ class SiteHosts:
 IDP_DEFAULTS = {
     "keycloak": {
         "health": "/health/ready",
-        "issuer_path": "/realms/main",
+        "issuer_path": "/realms/company",
         "failed_over": FAILED_OVER_PATH,
-        "db_secret": "keycloak-db",
+        "db_secret": DB_SECRET_NAMES["keycloak"],
         "server": "keycloak",
         "worker": None,
     },
     "authentik": {
         "health": "/-/health/ready/",
-        "issuer_path": "/application/o/main/",
+        "issuer_path": "/application/o/portal/",
         "failed_over": "/-/health/failed-over/",
-        "db_secret": "authentik-db",
+        "db_secret": DB_SECRET_NAMES["authentik"],
         "server": "authentik-server",
         "worker": "authentik-worker",
     },
@@ -67,7 +68,7 @@ def _split(hostport: str) -> tuple[str, int]:
 
 def _archive_buckets(session: boto3.Session, primary_region: str, dr_region: str) -> None:
     """The archive's buckets (versioned, as the program makes them): failover keeps its state in the DR one."""
-    for name, region in (("idp-prod-archive", primary_region), ("idp-dr-archive", dr_region)):
+    for name, region in (("example-sso-archive-euw1", primary_region), ("example-sso-archive-euc1", dr_region)):
         s3 = session.client("s3", region_name=region)
         location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         s3.create_bucket(Bucket=name, **location)
@@ -130,7 +131,7 @@ def seed_topology(
 
     rds = session.client("rds", region_name=primary_region)
     primary = rds.create_db_instance(
-        DBInstanceIdentifier="idp-prod-db",
+        DBInstanceIdentifier="sso-db",
         DBInstanceClass="db.r6g.large",
         Engine="postgres",
         EngineVersion="16.4",
@@ -162,7 +163,7 @@ def seed_topology(
     dr_rds = session.client("rds", region_name=dr_region)
     if with_replica:
         replica = dr_rds.create_db_instance_read_replica(
-            DBInstanceIdentifier="idp-prod-db-dr",
+            DBInstanceIdentifier="sso-dr-replica",
             SourceDBInstanceIdentifier=primary["DBInstanceArn"],
             DBInstanceClass="db.r6g.large",
             KmsKeyId=dr_net["kms"],
@@ -209,17 +210,17 @@ def seed_topology(
             "drSubnetGroupName": dr_net["subnet_group"],
             "drSecurityGroupIds": [dr_net["sg"]],
             "drParameterGroupName": dr_net["parameter_group"],
-            "drRestoreInstanceId": "idp-prod-db-restored",
+            "drRestoreInstanceId": "sso-dr-restore",
         },
         "archive": {
-            "primaryBucket": "idp-prod-archive",
-            "drBucket": "idp-dr-archive",
+            "primaryBucket": "example-sso-archive-euw1",
+            "drBucket": "example-sso-archive-euc1",
             "prefix": "pg",
-            "serverName": "idp-prod-db",
+            "serverName": "sso-db",
         },
         "standby": {
             "idp": idp,
-            "namespace": idp,
+            "namespace": "identity",  # the example stack's standby.namespace
             "serverDeployment": d["server"],
             "workerDeployment": d["worker"],
             "primaryReplicas": primary_replicas,
@@ -233,7 +234,7 @@ def seed_topology(
         "dns": dns,
         "restoreCommand": (
             f"python -m scripts restore rds --source {primary['DBInstanceIdentifier']} "
-            "--target idp-prod-db-restored --latest "
+            "--target sso-dr-restore --latest "
             + f"--from-replicated-backups {backups_arn} --stack-outputs outputs.json"
         ),
         "rtoTargetSeconds": 1800,
@@ -242,7 +243,7 @@ def seed_topology(
 
 
 def _route53(session: boto3.Session, hosts: SiteHosts, d: dict[str, Any], public: str, issuer: str) -> dict[str, Any]:
-    r53 = session.client("route53", region_name="us-east-1")
+    r53 = session.client("route53", region_name="eu-west-1")
     zone = r53.create_hosted_zone(Name=ZONE, CallerReference=uuid.uuid4().hex)["HostedZone"]["Id"].split("/")[-1]
 
     def site_checks(hostport: str) -> tuple[str, str]:

@@ -11,16 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 ACCOUNT = "123456789012"
-DR_KMS = f"arn:aws:kms:us-west-2:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
-SRC_KMS = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-BACKUPS_ARN = f"arn:aws:rds:us-west-2:{ACCOUNT}:auto-backup:ab-abcdefghijklmnopqrstuvwxyz0"
+DR_KMS = f"arn:aws:kms:eu-central-1:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+SRC_KMS = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+BACKUPS_ARN = f"arn:aws:rds:eu-central-1:{ACCOUNT}:auto-backup:ab-abcdefghijklmnopqrstuvwxyz0"
 
 
 def t(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def instance(identifier: str, *, region: str = "us-east-1", status: str = "available", **overrides: Any) -> dict:
+def instance(identifier: str, *, region: str = "eu-west-1", status: str = "available", **overrides: Any) -> dict:
     doc: dict[str, Any] = {
         "DBInstanceIdentifier": identifier,
         "DBInstanceArn": f"arn:aws:rds:{region}:{ACCOUNT}:db:{identifier}",
@@ -64,18 +64,18 @@ def instance(identifier: str, *, region: str = "us-east-1", status: str = "avail
 def automated_backup(
     *,
     arn: str | None = None,
-    region: str = "us-east-1",
-    source_region: str = "us-east-1",
+    region: str = "eu-west-1",
+    source_region: str = "eu-west-1",
     earliest: str = "2026-11-16T10:00:00Z",
     latest: str = "2026-11-23T10:10:00Z",
     status: str = "active",
     **overrides: Any,
 ) -> dict:
     doc: dict[str, Any] = {
-        "DBInstanceArn": f"arn:aws:rds:{source_region}:{ACCOUNT}:db:idp-prod-db",
+        "DBInstanceArn": f"arn:aws:rds:{source_region}:{ACCOUNT}:db:sso-db",
         "DbiResourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
         "Region": source_region,
-        "DBInstanceIdentifier": "idp-prod-db",
+        "DBInstanceIdentifier": "sso-db",
         "RestoreWindow": {"EarliestTime": t(earliest), "LatestTime": t(latest)},
         "AllocatedStorage": 50,
         "Status": status,
@@ -111,7 +111,7 @@ def observations(healthy: int, total: int) -> dict:
         )
         obs.append(
             {
-                "Region": "us-east-1",
+                "Region": "eu-west-1",
                 "IPAddress": f"15.177.0.{i + 1}",
                 "StatusReport": {"Status": status, "CheckedTime": t("2026-11-23T10:14:00Z")},
             }

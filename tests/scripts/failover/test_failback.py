@@ -35,10 +35,10 @@ def failback(world, kube, *extra: str):
 def rebuild_primary(world) -> None:
     """What the operator does before failing back: a new primary instance built from the DR data."""
     rds = world.client("rds")
-    rds.modify_db_instance(DBInstanceIdentifier="idp-prod-db", DeletionProtection=False, ApplyImmediately=True)
-    rds.delete_db_instance(DBInstanceIdentifier="idp-prod-db", SkipFinalSnapshot=True)
+    rds.modify_db_instance(DBInstanceIdentifier="sso-db", DeletionProtection=False, ApplyImmediately=True)
+    rds.delete_db_instance(DBInstanceIdentifier="sso-db", SkipFinalSnapshot=True)
     rds.create_db_instance(
-        DBInstanceIdentifier="idp-prod-db",
+        DBInstanceIdentifier="sso-db",
         DBInstanceClass="db.r6g.large",
         Engine="postgres",
         EngineVersion="16.4",
@@ -54,7 +54,7 @@ def test_failback_is_refused_while_the_primary_is_down_or_stale(world, failed_ov
     assert result.code == 3
     assert result.error_line.startswith("refusing to fail back: failback.primary-app: primary.readiness: http://")
     assert "HTTP 503" in result.error_line
-    assert "failback.primary-db: idp-prod-db was created " in result.error_line
+    assert "failback.primary-db: sso-db was created " in result.error_line
     assert "it is the pre-failover database and lacks every write made in DR" in result.error_line
     assert result.hint_line.startswith("fix the primary site; or, knowing the consequences, re-run with --force")
     assert world.recorder.mutating() == []
@@ -96,7 +96,7 @@ def test_forced_failback_records_what_was_overridden(world, failed_over, sites):
     assert result.code == 0, result.stderr
     checks = {c["name"]: c for c in result.json()["checks"]}
     assert checks["failback.primary-db"]["status"] == "skipped"
-    assert checks["failback.primary-db"]["message"].startswith("FAILED, overridden by --force: idp-prod-db was created")
+    assert checks["failback.primary-db"]["message"].startswith("FAILED, overridden by --force: sso-db was created")
     timeline = json.loads(Path(result.json()["result"]["timeline"]).read_text())
     assert timeline["failback"]["reason"] == "data loss accepted by the CTO"
     assert [o.split(":")[0] for o in timeline["failback"]["overridden"]] == ["failback.primary-db"]
@@ -123,18 +123,18 @@ def test_a_read_replica_primary_is_not_accepted(world, failed_over, sites):
     """Replication re-established but not promoted: the primary app would hit a read-only database."""
     sites[0].set_ready(True)
     rds = world.client("rds")
-    rds.modify_db_instance(DBInstanceIdentifier="idp-prod-db", DeletionProtection=False, ApplyImmediately=True)
-    rds.delete_db_instance(DBInstanceIdentifier="idp-prod-db", SkipFinalSnapshot=True)
+    rds.modify_db_instance(DBInstanceIdentifier="sso-db", DeletionProtection=False, ApplyImmediately=True)
+    rds.delete_db_instance(DBInstanceIdentifier="sso-db", SkipFinalSnapshot=True)
     rds.create_db_instance_read_replica(
-        DBInstanceIdentifier="idp-prod-db",
+        DBInstanceIdentifier="sso-db",
         SourceDBInstanceIdentifier=world.outputs["database"]["drReplicaArn"],
         DBInstanceClass="db.r6g.large",
-        SourceRegion="us-west-2",
+        SourceRegion="eu-central-1",
     )
     result = failback(world, failed_over, "--yes")
     assert result.code == 3
     assert result.error_line == (
-        "refusing to fail back: failback.primary-db: idp-prod-db is still a read replica of "
+        "refusing to fail back: failback.primary-db: sso-db is still a read replica of "
         f"{world.outputs['database']['drReplicaArn']}: stop writes in DR and "
         "promote it first"
     )

@@ -32,10 +32,10 @@ def keys():
 
 @pytest.fixture
 def dr_baseline(tmp_path: Path, keys) -> Path:
-    with FakeKeycloak(keys=[keys[0]]) as dr_site:
+    with FakeKeycloak(realm="company", keys=[keys[0]]) as dr_site:
         baseline = capture_baseline(
             BaselineParams(
-                Target("keycloak", dr_site.url, realm="main"),
+                Target("keycloak", dr_site.url, realm="company"),
                 ClientCredentials(dr_site.client_id, dr_site.client_secret),
             )
         )
@@ -47,7 +47,7 @@ def dr_baseline(tmp_path: Path, keys) -> Path:
 @pytest.fixture
 def primary_site(world, keys) -> Iterator[FakeKeycloak]:
     """The rebuilt primary Keycloak, on a database rebuilt from the DR data (so the same keys)."""
-    with FakeKeycloak(keys=[keys[0]]) as site:
+    with FakeKeycloak(realm="company", keys=[keys[0]]) as site:
         world.outputs["dns"]["primaryHealthHostname"] = site.hostport
         world.outputs_path.write_text(json.dumps(world.outputs, indent=2))
         yield site
@@ -96,7 +96,7 @@ def test_failback_with_a_baseline_verifies_the_primary_and_restores_the_health_p
         "primary.verify.db": "skipped",
     }
     # verify really asked the primary for the keys and a token
-    assert "/realms/main/protocol/openid-connect/token" in primary_site.requests
+    assert "/realms/company/protocol/openid-connect/token" in primary_site.requests
     assert health_path(world) == "/health/ready"
     assert world.recorder.mutating() == [ROUTE53_CHANGE]
     assert primary_site.client_secret not in result.stdout + result.stderr

@@ -35,7 +35,7 @@ class InterruptOnce(FakeKube):
 
 
 def make_kube(world, cls=FakeKube) -> FakeKube:
-    kube = cls(secret_source=secretsmanager_source(world.aws(), "us-west-2"), ready_after=1)
+    kube = cls(secret_source=secretsmanager_source(world.aws(), "eu-central-1"), ready_after=1)
     seed_kube(kube, world.outputs, fresh_session())
     return kube
 
@@ -47,12 +47,12 @@ def standby(world, sites):
     _, dr = sites
     dr.set_ready(lambda: dr_site_ready(kube.state, world.outputs, fresh_session()))
     # The DR endpoint secret holds a placeholder until a failover writes the real endpoint.
-    sm = world.client("secretsmanager", "us-west-2")
+    sm = world.client("secretsmanager", "eu-central-1")
     arn = world.outputs["standby"]["drDbEndpointSecretArn"]
     sm.put_secret_value(
         SecretId=arn, SecretString=json.dumps({"host": PLACEHOLDER, "port": 5432, "dbname": "keycloak"})
     )
-    kube.state["secrets"]["keycloak/keycloak-db"][DB_SECRET_KEYS["keycloak"]["host"]] = PLACEHOLDER
+    kube.state["secrets"]["identity/keycloak-db"][DB_SECRET_KEYS["keycloak"]["host"]] = PLACEHOLDER
     return kube
 
 
@@ -97,26 +97,26 @@ def test_failover_promotes_points_scales_validates_and_cuts_traffic(world, stand
         ("cut-traffic", "ok"),
         ("reprotect", "skipped"),
     ]
-    replica = world.client("rds", "us-west-2").describe_db_instances(DBInstanceIdentifier="idp-prod-db-dr")[
+    replica = world.client("rds", "eu-central-1").describe_db_instances(DBInstanceIdentifier="sso-dr-replica")[
         "DBInstances"
     ][0]
     assert "ReadReplicaSourceDBInstanceIdentifier" not in replica
     host = replica["Endpoint"]["Address"]
     # 3. the DR endpoint secret, then the Kubernetes Secret via a forced ExternalSecret sync
-    secret = world.client("secretsmanager", "us-west-2").get_secret_value(
+    secret = world.client("secretsmanager", "eu-central-1").get_secret_value(
         SecretId=world.outputs["standby"]["drDbEndpointSecretArn"]
     )
     assert json.loads(secret["SecretString"]) == {"host": host, "port": 5432, "dbname": "keycloak"}
-    assert standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_URL_HOST"] == host
+    assert standby.state["secrets"]["identity/keycloak-db"]["KC_DB_URL_HOST"] == host
     assert (
         "annotate",
-        "keycloak",
+        "identity",
         "externalsecrets.external-secrets.io",
         "keycloak-db-sync",
         "force-sync",
     ) in standby.calls
     # 4. scaled to the primary's replica count
-    assert standby.state["deployments"]["keycloak/keycloak"]["replicas"] == 2
+    assert standby.state["deployments"]["identity/keycloak"]["replicas"] == 2
     # 6. sticky: the primary's readiness check now probes a path that cannot succeed
     assert health_path(world) == "/idp-dr/failed-over"
     assert world.recorder.mutating() == [
@@ -132,7 +132,7 @@ def test_failover_promotes_points_scales_validates_and_cuts_traffic(world, stand
     assert checks["rto"] == "pass"
     assert doc["result"]["database"]["host"] == host
     # no credentials in the output, though the command read the Kubernetes Secret
-    password = standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_PASSWORD"]
+    password = standby.state["secrets"]["identity/keycloak-db"]["KC_DB_PASSWORD"]
     assert password not in result.stdout and password not in result.stderr
 
 
@@ -274,13 +274,13 @@ def test_a_completed_failover_rerun_changes_nothing(world, standby):
 def test_failed_validation_does_not_cut_traffic_and_a_rerun_resumes_there(world, standby, sites):
     primary_down(world)
     _, dr = sites
-    dr._served_issuer = "https://dr-sso.example.com/realms/main"  # a standby with the wrong hostname
+    dr._served_issuer = "https://dr-sso.example.com/realms/company"  # a standby with the wrong hostname
     first = run_failover(world, standby, "--yes", "--dns-wait", "0")
     assert first.code == 1
     assert first.error_line == (
         "validation failed, traffic was NOT cut: dr.issuer: issuer "
-        "'https://dr-sso.example.com/realms/main', expected "
-        "'https://sso.example.com/realms/main'"
+        "'https://dr-sso.example.com/realms/company', expected "
+        "'https://sso.example.com/realms/company'"
     )
     assert health_path(world) == "/health/ready"
 
@@ -343,9 +343,9 @@ def test_pulumi_secrets_mode_patches_the_kubernetes_secret(world, standby):
     result = run_failover(world, standby, "--yes", "--dns-wait", "0")
     assert result.code == 0, result.stderr
     assert "secretsmanager:PutSecretValue" not in world.recorder.mutating()
-    assert ("patch_secret_data", "keycloak", "keycloak-db") in standby.calls
-    host = standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_URL_HOST"]
-    assert host.startswith("idp-prod-db-dr.")
+    assert ("patch_secret_data", "identity", "keycloak-db") in standby.calls
+    host = standby.state["secrets"]["identity/keycloak-db"]["KC_DB_URL_HOST"]
+    assert host.startswith("sso-dr-replica.")
 
 
 def test_a_rerun_in_another_mode_is_refused(world, standby, monkeypatch):
@@ -355,8 +355,8 @@ def test_a_rerun_in_another_mode_is_refused(world, standby, monkeypatch):
     result = run_failover(world, standby, "--mode", "restore", "--yes")
     assert result.code == 3
     assert result.error_line.startswith(
-        "conflicting re-run: s3://idp-dr-archive/idp-dr/runbook/sso.example.com/state.json holds a failover in mode "
-        "promote started "
+        "conflicting re-run: s3://example-sso-archive-euc1/idp-dr/runbook/sso.example.com/state.json holds a "
+        "failover in mode promote started "
     )
     assert result.error_line.endswith(", not mode restore")
 
@@ -365,11 +365,11 @@ def test_reprotect_starts_backup_replication_into_the_old_primary_region(world, 
     """moto has no StartDBInstanceAutomatedBackupsReplication: the primary-region client is Stubbed."""
     primary_down(world)
     primary_aws = world.aws(max_attempts=2)
-    old = world.client("rds").describe_db_instances(DBInstanceIdentifier="idp-prod-db")["DBInstances"][0]
+    old = world.client("rds").describe_db_instances(DBInstanceIdentifier="sso-db")["DBInstances"][0]
     replica_arn = world.outputs["database"]["drReplicaArn"]
-    with Stubber(primary_aws.client("rds", "us-east-1")) as rds:
-        rds.add_response("describe_db_instances", {"DBInstances": [instance("idp-prod-db", status="failed")]})
-        rds.add_response("describe_db_instances", {"DBInstances": [instance("idp-prod-db", KmsKeyId=old["KmsKeyId"])]})
+    with Stubber(primary_aws.client("rds", "eu-west-1")) as rds:
+        rds.add_response("describe_db_instances", {"DBInstances": [instance("sso-db", status="failed")]})
+        rds.add_response("describe_db_instances", {"DBInstances": [instance("sso-db", KmsKeyId=old["KmsKeyId"])]})
         rds.add_response(
             "start_db_instance_automated_backups_replication",
             {"DBInstanceAutomatedBackup": {"DBInstanceArn": replica_arn, "Status": "pending"}},
@@ -377,7 +377,7 @@ def test_reprotect_starts_backup_replication_into_the_old_primary_region(world, 
                 "SourceDBInstanceArn": replica_arn,
                 "KmsKeyId": old["KmsKeyId"],
                 "BackupRetentionPeriod": 7,
-                "SourceRegion": "us-west-2",
+                "SourceRegion": "eu-central-1",
             },
         )
         result = run_failover(world, standby, "--yes", "--dns-wait", "0", primary_aws=primary_aws)
@@ -385,10 +385,10 @@ def test_reprotect_starts_backup_replication_into_the_old_primary_region(world, 
     rds.assert_no_pending_responses()
     steps = {s["name"]: s for s in result.json()["steps"]}
     assert steps["reprotect"]["status"] == "ok"
-    assert steps["reprotect"]["detail"]["replicating_to"] == "us-east-1"
+    assert steps["reprotect"]["detail"]["replicating_to"] == "eu-west-1"
     checks = {c["name"]: c for c in result.json()["checks"]}
     assert checks["detect.primary-db"]["message"] == (
-        "primary DB idp-prod-db status failed (RDS API view; not a connection test)"
+        "primary DB sso-db status failed (RDS API view; not a connection test)"
     )
 
 
@@ -400,18 +400,18 @@ def test_restore_mode_restores_replicated_backups_and_points_the_standby_at_them
     sites[1].set_ready(True)  # the stand-in DR site cannot see the Stubbed instance
     db = world.outputs["database"]
     arn = db["replicatedBackupsArn"]
-    dr_vpc = world.client("ec2", "us-west-2").describe_security_groups(GroupIds=db["drSecurityGroupIds"])[
+    dr_vpc = world.client("ec2", "eu-central-1").describe_security_groups(GroupIds=db["drSecurityGroupIds"])[
         "SecurityGroups"
     ][0]["VpcId"]
     aws = world.aws()
     restored = instance(
-        "idp-prod-db-restored",
-        region="us-west-2",
+        "sso-dr-restore",
+        region="eu-central-1",
         KmsKeyId=db["drKmsKeyArn"],
         DBSubnetGroup={"DBSubnetGroupName": "idp-db", "VpcId": dr_vpc},
         VpcSecurityGroups=[{"VpcSecurityGroupId": db["drSecurityGroupIds"][0], "Status": "active"}],
         MasterUserSecret={
-            "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:rds!r",
+            "SecretArn": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:rds!r",
             "SecretStatus": "active",
             "KmsKeyId": db["drKmsKeyArn"],
         },
@@ -421,7 +421,11 @@ def test_restore_mode_restores_replicated_backups_and_points_the_standby_at_them
     def plan(stub):
         stub.add_response(
             "describe_db_instance_automated_backups",
-            {"DBInstanceAutomatedBackups": [automated_backup(arn=arn, region="us-west-2", KmsKeyId=db["drKmsKeyArn"])]},
+            {
+                "DBInstanceAutomatedBackups": [
+                    automated_backup(arn=arn, region="eu-central-1", KmsKeyId=db["drKmsKeyArn"])
+                ]
+            },
         )
         stub.add_client_error("describe_db_instances", **not_found())
         stub.add_response(
@@ -433,12 +437,12 @@ def test_restore_mode_restores_replicated_backups_and_points_the_standby_at_them
             {"DBParameterGroups": [{"DBParameterGroupName": "idp-postgres16"}]},
         )
 
-    with Stubber(aws.client("rds", "us-west-2")) as rds:
+    with Stubber(aws.client("rds", "eu-central-1")) as rds:
         plan(rds)  # preflight validates the restore before anything changes
         plan(rds)  # the database step validates again, then restores
         rds.add_response(
             "restore_db_instance_to_point_in_time",
-            {"DBInstance": instance("idp-prod-db-restored", region="us-west-2", status="creating")},
+            {"DBInstance": instance("sso-dr-restore", region="eu-central-1", status="creating")},
         )
         rds.add_response("describe_db_instances", {"DBInstances": [restored]})
         rds.add_response("describe_events", {"Events": []})
@@ -467,11 +471,11 @@ def test_restore_mode_restores_replicated_backups_and_points_the_standby_at_them
     [request] = world.recorder.params("RestoreDBInstanceToPointInTime")
     assert request["SourceDBInstanceAutomatedBackupsArn"] == arn
     assert request["UseLatestRestorableTime"] is True
-    assert request["TargetDBInstanceIdentifier"] == "idp-prod-db-restored"
+    assert request["TargetDBInstanceIdentifier"] == "sso-dr-restore"
     assert request["MasterUserSecretKmsKeyId"] == db["drKmsKeyArn"]
     assert {"Key": "idp-dr-incident", "Value": doc["result"]["incident_id"]} in request["Tags"]
     host = restored["Endpoint"]["Address"]
-    assert standby.state["secrets"]["keycloak/keycloak-db"]["KC_DB_URL_HOST"] == host
+    assert standby.state["secrets"]["identity/keycloak-db"]["KC_DB_URL_HOST"] == host
     assert doc["result"]["rpo"]["restored_to"] == "2026-11-23T10:10:00Z"
 
 
@@ -479,13 +483,13 @@ def test_restore_mode_without_usable_replicated_backups_is_refused_before_any_ch
     """The stack's backups ARN answers nothing (Stubbed: moto has no replicated-backup ARNs)."""
     primary_down(world)
     aws = world.aws()
-    with Stubber(aws.client("rds", "us-west-2")) as rds:
+    with Stubber(aws.client("rds", "eu-central-1")) as rds:
         rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": []})
         result = invoke(failover(world, "--mode", "restore", "--yes"), aws=aws, kube=standby, clock=world.clock)
     assert result.code == 3
     arn = world.outputs["database"]["replicatedBackupsArn"]
     assert result.error_line == (
         f"cannot restore from the stack's replicated backups: invalid --from-replicated-backups "
-        f"'{arn}': replicated automated backups that exist in us-west-2"
+        f"'{arn}': replicated automated backups that exist in eu-central-1"
     )
     assert world.recorder.mutating() == []

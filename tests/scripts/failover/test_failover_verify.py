@@ -31,7 +31,7 @@ from tests.scripts.failover.test_failover import health_path, primary_down, run_
 from tests.scripts.failover.test_failover import standby as standby
 from tests.scripts.world import fresh_session
 
-ISSUER = "https://sso.example.com/realms/main"
+ISSUER = "https://sso.example.com/realms/company"
 ROUTE53_CHANGE = "route53:UpdateHealthCheck"
 
 
@@ -44,10 +44,10 @@ def keys():
 @pytest.fixture
 def baseline_file(tmp_path: Path, keys) -> Path:
     """A baseline of production (issuer, key IDs, the key that signs tokens), captured over HTTP."""
-    with FakeKeycloak(keys=[keys[0]]) as production:
+    with FakeKeycloak(realm="company", keys=[keys[0]]) as production:
         baseline = capture_baseline(
             BaselineParams(
-                Target("keycloak", production.url, realm="main"),
+                Target("keycloak", production.url, realm="company"),
                 ClientCredentials(production.client_id, production.client_secret),
             )
         )
@@ -61,6 +61,7 @@ def baseline_file(tmp_path: Path, keys) -> Path:
 def dr_site(world, standby, keys) -> Iterator[FakeKeycloak]:
     """The DR Keycloak, on the same database as production (same keys), behind drHealthHostname."""
     site = FakeKeycloak(
+        realm="company",
         keys=[keys[0]],
         ready=lambda: dr_site_ready(standby.state, world.outputs, fresh_session()),
     )
@@ -126,20 +127,20 @@ def test_failover_with_a_baseline_validates_with_verify_and_cuts_traffic(
     assert checks["validate.dr.verify.readiness"]["evidence"]["url"] == f"http://{dr_site.hostport}/health/ready"
     assert checks["validate.dr.verify.token.signature"]["evidence"]["client_id"] == "dr-verifier"
     # verify really asked the DR site for the keys and a token
-    assert "/realms/main/protocol/openid-connect/token" in dr_site.requests
+    assert "/realms/company/protocol/openid-connect/token" in dr_site.requests
     assert health_path(world) == "/idp-dr/failed-over"
     assert ROUTE53_CHANGE in world.recorder.mutating()
     assert_secret_nowhere(dr_site.client_secret, result)
 
 
 def test_a_dr_site_with_another_issuer_is_not_given_the_traffic(world, standby, dr_site, baseline_file):
-    dr_site.served_issuer = "https://dr-sso.example.com/realms/main"  # the standby's own hostname
+    dr_site.served_issuer = "https://dr-sso.example.com/realms/company"  # the standby's own hostname
     primary_down(world)
     first = run_failover(world, standby, "--yes", "--dns-wait", "0", *with_baseline(baseline_file))
     assert first.code == 1
     assert first.error_line == (
         "validation failed, traffic was NOT cut: dr.verify.issuer: issuer is "
-        "'https://dr-sso.example.com/realms/main', expected 'https://sso.example.com/realms/main'"
+        "'https://dr-sso.example.com/realms/company', expected 'https://sso.example.com/realms/company'"
     )
     assert {s["name"]: s["status"] for s in first.json()["steps"]}["validate"] == "failed"
     # without --client-id the token checks are skipped, shown as skipped, and block nothing
@@ -202,12 +203,12 @@ def test_the_health_hostname_alone_serves_no_jwks_so_dr_base_url_names_where_the
     assert first.code == 1
     assert first.error_line.startswith(
         "validation failed, traffic was NOT cut: dr.verify.jwks.signing_keys: no JWKS at "
-        f"http://{health_site.hostport}/realms/main/protocol/openid-connect/certs: HTTP 404; "
+        f"http://{health_site.hostport}/realms/company/protocol/openid-connect/certs: HTTP 404; "
         "dr.verify.jwks.baseline_overlap: no JWKS to compare with the baseline"
     )
     assert health_path(world) == "/health/ready"
 
-    with FakeKeycloak(keys=[keys[0]]) as forwarded:
+    with FakeKeycloak(realm="company", keys=[keys[0]]) as forwarded:
         base_url = forwarded.url  # e.g. kubectl port-forward to the DR Keycloak Service
         second = run_failover(
             world, standby, "--yes", "--dns-wait", "0", *with_baseline(baseline_file), "--dr-base-url", base_url
@@ -217,7 +218,7 @@ def test_the_health_hostname_alone_serves_no_jwks_so_dr_base_url_names_where_the
     # readiness still comes from the health hostname (what Route 53 probes), the keys from the base URL
     assert checks["validate.dr.verify.readiness"]["evidence"]["url"] == f"http://{health_site.hostport}/health/ready"
     assert checks["validate.dr.verify.jwks.signing_keys"]["evidence"]["url"] == (
-        f"{base_url}/realms/main/protocol/openid-connect/certs"
+        f"{base_url}/realms/company/protocol/openid-connect/certs"
     )
     assert health_path(world) == "/idp-dr/failed-over"
 
@@ -234,8 +235,8 @@ def _bad_baselines(tmp_path: Path, baseline_file: Path) -> dict[str, tuple[Path,
         ),
         "another-issuer": (
             tmp_path / "staging.json",
-            "a baseline captured from the stack's issuer 'https://sso.example.com/realms/main'; this file's "
-            "issuer is 'https://sso.staging.example.com/realms/main'",
+            "a baseline captured from the stack's issuer 'https://sso.example.com/realms/company'; this file's "
+            "issuer is 'https://sso.staging.example.com/realms/company'",
         ),
         "another-idp": (
             tmp_path / "authentik.json",
@@ -244,9 +245,11 @@ def _bad_baselines(tmp_path: Path, baseline_file: Path) -> dict[str, tuple[Path,
     }
     cases["not-json"][0].write_text("")
     cases["not-a-baseline"][0].write_text(json.dumps({"issuer": ISSUER}))
-    cases["another-issuer"][0].write_text(json.dumps({**doc, "issuer": "https://sso.staging.example.com/realms/main"}))
+    cases["another-issuer"][0].write_text(
+        json.dumps({**doc, "issuer": "https://sso.staging.example.com/realms/company"})
+    )
     authentik = {k: v for k, v in doc.items() if k != "realm"}
-    cases["another-idp"][0].write_text(json.dumps({**authentik, "idp": "authentik", "app": "main"}))
+    cases["another-idp"][0].write_text(json.dumps({**authentik, "idp": "authentik", "app": "portal"}))
     return cases
 
 
@@ -307,7 +310,7 @@ def test_dry_run_with_a_baseline_reads_it_and_changes_nothing(world, standby, ba
 
 # -- the validator on its own ----------------------------------------------------------------------
 def test_a_dr_site_that_never_gets_ready_is_not_verified(keys, baseline_file):
-    with FakeKeycloak(keys=[keys[0]], ready=False) as site:
+    with FakeKeycloak(realm="company", keys=[keys[0]], ready=False) as site:
         validator = failover_validator(baseline_file)
         clock = FakeClock()
         checks = validator(
@@ -371,7 +374,7 @@ def test_skipped_critical_checks_fail_and_database_checks_are_folded():
     ],
 )
 def test_the_management_url_puts_readiness_on_the_route53_health_path(idp, health, expected):
-    target = Target(idp, "http://127.0.0.1:8080", **({"realm": "main"} if idp == "keycloak" else {"app": "main"}))
+    target = Target(idp, "http://127.0.0.1:8080", **({"realm": "main"} if idp == "keycloak" else {"app": "portal"}))
     assert management_url(target, "https://dr-sso.example.com", health) == expected
 
 

@@ -46,7 +46,7 @@ def test_a_second_failover_is_refused_naming_who_holds_the_incident(world, stand
     assert result.code == 3
     assert result.error_line.endswith(
         "this incident is being run by alice@laptop-7 (pid 4242, failover) since 2026-12-01T03:12:09Z "
-        "(lock s3://idp-dr-archive/idp-dr/runbook/sso.example.com/lock.json)"
+        "(lock s3://example-sso-archive-euc1/idp-dr/runbook/sso.example.com/lock.json)"
     ), result.error_line
     assert "--force --reason" in result.hint_line
     assert world.recorder.mutating() == []  # nothing in production was touched

@@ -63,9 +63,9 @@ def sandbox(tmp_path):
 def test_the_documented_commands_work_against_the_sandbox(sandbox):
     workdir, env, proc = sandbox
     outputs = workdir / "outputs.json"
-    assert load_stack_outputs(str(outputs)).database.drReplicaInstanceId == "idp-prod-db-dr"
+    assert load_stack_outputs(str(outputs)).database.drReplicaInstanceId == "sso-dr-replica"
 
-    restore = _cli(env, "restore", "rds", "--source", "idp-prod-db", "--target", "pitr-e2e", "--latest", "--json")
+    restore = _cli(env, "restore", "rds", "--source", "sso-db", "--target", "pitr-e2e", "--latest", "--json")
     assert restore.returncode == 0, restore.stderr
     assert json.loads(restore.stdout)["result"]["endpoint"].startswith("pitr-e2e.")
 

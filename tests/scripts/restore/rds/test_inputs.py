@@ -22,7 +22,7 @@ IDENTIFIER_RULE = (
 
 
 def restore(*extra: str) -> list[str]:
-    return ["restore", "rds", "--source", "idp-prod-db", *extra]
+    return ["restore", "rds", "--source", "sso-db", *extra]
 
 
 # -- refused before any AWS call ----------------------------------------------------------
@@ -80,9 +80,9 @@ def test_invalid_target_identifier_is_refused(moto_session, capsys, target, hint
 
 
 def test_target_equal_to_source_is_refused(moto_session, capsys):
-    assert main(restore("--target", "idp-prod-db", "--latest")) == 2
+    assert main(restore("--target", "sso-db", "--latest")) == 2
     assert (
-        "error: invalid --target 'idp-prod-db': a new DB instance identifier, different from --source\n"
+        "error: invalid --target 'sso-db': a new DB instance identifier, different from --source\n"
         in capsys.readouterr().err
     )
     assert moto_session[1].calls == []
@@ -132,8 +132,8 @@ def test_wait_bounds_are_validated(moto_session, capsys, flag, value, message):
     ("arn", "message"),
     [
         (
-            "arn:aws:rds:us-west-2:123456789012:db:idp-prod-db",
-            "invalid --from-replicated-backups 'arn:aws:rds:us-west-2:123456789012:db:idp-prod-db': the ARN "
+            "arn:aws:rds:eu-central-1:123456789012:db:sso-db",
+            "invalid --from-replicated-backups 'arn:aws:rds:eu-central-1:123456789012:db:sso-db': the ARN "
             "of replicated "
             "automated backups, arn:aws:rds:<dr-region>:<account>:auto-backup:ab-<id>",
         ),
@@ -149,8 +149,8 @@ def test_malformed_backups_arn_is_refused(moto_session, capsys, arn, message):
 def test_missing_source_names_the_instances_that_exist(world, capsys):
     assert main(["restore", "rds", "--source", "idp-prd-db", "--target", "pitr-1", "--latest"]) == 2
     err = capsys.readouterr().err
-    assert "error: invalid --source 'idp-prd-db': an existing DB instance in us-east-1\n" in err
-    assert "hint: DB instances in us-east-1: idp-prod-db\n" in err
+    assert "error: invalid --source 'idp-prd-db': an existing DB instance in eu-west-1\n" in err
+    assert "hint: DB instances in eu-west-1: sso-db\n" in err
     assert world.recorder.mutating() == []
 
 
@@ -186,7 +186,7 @@ def test_target_taken_by_an_instance_idp_dr_did_not_create_is_refused(world, cap
     assert main(restore("--target", "someone-elses", "--latest")) == 2
     err = capsys.readouterr().err
     assert (
-        "error: invalid --target 'someone-elses': a free DB instance identifier in us-east-1; it is taken "
+        "error: invalid --target 'someone-elses': a free DB instance identifier in eu-west-1; it is taken "
         "by an "
         "instance idp-dr did not create (status available)\n" in err
     )
@@ -196,16 +196,16 @@ def test_target_taken_by_an_instance_idp_dr_did_not_create_is_refused(world, cap
 
 def test_conflicting_rerun_is_refused(world, capsys):
     assert main(restore("--target", "pitr-a", "--latest")) == 0
-    created = world.client("rds").describe_db_instances(DBInstanceIdentifier="idp-prod-db")["DBInstances"][0]
+    created = world.client("rds").describe_db_instances(DBInstanceIdentifier="sso-db")["DBInstances"][0]
     other_time = iso(created["InstanceCreateTime"] + timedelta(milliseconds=1))
     capsys.readouterr()
     world.recorder.calls.clear()
     assert main(restore("--target", "pitr-a", "--time", other_time)) == 3
     err = capsys.readouterr().err
     assert (
-        "error: conflicting re-run: pitr-a was created by idp-dr restoring idp-prod-db to latest "
+        "error: conflicting re-run: pitr-a was created by idp-dr restoring sso-db to latest "
         "(restore), not "
-        f"idp-prod-db to {other_time} (restore)\n" in err
+        f"sso-db to {other_time} (restore)\n" in err
     )
     assert "hint: re-run with the original --source/--time to resume it, or choose another --target\n" in err
     assert world.recorder.mutating() == []
@@ -223,7 +223,7 @@ def test_access_denied_names_the_missing_iam_action(world, capsys):
     assert main(restore("--target", "pitr-1", "--latest")) == 5
     err = capsys.readouterr().err
     assert (
-        "error: missing IAM permission rds:DescribeDBInstances in us-east-1: User: "
+        "error: missing IAM permission rds:DescribeDBInstances in eu-west-1: User: "
         "arn:aws:iam::123456789012:user/oncall is not authorized to perform: rds:DescribeDBInstances\n" in err
     )
     assert "hint: grant rds:DescribeDBInstances to the role running this command" in err
@@ -241,7 +241,7 @@ def test_iam_simulation_refuses_a_missing_restore_permission_before_any_change(w
         "rds:AddTagsToResource",
         "rds:DescribeEvents",
     ]
-    with Stubber(aws.client("iam", "us-east-1")) as iam:
+    with Stubber(aws.client("iam", "eu-west-1")) as iam:
         iam.add_response(
             "simulate_principal_policy",
             {
@@ -268,7 +268,7 @@ def test_access_denied_on_the_restore_call_itself_names_the_action_and_creates_n
     )
     assert main(restore("--target", "pitr-1", "--latest")) == 5
     assert (
-        "error: missing IAM permission rds:RestoreDBInstanceToPointInTime in us-east-1: not authorized to "
+        "error: missing IAM permission rds:RestoreDBInstanceToPointInTime in eu-west-1: not authorized to "
         "perform: rds:RestoreDBInstanceToPointInTime\n" in capsys.readouterr().err
     )
     assert (
@@ -289,16 +289,16 @@ def window_stub(moto_session):
     session, recorder, _ = moto_session
     clock = FakeClock(t(NOW))
     aws = Aws(session, sleep=clock.sleep)
-    with Stubber(aws.client("rds", "us-east-1")) as stub:
+    with Stubber(aws.client("rds", "eu-west-1")) as stub:
         stub.add_response(
             "describe_db_instances",
-            {"DBInstances": [instance("idp-prod-db")]},
-            {"DBInstanceIdentifier": "idp-prod-db"},
+            {"DBInstances": [instance("sso-db")]},
+            {"DBInstanceIdentifier": "sso-db"},
         )
         stub.add_response(
             "describe_db_instance_automated_backups",
             {"DBInstanceAutomatedBackups": [automated_backup()]},
-            {"DBInstanceIdentifier": "idp-prod-db"},
+            {"DBInstanceIdentifier": "sso-db"},
         )
         yield aws, clock, recorder
         stub.assert_no_pending_responses()
@@ -336,7 +336,7 @@ def test_time_outside_the_restorable_window_is_refused_with_the_closest_valid_ti
 
 # -- replicated backups in the DR region (moto cannot restore from them: Stubber) ---------------------
 def test_backups_arn_from_another_account_is_refused(moto_session, capsys):
-    arn = "arn:aws:rds:us-west-2:999999999999:auto-backup:ab-abcdefghijklmnopqrstuvwxyz0"
+    arn = "arn:aws:rds:eu-central-1:999999999999:auto-backup:ab-abcdefghijklmnopqrstuvwxyz0"
     assert main(restore("--target", "pitr-1", "--latest", "--from-replicated-backups", arn)) == 2
     assert (
         f"error: invalid --from-replicated-backups '{arn}': replicated backups in this account "
@@ -356,14 +356,14 @@ def test_backups_arn_region_must_match_region(moto_session, capsys):
                 "--from-replicated-backups",
                 BACKUPS_ARN,
                 "--region",
-                "us-east-1",
+                "eu-west-1",
             )
         )
         == 2
     )
     err = capsys.readouterr().err
     assert (
-        "error: invalid --region 'us-east-1': the region of the replicated backups (us-west-2); the restore "
+        "error: invalid --region 'eu-west-1': the region of the replicated backups (eu-central-1); the restore "
         "runs "
         "where the backups are\n" in err
     )
@@ -373,10 +373,10 @@ def test_backups_arn_region_must_match_region(moto_session, capsys):
 def test_dr_restore_without_dr_resources_is_refused_instead_of_defaulted(moto_session):
     session, recorder, _ = moto_session
     aws = Aws(session)
-    with Stubber(aws.client("rds", "us-west-2")) as stub:
+    with Stubber(aws.client("rds", "eu-central-1")) as stub:
         stub.add_response(
             "describe_db_instance_automated_backups",
-            {"DBInstanceAutomatedBackups": [automated_backup(arn=BACKUPS_ARN, region="us-west-2")]},
+            {"DBInstanceAutomatedBackups": [automated_backup(arn=BACKUPS_ARN, region="eu-central-1")]},
             {"DBInstanceAutomatedBackupsArn": BACKUPS_ARN},
         )
         stub.add_response("describe_db_instances", {"DBInstances": []}, {"DBInstanceIdentifier": "pitr-1"})
@@ -387,7 +387,7 @@ def test_dr_restore_without_dr_resources_is_refused_instead_of_defaulted(moto_se
         )
     assert result.code == 2
     assert result.error_line == (
-        "invalid --db-subnet-group None: a us-west-2 value when restoring from replicated "
+        "invalid --db-subnet-group None: a eu-central-1 value when restoring from replicated "
         "backups (the source's is in another region)"
     )
     assert result.hint_line == "pass --db-subnet-group, or --stack-outputs with the stack's DR outputs"
@@ -397,10 +397,10 @@ def test_dr_restore_without_dr_resources_is_refused_instead_of_defaulted(moto_se
 def test_missing_dr_subnet_group_is_refused(moto_session):
     session, recorder, _ = moto_session
     aws = Aws(session)
-    with Stubber(aws.client("rds", "us-west-2")) as stub:
+    with Stubber(aws.client("rds", "eu-central-1")) as stub:
         stub.add_response(
             "describe_db_instance_automated_backups",
-            {"DBInstanceAutomatedBackups": [automated_backup(arn=BACKUPS_ARN, region="us-west-2")]},
+            {"DBInstanceAutomatedBackups": [automated_backup(arn=BACKUPS_ARN, region="eu-central-1")]},
             {"DBInstanceAutomatedBackupsArn": BACKUPS_ARN},
         )
         stub.add_client_error("describe_db_instances", **not_found())
@@ -426,7 +426,8 @@ def test_missing_dr_subnet_group_is_refused(moto_session):
         )
     assert result.code == 2
     assert result.error_line == (
-        "invalid --db-subnet-group 'missing-group': an existing subnet group in us-west-2 (DBSubnetGroupNotFoundFault)"
+        "invalid --db-subnet-group 'missing-group': an existing subnet group in eu-central-1 "
+        "(DBSubnetGroupNotFoundFault)"
     )
     assert recorder.mutating() == []
 
@@ -434,7 +435,7 @@ def test_missing_dr_subnet_group_is_refused(moto_session):
 def test_unknown_replicated_backups_are_refused(moto_session):
     session, recorder, _ = moto_session
     aws = Aws(session)
-    with Stubber(aws.client("rds", "us-west-2")) as stub:
+    with Stubber(aws.client("rds", "eu-central-1")) as stub:
         stub.add_response(
             "describe_db_instance_automated_backups",
             {"DBInstanceAutomatedBackups": []},
@@ -447,7 +448,7 @@ def test_unknown_replicated_backups_are_refused(moto_session):
         )
     assert result.code == 2
     assert result.error_line == (
-        f"invalid --from-replicated-backups '{BACKUPS_ARN}': replicated automated backups that exist in us-west-2"
+        f"invalid --from-replicated-backups '{BACKUPS_ARN}': replicated automated backups that exist in eu-central-1"
     )
     assert result.hint_line.startswith("is backup replication running?")
     assert recorder.mutating() == []

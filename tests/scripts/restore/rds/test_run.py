@@ -15,7 +15,7 @@ from tests.scripts.world import error, invoke, throttle_first
 
 
 def restore(*extra: str) -> list[str]:
-    return ["restore", "rds", "--source", "idp-prod-db", *extra]
+    return ["restore", "rds", "--source", "sso-db", *extra]
 
 
 def _target_rule(target: str, world, response):
@@ -32,7 +32,7 @@ def _target_rule(target: str, world, response):
 
 
 def test_restore_request_carries_every_setting_aws_would_otherwise_default(world, capsys):
-    source = world.client("rds").describe_db_instances(DBInstanceIdentifier="idp-prod-db")["DBInstances"][0]
+    source = world.client("rds").describe_db_instances(DBInstanceIdentifier="sso-db")["DBInstances"][0]
     code = main(restore("--target", "pitr-1", "--latest", "--json"))
     doc = json.loads(capsys.readouterr().out)
     assert code == 0, doc
@@ -40,7 +40,7 @@ def test_restore_request_carries_every_setting_aws_would_otherwise_default(world
     tags = {t["Key"]: t["Value"] for t in request.pop("Tags")}
     assert request == {
         "TargetDBInstanceIdentifier": "pitr-1",
-        "SourceDBInstanceIdentifier": "idp-prod-db",
+        "SourceDBInstanceIdentifier": "sso-db",
         "UseLatestRestorableTime": True,
         "DBSubnetGroupName": "idp-db",
         "VpcSecurityGroupIds": [g["VpcSecurityGroupId"] for g in source["VpcSecurityGroups"]],
@@ -63,7 +63,7 @@ def test_restore_request_carries_every_setting_aws_would_otherwise_default(world
         "app": "keycloak",
         "env": "prod",
         "owner": "identity-team",
-        TAG_SOURCE: "idp-prod-db",
+        TAG_SOURCE: "sso-db",
         TAG_TIME: "latest",
         TAG_KIND: "restore",
         TAG_VERSION: "0.1.0",
@@ -151,7 +151,7 @@ def test_drill_restores_isolated_and_never_collides_with_production(world, capsy
     assert group["GroupName"] == "idp-dr-drill-q4"
     assert group["IpPermissions"] == []
     assert group["IpPermissionsEgress"] == []
-    source = world.client("rds").describe_db_instances(DBInstanceIdentifier="idp-prod-db")["DBInstances"][0]
+    source = world.client("rds").describe_db_instances(DBInstanceIdentifier="sso-db")["DBInstances"][0]
     assert group_id not in [g["VpcSecurityGroupId"] for g in source["VpcSecurityGroups"]]
     # Re-running resumes: no second security group, no second restore.
     assert main(restore("--target", "q4", "--latest", "--drill")) == 0
@@ -194,7 +194,7 @@ def test_throttling_that_never_stops_gives_up_with_a_clear_error(world):
     result = invoke(restore("--target", "pitr-1", "--latest"), aws=world.aws(), clock=world.clock)
     assert result.code == 5
     assert (
-        result.error_line == "DescribeDBInstances in us-east-1 still failing after 8 attempts: Throttling: "
+        result.error_line == "DescribeDBInstances in eu-west-1 still failing after 8 attempts: Throttling: "
         "Rate exceeded"
     )
     assert result.hint_line == "AWS is throttling or unavailable; re-run the same command to resume"
@@ -270,28 +270,28 @@ def test_restore_from_replicated_backups_in_the_dr_region(world):
     out = world.outputs["database"]
     aws = world.aws()
     clock = FakeClock(t("2026-11-23T10:14:00Z"))
-    source = world.client("rds").describe_db_instances(DBInstanceIdentifier="idp-prod-db")["DBInstances"][0]
-    dr_vpc = world.client("ec2", "us-west-2").describe_security_groups(GroupIds=out["drSecurityGroupIds"])[
+    source = world.client("rds").describe_db_instances(DBInstanceIdentifier="sso-db")["DBInstances"][0]
+    dr_vpc = world.client("ec2", "eu-central-1").describe_security_groups(GroupIds=out["drSecurityGroupIds"])[
         "SecurityGroups"
     ][0]["VpcId"]
     restored = instance(
-        "idp-prod-db-restored",
-        region="us-west-2",
+        "sso-dr-restore",
+        region="eu-central-1",
         KmsKeyId=DR_KMS,
         DBSubnetGroup={"DBSubnetGroupName": "idp-db", "VpcId": dr_vpc},
         VpcSecurityGroups=[{"VpcSecurityGroupId": out["drSecurityGroupIds"][0], "Status": "active"}],
         MasterUserSecret={
-            "SecretArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:rds!x",
+            "SecretArn": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:rds!x",
             "SecretStatus": "active",
             "KmsKeyId": out["drKmsKeyArn"],
         },
         OptionGroupMemberships=[{"OptionGroupName": "default:postgres-16", "Status": "in-sync"}],
         TagList=[{"Key": TAG_SOURCE, "Value": BACKUPS_ARN}],
     )
-    with Stubber(aws.client("rds", "us-west-2")) as rds:
+    with Stubber(aws.client("rds", "eu-central-1")) as rds:
         rds.add_response(
             "describe_db_instance_automated_backups",
-            {"DBInstanceAutomatedBackups": [automated_backup(arn=BACKUPS_ARN, region="us-west-2")]},
+            {"DBInstanceAutomatedBackups": [automated_backup(arn=BACKUPS_ARN, region="eu-central-1")]},
             {"DBInstanceAutomatedBackupsArn": BACKUPS_ARN},
         )
         rds.add_client_error("describe_db_instances", **not_found())
@@ -306,7 +306,7 @@ def test_restore_from_replicated_backups_in_the_dr_region(world):
             {"DBParameterGroupName": "idp-postgres16"},
         )
         expected = {
-            "TargetDBInstanceIdentifier": "idp-prod-db-restored",
+            "TargetDBInstanceIdentifier": "sso-dr-restore",
             "SourceDBInstanceAutomatedBackupsArn": BACKUPS_ARN,
             "UseLatestRestorableTime": True,
             "DBSubnetGroupName": out["drSubnetGroupName"],
@@ -340,12 +340,12 @@ def test_restore_from_replicated_backups_in_the_dr_region(world):
         }
         rds.add_response(
             "restore_db_instance_to_point_in_time",
-            {"DBInstance": instance("idp-prod-db-restored", region="us-west-2", status="creating")},
+            {"DBInstance": instance("sso-dr-restore", region="eu-central-1", status="creating")},
             expected,
         )
         rds.add_response(
             "describe_db_instances",
-            {"DBInstances": [instance("idp-prod-db-restored", region="us-west-2", status="creating")]},
+            {"DBInstances": [instance("sso-dr-restore", region="eu-central-1", status="creating")]},
         )
         rds.add_response("describe_events", {"Events": []})
         rds.add_response("describe_db_instances", {"DBInstances": [restored]})
@@ -355,9 +355,9 @@ def test_restore_from_replicated_backups_in_the_dr_region(world):
                 "restore",
                 "rds",
                 "--source",
-                "idp-prod-db",
+                "sso-db",
                 "--target",
-                "idp-prod-db-restored",
+                "sso-dr-restore",
                 "--latest",
                 "--from-replicated-backups",
                 BACKUPS_ARN,
@@ -422,7 +422,7 @@ def test_provisioned_iops_are_copied_only_where_rds_accepts_them(storage, alloca
     from scripts.restore.rds.request import RestoreSpec
     from scripts.restore.rds.settings import choose_settings as _settings
 
-    src = instance("idp-prod-db", StorageType=storage, AllocatedStorage=allocated)
-    settings = _settings(RestoreSpec(source="idp-prod-db", target="x"), "us-east-1", src, None, [])
+    src = instance("sso-db", StorageType=storage, AllocatedStorage=allocated)
+    settings = _settings(RestoreSpec(source="sso-db", target="x"), "eu-west-1", src, None, [])
     assert {"Iops", "StorageThroughput"} & set(settings) == copied
     assert all(settings[k].value == src[k] for k in copied)
