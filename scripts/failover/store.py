@@ -24,6 +24,7 @@ from scripts.errors import ExternalError, InputError, RefusedError
 
 STATE = "state.json"
 LOCK = "lock.json"
+UNREADABLE = "?"
 
 
 class Conflict(Exception):
@@ -44,6 +45,8 @@ class Holder:
         return cls(f"{getpass.getuser()}@{socket.gethostname()}", os.getpid(), since, command)
 
     def describe(self) -> str:
+        if self.by == UNREADABLE:
+            return "an unknown run (its lock.json cannot be read)"
         return f"{self.by} (pid {self.pid}, {self.command}) since {self.since}"
 
 
@@ -146,7 +149,7 @@ def _holder(body: bytes) -> Holder:
         data = json.loads(body)
         return Holder(str(data["by"]), int(data["pid"]), str(data["since"]), str(data["command"]))
     except (ValueError, KeyError, TypeError):
-        return Holder("an unreadable lock", 0, "unknown", "unknown")
+        return Holder(UNREADABLE, 0, "unknown", "unknown")
 
 
 class LocalStore(StateStore):

@@ -128,3 +128,12 @@ def test_a_state_written_by_another_run_meanwhile_is_not_overwritten(world):
         raise AssertionError("a stale write went through")
     body = s3(world).get_object(Bucket=bucket, Key=PREFIX + "state.json")["Body"].read()
     assert json.loads(body) == {"v": 2}
+
+
+def test_an_unreadable_lock_still_holds_the_incident(world, standby):
+    primary_down(world)
+    s3(world).put_object(Bucket=world.outputs["archive"]["drBucket"], Key=PREFIX + "lock.json", Body=b"\x00garbage")
+    result = run_failover(world, standby, "--yes", "--dns-wait", "0")
+    assert result.code == 3
+    assert "this incident is being run by an unknown run (its lock.json cannot be read)" in result.error_line
+    assert world.recorder.mutating() == []
