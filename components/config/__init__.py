@@ -6,6 +6,7 @@ allowed>``, every problem at once; nothing is created.
 
 * :mod:`~components.config.rules`    – single-field rules as types (range, choice, format) and their words
 * :mod:`~components.config.sections` – one model per ``idp-dr:<section>``, each key described once
+* :mod:`~components.config.runbook`  – ``idp-dr:runbook``: the runbook image and the scheduled dumps
 * :mod:`~components.config.stack`    – :class:`StackConfig` and the cross-field rules, in one place
 * :mod:`~components.config.loading`  – reading a stack's keys and formatting the refusals
 * :mod:`~components.config.reference` – the table of docs/reference/configuration.md, from the JSON schema

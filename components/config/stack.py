@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from components.config.rules import KMS_KEY_ARN_RE, Region, StackName, Tags, known_regions
+from components.config.runbook import RunbookConfig
 from components.config.sections import (
     ArchiveConfig,
     ClustersConfig,
@@ -15,7 +16,6 @@ from components.config.sections import (
     DnsConfig,
     IdpConfig,
     NetworkConfig,
-    RunbookConfig,
     Section,
     StandbyConfig,
     Targets,
