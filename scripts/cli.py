@@ -17,6 +17,7 @@ import argparse
 import importlib
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -76,6 +77,50 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+@dataclass(frozen=True)
+class CommandGroup:
+    """``<name> <sub>`` commands: each module defines ``register_<name>(sub, common)``."""
+
+    name: str
+    metavar: str
+    help: str
+    description: str
+    modules: tuple[str, ...]
+
+
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (
+    CommandGroup(
+        "restore",
+        "<source>",
+        "restore a database to a point in time (RDS, a self-managed WAL archive, or a logical dump)",
+        "Restore a database. Choose the source kind.",
+        tuple(RESTORE_MODULES),
+    ),
+    CommandGroup(
+        "backup",
+        "<kind>",
+        "logical dumps of the IdP's database, verified where they land, with their manifest",
+        "Backups the point-in-time restore cannot give: logical dumps kept 14 days, 90 days, a year.",
+        tuple(BACKUP_MODULES),
+    ),
+    CommandGroup(
+        "bootstrap",
+        "<step>",
+        "first-day steps of a new stack: the IdP's database role, the verifier client",
+        "First-day steps of a new stack (docs/getting-started-aws.md). Each is idempotent: a re-run changes nothing.",
+        tuple(BOOTSTRAP_MODULES),
+    ),
+)
+
+
+def _add_group(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser, group: CommandGroup) -> None:
+    parser = subparsers.add_parser(group.name, help=group.help, description=group.description)
+    sub = parser.add_subparsers(dest="source", metavar=group.metavar, parser_class=_Parser)
+    sub.required = True
+    for module_name in group.modules:
+        getattr(importlib.import_module(module_name), f"register_{group.name}")(sub, common)
+
+
 def _prog() -> str:
     """How the user called us: ``idp-dr`` (the console script) or ``python -m scripts``."""
     return "idp-dr" if Path(sys.argv[0]).name == "idp-dr" else "python -m scripts"
@@ -95,35 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers, common)
-    if RESTORE_MODULES:
-        restore = subparsers.add_parser(
-            "restore",
-            help="restore a database to a point in time (RDS or a self-managed WAL archive)",
-            description="Restore a database to a point in time. Choose the source kind.",
-        )
-        restore_sub = restore.add_subparsers(dest="source", metavar="<source>", parser_class=_Parser)
-        restore_sub.required = True
-        for module_name in RESTORE_MODULES:
-            importlib.import_module(module_name).register_restore(restore_sub, common)
-    backup = subparsers.add_parser(
-        "backup",
-        help="logical dumps of the IdP's database, verified where they land, with their manifest",
-        description="Backups the point-in-time restore cannot give: logical dumps kept 14 days, 90 days, a year.",
-    )
-    backup_sub = backup.add_subparsers(dest="source", metavar="<kind>", parser_class=_Parser)
-    backup_sub.required = True
-    for module_name in BACKUP_MODULES:
-        importlib.import_module(module_name).register_backup(backup_sub, common)
-    bootstrap = subparsers.add_parser(
-        "bootstrap",
-        help="first-day steps of a new stack: the IdP's database role",
-        description="First-day steps of a new stack (docs/getting-started-aws.md). Each is idempotent: a "
-        "re-run changes nothing.",
-    )
-    bootstrap_sub = bootstrap.add_subparsers(dest="source", metavar="<step>", parser_class=_Parser)
-    bootstrap_sub.required = True
-    for module_name in BOOTSTRAP_MODULES:
-        importlib.import_module(module_name).register_bootstrap(bootstrap_sub, common)
+    for group in COMMAND_GROUPS:
+        _add_group(subparsers, common, group)
     return parser
 
 

@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "failover",
         parents=[common],
         formatter_class=DefaultsHelpFormatter,
-        help="fail the IdP over to the DR region (the six runbook steps, resumable)",
+        help="fail the IdP over to the DR region (eight runbook steps, resumable)",
         description="Detect and declare, promote or restore the DR database, point and scale the standby, "
         "validate, make the Route 53 failover sticky, and write a timeline + post-mortem skeleton. "
         "Re-running resumes at the interrupted step. Exit codes: 0 ok, 1 a check failed (e.g. validation: "
