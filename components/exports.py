@@ -33,6 +33,7 @@ def rds_outputs(
             "masterSecretArn": database.master_secret_arn,
             "appCredentialsSecret": access.app_credentials_name,
             "drReplicaInstanceId": database.dr_replica.identifier if database.dr_replica else None,
+            "drReplicaEndpoint": database.dr_replica.address if database.dr_replica else None,
             "drReplicaArn": database.dr_replica.arn if database.dr_replica else None,
             "replicatedBackupsArn": database.replicated_backups_arn,
             "drKmsKeyArn": database.dr_key_arn,

@@ -33,6 +33,8 @@ class DatabaseOutputs(_Out):
     masterSecretArn: str | None = None
     #: Cross-region read replica in the DR region, when configured (warm DB standby).
     drReplicaInstanceId: str | None = None
+    #: Its endpoint: where ``backup dump --stack-outputs`` dumps from (the guide: a replica, not the primary).
+    drReplicaEndpoint: str | None = None
     drReplicaArn: str | None = None
     #: ARN of the replicated automated backups in the DR region (restore source).
     replicatedBackupsArn: str | None = None

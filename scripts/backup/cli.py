@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from contract.tls import RDS_CA_BUNDLE, RDS_SSLMODE, is_rds_host
+from scripts.aws.client import Aws
+from scripts.aws.secrets import read_json_secret
 from scripts.backup.dump import DumpRequest, backup_dump
 from scripts.backup.manifest import TIERS
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import InputError
 from scripts.inputs import check_http_url
 from scripts.report import Report
+from scripts.stack_outputs import load_stack_outputs
 from scripts.verify.model import IDPS
 from scripts.wal.location import parse_archive_url, s3_client
 
@@ -29,17 +33,23 @@ def register_backup(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
         "'latest' never resolves to it); 2 bad input; 5 database or S3 unreachable.",
     )
     parser.add_argument("--idp", required=True, choices=IDPS, help="the identity provider whose database this is")
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--db-dsn",
-        required=True,
         metavar="DSN",
         help="libpq connection string of the dump source, ideally a read replica (password via PGPASSWORD)",
     )
+    source.add_argument(
+        "--stack-outputs",
+        metavar="FILE|ssm://...",
+        help="instead: the stack's DR read replica if it has one (else its primary), the IdP's role from the "
+        "app-credentials secret, TLS verify-full, and the archive bucket of that region",
+    )
     parser.add_argument(
         "--archive",
-        required=True,
         metavar="s3://BUCKET[/PREFIX]",
-        help="the archive bucket (the program's lifecycle rules expire dumps/<tier>/ at the bucket's root)",
+        help="the archive bucket (the program's lifecycle rules expire dumps/<tier>/ at the bucket's root); "
+        "default with --stack-outputs: the source's region's archive bucket",
     )
     parser.add_argument(
         "--tier", default="auto", help=f"auto (monthly on the 1st, weekly on Sundays), or {', '.join(TIERS)}"
@@ -56,7 +66,11 @@ def register_backup(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run_dump(args: argparse.Namespace, report: Report) -> None:
-    bucket, prefix = parse_archive_url(args.archive)
+    dsn, archive = (args.db_dsn, args.archive) if args.db_dsn else source_from_outputs(args, report)
+    if not archive:
+        raise InputError("--archive", None, "the archive bucket, s3://BUCKET (or --stack-outputs)")
+    args.db_dsn = dsn
+    bucket, prefix = parse_archive_url(archive)
     try:
         params = conninfo_to_dict(args.db_dsn)
     except Exception:  # noqa: BLE001 - psycopg raises ProgrammingError with the DSN inside
@@ -73,3 +87,26 @@ def run_dump(args: argparse.Namespace, report: Report) -> None:
         metric_namespace=args.metric_namespace, metric_stack=args.metric_stack, metric_region=args.metric_region,
     )  # fmt: skip
     report.result.update(backup_dump(request, s3_client(endpoint), report))
+
+
+def source_from_outputs(args: argparse.Namespace, report: Report) -> tuple[str, str | None]:
+    """The DR replica when the stack has one (the report says which, and why), else the primary; the
+    IdP's own role from the app-credentials secret in that region; verify-full TLS with the RDS roots."""
+    out = load_stack_outputs(args.stack_outputs)
+    db = out.database
+    if db.drReplicaEndpoint:
+        host, region, bucket = db.drReplicaEndpoint, out.drRegion, out.archive.drBucket
+        report.notes.append(f"dumping the DR read replica {host}: the primary carries no dump load")
+    else:
+        host, region, bucket = db.primaryEndpoint, out.primaryRegion, out.archive.primaryBucket
+    if not db.appCredentialsSecret:
+        raise InputError("--stack-outputs", args.stack_outputs, "stack outputs naming database.appCredentialsSecret")
+    secret = read_json_secret(
+        Aws(), region, db.appCredentialsSecret, field="--stack-outputs", keys=("username", "password")
+    )
+    report.register_secret(str(secret["password"]))
+    params = {"host": host, "port": str(db.port), "dbname": db.dbName, "user": secret["username"],
+              "password": secret["password"], "connect_timeout": "10"}  # fmt: skip
+    if is_rds_host(host):
+        params.update(sslmode=RDS_SSLMODE, sslrootcert=str(RDS_CA_BUNDLE))
+    return make_conninfo(**params), args.archive or f"s3://{bucket}"
