@@ -76,11 +76,8 @@ class Failback:
 
     def run(self) -> None:
         """Holding the incident's lock: pre-checks, confirmation, the health path, then the record."""
-        self.state.lock("failback", self.clock.now(), force=self.args.force, reason=self.args.reason)
-        try:
+        with self.state.locked("failback", self.clock.now(), force=self.args.force, reason=self.args.reason):
             self._run_locked()
-        finally:
-            self.state.store.release()
 
     def _run_locked(self) -> None:
         """Pre-checks, confirmation, the health path restored (traffic may return), then the record."""

@@ -106,12 +106,10 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
 
     # -- orchestration -----------------------------------------------------------------
     def run(self) -> None:
-        if not self.o.dry_run:  # one run per incident at a time, from whichever machine
-            self.state.lock("failover", self.clock.now(), force=self.o.force, reason=self.o.reason)
-        try:
+        # One run per incident at a time, from whichever machine (a dry run changes nothing: no lock).
+        o = self.o
+        with self.state.locked("failover", self.clock.now(), force=o.force, reason=o.reason, hold=not o.dry_run):
             self._run_locked()
-        finally:
-            self.state.store.release()
 
     def _run_locked(self) -> None:
         run_record = self._begin_run()

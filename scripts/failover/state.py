@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -121,11 +122,18 @@ class State:
     def done(self, name: str) -> bool:
         return self.steps.get(name, {}).get("status") == "ok"
 
-    def lock(self, command: str, now: datetime, *, force: bool, reason: str | None) -> None:
-        """Hold the incident for this run (refused while another run holds it)."""
-        takeover = self.store.acquire(Holder.me(command, iso(now)), force=force, reason=reason)
-        if takeover:
-            self.data.setdefault("lock_takeovers", []).append(takeover)
+    @contextmanager
+    def locked(self, command: str, now: datetime, *, force: bool, reason: str | None, hold: bool = True):
+        """Hold the incident for this run (refused while another run holds it), and let go after.
+        ``hold=False`` (a dry run) takes no lock."""
+        if hold:
+            takeover = self.store.acquire(Holder.me(command, iso(now)), force=force, reason=reason)
+            if takeover:
+                self.data.setdefault("lock_takeovers", []).append(takeover)
+        try:
+            yield
+        finally:
+            self.store.release()
 
 
 #: What a state file must hold to be resumed: key -> type.
