@@ -38,7 +38,7 @@ from scripts.failover.cmd_failover import add_shared_options
 from scripts.failover.confirm import require_confirmation
 from scripts.failover.probe import ValidationContext, Validator
 from scripts.failover.site_validation import PRIMARY_SITE, add_validation_options, build_validator
-from scripts.failover.state import State, open_store
+from scripts.failover.state import State
 from scripts.failover.timeline import write_timeline
 from scripts.k8s.adapter import KubeAdapter, KubectlAdapter, make_adapter
 from scripts.polling import Clock
@@ -70,9 +70,8 @@ class Failback:
         self.kube = kube
         self.primary_kube = primary_kube
         self.progress = Progress("failback", enabled=not args.quiet)
-        store = open_store(args.state_dir, outputs, aws)
-        self.state_dir = store.local_dir
-        self.state = State.load_or_new(store, record=outputs.dns.recordName, mode="unknown", now=clock.now())
+        self.state = State.open(args.state_dir, outputs, aws, mode="unknown", now=clock.now())
+        self.state_dir = self.state.store.local_dir
 
     def run(self) -> None:
         """Holding the incident's lock: pre-checks, confirmation, the health path, then the record."""

@@ -45,7 +45,7 @@ from scripts.failover.confirm import require_confirmation
 from scripts.failover.database import DatabaseSteps
 from scripts.failover.probe import ProbeResult, ValidationContext, Validator, http_get, site_url
 from scripts.failover.standby import StandbySteps
-from scripts.failover.state import STEPS, FailoverOptions, State, open_store
+from scripts.failover.state import STEPS, FailoverOptions, State
 from scripts.failover.timeline import write_timeline
 from scripts.failover.traffic import TrafficSteps
 from scripts.k8s.adapter import (
@@ -100,9 +100,8 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         self.probe = probe
         self.confirm = confirm
         self.progress = Progress("failover", enabled=not options.quiet)
-        store = open_store(options.state_dir, outputs, aws)
-        self.state_dir = store.local_dir
-        self.state = State.load_or_new(store, record=outputs.dns.recordName, mode=options.mode, now=clock.now())
+        self.state = State.open(options.state_dir, outputs, aws, mode=options.mode, now=clock.now())
+        self.state_dir = self.state.store.local_dir
 
     # -- orchestration -----------------------------------------------------------------
     def run(self) -> None:

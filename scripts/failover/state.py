@@ -83,6 +83,11 @@ class State:
         return self.store.location + STATE_FILE
 
     @classmethod
+    def open(cls, state_dir: Path | None, outputs: StackOutputs, aws: Any, *, mode: str, now: datetime) -> State:
+        """The incident's state from its store (``--state-dir``, else the DR bucket)."""
+        return cls.load_or_new(open_store(state_dir, outputs, aws), record=outputs.dns.recordName, mode=mode, now=now)
+
+    @classmethod
     def load_or_new(cls, store: StateStore, *, record: str, mode: str, now: datetime) -> State:
         found = store.read_state()
         if found is not None:
