@@ -9,13 +9,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from contract.tls import RDS_CA_BUNDLE, RDS_SSLMODE, is_rds_host
 from scripts.aws.client import Aws
 from scripts.aws.secrets import read_json_secret
+from scripts.backup.archive import archive_errors, check_bucket
 from scripts.backup.dump import DumpRequest, backup_dump
-from scripts.backup.manifest import TIERS
+from scripts.backup.manifest import TIERS, tier_for
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import InputError
 from scripts.inputs import check_http_url
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
+from scripts.timeutil import utcnow
 from scripts.verify.model import IDPS
 from scripts.wal.location import parse_archive_url, s3_client
 
@@ -82,11 +84,15 @@ def run_dump(args: argparse.Namespace, report: Report) -> None:
     if params.get("password"):
         report.register_secret(str(params["password"]))
     endpoint = check_http_url("--endpoint-url", args.endpoint_url, "an http(s) URL") if args.endpoint_url else None
+    tier_for(utcnow(), args.tier)  # a bad --tier is refused before the database is touched
     request = DumpRequest(
         args.idp, args.db_dsn, bucket, prefix, tier=args.tier, kms_key_arn=args.kms_key_arn,
         metric_namespace=args.metric_namespace, metric_stack=args.metric_stack, metric_region=args.metric_region,
     )  # fmt: skip
-    report.result.update(backup_dump(request, s3_client(endpoint), report))
+    s3 = s3_client(endpoint)
+    with archive_errors(archive, endpoint):
+        check_bucket(s3, bucket)
+        report.result.update(backup_dump(request, s3, report))
 
 
 def source_from_outputs(args: argparse.Namespace, report: Report) -> tuple[str, str | None]:

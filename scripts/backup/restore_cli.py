@@ -6,6 +6,7 @@ import argparse
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from scripts.backup.archive import archive_errors, check_bucket
 from scripts.backup.restore import RestoreRequest, Site, restore_dump
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import InputError
@@ -88,7 +89,10 @@ def run(args: argparse.Namespace, report: Report) -> None:
         admin_conninfo=make_conninfo(**params), dbname=dbname, owner=args.owner, app_version=args.app_version,
         jobs=args.jobs, yes=args.yes, dry_run=args.dry_run, site=site,
     )  # fmt: skip
-    report.result.update(restore_dump(request, s3_client(endpoint), report))
+    s3 = s3_client(endpoint)
+    with archive_errors(args.archive, endpoint):
+        check_bucket(s3, bucket)
+        report.result.update(restore_dump(request, s3, report))
 
 
 def _source_database(dump: str) -> str:

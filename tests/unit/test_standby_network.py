@@ -193,6 +193,9 @@ def test_self_managed_mode_verifies_with_the_operators_ca():
 
 
 def test_the_shipped_bundle_holds_only_ca_roots():
+    text = RDS_CA_BUNDLE.read_text()
+    # Public certificates only: nothing secret is tracked in the repository.
+    assert "PRIVATE KEY" not in text and text.count("-----BEGIN CERTIFICATE-----") == text.count("-----BEGIN")
     certs = x509.load_pem_x509_certificates(RDS_CA_BUNDLE.read_bytes())
     assert len(certs) >= 60
     for cert in certs:

@@ -263,3 +263,56 @@ def test_a_verified_dump_publishes_the_freshness_metric(lab, aws_env, monkeypatc
     cloudwatch = boto3.client("cloudwatch", endpoint_url=lab.s3.endpoint_url, region_name=LAB_AWS_ENV["AWS_REGION"])
     [metric] = cloudwatch.list_metrics(Namespace="IdpDr/Backups")["Metrics"]
     assert metric["MetricName"] == "VerifiedDumps" and metric["Dimensions"] == [{"Name": "Stack", "Value": "sso"}]
+
+
+# ---------------------------------------------------------------------------- what a real archive gets wrong
+def test_a_missing_bucket_is_bad_input_before_the_database_is_dumped(lab, aws_env):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["backup", "dump", "--idp", "keycloak", "--db-dsn", lab.dsn(), "--archive", "s3://no-such-archive",
+         "--endpoint-url", lab.s3.endpoint_url, "--quiet"],
+        stdout=out,
+        stderr=err,
+    )  # fmt: skip
+    assert code == ExitCode.BAD_INPUT
+    assert "error: invalid --archive 's3://no-such-archive': an existing bucket (none by that name)" in err.getvalue()
+
+
+def test_a_missing_bucket_at_restore_is_bad_input_and_nothing_is_dropped(lab, aws_env):
+    before = markers(lab)
+    out, err = io.StringIO(), io.StringIO()
+    admin = lab.pg.tcp_dsn("postgres", "postgres", lab.pg.superuser_password)
+    code = main(
+        ["restore", "dump", "--archive", "s3://no-such-archive", "--endpoint-url", lab.s3.endpoint_url,
+         "--db-dsn", admin, "--dbname", "keycloak", "--yes", "--quiet"],
+        stdout=out,
+        stderr=err,
+    )  # fmt: skip
+    assert code == ExitCode.BAD_INPUT
+    assert "error: invalid --archive 's3://no-such-archive': an existing bucket (none by that name)" in err.getvalue()
+    assert markers(lab) == before
+
+
+def test_an_unreachable_store_is_an_external_failure_not_a_traceback(lab, aws_env):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["backup", "dump", "--idp", "keycloak", "--db-dsn", lab.dsn(), "--archive", f"s3://{BUCKET}",
+         "--endpoint-url", "http://127.0.0.1:9", "--quiet"],
+        stdout=out,
+        stderr=err,
+    )  # fmt: skip
+    assert code == ExitCode.EXTERNAL
+    assert "error: cannot reach the S3 endpoint http://127.0.0.1:9" in err.getvalue()
+    assert "Traceback" not in err.getvalue()
+
+
+def test_a_bad_tier_is_refused_before_anything_runs(lab, aws_env):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["backup", "dump", "--idp", "keycloak", "--db-dsn", "host=127.0.0.1 port=9 dbname=x", "--archive",
+         f"s3://{BUCKET}", "--endpoint-url", lab.s3.endpoint_url, "--tier", "hourly", "--quiet"],
+        stdout=out,
+        stderr=err,
+    )  # fmt: skip
+    assert code == ExitCode.BAD_INPUT
+    assert "error: invalid --tier 'hourly': auto, or one of daily, weekly, monthly" in err.getvalue()
