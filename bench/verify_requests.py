@@ -22,7 +22,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench._common import positive_int, write_result
-from scripts.drill import local as drill
+from scripts.drill import base as drill
+from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.report import Report
 from scripts.verify import http as verify_http
 
@@ -78,7 +79,7 @@ def timed_drill(report_dir: Path) -> tuple[list[tuple[str, str, float]], dict]:
     drill.verify = in_role("fresh_standby", drill_originals["verify"])
     try:
         report = Report("drill")
-        drill.run_local_drill(drill.LocalDrillOptions(report_dir=report_dir, progress=False), report)
+        run_local_drill(LocalDrillOptions(report_dir=report_dir, progress=False), report)
     finally:
         for name, original in http_originals.items():
             setattr(verify_http.Http, name, original)

@@ -20,17 +20,15 @@ def render_markdown(report: Report) -> str:
         "",
         f"- started {doc['started_at']}, took {format_duration(doc['duration_s'])}",
     ]
+    if "method" in result:
+        lines.append(f"- method **{result['method']}**")
     if "target" in result:
         lines.append(f"- recovery target {result['target']}; issuer `{result.get('issuer')}`")
     rpo, rto, targets = result.get("rpo"), result.get("rto"), result.get("targets")
     if rpo and targets:
         lines.append(f"- **RPO {rpo['rpo_s']} s** (target {targets['rpo_s']} s): {rpo['definition']}")
     if rto and targets and "total_s" in rto:
-        lines.append(
-            f"- **RTO {rto['total_s']} s** (target {targets['rto_s']} s): restore base "
-            f"{rto['restore_base_s']} s, WAL replay {rto['replay_wal_s']} s, Keycloak ready "
-            f"{rto['keycloak_ready_s']} s, verify {rto['verify_s']} s"
-        )
+        lines.append(f"- **RTO {rto['total_s']} s** (target {targets['rto_s']} s): {result.get('rto_parts', '')}")
     lines += ["", "| phase | status | duration |", "| --- | --- | --- |"]
     for step in doc["steps"]:
         lines.append(f"| {step['name']} | {step['status']} | {format_duration(step['duration_s'])} |")
@@ -43,7 +41,7 @@ def render_markdown(report: Report) -> str:
 
 
 class DrillArtefacts:
-    """Writes the drill's artefacts (a mixin of :class:`~scripts.drill.local._DrillState`)."""
+    """Writes the drill's artefacts (a mixin of :class:`~scripts.drill.base.DrillBase`)."""
 
     # ------------------------------------------------------------------ artefacts
     def collect_logs(self, out_dir: Path) -> None:
@@ -60,7 +58,7 @@ class DrillArtefacts:
             chart = timeline_png(
                 self.clock.spans,
                 out_dir / "timeline.png",
-                title="idp-dr local drill: Keycloak PITR restore",
+                title=self.title,
                 markers=markers,
                 rto_s=self.rto.get("total_s"),
             )

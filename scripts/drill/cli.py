@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from scripts.cliutil import duration, duration_help
 from scripts.drill.local import LocalDrillOptions, run_local_drill
+from scripts.drill.options import METHODS
 from scripts.errors import InputError
 from scripts.inputs import check_http_url
 from scripts.report import Report
@@ -22,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "Run a complete disaster and recovery and report measured RTO and RPO against declared targets. "
             "--local needs no cloud account: a PostgreSQL primary archiving WAL with barman-cloud to an "
             "S3-compatible store (moto_server), a real Keycloak on it, a workload, a disaster (a realm deleted, "
-            "then the primary SIGKILLed), a point-in-time restore, a standby Keycloak with the same hostname, "
-            "and verification against a baseline. Everything started is stopped, also on failure or Ctrl-C. "
+            "then the primary SIGKILLed), a recovery (--method wal: a point-in-time restore from the archived "
+            "WAL; --method dump: the newest verified logical dump, taken during the workload, restored onto a "
+            "new server), a standby Keycloak with the same hostname, and verification against a baseline. "
+            "Everything started is stopped, also on failure or Ctrl-C. "
             "Exit 0 only when every check passed."
         ),
     )
@@ -32,6 +35,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         action="store_true",
         required=True,
         help="run everything on this machine (required: the only mode today)",
+    )
+    parser.add_argument(
+        "--method",
+        default=LocalDrillOptions.method,
+        metavar="|".join(METHODS),
+        help="recover by WAL (point in time) or by logical dump (default: %(default)s)",
     )
     parser.add_argument(
         "--hostname",
@@ -100,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         type=int,
         default=0,
         metavar="MIB",
-        help="WAL generated after the base backup, 0-65536 MiB (default: %(default)s)",
+        help="WAL generated after the base backup, 0-65536 MiB; --method wal only (default: %(default)s)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the workspace (data directories, logs) after the drill"
@@ -109,6 +118,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _options(args: argparse.Namespace) -> LocalDrillOptions:
+    if args.method not in METHODS:
+        raise InputError("--method", args.method, " or ".join(METHODS))
+    if args.method == "dump" and args.wal_mb:
+        raise InputError("--wal-mb", args.wal_mb, "0 with --method dump (a dump restore replays no WAL)")
     check_http_url("--hostname", args.hostname, "an https:// URL without a path, e.g. https://sso.example.test")
     url = urlsplit(args.hostname)
     if url.scheme != "https" or not url.hostname or url.path not in ("", "/"):
@@ -127,6 +140,7 @@ def _options(args: argparse.Namespace) -> LocalDrillOptions:
         if not low <= value <= high:
             raise InputError(flag, value, f"a number from {low} to {high}")
     return LocalDrillOptions(
+        method=args.method,
         hostname=args.hostname.rstrip("/"),
         archive_timeout_s=args.archive_timeout,
         workload_s=args.workload_seconds,

@@ -1,91 +1,36 @@
 """``drill --local``: a complete disaster and recovery on one machine, with real parts.
 
-Timeline (every phase is a timed report step, drawn in ``timeline.png``):
+Both methods run the same disaster (:mod:`scripts.drill.base`): a Keycloak on a PostgreSQL primary
+that archives its WAL to an S3-compatible store, a workload of marker rows and users, a realm
+deleted, then the primary SIGKILLed. They recover differently:
 
-    prepare    S3-compatible store (moto_server) with the archive bucket
-               PostgreSQL primary archiving WAL with barman-cloud (archive_timeout short)
-               Keycloak (official distribution) on it, public hostname fixed -> fixed issuer
-               realm, confidential client, users; base backup; baseline of production facts
-    workload   marker rows and Keycloak users created while the clock runs;
-               the recovery target is taken in a quiet gap in the middle
-    disaster   the realm is deleted (logical damage after the target), the archive passes
-               the target, then the primary PostgreSQL and Keycloak are SIGKILLed
-    recover    RTO clock starts ("declared"): restore wal to the target into a fresh data
-               directory (base backup, WAL replay with prefetch, promotion), a standby
-               Keycloak on the restored database with the same hostname, verify vs baseline;
-               the RTO clock stops when verify has passed
-    audit      (outside the RTO) markers before the target present and after it absent, Keycloak users likewise,
-               the deleted realm back, issuer and keys unchanged, a token that validates;
-               RPO and RTO per phase against the declared targets; JSON, Markdown, PNG
+* ``--method wal`` (:mod:`scripts.drill.by_wal`): a point-in-time restore from the base backup and
+  the archived WAL, to a target in the middle of the workload;
+* ``--method dump`` (:mod:`scripts.drill.by_dump`): the newest verified logical dump, taken during
+  the workload, restored onto a new server with ``restore dump``.
 
-Everything started is stopped (Supervisor), also on failure, Ctrl-C and SIGTERM; the
-workspace is removed unless ``--keep``. Logs are copied into the report directory first.
+Every phase is a timed report step, drawn in ``timeline.png``. Everything started is stopped
+(Supervisor), also on failure, Ctrl-C and SIGTERM; the workspace is removed unless ``--keep``.
+Logs are copied into the report directory first.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import psycopg
-
-from scripts.drill.artefacts import DrillArtefacts
-from scripts.drill.audit import DrillAudit
-from scripts.drill.chart import Span
-from scripts.drill.data import generate_wal, load_filler
-from scripts.drill.names import BUCKET, CLIENT_ID, DB_NAME, DB_USER, PREFIX, REALM, SERVER
-from scripts.drill.timing import _Clock, _Phase
-from scripts.drill.workload import MarkerWorkload
-from scripts.errors import DrError, ExternalError, interrupted
-from scripts.lab.keycloak import JdbcDatabase, ensure_build, start_keycloak
-from scripts.lab.postgres import PgCluster
-from scripts.lab.s3 import LAB_AWS_ENV, S3Server
-from scripts.pg.osuser import make_user_dir, make_workspace, pg_os_user, remove_tree
-from scripts.pg.tools import ensure_pgtools
-from scripts.processes import Supervisor, free_port
-from scripts.progress import Progress, say
+from scripts.drill.base import DrillBase
+from scripts.drill.by_dump import DumpDrill
+from scripts.drill.by_wal import WalDrill
+from scripts.drill.options import LocalDrillOptions
+from scripts.drill.timing import _Clock
+from scripts.errors import DrError, interrupted
+from scripts.pg.osuser import make_workspace, remove_tree
+from scripts.processes import Supervisor
 from scripts.report import Report
-from scripts.restore.wal.recovery import Target as RecoveryTarget
-from scripts.restore.wal.request import RestoreRequest
-from scripts.restore.wal.restore import restore_wal
-from scripts.timeutil import format_duration, iso, utcnow
-from scripts.verify import BaselineParams, ClientCredentials, DbParams, Target, VerifyParams, capture_baseline, verify
-from scripts.wal import archive
-from scripts.wal.location import ArchiveLocation
+from scripts.timeutil import utcnow
 
-
-@dataclass(frozen=True)
-class LocalDrillOptions:
-    #: Public hostname of both Keycloaks: the issuer is <hostname>/realms/drill.
-    hostname: str = "https://sso.drill.idp-dr.test"
-    #: PostgreSQL archive_timeout (s): bounds the achievable RPO.
-    archive_timeout_s: int = 10
-    #: Seconds of workload before and after the target.
-    workload_s: float = 6.0
-    #: Users in the realm before the drill starts (the baseline's count).
-    seed_users: int = 5
-    #: Declared objectives the drill is measured against.
-    rpo_target_s: float = 30.0
-    rto_target_s: float = 300.0
-    report_dir: Path = Path("reports")
-    keep: bool = False
-    keycloak_timeout_s: float = 600.0
-    restore_timeout_s: float = 3600.0
-    progress: bool = True
-    #: Extra data loaded before the base backup (MiB), and WAL generated after it (MiB), to drill at
-    #: realistic sizes (the benchmark uses 100 MiB and 1 GiB). 0 = Keycloak's own data only.
-    data_mb: int = 0
-    wal_mb: int = 0
-    #: Called with (S3Server, ArchiveLocation) after the restore, before anything stops; its dict
-    #: lands in result["store_probe"] (the benchmark measures raw download speed with it).
-    store_probe: Callable[[Any, Any], dict] | None = None
+#: One drill per recovery method (the same keys as :data:`~scripts.drill.options.METHODS`).
+DRILLS: dict[str, type[DrillBase]] = {"wal": WalDrill, "dump": DumpDrill}
 
 
 def run_local_drill(opts: LocalDrillOptions, report: Report) -> dict[str, Any]:
@@ -97,7 +42,7 @@ def run_local_drill(opts: LocalDrillOptions, report: Report) -> dict[str, Any]:
     workspace = make_workspace(prefix="drill-")
     report.result["workspace"] = str(workspace)
     report.result["report_dir"] = str(out_dir)
-    state = _DrillState(opts, report, clock, workspace)
+    state = DRILLS[opts.method](opts, report, clock, workspace)
     try:
         with Supervisor() as supervisor:
             state.supervisor = supervisor
@@ -119,376 +64,6 @@ def run_local_drill(opts: LocalDrillOptions, report: Report) -> dict[str, Any]:
         # Written on every path: a failed or interrupted drill is exactly what a post-mortem needs.
         files = state.write_artefacts(out_dir)
     return files
-
-
-class _Lab(SimpleNamespace):
-    """What the drill's phases hand each other (the servers, the archive, the baseline, timings)."""
-
-
-class _DrillState(DrillAudit, DrillArtefacts):
-    def __init__(self, opts: LocalDrillOptions, report: Report, clock: _Clock, workspace: Path):
-        self.opts, self.report, self.clock, self.workspace = opts, report, clock, workspace
-        self.supervisor: Supervisor | None = None
-        self.log_paths: list[tuple[str, Path]] = []
-        self.rto: dict[str, float] = {}
-        self.target: datetime | None = None
-        self.users_written: list[tuple[str, datetime]] = []
-        self.realm_deleted = False
-
-    def say(self, message: str) -> None:
-        say(f"[drill] {message}", enabled=self.opts.progress)
-
-    def phase(self, name: str, group: str) -> _Phase:
-        return _Phase(self.report, self.clock, name, group)
-
-    # ------------------------------------------------------------------ the drill
-    def run(self) -> None:
-        """The drill as its phases, in order (each records itself as a timed phase)."""
-        lab = _Lab()
-        for phase in (
-            self._prepare_secrets,
-            self._prepare_store,
-            self._prepare_primary,
-            self._prepare_keycloak_build,
-            self._prepare_keycloak,
-            self._load_data,
-            self._take_base_backup,
-            self._take_baseline,
-            self._generate_wal,
-            self._run_workload,
-            self._disaster,
-            self._restore,
-            self._start_standby,
-            self._verify,
-            self._audit,
-        ):
-            phase(lab)
-
-    def _prepare_secrets(self, lab: _Lab) -> None:
-        """Secrets never printed; the emulator's credentials for our own boto3 calls."""
-        report = self.report
-        lab.db_password = secrets.token_urlsafe(18)
-        report.register_secret(lab.db_password)
-        for key in ("AWS_SECRET_ACCESS_KEY",):
-            report.register_secret(LAB_AWS_ENV[key])
-        # Our own boto3 calls (catalog listing) reach the emulator with the lab credentials.
-        for key, value in LAB_AWS_ENV.items():
-            os.environ.setdefault(key, value)
-        lab.env = dict(LAB_AWS_ENV)
-
-    def _prepare_store(self, lab: _Lab) -> None:
-        """An S3-compatible store and the archive bucket."""
-        with self.phase("prepare: S3 store", "setup"):
-            lab.s3 = S3Server.start(self.supervisor, self.workspace)
-            lab.s3.create_bucket(BUCKET)
-            lab.location = ArchiveLocation(BUCKET, PREFIX, SERVER, lab.s3.endpoint_url)
-            self.say(f"S3-compatible store (moto_server) on {lab.s3.endpoint_url}, archive s3://{BUCKET}/{PREFIX}")
-
-    def _prepare_primary(self, lab: _Lab) -> None:
-        """The primary PostgreSQL, archiving WAL with barman-cloud."""
-        opts = self.opts
-        with self.phase("prepare: primary PostgreSQL", "setup"):
-            lab.user = pg_os_user()
-            lab.tools = ensure_pgtools(lab.user, log=self.say)
-            archive.check_wal_archive(lab.tools, lab.user, lab.location, env=lab.env)
-            lab.primary = PgCluster.create(
-                self.workspace,
-                "primary",
-                supervisor=self.supervisor,
-                settings={
-                    "wal_level": "replica",
-                    "archive_mode": "on",
-                    "archive_timeout": opts.archive_timeout_s,
-                    "archive_command": archive.archive_command(lab.tools, lab.location),
-                    "track_commit_timestamp": "on",
-                },
-            )
-            self.log_paths.append(("primary-postgres.log", lab.primary.log_path))
-            lab.primary.start(env=lab.env)
-            lab.primary.create_role_and_db(DB_USER, lab.db_password, DB_NAME)
-            self.say(
-                f"PostgreSQL primary on 127.0.0.1:{lab.primary.port} (as OS user {lab.user.name}), archiving "
-                f"WAL with barman-cloud, archive_timeout {opts.archive_timeout_s} s"
-            )
-
-    def _prepare_keycloak_build(self, lab: _Lab) -> None:
-        """The Keycloak build (cached)."""
-        with self.phase("prepare: Keycloak build", "setup"):
-            lab.build = ensure_build(log=self.say)
-
-    def _prepare_keycloak(self, lab: _Lab) -> None:
-        """The primary Keycloak: a realm, a confidential client, seed users."""
-        opts = self.opts
-        report = self.report
-        with self.phase("prepare: primary Keycloak", "setup"):
-            lab.keycloak = start_keycloak(
-                self.supervisor,
-                self.workspace,
-                name="primary",
-                build=lab.build,
-                hostname=opts.hostname,
-                db=JdbcDatabase.local(lab.primary.port, DB_NAME, DB_USER, lab.db_password),
-                timeout=opts.keycloak_timeout_s,
-                progress=opts.progress,
-                log=self.say,
-            )
-            self.log_paths.append(("primary-keycloak.log", lab.keycloak.log_path))
-            report.register_secret(lab.keycloak.admin_password)
-            lab.admin = lab.keycloak.admin()
-            lab.admin.create_realm(REALM)
-            lab.client_secret = lab.admin.create_confidential_client(
-                REALM, CLIENT_ID, service_account_roles=["manage-users"]
-            )
-            report.register_secret(lab.client_secret)
-            for index in range(opts.seed_users):
-                lab.admin.create_user(REALM, f"seed-user-{index}", password=secrets.token_urlsafe(12))
-            lab.client = ClientCredentials(CLIENT_ID, lab.client_secret)
-            lab.issuer = lab.keycloak.issuer(REALM)
-            report.result["issuer"] = lab.issuer
-
-    def _load_data(self, lab: _Lab) -> None:
-        """Filler data (--data-mb)."""
-        opts = self.opts
-        if opts.data_mb:
-            with self.phase("prepare: load data", "setup"):
-                load_filler(lab.primary, opts.data_mb)
-                self.say(f"loaded {opts.data_mb} MiB of filler data")
-
-    def _take_base_backup(self, lab: _Lab) -> None:
-        """A base backup of the primary."""
-        report = self.report
-        with self.phase("prepare: base backup", "setup"):
-            lab.backup_id = archive.take_base_backup(
-                lab.tools, lab.user, lab.location, socket_dir=lab.primary.socket_dir, port=lab.primary.port, env=lab.env
-            )
-            report.result["base_backup"] = lab.backup_id
-
-    def _take_baseline(self, lab: _Lab) -> None:
-        """A baseline of production facts to verify against."""
-        report = self.report
-        with self.phase("prepare: baseline", "setup"):
-            lab.primary_dsn = lab.primary.tcp_dsn(DB_NAME, DB_USER, lab.db_password)
-            lab.baseline = capture_baseline(
-                BaselineParams(
-                    Target(
-                        "keycloak",
-                        lab.keycloak.base_url,
-                        realm=REALM,
-                        mgmt_url=lab.keycloak.mgmt_url,
-                        db=DbParams(lab.primary_dsn),
-                    ),
-                    lab.client,
-                )
-            )
-            lab.baseline.save(self.workspace / "baseline.json")
-            report.result["baseline"] = {
-                "issuer": lab.baseline.issuer,
-                "signing_kids": lab.baseline.signing_kids,
-                "counts": lab.baseline.counts,
-                "schema": lab.baseline.schema,
-            }
-
-    def _generate_wal(self, lab: _Lab) -> None:
-        """WAL after the base backup (--wal-mb)."""
-        opts = self.opts
-        if opts.wal_mb:
-            with self.phase("prepare: generate WAL", "setup"):
-                generate_wal(lab.primary, opts.wal_mb)
-                self.say(f"generated about {opts.wal_mb} MiB of WAL after the base backup")
-
-    def _run_workload(self, lab: _Lab) -> None:
-        """Markers and users written while the target is marked."""
-        opts = self.opts
-        report = self.report
-        with self.phase("workload", "workload"):
-            lab.workload = MarkerWorkload(
-                lambda: psycopg.connect(lab.primary_dsn, autocommit=True),
-                on_tick=lambda tick: self._maybe_create_user(lab.admin, tick),
-            )
-            lab.workload.prepare()
-            lab.workload.start()
-            time.sleep(opts.workload_s)
-            self.target = lab.workload.mark_target()
-            self.clock.mark("target")
-            time.sleep(0.5)  # lab.markers flow again: this segment holds commits made after the target
-            lab.after_target_segment = lab.primary.execute("SELECT pg_walfile_name(pg_current_wal_lsn())")[0][0]
-            time.sleep(max(opts.workload_s - 0.5, 0))
-            report.result["target"] = iso(self.target)
-            self.say(f"recovery target {iso(self.target)} (quiet gaps of {lab.workload.quiet_gap:.0f} s around it)")
-
-    def _disaster(self, lab: _Lab) -> None:
-        """Logical damage after the target, then SIGKILL: the disaster is declared."""
-        opts = self.opts
-        report = self.report
-        with self.phase("disaster", "disaster"):
-            self.realm_deleted = True
-            lab.admin.request("DELETE", f"/realms/{REALM}")  # logical damage after the target
-            self.say(f"realm {REALM!r} deleted on the primary")
-            # The archive must hold WAL past the target, or no restore to it is possible. What counts
-            # is the segment's content, not when it was archived (a backlog archives old WAL late) ...
-            archive.wait_archived(
-                lab.primary.execute, lab.after_target_segment, timeout=opts.archive_timeout_s * 4 + 60 + opts.wal_mb
-            )
-            # ... then the incident runs on for half an archive_timeout while writes continue, so the
-            # crash lands mid-segment and the measured RPO is what archiving really loses.
-            time.sleep(opts.archive_timeout_s / 2)
-            # Side work that failed (a user not created, the marker writer stopped early) changes
-            # what the audit can prove: say so, and refuse to measure an RPO from no writes at all.
-            report.notes.extend(f"workload: {e}" for e in lab.workload.errors)
-            lab.markers = lab.workload.snapshot()
-            if not lab.markers:
-                raise ExternalError(
-                    "the workload committed no marker rows, so no RPO can be measured"
-                    + (f": {'; '.join(lab.workload.errors)}" if lab.workload.errors else ""),
-                    hint="see the primary PostgreSQL log in the report directory",
-                )
-            lab.last_primary_commit = lab.markers[-1].committed_at
-            lab.primary.crash()
-            lab.keycloak.kill()
-            lab.workload.stop()
-            report.result["last_primary_commit"] = iso(lab.last_primary_commit)
-            self.say("primary PostgreSQL and Keycloak killed (SIGKILL)")
-        lab.declared = self.clock.mark("declared")
-
-    def _restore(self, lab: _Lab) -> None:
-        """Restore + replay WAL to the target (the RTO's restore phases)."""
-        opts = self.opts
-        report = self.report
-        with self.phase("recover: restore + replay WAL", "recovery"):
-            lab.pgdata = self.workspace / "restored" / "data"
-            lab.socket_dir = make_user_dir(self.workspace / "restored-sock", lab.user, 0o755)
-            lab.request = RestoreRequest(
-                archive_url=lab.location.url,
-                server_name=SERVER,
-                pgdata=lab.pgdata,
-                target=RecoveryTarget.from_options(time=iso(self.target)),
-                endpoint_url=lab.s3.endpoint_url,
-                port=free_port(),
-                socket_dir=lab.socket_dir,
-                timeout_s=opts.restore_timeout_s,
-                env=lab.env,
-            )
-            lab.restore_report = Report("restore wal")
-            lab.result = restore_wal(
-                lab.request,
-                lab.restore_report,
-                supervisor=self.supervisor,
-                progress=Progress("restore wal", enabled=opts.progress),
-            )
-            self.log_paths.append(("restored-postgres.log", lab.pgdata / "log" / "idp-dr-restore.log"))
-            self._absorb(lab.restore_report, "restore")
-        lab.restored_at = self.clock.now()
-        lab.phases = lab.result.phases_s
-        self.rto["restore_base_s"] = sum(
-            lab.phases.get(k, 0.0) for k in ("validate", "fetch_base_backup", "configure_recovery")
-        )
-        self.rto["replay_wal_s"] = lab.restored_at - lab.declared - self.rto["restore_base_s"]
-        # One bar per RTO phase: the restore step becomes "base backup" and "WAL replay + promote".
-        lab.restore_span = self.clock.spans.pop()
-        lab.split = lab.restore_span.start_s + self.rto["restore_base_s"]
-        self.clock.spans += [
-            Span("recover: restore base backup", lab.restore_span.start_s, lab.split, "recovery"),
-            Span("recover: replay WAL + promote", lab.split, lab.restore_span.end_s, "recovery"),
-        ]
-        report.result["restore"] = {
-            k: v
-            for k, v in lab.result.to_dict().items()
-            if k
-            in (
-                "backup",
-                "window",
-                "new_timeline",
-                "segments_replayed",
-                "wal_bytes_fetched",
-                "phases_s",
-                "new_server_name",
-            )
-        }
-
-    def _start_standby(self, lab: _Lab) -> None:
-        """The standby Keycloak on the restored database."""
-        opts = self.opts
-        with self.phase("recover: standby Keycloak ready", "recovery"):
-            lab.standby = start_keycloak(
-                self.supervisor,
-                self.workspace,
-                name="standby",
-                build=lab.build,
-                hostname=opts.hostname,
-                db=JdbcDatabase.local(lab.result.port, DB_NAME, DB_USER, lab.db_password),
-                admin_password=lab.keycloak.admin_password,
-                timeout=opts.keycloak_timeout_s,
-                progress=opts.progress,
-                log=self.say,
-            )
-            self.log_paths.append(("standby-keycloak.log", lab.standby.log_path))
-        lab.ready_at = self.clock.now()
-        self.rto["keycloak_ready_s"] = lab.ready_at - lab.restored_at
-
-    def _verify(self, lab: _Lab) -> None:
-        """verify against the baseline: the RTO ends here."""
-        report = self.report
-        with self.phase("recover: verify", "verify"):
-            lab.restored_dsn = f"postgresql://{DB_USER}:{lab.db_password}@127.0.0.1:{lab.result.port}/{DB_NAME}"
-            verify(
-                VerifyParams(
-                    Target(
-                        "keycloak",
-                        lab.standby.base_url,
-                        realm=REALM,
-                        mgmt_url=lab.standby.mgmt_url,
-                        db=DbParams(lab.restored_dsn),
-                    ),
-                    expected_issuer=lab.issuer,
-                    client=lab.client,
-                ),
-                report,
-                lab.baseline,
-            )
-        lab.verified_at = self.clock.now()
-        self.rto["verify_s"] = lab.verified_at - lab.ready_at
-        self.rto["total_s"] = lab.verified_at - lab.declared
-
-    def _audit(self, lab: _Lab) -> None:
-        """The drill audits the restore (outside the RTO) and states the objectives."""
-        opts = self.opts
-        report = self.report
-        # The RTO ends where an operator's recovery ends: `verify` passed. What follows is the
-        # drill auditing the restore (markers, users, the deleted realm), not a recovery step.
-        with self.phase("audit: restored data", "audit"):
-            self._check_markers(lab.workload, lab.restored_dsn)
-            self._check_users(lab.restored_dsn)
-            self._check_realm_back(lab.standby)
-        self._objectives(lab.last_primary_commit, lab.result)
-        if opts.store_probe is not None:  # after every RTO figure is taken: it must not inflate them
-            report.result["store_probe"] = opts.store_probe(lab.s3, lab.location)
-        self.say(f"recovered and verified {format_duration(self.rto['total_s'])} after the disaster was declared")
-        lab.rpo = report.result["rpo"]["rpo_s"]
-        report.notes += [
-            f"RPO {lab.rpo} s (target {opts.rpo_target_s:g} s): {report.result['rpo']['definition']}",
-            "RTO {total_s} s (target {target:g} s) = restore base {restore_base_s} s + replay WAL {replay_wal_s} s "
-            "+ Keycloak ready {keycloak_ready_s} s + verify {verify_s} s".format(
-                target=opts.rto_target_s, **{k: round(v, 1) for k, v in self.rto.items()}
-            ),
-        ]
-
-    # ------------------------------------------------------------------ helpers
-    def _maybe_create_user(self, admin, tick: int) -> None:
-        """Every tenth marker, a Keycloak user: IdP-level data written around the target.
-
-        Stops once the realm is deleted (the disaster); markers keep being written until the crash.
-        """
-        if tick % 10 == 0 and not self.realm_deleted:
-            name = f"workload-user-{tick}"
-            admin.create_user(REALM, name, password=secrets.token_urlsafe(12))
-            self.users_written.append((name, utcnow()))
-
-    def _absorb(self, sub: Report, prefix: str) -> None:
-        for check in sub.checks:
-            self.report.check(f"{prefix}.{check.name}", check.ok, check.message, **check.evidence)
-        failed = [s for s in sub.steps if s.status == "failed"]
-        if failed:
-            raise ExternalError(f"restore step {failed[0].name!r} failed: {failed[0].error}")
 
 
 __all__ = ["DrError", "LocalDrillOptions", "run_local_drill"]

@@ -98,14 +98,19 @@ class MarkerWorkload:
                 except psycopg.Error:
                     pass
 
-    def mark_target(self) -> datetime:
-        """Pause, let a quiet gap pass, take the target time, wait again, resume."""
+    def mark_target(self, during: Callable[[], None] | None = None) -> datetime:
+        """Pause, let a quiet gap pass, take the target time, run ``during`` (the dump drill takes its
+        dump here, so its snapshot falls in the gap), wait again, resume."""
         self._paused.set()
         self._idle.wait(timeout=10)
         time.sleep(self.quiet_gap)
         target = utcnow()
-        time.sleep(self.quiet_gap)
-        self._paused.clear()
+        try:
+            if during is not None:
+                during()
+            time.sleep(self.quiet_gap)
+        finally:
+            self._paused.clear()
         return target
 
     def stop(self) -> None:
