@@ -29,8 +29,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from contract.backups import METRIC_NAME
 from scripts import __version__
-from scripts.backup.manifest import Manifest, dump_key, manifest_key, tier_for
-from scripts.errors import ExternalError
+from scripts.backup.manifest import RESTORING_MARK, Manifest, dump_key, manifest_key, tier_for
+from scripts.errors import ExternalError, RefusedError
 from scripts.pg.bindir import find_pg_bindir
 from scripts.report import Report
 from scripts.timeutil import iso, utcnow
@@ -115,16 +115,34 @@ def backup_dump(req: DumpRequest, s3: Any, report: Report) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- phases
 def inspect_source(req: DumpRequest) -> Source:
     params = conninfo_to_dict(req.conninfo)
+    database = str(params.get("dbname"))
     try:
         with psycopg.connect(req.conninfo, autocommit=True) as conn:
-            version, major, replica = conn.execute(
+            version, major, replica, comment = conn.execute(
                 "SELECT current_setting('server_version'), current_setting('server_version_num')::int / 10000, "
-                "pg_is_in_recovery()"
+                "pg_is_in_recovery(), "
+                "(SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database())"
             ).fetchone()
+            _refuse_restoring(database, comment)
             idp_version = adapter_for(req.idp).db_app_version(conn)
+    except psycopg.errors.UndefinedTable as exc:
+        missing = str(exc).strip().splitlines()[0]
+        raise RefusedError(
+            f"database {database!r} holds no {req.idp} schema ({missing}); nothing was written",
+            hint="point --db-dsn at the IdP's own database (and --idp at the IdP that uses it)",
+        ) from None
     except psycopg.OperationalError as exc:
         raise ExternalError(f"cannot connect to the dump source: {str(exc).strip().splitlines()[-1]}") from None
-    return Source(str(params.get("host", "local")), str(params.get("dbname")), version, major, replica, idp_version)
+    return Source(str(params.get("host", "local")), database, version, major, replica, idp_version)
+
+
+def _refuse_restoring(database: str, comment: str | None) -> None:
+    if comment and comment.startswith(RESTORING_MARK):
+        raise RefusedError(
+            f"database {database!r} is being restored ({comment}): a dump now would hold a "
+            "half-restored database; nothing was written",
+            hint="dump again once 'restore dump' has finished (it clears the mark)",
+        )
 
 
 def _upload(req: DumpRequest, source: Source, key: str, s3: Any) -> tuple[str, int, str | None]:

@@ -22,6 +22,10 @@ FORMAT = "idp-dr-dump"
 VERSION = 1
 TIERS = ("daily", "weekly", "monthly")
 STATUSES = ("verified", "failed")
+#: ``restore dump`` comments the database it is filling with this (and the dump's key) until
+#: pg_restore has finished; ``backup dump`` refuses such a database, so a half-restored database
+#: never becomes a verified dump that ``latest`` would then pick.
+RESTORING_MARK = "idp-dr: restore dump in progress"
 
 
 def tier_for(when: datetime, tier: str) -> str:

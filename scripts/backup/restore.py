@@ -1,14 +1,18 @@
-"""``restore dump``: the guide's tested restore procedure, as timed steps, after a preflight that
-changes nothing.
+"""``restore dump``: the guide's tested restore procedure, as resumable, timed steps, after a
+preflight that changes nothing.
 
 Preflight: the manifest (a verified dump only), the object's size and SHA-256 read from the archive,
 the dump's IdP version not newer than the one that will run on it (``--app-version``), the target
 server's PostgreSQL major not older than the dump's, the target database and who is connected.
 Then: scale the IdP to 0 and wait until no pod is left (with ``--kube-adapter``), terminate that one
-database's backends, drop and recreate it owned by its owner, ``pg_restore --no-owner
---no-privileges`` streamed from the archive (``--jobs N`` > 1 stages the dump in a temporary file,
-which pg_restore needs for parallel restore), scale the IdP back up and wait until it is ready.
-Nothing happens without ``--yes``: it drops a database. No other database is touched.
+database's backends, drop and recreate it owned by its owner (commented as being restored, so no
+scheduled dump takes it half-done), ``pg_restore --no-owner --no-privileges`` streamed from the
+archive (``--jobs N`` > 1 stages the dump in a temporary file, which pg_restore needs for parallel
+restore), scale the IdP back up and wait until it is ready, then ``verify`` against a baseline.
+
+Every step is recorded in a :class:`~scripts.runstate.Journal`: an interrupted run resumes at the step
+it was in, with the dump and the owner the first run chose. Nothing happens without ``--yes``: it
+drops a database. No other database is touched.
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from contract.backups import DUMP_PREFIX
 from contract.versions import version_tuple
-from scripts.backup.manifest import Manifest, manifest_key
+from scripts.backup.manifest import RESTORING_MARK, Manifest, manifest_key
 from scripts.errors import ExternalError, InputError, RefusedError
 from scripts.pg.bindir import find_pg_bindir
 from scripts.polling import Clock, Verdict, poll_until
 from scripts.report import Report
-from scripts.timeutil import parse_iso
+from scripts.runstate import Journal
+from scripts.timeutil import iso, parse_iso, utcnow
+from scripts.verify import DbParams, Target, VerifyParams, verify
+from scripts.verify.model import Baseline, ClientCredentials
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,17 @@ class Site:
     namespace: str
     deployments: tuple[str, ...]
     replicas: int
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    """``--baseline``: verify the IdP after it is back, where this machine reaches it."""
+
+    baseline: Baseline
+    source: str
+    base_url: str
+    mgmt_url: str | None = None
+    client: ClientCredentials | None = None
 
 
 @dataclass
@@ -61,21 +79,27 @@ class RestoreRequest:
     yes: bool = False
     dry_run: bool = False
     site: Site | None = None
+    verify: VerifySpec | None = None
     timeout_s: float = 600.0
     clock: Clock = field(default_factory=Clock)
 
 
-def restore_dump(req: RestoreRequest, s3: Any, report: Report) -> dict[str, Any]:
+STEPS = ("scale-down", "terminate", "recreate", "restore", "scale-up", "verify")
+
+
+def restore_dump(req: RestoreRequest, s3: Any, report: Report, journal: Journal | None = None) -> dict[str, Any]:
+    """Preflight, then the procedure's steps; ``journal`` (default: kept in memory) makes it resumable."""
+    journal = journal or Journal(None, {"pinned": {}, "steps": {}, "runs": [{}]})
     with report.step("preflight") as step:
-        manifest = _resolve(req, s3)
+        manifest = _resolve(req, s3, journal)
         _check_object(s3, req.bucket, manifest)
-        owner, connections, target_major = _target(req)
+        owner, connections, target_major = _target(req, journal.pinned.get("owner"))
         _compatible(req, manifest, target_major)
-        step.detail.update(dump=manifest.key, owner=owner, open_connections=connections)
+        step.detail.update(dump=manifest.key, owner=owner, open_connections=connections, resumed=journal.resumed)
     plan = {"dump": f"s3://{req.bucket}/{manifest.key}", "database": req.dbname, "owner": owner,
-            "idp_version": manifest.idp_version, "dumped_at": manifest.ended_at}  # fmt: skip
+            "idp_version": manifest.idp_version, "dumped_at": manifest.started_at}  # fmt: skip
     if req.dry_run:
-        for name in ("scale-down", "terminate", "recreate", "restore", "scale-up"):
+        for name in STEPS:
             report.skip_step(name, "dry run: nothing changed")
         return {**plan, "dry_run": True}
     if not req.yes:
@@ -83,21 +107,37 @@ def restore_dump(req: RestoreRequest, s3: Any, report: Report) -> dict[str, Any]
             f"restore dump drops and recreates database {req.dbname!r} ({connections} open connection(s))",
             hint="re-run with --yes once the IdP may be stopped (--dry-run shows the plan)",
         )
-    _scale(req, report, "scale-down", 0)
-    with report.step("terminate") as step:
-        step.detail["terminated"] = _terminate(req)
-    with report.step("recreate"):
-        _recreate(req, owner)
-    with report.step("restore", jobs=req.jobs):
-        _pg_restore(req, s3, manifest, owner)
-    _scale(req, report, "scale-up", req.site.replicas if req.site else 0)
+    if connections and req.site is None:
+        report.notes.append(
+            f"{connections} connection(s) to {req.dbname!r} were open: stop the IdP before the restore and start it "
+            "after (a Keycloak left running across it serves errors from its stale caches)"
+        )
+    journal.pinned.update(dump=manifest.key, owner=owner, dumped_at=manifest.started_at, database=req.dbname)
+    _scale(req, report, journal, "scale-down", 0)
+    journal.run(report, "terminate", lambda: _terminate(req))
+    if not journal.done("restore"):
+        journal.invalidate("recreate")  # a half-done pg_restore needs a fresh, empty database
+    journal.run(report, "recreate", lambda: _recreate(req, owner, manifest))
+    journal.run(report, "restore", lambda: _pg_restore(req, s3, manifest, owner), jobs=req.jobs)
+    _scale(req, report, journal, "scale-up", req.site.replicas if req.site else 0)
+    if req.verify is None:
+        report.skip_step("verify", "no --baseline: run 'idp-dr verify --baseline ...' against the IdP")
+    else:
+        journal.run(report, "verify", lambda: _verify(req, report))
     return {**plan, "dry_run": False}
 
 
 # ---------------------------------------------------------------------------- preflight
-def _resolve(req: RestoreRequest, s3: Any) -> Manifest:
-    if req.dump != "latest":
-        return _manifest(s3, req.bucket, manifest_key(req.dump), require_verified=True)
+def _resolve(req: RestoreRequest, s3: Any, journal: Journal) -> Manifest:
+    pinned = journal.pinned.get("dump")
+    if pinned and req.dump not in ("latest", pinned):
+        raise RefusedError(
+            f"an unfinished restore of {req.dbname!r} from {pinned} is recorded in {journal.path}; "
+            f"this run asks for {req.dump}",
+            hint=f"re-run with --dump {pinned} (or latest) to finish it, or move {journal.path} aside to start over",
+        )
+    if pinned or req.dump != "latest":
+        return _manifest(s3, req.bucket, manifest_key(pinned or req.dump), require_verified=True)
     found = []
     paginator = s3.get_paginator("list_objects_v2")
     root = f"{req.prefix}/{DUMP_PREFIX}/" if req.prefix else f"{DUMP_PREFIX}/"
@@ -142,7 +182,7 @@ def _check_object(s3: Any, bucket: str, manifest: Manifest) -> None:
         )
 
 
-def _target(req: RestoreRequest) -> tuple[str, int, int]:
+def _target(req: RestoreRequest, pinned_owner: str | None) -> tuple[str, int, int]:
     with _admin(req) as conn:
         major = conn.execute("SELECT current_setting('server_version_num')::int / 10000").fetchone()[0]
         row = conn.execute(
@@ -151,7 +191,8 @@ def _target(req: RestoreRequest) -> tuple[str, int, int]:
         connections = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (req.dbname,)
         ).fetchone()[0]
-    owner = req.owner or (row[0] if row else None)
+    # A resumed run whose database is already dropped knows its owner from the first run.
+    owner = req.owner or pinned_owner or (row[0] if row else None)
     if owner is None:
         raise InputError("--owner", None, f"the role that owns {req.dbname!r} (it does not exist yet to ask)")
     return owner, connections, major
@@ -173,23 +214,25 @@ def _compatible(req: RestoreRequest, manifest: Manifest, target_major: int) -> N
 
 
 # ---------------------------------------------------------------------------- the procedure
-def _scale(req: RestoreRequest, report: Report, name: str, replicas: int) -> None:
+def _scale(req: RestoreRequest, report: Report, journal: Journal, name: str, replicas: int) -> None:
     if req.site is None:
         report.skip_step(name, "no --kube-adapter: stop and start the IdP yourself")
         return
-    site = req.site
-    with report.step(name, replicas=replicas):
-        for deployment in site.deployments:
-            site.kube.scale(site.namespace, deployment, replicas)
-        for deployment in site.deployments:
-            poll_until(
-                lambda d=deployment: site.kube.deployment_status(site.namespace, d),
-                lambda st: _judge(st, replicas),
-                interval=2.0,
-                timeout=req.timeout_s,
-                clock=req.clock,
-                what=f"{deployment} at {replicas} pod(s)",
-            )
+    journal.run(report, name, lambda: _scale_site(req, req.site, replicas), replicas=replicas)  # type: ignore[arg-type]
+
+
+def _scale_site(req: RestoreRequest, site: Site, replicas: int) -> None:
+    for deployment in site.deployments:
+        site.kube.scale(site.namespace, deployment, replicas)
+    for deployment in site.deployments:
+        poll_until(
+            lambda d=deployment: site.kube.deployment_status(site.namespace, d),
+            lambda st: _judge(st, replicas),
+            interval=2.0,
+            timeout=req.timeout_s,
+            clock=req.clock,
+            what=f"{deployment} at {replicas} pod(s)",
+        )
 
 
 def _judge(status: Any, replicas: int) -> Verdict:
@@ -200,20 +243,22 @@ def _judge(status: Any, replicas: int) -> Verdict:
     return Verdict("done" if done else "wait", f"{status.ready}/{replicas} ready, {status.replicas} pod(s)", status)
 
 
-def _terminate(req: RestoreRequest) -> int:
+def _terminate(req: RestoreRequest) -> dict[str, int]:
     with _admin(req) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (req.dbname,),
         ).fetchall()
-    return len(rows)
+    return {"terminated": len(rows)}
 
 
-def _recreate(req: RestoreRequest, owner: str) -> None:
+def _recreate(req: RestoreRequest, owner: str, manifest: Manifest) -> None:
     db = sql.Identifier(req.dbname)
+    mark = f"{RESTORING_MARK} since {iso(utcnow())} from {manifest.key}"
     with _admin(req) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(db))
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, sql.Identifier(owner)))
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(db, sql.Literal(mark)))
 
 
 def _pg_restore(req: RestoreRequest, s3: Any, manifest: Manifest, owner: str) -> None:
@@ -232,8 +277,31 @@ def _pg_restore(req: RestoreRequest, s3: Any, manifest: Manifest, owner: str) ->
             with path.open("wb") as out:
                 shutil.copyfileobj(body, out, 1 << 20)
             _run([*argv, f"--jobs={req.jobs}", str(path)], env, None)
-        return
-    _run(argv, env, body)
+    else:
+        _run(argv, env, body)
+    with _admin(req) as conn:  # restored whole: a scheduled dump may take it again
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(sql.Identifier(req.dbname)))
+
+
+def _verify(req: RestoreRequest, report: Report) -> None:
+    """``verify`` against the baseline, on the restored database; its checks join this report."""
+    spec = req.verify
+    assert spec is not None
+    params = conninfo_to_dict(req.admin_conninfo)
+    params["dbname"] = req.dbname
+    scope = spec.baseline.scope
+    target = Target(
+        spec.baseline.idp, spec.base_url, realm=scope if spec.baseline.idp == "keycloak" else None,
+        app=scope if spec.baseline.idp == "authentik" else None, mgmt_url=spec.mgmt_url,
+        db=DbParams(make_conninfo(**params)),
+    )  # fmt: skip
+    sub = Report("verify")
+    verify(VerifyParams(target, client=spec.client), sub, spec.baseline)
+    for check in sub.checks:
+        report.check(f"verify.{check.name}", check.ok, check.message, advisory=check.advisory, **check.evidence)
+    failed = [c.name for c in sub.checks if c.blocking]
+    if failed:
+        raise ExternalError(f"the restored IdP fails verify against {spec.source}: {', '.join(failed)}")
 
 
 def _run(argv: list[str], env: dict[str, str], stdin_body: Any) -> None:

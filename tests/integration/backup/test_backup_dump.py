@@ -148,12 +148,14 @@ def test_a_dump_pg_dump_cannot_finish_is_marked_failed_naming_the_error(lab, aws
 
 
 # ---------------------------------------------------------------------------- restore dump
-def run_restore(lab: Lab, *extra: str) -> tuple[int, dict, str]:
+def run_restore(lab: Lab, *extra: str, state: Path | None = None) -> tuple[int, dict, str]:
+    """``restore dump``, its journal in ``state`` (a new directory unless a test resumes one)."""
     out, err = io.StringIO(), io.StringIO()
     admin = lab.pg.tcp_dsn("postgres", "postgres", lab.pg.superuser_password)
+    state = state or lab.workspace / "state" / secrets.token_hex(4)
     code = main(
         ["restore", "dump", "--archive", f"s3://{BUCKET}", "--endpoint-url", lab.s3.endpoint_url, "--db-dsn", admin,
-         "--dbname", "keycloak", "--json", "--quiet", *extra],
+         "--dbname", "keycloak", "--json", "--quiet", "--state-dir", str(state), *extra],
         stdout=out,
         stderr=err,
     )  # fmt: skip
@@ -179,12 +181,19 @@ def test_a_dump_restores_the_database_it_was_taken_from(lab, aws_env, tmp_path):
     from scripts.k8s.adapter import FileKube
 
     FileKube(kube_state).add_deployment("identity", "keycloak", 2)
-    code, doc, text = run_restore(lab, "--yes", "--kube-adapter", f"fake:{kube_state}", "--app-version", "26.4.5")
+    code, doc, text = run_restore(lab, "--yes", "--kube-adapter", f"fake:{kube_state}", "--app-version", "26.4.5",
+                                  state=tmp_path / "state")  # fmt: skip
     assert code == ExitCode.OK, text
     assert [(s["name"], s["status"]) for s in doc["steps"]] == [
         ("preflight", "ok"), ("scale-down", "ok"), ("terminate", "ok"), ("recreate", "ok"), ("restore", "ok"),
-        ("scale-up", "ok"),
+        ("scale-up", "ok"), ("verify", "skipped"),
     ]  # fmt: skip
+    timeline = json.loads((tmp_path / "state" / "timeline.json").read_text())
+    assert timeline["completed_at"] and list(timeline["steps"]) == [
+        "scale-down", "terminate", "recreate", "restore", "scale-up"]  # fmt: skip
+    postmortem = (tmp_path / "state" / "postmortem.md").read_text()
+    assert postmortem.startswith("# Post-mortem: restore of keycloak from a logical dump")
+    assert "Sessions and offline tokens issued after the dump are gone" in postmortem
     assert markers(lab) == 5000
     [(owner,)] = lab.pg.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'keycloak'")
     assert owner == "keycloak"
@@ -316,3 +325,85 @@ def test_a_bad_tier_is_refused_before_anything_runs(lab, aws_env):
     )  # fmt: skip
     assert code == ExitCode.BAD_INPUT
     assert "error: invalid --tier 'hourly': auto, or one of daily, weekly, monthly" in err.getvalue()
+
+
+def test_an_interrupted_restore_resumes_with_the_dump_and_owner_it_chose(lab, aws_env, tmp_path, monkeypatch):
+    from scripts.backup import restore as restore_module
+
+    first, dumped_rows = fresh_dump(lab), markers(lab)
+    real, calls = restore_module._pg_restore, []
+
+    def dies_half_way(req, s3, manifest, owner):
+        calls.append(manifest.key)
+        lab.pg.execute("CREATE TABLE marker (note text)", dbname="keycloak")  # some of it landed ...
+        raise KeyboardInterrupt  # ... then the operator's laptop went to sleep
+
+    monkeypatch.setattr(restore_module, "_pg_restore", dies_half_way)
+    state = tmp_path / "state"
+    code, doc, _ = run_restore(lab, "--yes", "--dump", "latest", state=state)
+    assert code == ExitCode.INTERRUPTED and calls == [first["key"]]
+    # The half-restored database is marked: the scheduled dump refuses it, so it never becomes latest.
+    code, doc, _ = run_dump(lab)
+    assert code == ExitCode.REFUSED
+    assert doc["error"]["message"].startswith("database 'keycloak' is being restored (idp-dr: restore dump in progress")
+    # The database is gone altogether by the time the operator is back (someone "cleaned up").
+    lab.pg.execute("DROP DATABASE keycloak")
+    monkeypatch.setattr(restore_module, "_pg_restore", real)
+    code, doc, text = run_restore(lab, "--yes", "--dump", "latest", state=state)  # no --owner: it is pinned
+    assert code == ExitCode.OK, text
+    steps = {s["name"]: s["status"] for s in doc["steps"]}
+    assert (steps["terminate"], steps["recreate"], steps["restore"]) == ("skipped", "ok", "ok")
+    assert doc["result"]["dump"] == f"s3://{BUCKET}/{first['key']}" and markers(lab) == dumped_rows
+    [(comment,)] = lab.pg.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'keycloak'"
+    )
+    assert comment is None  # the mark is cleared: dumps may run again
+    journal = json.loads((state / "timeline.json").read_text())
+    assert [r["result"] for r in journal["runs"]] == ["stopped: interrupted", "restored"]
+    assert journal["steps"]["restore"]["attempts"] == 2
+    assert run_dump(lab)[0] == ExitCode.OK
+
+
+def test_a_resumed_restore_refuses_another_dump(lab, aws_env, tmp_path, monkeypatch):
+    from scripts.backup import restore as restore_module
+
+    first, dumped_rows = fresh_dump(lab), markers(lab)
+    real = restore_module._pg_restore
+
+    def fails(req, s3, manifest, owner):
+        raise restore_module.ExternalError("pg_restore failed: out of disk")
+
+    monkeypatch.setattr(restore_module, "_pg_restore", fails)
+    state = tmp_path / "state"
+    assert run_restore(lab, "--yes", state=state)[0] == ExitCode.EXTERNAL
+    monkeypatch.setattr(restore_module, "_pg_restore", real)
+    # Someone clears the mark by hand and dumps the near-empty database: a newer verified dump.
+    lab.pg.execute("COMMENT ON DATABASE keycloak IS NULL")
+    with psycopg.connect(lab.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE migration_model (id text, version text, update_time bigint)")
+        conn.execute("INSERT INTO migration_model VALUES ('m1', '26.4.5', 1)")
+    second = fresh_dump(lab)
+    code, doc, _ = run_restore(lab, "--yes", "--dump", second["key"], state=state)
+    assert code == ExitCode.REFUSED
+    assert doc["error"]["message"] == (
+        f"an unfinished restore of 'keycloak' from {first['key']} is recorded in {state / 'journal.json'}; "
+        f"this run asks for {second['key']}"
+    )
+    assert run_restore(lab, "--yes", state=state)[0] == ExitCode.OK  # latest: the pinned one, not the newer
+    assert markers(lab) == dumped_rows
+
+
+def test_a_database_without_the_idps_schema_is_refused_before_anything_is_written(lab, aws_env):
+    client = lab.s3.client()
+    before = client.list_objects_v2(Bucket=BUCKET).get("KeyCount")
+    out, err = io.StringIO(), io.StringIO()
+    not_the_idps = lab.pg.tcp_dsn("postgres", "keycloak", lab.password)
+    code = main(["backup", "dump", "--idp", "keycloak", "--db-dsn", not_the_idps,
+                 "--archive", f"s3://{BUCKET}", "--endpoint-url", lab.s3.endpoint_url, "--json", "--quiet"],
+                stdout=out, stderr=err)  # fmt: skip
+    assert code == ExitCode.REFUSED
+    assert json.loads(out.getvalue())["error"]["message"] == (
+        "database 'postgres' holds no keycloak schema (relation \"migration_model\" does not exist); "
+        "nothing was written"
+    )
+    assert client.list_objects_v2(Bucket=BUCKET).get("KeyCount") == before

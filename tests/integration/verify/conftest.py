@@ -101,6 +101,8 @@ class KeycloakLab:
         dbname: str = "keycloak",
         hostname: str = HOSTNAME,
         extra_env: dict[str, str] | None = None,
+        http_port: int | None = None,
+        mgmt_port: int | None = None,
     ) -> kc.KeycloakServer:
         return kc.start_keycloak(
             self.supervisor,
@@ -111,6 +113,8 @@ class KeycloakLab:
             build=self.build,
             admin_password=self.primary.admin_password,
             extra_env=extra_env,
+            http_port=http_port,
+            mgmt_port=mgmt_port,
         )
 
 

@@ -18,7 +18,8 @@ def test_every_method_has_a_drill():
     ("argv", "message"),
     [
         (["--method", "snapshot"], "invalid --method 'snapshot': wal or dump"),
-        (["--method", "dump", "--wal-mb", "10"], "invalid --wal-mb 10: 0 with --method dump (a dump restore replays no WAL)"),
+        (["--method", "dump", "--wal-mb", "10"],
+         "invalid --wal-mb 10: 0 with --method dump (a dump restore replays no WAL)"),
         (["--seed-users", "0"], "invalid --seed-users 0: a number from 1 to 1000"),
     ],
 )  # fmt: skip
