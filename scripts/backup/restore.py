@@ -89,7 +89,7 @@ STEPS = ("scale-down", "terminate", "recreate", "restore", "scale-up", "verify")
 
 def restore_dump(req: RestoreRequest, s3: Any, report: Report, journal: Journal | None = None) -> dict[str, Any]:
     """Preflight, then the procedure's steps; ``journal`` (default: kept in memory) makes it resumable."""
-    journal = journal or Journal(None, {"pinned": {}, "steps": {}, "runs": [{}]})
+    journal = journal or Journal.in_memory("restore dump", req.dbname)
     with report.step("preflight") as step:
         manifest = _resolve(req, s3, journal)
         _check_object(s3, req.bucket, manifest)
@@ -132,9 +132,9 @@ def _resolve(req: RestoreRequest, s3: Any, journal: Journal) -> Manifest:
     pinned = journal.pinned.get("dump")
     if pinned and req.dump not in ("latest", pinned):
         raise RefusedError(
-            f"an unfinished restore of {req.dbname!r} from {pinned} is recorded in {journal.path}; "
+            f"an unfinished restore of {req.dbname!r} from {pinned} is recorded in {journal.location}; "
             f"this run asks for {req.dump}",
-            hint=f"re-run with --dump {pinned} (or latest) to finish it, or move {journal.path} aside to start over",
+            hint=f"re-run with --dump {pinned} (or latest) to finish it, or move {journal.location} aside to restart",
         )
     if pinned or req.dump != "latest":
         return _manifest(s3, req.bucket, manifest_key(pinned or req.dump), require_verified=True)

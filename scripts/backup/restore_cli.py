@@ -16,6 +16,7 @@ from scripts.inputs import check_http_url
 from scripts.k8s.adapter import make_adapter
 from scripts.report import Report
 from scripts.runstate import Journal, write_timeline
+from scripts.runstate.store import LocalStore
 from scripts.stack_outputs import load_stack_outputs
 from scripts.timeutil import parse_time
 from scripts.verify.baseline_store import load_baseline
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
     )  # fmt: skip
     s3 = s3_client(endpoint)
     state_dir = args.state_dir or Path(".idp-dr") / "restore-dump" / dbname
-    journal = Journal.open(state_dir / "journal.json", command="restore dump", subject=dbname)
+    journal = Journal.open(LocalStore(state_dir), command="restore dump", subject=dbname)
     with archive_errors(args.archive, endpoint):
         check_bucket(s3, bucket)
         try:

@@ -13,9 +13,9 @@ from typing import Any
 from contract.outputs import StackOutputs
 from scripts import __version__
 from scripts.errors import InputError
-from scripts.failover.store import STATE as STATE_FILE
-from scripts.failover.store import Holder, LocalStore, S3Store, StateStore
 from scripts.restore.rds.request import DEFAULT_POLL_S
+from scripts.runstate.store import STATE as STATE_FILE
+from scripts.runstate.store import Holder, LocalStore, S3Store, StateStore
 from scripts.timeutil import iso
 
 STEPS = (

@@ -44,23 +44,24 @@ def test_bad_input_is_refused_with_what_is_allowed(extra, message):
     ],
 )  # fmt: skip
 def test_a_journal_it_did_not_write_is_refused_naming_it(journal, message, tmp_path):
-    (tmp_path / "journal.json").write_text(journal)
+    (tmp_path / "state.json").write_text(journal)
     err = io.StringIO()
     code = main([*BASE, "--dbname", "keycloak", "--state-dir", str(tmp_path), "--quiet"], stdout=io.StringIO(),
                 stderr=err)  # fmt: skip
     assert code == 2
-    assert f"error: invalid --state-dir '{tmp_path / 'journal.json'}': {message}" in err.getvalue()
-    assert (tmp_path / "journal.json").read_text() == journal  # left as it was, for the record
+    assert f"error: invalid --state-dir '{tmp_path / 'state.json'}': {message}" in err.getvalue()
+    assert (tmp_path / "state.json").read_text() == journal  # left as it was, for the record
 
 
 def test_a_journal_for_another_database_is_refused(tmp_path):
     from scripts.runstate import Journal
+    from scripts.runstate.store import LocalStore
 
-    other = Journal.open(tmp_path / "journal.json", command="restore dump", subject="authentik")
+    other = Journal.open(LocalStore(tmp_path), command="restore dump", subject="authentik")
     other.save()
     err = io.StringIO()
     code = main([*BASE, "--dbname", "keycloak", "--state-dir", str(tmp_path), "--quiet"], stdout=io.StringIO(),
                 stderr=err)  # fmt: skip
     assert code == 2
-    assert (f"error: invalid --state-dir '{tmp_path}': a directory for 'authentik''s runs (this run is for "
+    assert (f"error: invalid --state-dir '{tmp_path}/': a directory for 'authentik''s runs (this run is for "
             "'keycloak')") in err.getvalue()  # fmt: skip

@@ -386,7 +386,7 @@ def test_a_resumed_restore_refuses_another_dump(lab, aws_env, tmp_path, monkeypa
     code, doc, _ = run_restore(lab, "--yes", "--dump", second["key"], state=state)
     assert code == ExitCode.REFUSED
     assert doc["error"]["message"] == (
-        f"an unfinished restore of 'keycloak' from {first['key']} is recorded in {state / 'journal.json'}; "
+        f"an unfinished restore of 'keycloak' from {first['key']} is recorded in {state / 'state.json'}; "
         f"this run asks for {second['key']}"
     )
     assert run_restore(lab, "--yes", state=state)[0] == ExitCode.OK  # latest: the pinned one, not the newer

@@ -18,6 +18,7 @@ from scripts.lab.s3 import LAB_AWS_ENV, S3Server
 from scripts.processes import free_port
 from scripts.report import Report
 from scripts.runstate import Journal
+from scripts.runstate.store import LocalStore
 from scripts.verify.model import Baseline, ClientCredentials
 from scripts.wal.location import s3_client
 from tests.integration.verify.conftest import DB_ROLE, KeycloakLab
@@ -99,7 +100,7 @@ def test_a_keycloak_restored_from_a_dump_is_the_same_idp(keycloak_lab: KeycloakL
                               f"http://127.0.0.1:{mgmt_port}", client),
         )  # fmt: skip
         report = Report("restore dump")
-        journal = Journal.open(lab.workspace / "restore-2" / "journal.json", command="restore dump",
+        journal = Journal.open(LocalStore(lab.workspace / "restore-2"), command="restore dump",
                                subject="keycloak_from_dump")  # fmt: skip
         try:
             restore_dump(request, s3_client(s3.endpoint_url), report, journal)

@@ -13,7 +13,7 @@ import threading
 from botocore.exceptions import ClientError
 
 from scripts.aws.client import Aws
-from scripts.failover.store import Holder, S3Store
+from scripts.runstate.store import Holder, S3Store
 from tests.scripts.failover.test_failover import InterruptOnce, make_kube, primary_down, run_failover
 from tests.scripts.failover.test_failover import standby as standby
 from tests.scripts.world import RUNBOOK_PREFIX

@@ -1,17 +1,17 @@
-"""A run's steps kept in a local JSON journal, so an interrupted run resumes at the step it was in,
-and its timeline and post-mortem skeleton written from that journal.
+"""A command's steps kept in a journal on a :class:`~scripts.runstate.store.StateStore`, so an
+interrupted run resumes at the step it was in, and its timeline and post-mortem written from it.
 
-Used by the commands that change one database in place (``restore dump``). The journal records, per
-step, when it first started, when it ended, its status, how many attempts it took and its error; and
-*pins* what the first run decided (the dump it restores, the owner it found), so a re-run does the same
-restore even when the world has moved on (a newer dump written in the meantime, the database already
-dropped). A completed journal is kept as ``<name>-<completed>.json`` when a new run starts.
+The journal records, per step, when it first started, when it ended, its status, how many attempts it
+took and its error; and *pins* what the first run decided (the dump it restores, the owner it found,
+the instance it restored), so a re-run does the same thing even when the world has moved on (a newer
+dump written in the meantime, the database already dropped). A completed journal is kept as
+``state-<completed>.json`` when a new run starts. Writes are conditional: a run that lost a race with
+another run on the same store is refused instead of overwriting it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from scripts import __version__
 from scripts.errors import DrError, InputError
 from scripts.report import Report
+from scripts.runstate.store import STATE, StateStore
 from scripts.timeutil import format_duration, iso, parse_iso, utcnow
 
 JOURNAL_VERSION = 1
@@ -29,31 +30,34 @@ T = TypeVar("T")
 @dataclass
 class Journal:
     #: None: kept in memory only (a caller that needs no resume, like the local drill).
-    path: Path | None
+    store: StateStore | None
     data: dict[str, Any]
 
     @classmethod
-    def open(cls, path: Path, *, command: str, subject: str) -> Journal:
-        """The unfinished run of ``command`` on ``subject`` at ``path``, or a new one."""
-        if path.is_file():
-            data = _read(path, command)
+    def in_memory(cls, command: str = "", subject: str = "") -> Journal:
+        return cls(None, _new(command, subject))
+
+    @classmethod
+    def open(cls, store: StateStore, *, command: str, subject: str) -> Journal:
+        """The unfinished run of ``command`` on ``subject`` in ``store``, or a new one."""
+        found = store.read_state()
+        if found is not None:
+            data = _read(found[0], store.location + STATE, command)
             if data["subject"] != subject:
                 raise InputError(
-                    "--state-dir", str(path.parent),
+                    "--state-dir", store.location,
                     f"a directory for {data['subject']!r}'s runs (this run is for {subject!r})",
                     hint="use another --state-dir for another database",
                 )  # fmt: skip
             if data.get("completed_at") is None:
                 data["runs"].append({"started_at": iso(utcnow()), "ended_at": None, "result": None})
-                return cls(path, data)
-            path.rename(path.with_name(f"{path.stem}-{data['completed_at'].replace(':', '')}.json"))
-        now = iso(utcnow())
-        data = {
-            "version": JOURNAL_VERSION, "command": command, "subject": subject, "tool_version": __version__,
-            "started_at": now, "completed_at": None, "pinned": {}, "steps": {},
-            "runs": [{"started_at": now, "ended_at": None, "result": None}],
-        }  # fmt: skip
-        return cls(path, data)
+                return cls(store, data)
+            store.archive_state(data["completed_at"].replace(":", ""))
+        return cls(store, _new(command, subject))
+
+    @property
+    def location(self) -> str:
+        return self.store.location + STATE if self.store else "(memory)"
 
     @property
     def resumed(self) -> bool:
@@ -100,12 +104,17 @@ class Journal:
         self.save()
 
     def save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
-        os.replace(tmp, self.path)  # never a half-written journal, even if killed mid-write
+        if self.store is not None:  # the store replaces the file whole: never a half-written journal
+            self.store.write_state(self.data)
+
+
+def _new(command: str, subject: str) -> dict[str, Any]:
+    now = iso(utcnow())
+    return {
+        "version": JOURNAL_VERSION, "command": command, "subject": subject, "tool_version": __version__,
+        "started_at": now, "completed_at": None, "pinned": {}, "steps": {},
+        "runs": [{"started_at": now, "ended_at": None, "result": None}],
+    }  # fmt: skip
 
 
 def write_timeline(
@@ -177,19 +186,19 @@ _SHAPE: dict[str, type] = {
 }
 
 
-def _read(path: Path, command: str) -> dict[str, Any]:
+def _read(body: bytes, path: str, command: str) -> dict[str, Any]:
     hint = f"move {path} aside to start over (it stays there for the record)"
     allowed = f"a journal written by {command} (version {JOURNAL_VERSION})"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise InputError("--state-dir", str(path), f"{allowed}; this one is not JSON", hint=hint) from None
+        raise InputError("--state-dir", path, f"{allowed}; this one is not JSON", hint=hint) from None
     if not isinstance(data, dict):
-        raise InputError("--state-dir", str(path), f"{allowed}; it holds {type(data).__name__}", hint=hint)
+        raise InputError("--state-dir", path, f"{allowed}; it holds {type(data).__name__}", hint=hint)
     wrong = [key for key, kind in _SHAPE.items() if not isinstance(data.get(key), kind)]
     if wrong:
-        raise InputError("--state-dir", str(path), f"{allowed}; missing or mistyped: {', '.join(wrong)}", hint=hint)
+        raise InputError("--state-dir", path, f"{allowed}; missing or mistyped: {', '.join(wrong)}", hint=hint)
     if data["command"] != command or data["version"] != JOURNAL_VERSION:
         written = f"written by {data['command']} version {data['version']}"
-        raise InputError("--state-dir", str(path), f"{allowed}; this one was {written}", hint=hint)
+        raise InputError("--state-dir", path, f"{allowed}; this one was {written}", hint=hint)
     return data
