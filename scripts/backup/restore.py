@@ -35,8 +35,9 @@ from contract.backups import DUMP_PREFIX
 from contract.versions import version_tuple
 from scripts.backup.manifest import RESTORING_MARK, Manifest, manifest_key
 from scripts.errors import ExternalError, InputError, RefusedError
+from scripts.k8s.site import scale_and_wait
 from scripts.pg.bindir import find_pg_bindir
-from scripts.polling import Clock, Verdict, poll_until
+from scripts.polling import Clock
 from scripts.report import Report
 from scripts.runstate import Journal
 from scripts.timeutil import iso, parse_iso, utcnow
@@ -221,26 +222,8 @@ def _scale(req: RestoreRequest, report: Report, journal: Journal, name: str, rep
     journal.run(report, name, lambda: _scale_site(req, req.site, replicas), replicas=replicas)  # type: ignore[arg-type]
 
 
-def _scale_site(req: RestoreRequest, site: Site, replicas: int) -> None:
-    for deployment in site.deployments:
-        site.kube.scale(site.namespace, deployment, replicas)
-    for deployment in site.deployments:
-        poll_until(
-            lambda d=deployment: site.kube.deployment_status(site.namespace, d),
-            lambda st: _judge(st, replicas),
-            interval=2.0,
-            timeout=req.timeout_s,
-            clock=req.clock,
-            what=f"{deployment} at {replicas} pod(s)",
-        )
-
-
-def _judge(status: Any, replicas: int) -> Verdict:
-    if replicas == 0:
-        done = status.replicas == 0 and status.ready == 0
-    else:
-        done = status.rolled_out(replicas)
-    return Verdict("done" if done else "wait", f"{status.ready}/{replicas} ready, {status.replicas} pod(s)", status)
+def _scale_site(req: RestoreRequest, site: Site, replicas: int) -> dict[str, Any]:
+    return scale_and_wait(site.kube, site.namespace, site.deployments, replicas, timeout=req.timeout_s, clock=req.clock)
 
 
 def _terminate(req: RestoreRequest) -> dict[str, int]:

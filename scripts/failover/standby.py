@@ -5,18 +5,11 @@ A mixin of :class:`scripts.failover.failover.Failover`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from contract.secrets import DB_SECRET_KEYS
-from scripts.aws.client import error_code, error_message
 from scripts.errors import InputError, RefusedError
-from scripts.k8s.adapter import (
-    EXTERNAL_SECRET_KIND,
-    FORCE_SYNC_ANNOTATION,
-)
+from scripts.k8s.adapter import EXTERNAL_SECRET_KIND
+from scripts.k8s.site import EndpointSink, point_at, read_endpoint_secret
 from scripts.polling import Verdict, poll_until
 
 
@@ -47,79 +40,23 @@ class StandbySteps:
         detail["standby"] = {"deployments": self._deployments(), "secrets_mode": sb.secretsMode}
 
     # -- 4. point the standby at the database -------------------------------------------------
+    def _sink(self) -> EndpointSink:
+        sb = self.out.standby
+        return EndpointSink(
+            idp=sb.idp, namespace=sb.namespace, db_secret=sb.dbSecretName, secrets_mode=sb.secretsMode,
+            endpoint_secret=sb.drDbEndpointSecretArn, region=self.out.drRegion, external_secret=sb.externalSecretName,
+        )  # fmt: skip
+
     def _read_endpoint_secret(self) -> dict[str, Any]:
-        sm = self.aws.client("secretsmanager", self.out.drRegion)
-        arn = self.out.standby.drDbEndpointSecretArn
-        try:
-            value = self.aws.call(sm, "GetSecretValue", SecretId=arn)
-        except ClientError as exc:
-            raise RefusedError(
-                f"cannot read the DR endpoint secret {arn}: {error_code(exc)}: {error_message(exc)}",
-                hint="the standby's DB endpoint must be writable in the DR region",
-            ) from None
-        try:
-            doc = json.loads(value.get("SecretString") or "{}")
-        except json.JSONDecodeError:
-            raise RefusedError(f'the DR endpoint secret {arn} is not JSON {{"host","port","dbname"}}') from None
-        return doc if isinstance(doc, dict) else {}
+        return read_endpoint_secret(self.aws, self._sink())
 
     def point_standby(self) -> dict[str, Any]:
         db = self.state.data.get("db") or {}
-        sb = self.out.standby
-        keys = DB_SECRET_KEYS[sb.idp]
         want = {"host": db["host"], "port": str(db["port"]), "dbname": db["dbname"]}
-        detail: dict[str, Any] = {"endpoint": want}
-        if sb.secretsMode == "external-secrets":
-            current = self._read_endpoint_secret()
-            if {k: str(current.get(k)) for k in want} != want:
-                sm = self.aws.client("secretsmanager", self.out.drRegion)
-                merged = {**current, "host": db["host"], "port": int(db["port"]), "dbname": db["dbname"]}
-                self.aws.call(sm, "PutSecretValue", SecretId=sb.drDbEndpointSecretArn, SecretString=json.dumps(merged))
-                detail["secrets_manager"] = "updated"
-            else:
-                detail["secrets_manager"] = "already current"
-            if not self._kube_secret_matches(keys, want):
-                self.kube.annotate(
-                    sb.namespace,
-                    EXTERNAL_SECRET_KIND,
-                    sb.externalSecretName or "",
-                    {FORCE_SYNC_ANNOTATION: str(int(self.clock.now().timestamp()))},
-                )
-                detail["force_sync"] = True
-                self._wait_kube_secret(keys, want)
-            detail["kubernetes_secret"] = f"{sb.namespace}/{sb.dbSecretName} shows {want['host']}"
-        else:
-            if not self._kube_secret_matches(keys, want):
-                self.kube.patch_secret_data(sb.namespace, sb.dbSecretName, {keys[k]: v for k, v in want.items()})
-                detail["kubernetes_secret"] = "patched"  # noqa: S105 - a status, not a secret
-            else:
-                detail["kubernetes_secret"] = "already current"  # noqa: S105 - a status
-        return detail
-
-    def _kube_secret_matches(self, keys: dict[str, str], want: dict[str, str]) -> bool:
-        data = self.kube.get_secret_data(self.out.standby.namespace, self.out.standby.dbSecretName)
-        for sensitive in ("username", "password"):
-            self.report.register_secret(data.get(keys[sensitive]))
-        return all(str(data.get(keys[k])) == v for k, v in want.items())
-
-    def _wait_kube_secret(self, keys: dict[str, str], want: dict[str, str]) -> None:
-        def judge(ok: bool) -> Verdict[bool]:
-            return Verdict(
-                "done" if ok else "wait",
-                f"Secret {self.out.standby.dbSecretName} {'shows' if ok else 'does not show yet'} {want['host']}",
-                ok,
-            )
-
-        poll_until(
-            lambda: self._kube_secret_matches(keys, want),
-            judge,
-            interval=2.0,
-            timeout=self.o.k8s_timeout_s,
-            clock=self.clock,
-            what="ExternalSecret sync",
-            on_update=self.progress.update,
-            timeout_hint="is external-secrets running in the DR cluster? re-run to resume",
-        )
+        return point_at(
+            self._sink(), want, aws=self.aws, kube=self.kube, clock=self.clock, timeout=self.o.k8s_timeout_s,
+            register_secret=self.report.register_secret, on_update=self.progress.update,
+        )  # fmt: skip
 
     # -- 5. scale the standby ------------------------------------------------------------
     def _deployments(self) -> list[str]:
