@@ -88,6 +88,7 @@ def standby_outputs(cfg: StackConfig, dr_site: IdentityStandby, access: Database
             "dbSecretName": dr_site.db_secret_name,
             "externalSecretName": dr_site.external_secret_name,
             "drDbEndpointSecretArn": access.dr_endpoint_arn,
+            "primaryDbEndpointSecretArn": access.primary_endpoint_arn,
             "verifierSecret": access.verifier_secret_name,
             "drKubeContext": cfg.kubernetes.dr.context,
             "primaryKubeContext": cfg.kubernetes.primary.context,

@@ -93,6 +93,9 @@ class StandbyOutputs(_Out):
     #: Secrets Manager secret in the DR region with {"host","port","dbname"} for the
     #: standby; failover writes the recovered endpoint here (external-secrets mode).
     drDbEndpointSecretArn: str | None = None
+    #: The same in the primary region, for the primary site; Pulumi owns its value (``recover --method
+    #: repoint`` writes it, and says what the stack must be told so the next ``pulumi up`` keeps it).
+    primaryDbEndpointSecretArn: str | None = None
     #: Secrets Manager secret {"client_id","client_secret","realm"} of the verifier client (``bootstrap
     #: verifier`` writes it in the primary region; replicated, it is read in the DR region).
     verifierSecret: str | None = None

@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "scripts.verify.cmd_baseline",
     "scripts.verify.cmd_verify",
     "scripts.drill.cli",
+    "scripts.recover.cli",
 ]
 
 #: ``restore <source>`` subcommands; each module defines register_restore().

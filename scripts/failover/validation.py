@@ -66,6 +66,8 @@ class FailoverValidator:
     http_timeout: float = 10.0
     #: what the folded, skipped database check tells the operator to do
     db_hint: str = DB_HINT
+    #: verify's session hygiene (``recover --session-hygiene logout-all``); off for failover and failback.
+    session_hygiene: str = "off"
 
     @property
     def critical(self) -> tuple[str, ...]:
@@ -92,7 +94,9 @@ class FailoverValidator:
         report = Report("verify")
         try:
             target = self.target(ctx)
-            params = VerifyParams(target, expected_issuer=ctx.issuer, client=self.client)
+            params = VerifyParams(
+                target, expected_issuer=ctx.issuer, client=self.client, session_hygiene=self.session_hygiene
+            )
             if ctx.on_update:
                 ctx.on_update(f"verify {target.base_url} against the baseline {self.source}")
             verify(params, report, self.baseline)

@@ -1,4 +1,4 @@
-"""Make moto 5.2's RDS behave like AWS in two documented respects (sandbox and tests only).
+"""Make moto 5.2's RDS behave like AWS in three documented respects (sandbox and tests only).
 
 1. ``promote_read_replica`` only flips an internal flag: the promoted instance still reports
    ``ReadReplicaSourceDBInstanceIdentifier`` and the primary still lists it as a replica. On
@@ -8,6 +8,9 @@
    ``DeletionProtection=False`` / ``PubliclyAccessible=False`` / ``MultiAZ=False`` is ignored and
    the source's value is kept; it also marks the restored instance as a read replica of the
    source. AWS honours the explicit values and a restored instance is not a replica.
+3. every instance reports the same ``DbiResourceId``. On AWS it is unique per instance and never
+   changes, not even on a rename, which is how ``recover`` tells the restored instance from the
+   damaged one while it swaps their names.
 
 Nothing here is imported by the runbook commands themselves; ``scripts.sandbox.moto_server`` (the
 sandbox) and the tests apply it, and say so.
@@ -15,6 +18,7 @@ sandbox) and the tests apply it, and say so.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 _APPLIED = False
@@ -59,6 +63,13 @@ def apply() -> None:
         instance.is_replica = False
         return instance
 
+    original_init = models.DBInstance.__init__
+
+    def init_with_own_resource_id(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.dbi_resource_id = "db-" + uuid.uuid4().hex[:26].upper()
+
+    models.DBInstance.__init__ = init_with_own_resource_id
     models.RDSBackend.promote_read_replica = promote_read_replica
     models.RDSBackend.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
     _APPLIED = True

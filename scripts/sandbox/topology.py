@@ -187,6 +187,10 @@ def seed_topology(
         SecretString=json.dumps({"host": endpoint_host, "port": 5432, "dbname": idp}),
     )["ARN"]
 
+    primary_endpoint_secret = session.client("secretsmanager", region_name=primary_region).create_secret(
+        Name=f"idp-dr/{idp}/db-endpoint",
+        SecretString=json.dumps({"host": primary["Endpoint"]["Address"], "port": 5432, "dbname": idp}),
+    )["ARN"]
     dns = _route53(session, hosts, d, public, issuer)
 
     return {
@@ -229,6 +233,7 @@ def seed_topology(
             "dbSecretName": d["db_secret"],
             "externalSecretName": f"{d['db_secret']}-sync" if secrets_mode == "external-secrets" else None,
             "drDbEndpointSecretArn": endpoint_secret,
+            "primaryDbEndpointSecretArn": primary_endpoint_secret,
             "drKubeContext": "dr-cluster",
         },
         "dns": dns,

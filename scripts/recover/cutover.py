@@ -1,0 +1,109 @@
+"""``recover``'s cut-over: the restored instance takes the damaged one's place.
+
+A mixin of :class:`scripts.recover.recover.Recover`.
+
+``swap`` (the default): rename the damaged instance to ``<id>-damaged-<stamp>``, then the restored one
+to ``<id>``. The endpoint (``<id>.<hash>.<region>.rds.amazonaws.com``), every client's configuration,
+the alarms (they name the identifier) and the Pulumi resource's ID stay valid. A rename takes minutes
+and, while it runs, neither name may resolve: each rename waits until the new name answers, available,
+with the instance it expects (matched by DbiResourceId, which no rename changes), so an interrupted
+cut-over resumes wherever it stopped. The damaged instance is only renamed and tagged: it stays for
+forensics, deletion protection and all.
+
+``repoint``: the restored instance keeps its name; the primary site's endpoint secret is written and the
+External Secrets sync forced until the Kubernetes Secret shows it (the IdP is at 0 replicas, so it
+starts on it). Pulumi still owns the damaged instance as the primary: ``follow`` says what to run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scripts.aws.rds import describe_instance
+from scripts.errors import RefusedError
+from scripts.k8s.site import point_at
+from scripts.polling import Verdict, poll_until
+from scripts.recover.options import TAG_INCIDENT, TAG_ROLE
+
+
+class CutOver:
+    def cut_over(self) -> dict[str, Any]:
+        return self._swap() if self.journal.pinned["method"] == "swap" else self._repoint()
+
+    def _swap(self) -> dict[str, Any]:
+        pinned, names = self.journal.pinned, self.names
+        self._rename(pinned["damaged_rid"], names.original, names.damaged)
+        self._tag(names.damaged, "damaged")
+        self._rename(pinned["restored_rid"], names.restored, names.original)
+        serving = describe_instance(self.aws, self.out.primaryRegion, names.original) or {}
+        pinned["serving_arn"] = serving.get("DBInstanceArn")
+        return {
+            "serving": names.original,
+            "endpoint": (serving.get("Endpoint") or {}).get("Address"),
+            "damaged": names.damaged,
+        }
+
+    def _rename(self, rid: str, old: str, new: str) -> None:
+        """``old`` -> ``new`` for the instance ``rid``; idempotent, and safe to resume mid-rename."""
+        region = self.out.primaryRegion
+        there = describe_instance(self.aws, region, new)
+        if there is not None and there.get("DbiResourceId") != rid:
+            raise RefusedError(
+                f"{new} in {region} is another instance ({there.get('DbiResourceId')}), not {rid}",
+                hint="nothing was renamed; find out what created it",
+            )
+        if there is None:
+            current = describe_instance(self.aws, region, old)
+            if current is not None and current.get("DbiResourceId") != rid:
+                raise RefusedError(f"{old} in {region} is another instance ({current.get('DbiResourceId')}), not {rid}")
+            if current is not None:
+                rds = self.aws.client("rds", region)
+                self.aws.call(
+                    rds,
+                    "ModifyDBInstance",
+                    DBInstanceIdentifier=old,
+                    NewDBInstanceIdentifier=new,
+                    ApplyImmediately=True,
+                )
+            # else: the rename is under way and neither name resolves yet
+        self.progress.update(f"renaming {old} to {new}")
+        poll_until(
+            lambda: describe_instance(self.aws, region, new),
+            lambda found: _judge_rename(found, rid, new),
+            interval=self.o.poll_interval,
+            timeout=self.o.timeout_s,
+            clock=self.clock,
+            what=f"rename of {old} to {new}",
+            on_update=self.progress.update,
+            timeout_hint="a rename takes minutes; re-run to keep waiting (it resumes here)",
+            on_failed=lambda verdict: RefusedError(verdict.message, hint="nothing else was renamed"),
+        )
+
+    def _tag(self, name: str, role: str) -> None:
+        found = describe_instance(self.aws, self.out.primaryRegion, name) or {}
+        rds = self.aws.client("rds", self.out.primaryRegion)
+        tags = [{"Key": TAG_INCIDENT, "Value": self.names.incident}, {"Key": TAG_ROLE, "Value": role}]
+        self.aws.call(rds, "AddTagsToResource", ResourceName=found["DBInstanceArn"], Tags=tags)
+
+    def _repoint(self) -> dict[str, Any]:
+        pinned = self.journal.pinned
+        want = {"host": pinned["restored_endpoint"], "port": str(pinned["port"]), "dbname": self.out.database.dbName}
+        return point_at(
+            self._repoint_sink(),
+            want,
+            aws=self.aws,
+            kube=self.kube,
+            clock=self.clock,
+            timeout=self.o.k8s_timeout_s,
+            register_secret=self.report.register_secret,
+            on_update=self.progress.update,
+        )
+
+
+def _judge_rename(found: dict[str, Any] | None, rid: str, new: str) -> Verdict[Any]:
+    if found is None:
+        return Verdict("wait", f"{new} does not resolve yet (renaming)", found)
+    if found.get("DbiResourceId") != rid:
+        return Verdict("failed", f"{new} is another instance ({found.get('DbiResourceId')})", found)
+    status = found.get("DBInstanceStatus")
+    return Verdict("done" if status == "available" else "wait", f"{new} is {status}", found)
