@@ -348,7 +348,8 @@ def secretsmanager_source(aws: Any, region: str) -> SecretSource:
 
 
 def make_adapter(spec: str, *, context: str | None, aws: Any = None, dr_region: str | None = None) -> KubeAdapter:
-    """``kubectl`` (default) or ``fake:<state.json>``."""
+    """``kubectl`` (default) or ``fake:<state.json>``; a fake's ExternalSecrets read Secrets Manager in
+    ``dr_region`` (the region of the cluster's site: the DR region for failover, the primary for recover)."""
     if spec == "kubectl":
         return KubectlAdapter(context)
     if spec.startswith("fake:") and len(spec) > 5:

@@ -126,7 +126,12 @@ def run(
         )
     validator = _with_hygiene(validator, args.session_hygiene, outputs.idp)
     aws = aws or Aws()
-    kube = kube or make_adapter(args.kube_adapter, context=args.kube_context or outputs.standby.primaryKubeContext)
+    kube = kube or make_adapter(
+        args.kube_adapter,
+        context=args.kube_context or outputs.standby.primaryKubeContext,
+        aws=aws,
+        dr_region=outputs.primaryRegion,  # a fake cluster's ExternalSecrets read the primary region
+    )
     Recover(options, outputs, report, aws=aws, kube=kube, clock=clock or Clock(), validator=validator).run()
 
 

@@ -49,7 +49,7 @@ class Names:
 
     @classmethod
     def for_incident(cls, original: str, started: datetime) -> Names:
-        stamp = started.strftime("%Y%m%d%H%M")
+        stamp = started.strftime("%Y%m%d%H%M%S")
         keep = 63 - len("-recover-") - len(stamp)
         base = original[:keep].rstrip("-")
         return cls(original, f"{base}-recover-{stamp}", f"{base}-damaged-{stamp}", f"rc-{started:%Y%m%dT%H%M%SZ}")

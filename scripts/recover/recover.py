@@ -258,15 +258,17 @@ class Recover(Preflight, CutOver, Follow):
         if self.o.method == "swap":
             plan.append(f"rds:StartDBInstanceAutomatedBackupsReplication {n.original} -> {self.out.drRegion}")
         self.report.result["plan"] = plan
+        self.report.notes += [f"would {i}: {line}" for i, line in enumerate(plan, 1)]
         for name in STEPS:
             self.report.skip_step(name, "dry run: nothing changed")
 
     def _record(self) -> None:
-        pinned, when = self.journal.pinned, self.journal.pinned.get("restore_time")
+        pinned = self.journal.pinned
+        when = pinned.get("restored_to") or pinned.get("restore_time")  # --latest: the time it restored to
         json_path, md_path = write_timeline(
             self.journal,
             self.store.local_dir,
-            title=f"recover of {self.names.original} to {when}",
+            title=f"recover of {self.names.original} to {pinned.get('restore_time')}",
             facts=[
                 f"Method: {pinned.get('method')}; incident {pinned.get('incident')}",
                 f"Restored {self.names.restored} to {pinned.get('restored_to') or when}; damaged instance kept as "

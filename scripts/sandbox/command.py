@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
         raise InputError("--dr-replicas", args.dr_replicas, "0 or more")
     workdir: Path = args.dir
     workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("outputs.json", "kube.json", "control.json", "env.sh"):
+    for stale in ("outputs.json", "kube.json", "primary-kube.json", "control.json", "env.sh"):
         (workdir / stale).unlink(missing_ok=True)
     port = args.port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
         control = workdir / "control.json"
         control.write_text(json.dumps({"primary_up": False}) + "\n")
 
-        kube_path = workdir / "kube.json"
+        kube_path, primary_kube_path = workdir / "kube.json", workdir / "primary-kube.json"
         primary_site = FakeIdpSite(health_path="/", issuer="https://placeholder/")  # configured below
         dr_site = FakeIdpSite(health_path="/", issuer="https://placeholder/")
         outputs = seed_topology(
@@ -115,9 +115,10 @@ def run(args: argparse.Namespace, report: Report) -> None:
         )
         for site in (primary_site, dr_site):
             site.configure(health_path=outputs["dns"]["healthPath"], issuer=outputs["issuer"])
-        primary_site.set_ready(lambda: bool(json.loads(control.read_text()).get("primary_up")))
+        primary_site.set_ready(lambda: _primary_ready(control, primary_kube_path, outputs))
         dr_site.set_ready(lambda: _dr_ready(kube_path, outputs, session))
         _write_kube_state(kube_path, outputs, session)
+        _write_primary_kube_state(primary_kube_path, outputs, session)
         outputs_path = workdir / "outputs.json"
         outputs_path.write_text(json.dumps(outputs, indent=2) + "\n")
         env_lines = [
@@ -138,6 +139,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
                     f"sandbox ready: moto_server on {endpoint} (log {log})",
                     f"  stack outputs:      {outputs_path}",
                     f"  simulated cluster:  {kube_path}  (use --kube-adapter fake:{kube_path})",
+                    f"  primary cluster:    {primary_kube_path}  (recover --kube-adapter fake:{primary_kube_path})",
                     f"  primary site:       http://{primary_site.hostport}  (DOWN: {control} says primary_up=false)",
                     f"  DR site:            http://{dr_site.hostport}  (ready once the failover has run)",
                     "in another shell:",
@@ -159,6 +161,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
                 "endpoint": endpoint,
                 "outputs": str(outputs_path),
                 "kube_state": str(kube_path),
+                "primary_kube_state": str(primary_kube_path),
                 "env": env_lines,
             }
         )
@@ -239,3 +242,35 @@ def dr_site_ready(state: dict[str, Any], outputs: dict[str, Any], session: boto3
                 "ReadReplicaSourceDBInstanceIdentifier"
             )
     return False
+
+
+def _write_primary_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Session) -> None:
+    """The primary cluster: the IdP on the primary instance at primaryReplicas, its DB Secret synced from
+    the primary region's endpoint secret (what ``recover`` stops, repoints and starts)."""
+    path.write_text(json.dumps({"secrets": {}, "deployments": {}, "externalsecrets": {}}))
+    kube, sb = FileKube(path, ready_after=2), outputs["standby"]
+    keys = DB_SECRET_KEYS[sb["idp"]]
+    db = outputs["database"]
+    kube.add_secret(sb["namespace"], sb["dbSecretName"], {
+        keys["host"]: db["primaryEndpoint"], keys["port"]: str(db["port"]), keys["dbname"]: db["dbName"],
+    })  # fmt: skip
+    for name in filter(None, [sb["serverDeployment"], sb.get("workerDeployment")]):
+        kube.add_deployment(sb["namespace"], name, sb["primaryReplicas"], image=f"{sb['idp']}:26.4.2")
+    if sb.get("externalSecretName") and sb.get("primaryDbEndpointSecretArn"):
+        kube.add_external_secret(
+            sb["namespace"], sb["externalSecretName"], target=sb["dbSecretName"],
+            remote_ref=sb["primaryDbEndpointSecretArn"],
+            keys={keys["host"]: "host", keys["port"]: "port", keys["dbname"]: "dbname"},
+        )  # fmt: skip
+
+
+def _primary_ready(control: Path, primary_kube: Path, outputs: dict[str, Any]) -> bool:
+    """Up when control.json says so and the primary cluster runs the IdP (recover scales it to 0)."""
+    try:
+        up = bool(json.loads(control.read_text()).get("primary_up"))
+        state = json.loads(primary_kube.read_text())
+    except (OSError, ValueError):
+        return False
+    sb = outputs["standby"]
+    key = f"{sb['namespace']}/{sb['serverDeployment']}"
+    return up and int(state["deployments"].get(key, {}).get("replicas", 0)) > 0

@@ -1,4 +1,5 @@
-"""``moto_server`` with :mod:`scripts.sandbox.motofix` applied (the sandbox's AWS stand-in).
+"""``moto_server`` with :mod:`scripts.sandbox.motofix` applied, and its sandbox-only answers (the
+sandbox's AWS stand-in).
 
     python -m scripts.sandbox.moto_server -H 127.0.0.1 -p 5000
 
@@ -8,6 +9,7 @@ Same arguments as ``python -m moto.server``.
 from scripts.sandbox import motofix
 
 motofix.apply()
+motofix.apply_sandbox_answers()
 
 from moto.server import main  # noqa: E402 - moto must be patched before its server imports models
 

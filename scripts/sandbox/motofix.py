@@ -92,3 +92,17 @@ def _forget_replica(source: str, replica: Any) -> None:
 def _created_backends(per_account: Any) -> list[Any]:
     # dict.values: only the regions already in use (indexing would create every region's backend).
     return list(dict.values(per_account))
+
+
+def apply_sandbox_answers() -> None:
+    """The sandbox only (not the tests, which inject this answer where they need it, and say so): moto 5.2
+    has no ``StartDBInstanceAutomatedBackupsReplication``; answer it as AWS does, so ``failover``'s
+    reprotect and ``recover``'s follow step run to the end. Nothing is replicated: it is SIMULATED."""
+    from moto.core.responses import ActionResult
+    from moto.rds.responses import RDSResponse
+
+    def start_db_instance_automated_backups_replication(self: Any) -> Any:
+        arn = self.params.get("SourceDBInstanceArn")
+        return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "pending"}})
+
+    RDSResponse.start_db_instance_automated_backups_replication = start_db_instance_automated_backups_replication

@@ -99,3 +99,46 @@ def test_the_documented_commands_work_against_the_sandbox(sandbox):
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "stopped by Ctrl-C" in out
+
+
+@pytest.mark.integration
+def test_recover_swaps_a_restored_instance_in_on_the_sandbox(sandbox):
+    workdir, env, _ = sandbox
+    (workdir / "control.json").write_text(json.dumps({"primary_up": True}))  # a healthy region, damaged data
+    base = [
+        "recover",
+        "--stack-outputs",
+        str(workdir / "outputs.json"),
+        "--kube-adapter",
+        f"fake:{workdir / 'primary-kube.json'}",
+        "--probe-scheme",
+        "http",
+        "--latest",
+        "--expect-realm",
+        "company",
+        "--state-dir",
+        str(workdir / "recover"),
+        "--json",
+    ]
+    dry = _cli(env, *base, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert len(json.loads(dry.stdout)["result"]["plan"]) == 8
+    done = _cli(env, *base, "--yes")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert [s["status"] for s in doc["steps"] if "." not in s["name"]] == ["ok"] * 7
+    stamp = doc["result"]["incident"].removeprefix("rc-").replace("T", "")[:14]
+    import boto3
+
+    rds = boto3.client(
+        "rds",
+        region_name="eu-west-1",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    ids = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
+    assert {"sso-db", f"sso-db-damaged-{stamp}"} <= ids and f"sso-db-recover-{stamp}" not in ids
+    assert (workdir / "recover" / "postmortem.md").read_text().startswith("# Post-mortem: recover of sso-db")
+    kube = json.loads((workdir / "primary-kube.json").read_text())
+    assert kube["deployments"]["identity/keycloak"]["replicas"] == 2
