@@ -49,6 +49,11 @@ BACKUP_MODULES: list[str] = [
     "scripts.backup.cli",
 ]
 
+#: ``audit <what>`` subcommands; each module defines register_audit().
+AUDIT_MODULES: list[str] = [
+    "scripts.audit.cli",
+]
+
 #: ``bootstrap <step>`` subcommands; each module defines register_bootstrap().
 BOOTSTRAP_MODULES: list[str] = [
     "scripts.bootstrap.cli",
@@ -110,6 +115,13 @@ COMMAND_GROUPS: tuple[CommandGroup, ...] = (
         "first-day steps of a new stack: the IdP's database role, the verifier client",
         "First-day steps of a new stack (docs/getting-started-aws.md). Each is idempotent: a re-run changes nothing.",
         tuple(BOOTSTRAP_MODULES),
+    ),
+    CommandGroup(
+        "audit",
+        "<what>",
+        "configuration drift audits: a Keycloak realm's configuration against a committed reference",
+        "Drift audits (the guide: a realm export is for configuration as code and drift audits, never a backup).",
+        tuple(AUDIT_MODULES),
     ),
 )
 

@@ -103,6 +103,20 @@ def test_drift_check_fails_on_any_change():
     assert "schedule" in document["on"]
 
 
+def test_the_nightly_drift_job_audits_the_realm_configuration_against_the_committed_reference():
+    document = load(REPO_ROOT / ".github/workflows/drift.yml")
+    [audit] = [s for s in document["jobs"]["realm-config"]["steps"] if "audit realm-config" in s.get("run", "")]
+    command = " ".join(audit["run"].split())
+    assert '--against "realm-config/$REALM.json"' in command
+    assert '--client-secret-file "$RUNNER_TEMP/audit.secret"' in command  # a file, never argv
+    assert "secrets.KEYCLOAK_AUDIT_CLIENT_SECRET" in audit["env"]["AUDIT_CLIENT_SECRET"]
+    from scripts.cli import build_parser
+
+    line = re.sub(r"\$\{\{[^}]*\}\}", "EXPR", command.split("python -m scripts ", 1)[1])
+    argv = line.replace('"', "").replace("\\", "").split()
+    assert build_parser().parse_args(argv).handler.__module__ == "scripts.audit.cli"
+
+
 def test_project_tests_run_exactly_the_ci_entry_point():
     document = load(REPO_ROOT / ".github/workflows/tests.yml")
     assert any(s.get("run") == ".ci/run" for s in steps(document))
