@@ -211,13 +211,10 @@ class Failback:
             )
 
     def _checks(self) -> list[tuple[str, bool | None, str, dict[str, Any]]]:
-        d = self.out.dns
         out: list[tuple[str, bool | None, str, dict[str, Any]]] = []
-        ctx = ValidationContext(
-            site="primary",
-            host=d.primaryHealthHostname,
-            health_path=d.healthPath,
-            issuer=self.out.issuer,
+        ctx = ValidationContext.of_site(
+            self.out,
+            "primary",
             scheme=self.args.probe_scheme,
             timeout_s=0.0,
             clock=self.clock,

@@ -319,19 +319,15 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
 
     # -- 6. validate -------------------------------------------------------------------------
     def validate(self) -> dict[str, Any]:
-        d = self.out.dns
-        ctx = ValidationContext(
-            site="dr",
-            host=d.drHealthHostname,
-            health_path=d.healthPath,
-            issuer=self.out.issuer,
+        ctx = ValidationContext.of_site(
+            self.out,
+            "dr",
             scheme=self.o.probe_scheme,
             timeout_s=self.o.validate_timeout_s,
             interval_s=min(self.o.poll_interval, 5.0),
             clock=self.clock,
             on_update=self.progress.update,
             baseline=self.o.baseline,
-            outputs=self.out,
         )
         checks = self.validator(ctx)
         for c in checks:

@@ -100,6 +100,14 @@ class ValidationContext:
     baseline: str | None = None
     outputs: Any = None
 
+    @classmethod
+    def of_site(cls, outputs: Any, site: str, **options: Any) -> ValidationContext:
+        """The context for ``site`` ("dr" or "primary") of a stack: its health hostname, the stack's
+        health path and issuer; ``options`` are the other fields (scheme, timeout_s, clock …)."""
+        dns = outputs.dns
+        host = dns.drHealthHostname if site == "dr" else dns.primaryHealthHostname
+        return cls(site=site, host=host, health_path=dns.healthPath, issuer=outputs.issuer, outputs=outputs, **options)
+
 
 Validator = Callable[[ValidationContext], list[ValidationCheck]]
 

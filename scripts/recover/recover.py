@@ -186,18 +186,14 @@ class Recover(Preflight, CutOver, Follow):
         )
 
     def verify(self) -> dict[str, Any]:
-        dns = self.out.dns
-        ctx = ValidationContext(
-            site="primary",
-            host=dns.primaryHealthHostname,
-            health_path=dns.healthPath,
-            issuer=self.out.issuer,
+        ctx = ValidationContext.of_site(
+            self.out,
+            "primary",
             scheme=self.o.probe_scheme,
             timeout_s=self.o.validate_timeout_s,
             interval_s=min(self.o.poll_interval, 5.0),
             clock=self.clock,
             on_update=self.progress.update,
-            outputs=self.out,
         )
         failed = []
         for check in self.validator(ctx):
