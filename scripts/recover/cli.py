@@ -96,6 +96,7 @@ def options_from_args(args: argparse.Namespace) -> RecoverOptions:
         poll_interval=check_poll_interval("--poll-interval", args.poll_interval),
         timeout_s=args.timeout * 60.0,
         probe_scheme=args.probe_scheme,
+        primary_base_url=args.primary_base_url,
         quiet=args.quiet,
     )
 
@@ -115,12 +116,13 @@ def run(
         raise InputError("--expect-realm", options.expect_realms[0], "only for Keycloak stacks (realms)")
     if validator is None:
         # Before the first AWS call: a bad baseline or secret file is bad input, nothing contacted.
+        # Without --baseline, --primary-base-url is where preflight takes a baseline of the site now.
         validator = build_validator(
             PRIMARY_SITE,
             baseline=args.baseline,
             client_id=args.client_id,
             secret_file=args.client_secret_file,
-            base_url=args.primary_base_url,
+            base_url=args.primary_base_url if args.baseline else None,
             outputs=outputs,
             report=report,
         )

@@ -34,6 +34,9 @@ class RecoverOptions:
     k8s_timeout_s: float = 600.0
     validate_timeout_s: float = 600.0
     probe_scheme: str = "https"
+    #: Where this machine reaches the primary IdP's JWKS and token endpoints (a port-forward): verify's
+    #: base URL, and without --baseline where preflight takes a baseline of the site as it is now.
+    primary_base_url: str | None = None
     quiet: bool = False
 
 

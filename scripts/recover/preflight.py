@@ -11,12 +11,16 @@ a re-run acts on the same instances whatever their names are by then.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from scripts.aws.rds import describe_instance
-from scripts.errors import InputError, RefusedError
+from scripts.errors import DrError, InputError, RefusedError
+from scripts.failover.validation import FailoverValidator
 from scripts.restore.rds.checks import _window_for_instance
 from scripts.restore.rds.request import RestoreSpec, check_restore_time
 from scripts.timeutil import iso
+from scripts.verify import BaselineParams, Target, capture_baseline
+from scripts.verify.model import Baseline
 
 
 class Preflight:
@@ -36,6 +40,7 @@ class Preflight:
         replicas = self._site_running()
         if self.o.method == "repoint":
             self._repoint_sink()  # refuses a stack without the primary endpoint secret, before anything changes
+        self._baseline_now()
         pinned.update(
             damaged_rid=source["DbiResourceId"],
             original_endpoint=source["Endpoint"]["Address"],
@@ -122,3 +127,44 @@ class Preflight:
             region=self.out.primaryRegion,
             external_secret=sb.externalSecretName,
         )
+
+    def _baseline_now(self) -> None:
+        """Without --baseline: a baseline of the site as it is now (issuer, keys), from --primary-base-url,
+        so verify can prove the restored site still publishes the keys that signed today's tokens."""
+        if isinstance(self.validator, FailoverValidator):
+            return
+        if not self.o.primary_base_url:
+            self.report.notes.append(
+                "no baseline: verify checks readiness and issuer only; give --baseline latest, or "
+                "--primary-base-url (a port-forward) to take one of the site now"
+            )
+            return
+        issuer_path = urlsplit(self.out.issuer).path
+        scope = (
+            issuer_path.split("/realms/", 1)[1] if self.out.idp == "keycloak" else issuer_path.strip("/").split("/")[-1]
+        )
+        target = Target(
+            self.out.idp,
+            self.o.primary_base_url,
+            realm=scope if self.out.idp == "keycloak" else None,
+            app=scope if self.out.idp == "authentik" else None,
+        )
+        try:
+            baseline = capture_baseline(BaselineParams(target))
+        except DrError as exc:
+            self.report.notes.append(
+                f"no baseline could be taken from {self.o.primary_base_url} ({exc.message}): "
+                "verify checks readiness and issuer only"
+            )
+            return
+        self.journal.pinned["baseline"] = baseline.to_dict()
+        self.use_pinned_baseline()
+
+    def use_pinned_baseline(self) -> None:
+        """Verify against the baseline preflight took (also on a re-run, which takes none)."""
+        doc = self.journal.pinned.get("baseline")
+        if doc and not isinstance(self.validator, FailoverValidator):
+            baseline = Baseline.from_dict(doc, source="taken by recover's preflight")
+            self.validator = FailoverValidator(
+                baseline, "the baseline recover's preflight took", base_url=self.o.primary_base_url
+            )

@@ -92,6 +92,7 @@ class Recover(Preflight, CutOver, Follow):
             self._same_incident()
             with self.report.step("preflight") as step:
                 step.detail.update(self.preflight())
+            self.use_pinned_baseline()
             if self.o.dry_run:
                 self._plan()
                 return

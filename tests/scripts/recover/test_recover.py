@@ -298,3 +298,42 @@ def test_the_state_and_lock_live_in_the_dr_bucket_by_default(world, primary, tmp
         .list_objects_v2(Bucket=world.outputs["archive"]["drBucket"], Prefix="idp-dr/runbook/recover-sso-db/lock.json")
     )
     assert listing["KeyCount"] == 0  # the lock was let go
+
+
+def test_without_a_baseline_preflight_takes_one_and_verify_catches_lost_signing_keys(world, primary, tmp_path):
+    """--primary-base-url (a port-forward to Keycloak): preflight records the keys published now; a restored
+    site that publishes other keys (tokens issued today would no longer validate) fails verify."""
+    from tests.fakes.keycloak import FakeKeycloak, generate_keys
+
+    backup_replication_answered(world)
+    today, other = generate_keys(2)
+    with FakeKeycloak(realm="company", keys=[today]) as keycloak:
+        real_start = recover_module.Recover.start
+
+        def start_with_other_keys(self):
+            keycloak.keys = [other]  # the restore brought back a realm without today's key
+            return real_start(self)
+
+        recover_module.Recover.start = start_with_other_keys
+        try:
+            result = recover(world, primary, tmp_path, "--latest", "--yes", "--primary-base-url", keycloak.url)
+        finally:
+            recover_module.Recover.start = real_start
+    assert result.code == 1
+    doc = result.json()
+    assert names(doc)["verify"] == "failed"
+    checks = {c["name"]: c["status"] for c in doc["checks"]}
+    assert checks["primary.verify.jwks.baseline_overlap"] == "FAIL"
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert state["pinned"]["baseline"]["jwks"]["signing_kids"] == [today.kid]
+
+
+def test_a_baseline_taken_now_passes_when_the_restored_site_keeps_its_keys(world, primary, tmp_path):
+    from tests.fakes.keycloak import FakeKeycloak, generate_keys
+
+    backup_replication_answered(world)
+    with FakeKeycloak(realm="company", keys=generate_keys(1)) as keycloak:
+        result = recover(world, primary, tmp_path, "--latest", "--yes", "--primary-base-url", keycloak.url)
+    assert result.code == 0, result.stderr
+    checks = {c["name"]: c["status"] for c in result.json()["checks"]}
+    assert checks["primary.verify.jwks.baseline_overlap"] == "pass" and checks["primary.verify.issuer"] == "pass"
