@@ -19,8 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from scripts.aws.client import error_code, error_message
 from scripts.aws.rds import describe_instance
-from scripts.errors import RefusedError
+from scripts.errors import ExternalError, RefusedError
 from scripts.k8s.site import point_at
 from scripts.polling import Verdict, poll_until
 from scripts.recover.options import TAG_INCIDENT, TAG_ROLE
@@ -57,14 +60,7 @@ class CutOver:
             if current is not None and current.get("DbiResourceId") != rid:
                 raise RefusedError(f"{old} in {region} is another instance ({current.get('DbiResourceId')}), not {rid}")
             if current is not None:
-                rds = self.aws.client("rds", region)
-                self.aws.call(
-                    rds,
-                    "ModifyDBInstance",
-                    DBInstanceIdentifier=old,
-                    NewDBInstanceIdentifier=new,
-                    ApplyImmediately=True,
-                )
+                self._call_rename(old, new)
             # else: the rename is under way and neither name resolves yet
         self.progress.update(f"renaming {old} to {new}")
         poll_until(
@@ -78,6 +74,26 @@ class CutOver:
             timeout_hint="a rename takes minutes; re-run to keep waiting (it resumes here)",
             on_failed=lambda verdict: RefusedError(verdict.message, hint="nothing else was renamed"),
         )
+
+    def _call_rename(self, old: str, new: str) -> None:
+        rds = self.aws.client("rds", self.out.primaryRegion)
+        try:
+            self.aws.call(
+                rds, "ModifyDBInstance", DBInstanceIdentifier=old, NewDBInstanceIdentifier=new, ApplyImmediately=True
+            )
+        except ClientError as exc:
+            names = self.names
+            undo = ""
+            if old == names.restored:  # the damaged instance is already out of the way: say how to undo it
+                undo = (
+                    f"; or put the damaged instance back: aws rds modify-db-instance --region "
+                    f"{self.out.primaryRegion} --db-instance-identifier {names.damaged} "
+                    f"--new-db-instance-identifier {names.original} --apply-immediately"
+                )
+            raise ExternalError(
+                f"the rename of {old} to {new} failed: {error_code(exc)}: {error_message(exc)}",
+                hint=f"no IdP runs meanwhile (the site is at 0); fix the cause and re-run to resume{undo}",
+            ) from None
 
     def _tag(self, name: str, role: str) -> None:
         found = describe_instance(self.aws, self.out.primaryRegion, name) or {}

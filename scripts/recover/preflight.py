@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from scripts.aws.rds import describe_instance
 from scripts.errors import DrError, InputError, RefusedError
 from scripts.failover.validation import FailoverValidator
+from scripts.recover.options import TAG_INCIDENT
 from scripts.restore.rds.checks import _window_for_instance
 from scripts.restore.rds.request import RestoreSpec, check_restore_time
 from scripts.timeutil import iso
@@ -63,7 +64,7 @@ class Preflight:
             region=self.out.primaryRegion,
             poll_interval=self.o.poll_interval,
             timeout_s=self.o.timeout_s,
-            extra_tags={"idp-dr:incident": self.names.incident},
+            extra_tags={TAG_INCIDENT: self.names.incident},
         )
 
     def _primary_instance(self) -> dict[str, Any]:

@@ -337,3 +337,30 @@ def test_a_baseline_taken_now_passes_when_the_restored_site_keeps_its_keys(world
     assert result.code == 0, result.stderr
     checks = {c["name"]: c["status"] for c in result.json()["checks"]}
     assert checks["primary.verify.jwks.baseline_overlap"] == "pass" and checks["primary.verify.issuer"] == "pass"
+
+
+def test_a_failed_second_rename_says_how_to_finish_or_undo_and_a_rerun_finishes(world, primary, tmp_path):
+    backup_replication_answered(world)
+
+    def refuse_second_rename(params):
+        if str(params.get("DBInstanceIdentifier", "")).startswith("sso-db-recover-"):
+            return error("InvalidDBInstanceState", "DB instance is not available for modification", 400)
+        return None
+
+    world.faults.add("ModifyDBInstance", refuse_second_rename)
+    failed = recover(world, primary, tmp_path, "--latest", "--yes")
+    assert failed.code == 5
+    restored = [p["DBInstanceIdentifier"] for p in world.recorder.params("ModifyDBInstance")][-1]
+    damaged = restored.replace("-recover-", "-damaged-")
+    assert failed.error_line == (
+        f"the rename of {restored} to sso-db failed: InvalidDBInstanceState: DB instance is "
+        "not available for modification"
+    )
+    assert failed.hint_line.endswith(
+        f"--db-instance-identifier {damaged} --new-db-instance-identifier sso-db --apply-immediately"
+    )
+    world.faults.clear()
+    backup_replication_answered(world)
+    again = recover(world, primary, tmp_path, "--latest", "--yes")
+    assert again.code == 0, again.stderr
+    assert instance(world, "sso-db")["DBInstanceIdentifier"] == "sso-db" and instance(world, damaged) is not None
