@@ -97,8 +97,13 @@ def restore_dump(req: RestoreRequest, s3: Any, report: Report, journal: Journal 
         owner, connections, target_major = _target(req, journal.pinned.get("owner"))
         _compatible(req, manifest, target_major)
         step.detail.update(dump=manifest.key, owner=owner, open_connections=connections, resumed=journal.resumed)
-    plan = {"dump": f"s3://{req.bucket}/{manifest.key}", "database": req.dbname, "owner": owner,
-            "idp_version": manifest.idp_version, "dumped_at": manifest.started_at}  # fmt: skip
+    plan = {
+        "dump": f"s3://{req.bucket}/{manifest.key}",
+        "database": req.dbname,
+        "owner": owner,
+        "idp_version": manifest.idp_version,
+        "dumped_at": manifest.started_at,
+    }
     if req.dry_run:
         for name in STEPS:
             report.skip_step(name, "dry run: nothing changed")
@@ -196,7 +201,38 @@ def _target(req: RestoreRequest, pinned_owner: str | None) -> tuple[str, int, in
     owner = req.owner or pinned_owner or (row[0] if row else None)
     if owner is None:
         raise InputError("--owner", None, f"the role that owns {req.dbname!r} (it does not exist yet to ask)")
+    _may_replace(req, owner)
     return owner, connections, major
+
+
+def _may_replace(req: RestoreRequest, owner: str) -> None:
+    """Everything the procedure needs of the admin connection, checked before anything is dropped: the
+    owner role exists, and the admin may create databases and act as that role (drop its database,
+    ``pg_restore --role``). RDS's master user is no superuser: it must be a member of the app role."""
+    with _admin(req) as conn:
+        found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (owner,)).fetchone()
+        if found is None:
+            raise InputError(
+                "--owner",
+                owner,
+                "a role that exists on the target server (create it first: 'idp-dr bootstrap db' does)",
+            )
+        admin, createdb, member = conn.execute(
+            "SELECT current_user, rolsuper OR rolcreatedb, pg_has_role(current_user, %s, 'MEMBER') "
+            "FROM pg_roles WHERE rolname = current_user",
+            (owner,),
+        ).fetchone()
+    if not createdb:
+        raise RefusedError(
+            f"the admin connection's role {admin} may not create databases; nothing was changed",
+            hint="connect as the instance's master user (RDS) or a role with CREATEDB",
+        )
+    if not member:
+        raise RefusedError(
+            f"the admin connection's role {admin} is not a member of {owner}: it could drop {req.dbname!r} but not "
+            "restore it as its owner; nothing was changed",
+            hint=f"GRANT {owner} TO {admin}; then re-run",
+        )
 
 
 def _compatible(req: RestoreRequest, manifest: Manifest, target_major: int) -> None:
@@ -249,9 +285,14 @@ def _pg_restore(req: RestoreRequest, s3: Any, manifest: Manifest, owner: str) ->
     env_password = str(params.pop("password", "") or "")
     params["dbname"] = req.dbname
     argv = [
-        str(find_pg_bindir() / "pg_restore"), "--no-owner", "--no-privileges", f"--role={owner}", "--exit-on-error",
-        "--dbname", make_conninfo(**params),
-    ]  # fmt: skip
+        str(find_pg_bindir() / "pg_restore"),
+        "--no-owner",
+        "--no-privileges",
+        f"--role={owner}",
+        "--exit-on-error",
+        "--dbname",
+        make_conninfo(**params),
+    ]
     env = {"PGPASSWORD": env_password} if env_password else {}
     body = s3.get_object(Bucket=req.bucket, Key=manifest.key)["Body"]
     if req.jobs > 1:
@@ -274,10 +315,13 @@ def _verify(req: RestoreRequest, report: Report) -> None:
     params["dbname"] = req.dbname
     scope = spec.baseline.scope
     target = Target(
-        spec.baseline.idp, spec.base_url, realm=scope if spec.baseline.idp == "keycloak" else None,
-        app=scope if spec.baseline.idp == "authentik" else None, mgmt_url=spec.mgmt_url,
+        spec.baseline.idp,
+        spec.base_url,
+        realm=scope if spec.baseline.idp == "keycloak" else None,
+        app=scope if spec.baseline.idp == "authentik" else None,
+        mgmt_url=spec.mgmt_url,
         db=DbParams(make_conninfo(**params)),
-    )  # fmt: skip
+    )
     sub = Report("verify")
     verify(VerifyParams(target, client=spec.client), sub, spec.baseline)
     for check in sub.checks:
@@ -291,9 +335,12 @@ def _run(argv: list[str], env: dict[str, str], stdin_body: Any) -> None:
     import os
 
     proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE if stdin_body is not None else None, stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL, env={**os.environ, **env},
-    )  # fmt: skip
+        argv,
+        stdin=subprocess.PIPE if stdin_body is not None else None,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
     if stdin_body is not None:
         try:
             for chunk in iter(lambda: stdin_body.read(1 << 20), b""):

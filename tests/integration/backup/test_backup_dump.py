@@ -407,3 +407,54 @@ def test_a_database_without_the_idps_schema_is_refused_before_anything_is_writte
         "nothing was written"
     )
     assert client.list_objects_v2(Bucket=BUCKET).get("KeyCount") == before
+
+
+def test_an_owner_that_does_not_exist_is_refused_before_anything_is_dropped(lab, aws_env):
+    fresh_dump(lab)
+    before = markers(lab)
+    code, doc, _ = run_restore(lab, "--yes", "--owner", "nobody")
+    assert code == ExitCode.BAD_INPUT
+    assert doc["error"]["message"] == (
+        "invalid --owner 'nobody': a role that exists on the target server "
+        "(create it first: 'idp-dr bootstrap db' does)"
+    )
+    assert markers(lab) == before
+
+
+def test_an_admin_that_could_drop_but_not_restore_is_refused_before_anything_is_dropped(lab, aws_env):
+    fresh_dump(lab)
+    before = markers(lab)
+    password = secrets.token_urlsafe(12)
+    lab.pg.execute(f"CREATE ROLE half_admin LOGIN CREATEDB PASSWORD '{password}'")
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(
+            [
+                "restore",
+                "dump",
+                "--archive",
+                f"s3://{BUCKET}",
+                "--endpoint-url",
+                lab.s3.endpoint_url,
+                "--db-dsn",
+                lab.pg.tcp_dsn("postgres", "half_admin", password),
+                "--dbname",
+                "keycloak",
+                "--yes",
+                "--state-dir",
+                str(lab.workspace / "state-half"),
+                "--json",
+                "--quiet",
+            ],
+            stdout=out,
+            stderr=err,
+        )
+        doc = json.loads(out.getvalue())
+    finally:
+        lab.pg.execute("DROP ROLE half_admin")
+    assert code == ExitCode.REFUSED
+    assert doc["error"]["message"] == (
+        "the admin connection's role half_admin is not a member of keycloak: it could drop 'keycloak' but not restore "
+        "it as its owner; nothing was changed"
+    )
+    assert markers(lab) == before
