@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import psycopg
 
@@ -38,7 +39,7 @@ from scripts.drill.options import LocalDrillOptions
 from scripts.drill.timing import _Clock, _Phase
 from scripts.drill.workload import MarkerWorkload
 from scripts.errors import ExternalError
-from scripts.lab.keycloak import JdbcDatabase, ensure_build, start_keycloak
+from scripts.lab.keycloak import JdbcDatabase, KeycloakServer, ensure_build, start_keycloak
 from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
 from scripts.pg.osuser import pg_os_user
@@ -182,17 +183,7 @@ class DrillBase(DrillAudit, DrillArtefacts):
         opts = self.opts
         report = self.report
         with self.phase("prepare: primary Keycloak", "setup"):
-            lab.keycloak = start_keycloak(
-                self.supervisor,
-                self.workspace,
-                name="primary",
-                build=lab.build,
-                hostname=opts.hostname,
-                db=JdbcDatabase.local(lab.primary.port, DB_NAME, DB_USER, lab.db_password),
-                timeout=opts.keycloak_timeout_s,
-                progress=opts.progress,
-                log=self.say,
-            )
+            lab.keycloak = self._keycloak(lab, "primary", lab.primary.port)
             self.log_paths.append(("primary-keycloak.log", lab.keycloak.log_path))
             report.register_secret(lab.keycloak.admin_password)
             lab.admin = lab.keycloak.admin()
@@ -288,20 +279,8 @@ class DrillBase(DrillAudit, DrillArtefacts):
 
     def _start_standby(self, lab: _Lab) -> None:
         """The standby Keycloak on the restored database."""
-        opts = self.opts
         with self.phase("recover: standby Keycloak ready", "recovery"):
-            lab.standby = start_keycloak(
-                self.supervisor,
-                self.workspace,
-                name="standby",
-                build=lab.build,
-                hostname=opts.hostname,
-                db=JdbcDatabase.local(lab.restored_port, DB_NAME, DB_USER, lab.db_password),
-                admin_password=lab.keycloak.admin_password,
-                timeout=opts.keycloak_timeout_s,
-                progress=opts.progress,
-                log=self.say,
-            )
+            lab.standby = self._keycloak(lab, "standby", lab.restored_port, admin_password=lab.keycloak.admin_password)
             self.log_paths.append(("standby-keycloak.log", lab.standby.log_path))
         lab.ready_at = self.clock.now()
         self.rto["keycloak_ready_s"] = lab.ready_at - lab.restored_at
@@ -364,6 +343,22 @@ class DrillBase(DrillAudit, DrillArtefacts):
             name = f"workload-user-{tick}"
             admin.create_user(REALM, name, password=secrets.token_urlsafe(12))
             self.users_written.append((name, utcnow()))
+
+    def _keycloak(self, lab: _Lab, name: str, db_port: int, **extra: Any) -> KeycloakServer:
+        """A Keycloak of the drill on the database at ``db_port``, with the drill's public hostname."""
+        opts = self.opts
+        return start_keycloak(
+            self.supervisor,
+            self.workspace,
+            name=name,
+            build=lab.build,
+            hostname=opts.hostname,
+            db=JdbcDatabase.local(db_port, DB_NAME, DB_USER, lab.db_password),
+            timeout=opts.keycloak_timeout_s,
+            progress=opts.progress,
+            log=self.say,
+            **extra,
+        )
 
     def _absorb(self, sub: Report, prefix: str) -> None:
         for check in sub.checks:
