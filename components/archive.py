@@ -54,6 +54,8 @@ class WalArchiveArgs:
     #: The archiving service account per site ("primary", "dr"): each gets its own writer role.
     writers: dict[str, IrsaSubject] = field(default_factory=dict)
     tag_base: dict[str, str] = field(default_factory=dict)
+    #: The primary region's alarm topic, for the replication alarms (None: none).
+    alarm_topic_arn: pulumi.Input[str] | None = None
 
 
 def _service_account_subject(subject: IrsaSubject) -> str:
@@ -119,6 +121,7 @@ class WalArchive(pulumi.ComponentResource):
                 dr_object_lock=args.object_lock or args.dr_object_lock,
                 # What the bucket holds: the policy pack requires Object Lock on the archive's DR copy.
                 tag_base={**args.tag_base, "idp-dr:data": "archive"},
+                alarm_topic_arn=args.alarm_topic_arn,
             ),
             pulumi.ResourceOptions(parent=self),
         )

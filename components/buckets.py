@@ -40,6 +40,10 @@ class ObjectLockSettings:
     days: int
 
 
+#: The one replication rule: every object to the DR bucket (its ID names it in the RTC metrics).
+REPLICATION_RULE = "all-objects-to-dr"
+
+
 @dataclass(frozen=True)
 class ReplicatedBucketsArgs:
     sites: Sites
@@ -54,6 +58,9 @@ class ReplicatedBucketsArgs:
     #: The DR bucket's lock (the primary's is ``object_lock``).
     dr_object_lock: ObjectLockSettings | None = None
     tag_base: dict[str, str] = field(default_factory=dict)
+    #: The primary region's alarm topic: S3 reports replication metrics in the source bucket's region.
+    #: None: no replication alarms (a caller without notifications).
+    alarm_topic_arn: pulumi.Input[str] | None = None
 
 
 class ReplicatedBuckets(pulumi.ComponentResource):
@@ -80,7 +87,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             role=role.arn,
             rules=[
                 {
-                    "id": "all-objects-to-dr",
+                    "id": REPLICATION_RULE,
                     "status": "Enabled",
                     "priority": 1,
                     "filter": {"prefix": ""},
@@ -99,6 +106,8 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             # S3 refuses replication until versioning is on at both ends.
             opts=opts(self, args.sites.primary.provider, depends_on=[primary_versioning, dr_versioning]),
         )
+        if args.alarm_topic_arn is not None:
+            self._replication_alarms(name, args.alarm_topic_arn)
         self.primary_bucket_name = self.primary_bucket.bucket
         self.dr_bucket_name = self.dr_bucket.bucket
         self.replication_role_arn = role.arn
@@ -111,6 +120,50 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         )
 
     # ------------------------------------------------------------------ pieces
+    def _replication_alarms(self, name: str, topic_arn: pulumi.Input[str]) -> None:
+        """The DR copy falling behind (latency above the RTC threshold) or objects failing to replicate.
+
+        Both are RTC metrics (on above), per source bucket, destination bucket and rule. No replication
+        traffic means no data points: not an alarm (an idle archive is not a broken one).
+        """
+        args = self._args
+        dimensions = pulumi.Output.all(self.primary_bucket.bucket, self.dr_bucket.bucket).apply(
+            lambda names: {"SourceBucket": names[0], "DestinationBucket": names[1], "RuleId": REPLICATION_RULE}
+        )
+        for suffix, metric, statistic, threshold, why in (
+            (
+                "replication-latency",
+                "ReplicationLatency",
+                "Maximum",
+                RTC_MINUTES * 60,
+                f"objects reach the DR bucket later than the {RTC_MINUTES}-minute RTC threshold",
+            ),
+            (
+                "replication-failed",
+                "OperationsFailedReplication",
+                "Sum",
+                0,
+                "objects failed to replicate to the DR bucket (a key, a policy or Object Lock refuses them)",
+            ),
+        ):
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{suffix}",
+                alarm_description=f"idp-dr {name}: {why}; the DR copy is incomplete",
+                namespace="AWS/S3",
+                metric_name=metric,
+                dimensions=dimensions,
+                statistic=statistic,
+                period=300,
+                evaluation_periods=1,
+                threshold=threshold,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[topic_arn],
+                ok_actions=[topic_arn],
+                tags=tags(args.tag_base),
+                opts=opts(self, args.sites.primary.provider),
+            )
+
     def _bucket(
         self,
         name: str,

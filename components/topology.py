@@ -113,10 +113,10 @@ class DrTopology(pulumi.ComponentResource):
             Site("dr", providers.aws_dr, cfg.dr_region),
         )
         notifications = self._build_notifications()
-        archive = self._build_archive()
+        archive = self._build_archive(notifications)
         database, endpoints = self._build_database(secrets, notifications, archive)
         access = self._build_access(secrets, endpoints)
-        media = self._build_media(archive)
+        media = self._build_media(archive, notifications)
         bootstrap = _bootstrap_spec(cfg, database, access, endpoints)
         backup = _backup_spec(cfg, archive, notifications)
         sites = self._build_sites(secrets, archive, access, media, endpoints, (bootstrap, backup))
@@ -156,7 +156,7 @@ class DrTopology(pulumi.ComponentResource):
         )
         return notifications
 
-    def _build_archive(self) -> WalArchive:
+    def _build_archive(self, notifications: Notifications) -> WalArchive:
         """KMS keys and the archive buckets (WAL, base backups, dumps), replicated to DR."""
         name, cfg, child, tag_base = self._name, self._cfg, self._child, self._tag_base
         writers: dict[str, IrsaSubject] = {}
@@ -187,6 +187,7 @@ class DrTopology(pulumi.ComponentResource):
                 dr_object_lock=dr_object_lock,
                 writers=writers,
                 tag_base=tag_base,
+                alarm_topic_arn=notifications.primary_topic_arn,
             ),
             child,
         )
@@ -259,7 +260,7 @@ class DrTopology(pulumi.ComponentResource):
         )
         return access
 
-    def _build_media(self, archive: WalArchive) -> ReplicatedBuckets | None:
+    def _build_media(self, archive: WalArchive, notifications: Notifications) -> ReplicatedBuckets | None:
         """authentik's media buckets, one per region, replicated."""
         name, cfg, child, tag_base = self._name, self._cfg, self._child, self._tag_base
         media = None
@@ -273,6 +274,7 @@ class DrTopology(pulumi.ComponentResource):
                     primary_bucket_name=None,
                     dr_bucket_name=None,
                     tag_base={**tag_base, "idp-dr:data": "media"},
+                    alarm_topic_arn=notifications.primary_topic_arn,
                 ),
                 child,
             )

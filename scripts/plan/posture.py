@@ -49,6 +49,7 @@ def posture_of(cfg, offline: OfflineRun) -> dict[str, Any]:
         "database_failover_estimate_s": db_estimate,
         "database_failover_estimate_source": source,
         "replication": _replication_targets(offline),
+        "alarms": _alarms(offline),
         "issuer": cfg.idp.issuer,
         "issuer_health_check": cfg.dns.health_check.issuer_check,
         "secondary_record_health_check": cfg.dns.secondary_record_health_check,
@@ -79,6 +80,28 @@ def _replication_targets(offline: OfflineRun) -> list[str]:
     return out
 
 
+_OPERATORS = {
+    "GreaterThanThreshold": ">",
+    "LessThanThreshold": "<",
+    "GreaterThanOrEqualToThreshold": ">=",
+    "LessThanOrEqualToThreshold": "<=",
+}
+
+
+def _alarms(offline: OfflineRun) -> list[str]:
+    """Every alarm of the DR paths: what it watches, its threshold, and the region whose topic it notifies."""
+    out = []
+    for record in offline.recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+        i = record.inputs
+        operator = _OPERATORS.get(i.get("comparisonOperator"), i.get("comparisonOperator"))
+        topics = ", ".join(sorted({region_of_arn(plain(a)) for a in i.get("alarmActions", [])})) or "no topic"
+        out.append(
+            f"{record.name}: {i.get('namespace')} {i.get('metricName')} {operator} "
+            f"{plain(i.get('threshold'))} -> {topics}"
+        )
+    return sorted(out)
+
+
 def render_posture(posture: dict[str, Any]) -> list[str]:
     estimate = posture["database_failover_estimate_s"]
     lines = [
@@ -99,6 +122,8 @@ def render_posture(posture: dict[str, Any]) -> list[str]:
         f"  targets        RPO {posture['targets']['rpo_s']} s, RTO {posture['targets']['rto_s']} s",
         "  replication:",
         *[f"    {line}" for line in posture["replication"]],
+        "  alarms (each to the SNS topic of the region named):",
+        *[f"    {line}" for line in posture["alarms"]],
         "",
     ]
     return lines

@@ -297,3 +297,34 @@ def test_only_s3_replicating_the_source_bucket_may_assume_the_replication_role(d
     account = statement["Condition"]["StringEquals"]["aws:SourceAccount"]
     assert re.fullmatch(r"\d{12}", account), account
     assert default_run.recorder.calls == []  # learned without a data-source call
+
+
+def test_replication_falling_behind_or_failing_alarms_to_the_primary_topic(default_run):
+    """S3 publishes the RTC metrics in the source region, per source bucket, destination bucket and rule."""
+    rec = default_run.recorder
+    topic = rec.by_name("sso-alarms-primary").outputs["arn"]
+    primary, dr = archive_buckets(default_run)
+    [rule] = rec.by_name("sso-archive-buckets-replication").inputs["rules"]
+    expected = {
+        "sso-archive-buckets-replication-latency": ("ReplicationLatency", "Maximum", 900),
+        "sso-archive-buckets-replication-failed": ("OperationsFailedReplication", "Sum", 0),
+    }
+    for name, (metric, statistic, threshold) in expected.items():
+        alarm = rec.by_name(name)
+        assert alarm.region == "eu-west-1", name
+        assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/S3", metric)
+        assert (alarm.inputs["statistic"], alarm.inputs["threshold"]) == (statistic, threshold)
+        assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+        assert alarm.inputs["dimensions"] == {
+            "SourceBucket": primary.outputs["bucket"],
+            "DestinationBucket": dr.outputs["bucket"],
+            "RuleId": rule["id"],
+        }
+        assert alarm.inputs["alarmActions"] == [topic] and alarm.inputs["okActions"] == [topic]
+        assert alarm.inputs["treatMissingData"] == "notBreaching"  # an idle archive is not a broken one
+    assert 900 == 60 * rule["destination"]["replicationTime"]["time"]["minutes"]  # the RTC threshold itself
+
+
+def test_the_media_buckets_alarm_on_replication_too(authentik_run):
+    names = {r.name for r in authentik_run.recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert {"sso-media-replication-latency", "sso-media-replication-failed"} <= names

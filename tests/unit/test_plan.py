@@ -51,6 +51,20 @@ def test_plan_prints_the_topology_per_region_and_cluster():
     assert "pass    rto.budget" in out
 
 
+def test_the_posture_lists_every_alarm_of_the_dr_paths_with_its_threshold_and_topic_region():
+    code, out, err = run_cli("--stack", "prod", "--json")
+    assert code == ExitCode.OK, err
+    alarms = json.loads(out)["result"]["posture"]["alarms"]
+    for line in (
+        "sso-archive-buckets-replication-failed: AWS/S3 OperationsFailedReplication > 0 -> eu-west-1",
+        "sso-archive-buckets-replication-latency: AWS/S3 ReplicationLatency > 900 -> eu-west-1",
+        "sso-database-dr-replica-lag: AWS/RDS ReplicaLag > 300 -> eu-central-1",
+        "sso-primary-site-backup-freshness: IdpDr/Backups VerifiedDumps < 1 -> eu-west-1",
+    ):
+        assert line in alarms
+    assert not [a for a in alarms if a.endswith("no topic")]
+
+
 def test_plan_json_carries_resources_posture_and_outputs():
     code, out, _ = run_cli("--stack", "prod", "--json")
     doc = json.loads(out)
