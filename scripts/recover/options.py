@@ -52,7 +52,7 @@ class Names:
 
     @classmethod
     def for_incident(cls, original: str, started: datetime) -> Names:
-        stamp = started.strftime("%Y%m%d%H%M%S")
+        stamp = started.strftime("%Y%m%d%H%M%S") + f"{started.microsecond // 1000:03d}"  # two runs never share one
         keep = 63 - len("-recover-") - len(stamp)
         base = original[:keep].rstrip("-")
         return cls(original, f"{base}-recover-{stamp}", f"{base}-damaged-{stamp}", f"rc-{started:%Y%m%dT%H%M%SZ}")

@@ -87,7 +87,7 @@ class Preflight:
             if describe_instance(self.aws, self.out.primaryRegion, name) is not None:
                 raise RefusedError(
                     f"an instance named {name} already exists in {self.out.primaryRegion}",
-                    hint="another recover in the same minute? wait a minute and re-run",
+                    hint="left by another recover: find out which (its tags name the incident)",
                 )
 
     def _site_running(self) -> int:

@@ -148,10 +148,12 @@ class Recover(Preflight, CutOver, Follow):
             )
         if not self.o.reason:
             raise InputError("--reason", None, "why the unfinished recover is abandoned (required with --force)")
-        self.store.archive_state(f"abandoned-{iso(self.clock.now()).replace(':', '')}")
-        self.journal = Journal.open(self.store, command=COMMAND, subject=self.names.original)
+        stamp = f"abandoned-{iso(self.clock.now()).replace(':', '')}"
+        self.journal = Journal.fresh(self.store, command=COMMAND, subject=self.names.original, archive_first=stamp)
         self.journal.data["abandoned_previous"] = {"restore_time": pinned["restore_time"], "reason": self.o.reason}
-        self.names = Names.for_incident(self.names.original, self.clock.now())
+        self.names = Names.for_incident(
+            self.names.original, parse_iso(self.journal.data["started_at"]) or self.clock.now()
+        )
 
     # -- the steps -----------------------------------------------------------------------------
     def restore(self) -> dict[str, Any]:

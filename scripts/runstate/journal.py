@@ -32,10 +32,18 @@ class Journal:
     #: None: kept in memory only (a caller that needs no resume, like the local drill).
     store: StateStore | None
     data: dict[str, Any]
+    #: A finished run's stamp: its state is archived (``state-<stamp>.json``) before this run's first save.
+    archive_first: str | None = None
 
     @classmethod
     def in_memory(cls, command: str = "", subject: str = "") -> Journal:
         return cls(None, _new(command, subject))
+
+    @classmethod
+    def fresh(cls, store: StateStore, *, command: str, subject: str, archive_first: str) -> Journal:
+        """A new run that replaces the store's current one, which is kept as ``state-<archive_first>.json``
+        at this run's first save."""
+        return cls(store, _new(command, subject), archive_first=archive_first)
 
     @classmethod
     def open(cls, store: StateStore, *, command: str, subject: str) -> Journal:
@@ -52,7 +60,8 @@ class Journal:
             if data.get("completed_at") is None:
                 data["runs"].append({"started_at": iso(utcnow()), "ended_at": None, "result": None})
                 return cls(store, data)
-            store.archive_state(data["completed_at"].replace(":", ""))
+            # The finished run is kept for the record, but only once this one writes: a dry run writes nothing.
+            return cls(store, _new(command, subject), archive_first=data["completed_at"].replace(":", ""))
         return cls(store, _new(command, subject))
 
     @property
@@ -104,8 +113,12 @@ class Journal:
         self.save()
 
     def save(self) -> None:
-        if self.store is not None:  # the store replaces the file whole: never a half-written journal
-            self.store.write_state(self.data)
+        if self.store is None:
+            return
+        if self.archive_first:
+            self.store.archive_state(self.archive_first)
+            self.archive_first = None
+        self.store.write_state(self.data)  # the store replaces the file whole: never a half-written journal
 
 
 def _new(command: str, subject: str) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def test_swap_restores_renames_and_brings_the_site_back_on_the_original_name(wor
         ("follow", "ok"),
     ]
     incident = doc["result"]["incident"]
-    stamp = incident.removeprefix("rc-").replace("T", "")[:14]
+    stamp = doc["result"]["restore"]["target"].removeprefix("sso-db-recover-")
     # The original name now serves the restored instance; the damaged one is kept, renamed and tagged.
     serving, kept = instance(world, "sso-db"), instance(world, f"sso-db-damaged-{stamp}")
     assert serving["DbiResourceId"] != damaged["DbiResourceId"]
@@ -364,3 +364,37 @@ def test_a_failed_second_rename_says_how_to_finish_or_undo_and_a_rerun_finishes(
     again = recover(world, primary, tmp_path, "--latest", "--yes")
     assert again.code == 0, again.stderr
     assert instance(world, "sso-db")["DBInstanceIdentifier"] == "sso-db" and instance(world, damaged) is not None
+
+
+def test_force_with_a_reason_abandons_the_unfinished_recover_for_the_record(world, primary, tmp_path, monkeypatch):
+    monkeypatch.setattr(recover_module.Recover, "stop", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert recover(world, primary, tmp_path, "--latest", "--yes").code == 130
+    monkeypatch.undo()
+    result = recover(
+        world,
+        primary,
+        tmp_path,
+        "--latest",
+        "--method",
+        "repoint",
+        "--yes",
+        "--force",
+        "--reason",
+        "swap abandoned: rename quota",
+    )
+    assert result.code == 0, result.stderr
+    [kept] = sorted((tmp_path / "state").glob("state-abandoned-*.json"))
+    assert json.loads(kept.read_text())["pinned"]["method"] == "swap"
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert state["pinned"]["method"] == "repoint" and state["reason"] == "swap abandoned: rename quota"
+    assert state["abandoned_previous"] == {"restore_time": "latest", "reason": "swap abandoned: rename quota"}
+
+
+def test_a_dry_run_after_a_finished_recover_writes_nothing(world, primary, tmp_path):
+    backup_replication_answered(world)
+    assert recover(world, primary, tmp_path, "--latest", "--yes").code == 0
+    before = sorted(p.name for p in (tmp_path / "state").iterdir())
+    writes = list(world.recorder.runbook_writes())
+    assert recover(world, primary, tmp_path, "--latest", "--dry-run").code == 0
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == before
+    assert world.recorder.runbook_writes() == writes

@@ -127,7 +127,7 @@ def test_recover_swaps_a_restored_instance_in_on_the_sandbox(sandbox):
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert [s["status"] for s in doc["steps"] if "." not in s["name"]] == ["ok"] * 7
-    stamp = doc["result"]["incident"].removeprefix("rc-").replace("T", "")[:14]
+    stamp = doc["result"]["restore"]["target"].removeprefix("sso-db-recover-")
     import boto3
 
     rds = boto3.client(
