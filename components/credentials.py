@@ -59,6 +59,7 @@ class DatabaseAccess(pulumi.ComponentResource):
     dr_endpoint_arn: pulumi.Output[str]
     authentik_key_name: pulumi.Output[str] | None
     verifier_secret_name: pulumi.Output[str]
+    verifier_secret_arn: pulumi.Output[str]
     authentik_key_arn: pulumi.Output[str] | None
     authentik_key_dr_arn: pulumi.Output[str] | None
 
@@ -125,6 +126,7 @@ class DatabaseAccess(pulumi.ComponentResource):
             "Client credentials of the verifier client (bootstrap verifier writes it; replicated to DR)",
         )
         self.verifier_secret_name = verifier.name
+        self.verifier_secret_arn = verifier.arn
         self.app_credentials_name = credentials.name
         self.app_credentials_arn = credentials.arn
         self.app_credentials_dr_arn = self._dr_arn(credentials.arn)

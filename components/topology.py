@@ -28,8 +28,9 @@ from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionN
 from components.exports import dns_outputs, rds_outputs, self_managed_outputs, standby_outputs
 from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
+from components.runbook_jobs import backup_spec, baseline_spec
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
-from components.standby.spec import BackupSpec, BootstrapSpec
+from components.standby.spec import BackupSpec, BaselineSpec, BootstrapSpec
 from contract.outputs import STACK_OUTPUTS_PARAMETER, ArchiveOutputs, StackOutputs, exported
 
 #: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
@@ -118,8 +119,9 @@ class DrTopology(pulumi.ComponentResource):
         access = self._build_access(secrets, endpoints)
         media = self._build_media(archive, notifications)
         bootstrap = _bootstrap_spec(cfg, database, access, endpoints)
-        backup = _backup_spec(cfg, archive, notifications)
-        sites = self._build_sites(secrets, archive, access, media, endpoints, (bootstrap, backup))
+        baseline = baseline_spec(cfg, archive, access, secrets_key_arn=endpoints.primary_key_arn)
+        jobs = (bootstrap, backup_spec(cfg, archive, notifications), baseline)
+        sites = self._build_sites(secrets, archive, access, media, endpoints, jobs)
         dns = self._build_dns(sites, notifications)
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
         self._publish_outputs()
@@ -287,7 +289,7 @@ class DrTopology(pulumi.ComponentResource):
         access: DatabaseAccess,
         media: ReplicatedBuckets | None,
         endpoints: _DbEndpoints,
-        jobs: tuple[BootstrapSpec | None, BackupSpec | None],
+        jobs: tuple[BootstrapSpec | None, BackupSpec | None, BaselineSpec | None],
     ) -> dict[str, IdentityStandby]:
         """The IdP on each cluster: the same image and hostname, so the same issuer."""
         name, cfg, child, tag_base, providers = self._name, self._cfg, self._child, self._tag_base, self._site_providers
@@ -349,6 +351,7 @@ class DrTopology(pulumi.ComponentResource):
                     tag_base=tag_base,
                     bootstrap=jobs[0] if is_primary else None,
                     backup=jobs[1] if is_primary else None,
+                    baseline=jobs[2] if is_primary else None,
                 ),
                 child,
             )
@@ -426,22 +429,6 @@ class DrTopology(pulumi.ComponentResource):
                 "restoreCommand": restore_command,
             },
         )
-
-
-def _backup_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> BackupSpec | None:
-    """The primary site's dump CronJob: with a runbook image and backups on (dumps go to its bucket)."""
-    if cfg.runbook.image is None or not cfg.runbook.backup.enabled:
-        return None
-    return BackupSpec(
-        image=cfg.runbook.image,
-        schedule=cfg.runbook.backup.schedule,
-        deadline_minutes=cfg.runbook.backup.deadline_minutes,
-        stack=cfg.name,
-        region=cfg.primary_region,
-        bucket_name=archive.primary_bucket_name,
-        key_arn=archive.primary_key_arn,
-        alarm_topic_arn=notifications.primary_topic_arn,
-    )
 
 
 def _bootstrap_spec(

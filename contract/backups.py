@@ -10,3 +10,7 @@ DUMP_PREFIX: Final[str] = "dumps"
 #: verified dump; the program's freshness alarm watches it.
 METRIC_NAMESPACE: Final[str] = "IdpDr/Backups"
 METRIC_NAME: Final[str] = "VerifiedDumps"
+
+#: Where ``baseline --publish`` (by hand, or the weekly CronJob) keeps baselines in the DR bucket, and where
+#: ``--baseline latest`` finds the newest.
+BASELINE_PREFIX = "idp-dr/baselines/"

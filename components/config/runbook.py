@@ -1,4 +1,4 @@
-"""The runbook's own settings: its container image, and the scheduled dumps it runs."""
+"""The runbook's own settings: its container image, and the scheduled dumps and baselines it runs."""
 
 from __future__ import annotations
 
@@ -29,6 +29,18 @@ class BackupConfig(Section):
     )
 
 
+class BaselineConfig(Section):
+    """Scheduled baselines (``idp-dr baseline --publish`` as a CronJob in the primary cluster), so drills and
+    failovers always have a fresh one in the DR bucket (``--baseline latest``)."""
+
+    enabled: bool = Field(
+        True, description="Run the baseline CronJob (needs runbook.image); baselines go to the DR bucket."
+    )
+    schedule: checked(_cron_ok, "a five-field cron schedule, e.g. '41 3 * * 1' (UTC)") = Field(  # type: ignore[valid-type]
+        "41 3 * * 1", description="When a baseline is taken (cron, UTC); weekly by default, and after a key rotation."
+    )
+
+
 class RunbookConfig(Section):
     """The runbook's container image (``Dockerfile`` in this repository): what Jobs of this program run."""
 
@@ -39,3 +51,4 @@ class RunbookConfig(Section):
         "run that command by hand (docs/getting-started-aws.md).",
     )
     backup: BackupConfig = Field(default_factory=BackupConfig, description=BackupConfig.__doc__)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig, description=BaselineConfig.__doc__)

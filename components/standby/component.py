@@ -37,6 +37,7 @@ import pulumi_kubernetes as k8s
 
 from components.standby.authentik import AuthentikBuilder
 from components.standby.backup import BackupBuilder
+from components.standby.baseline import BaselineBuilder
 from components.standby.bootstrap import BootstrapBuilder
 from components.standby.ingress import IngressBuilder, _lb_hostname
 from components.standby.keycloak import KeycloakBuilder
@@ -50,6 +51,7 @@ class IdentityStandby(
     KeycloakBuilder,
     AuthentikBuilder,
     IngressBuilder,
+    BaselineBuilder,
     NetworkPolicyBuilder,
     BootstrapBuilder,
     BackupBuilder,
@@ -93,6 +95,8 @@ class IdentityStandby(
         self._workload_dependencies = (self._bootstrap_job(args.bootstrap),) if args.bootstrap else ()
         if args.backup:
             self._backup(args.backup)
+        if args.baseline:
+            self._baseline(args.baseline)
 
         if idp.kind == "keycloak":
             self.server_deployment = self._keycloak(app_sa)

@@ -124,6 +124,26 @@ class BackupSpec:
 
 
 @dataclass(frozen=True)
+class BaselineSpec:
+    """The scheduled baseline: built for the primary site when runbook.image is set and baselines enabled."""
+
+    image: str
+    schedule: str
+    stack: str
+    primary_region: str
+    dr_region: str
+    #: The Keycloak realm or authentik application slug whose issuer the stack checks.
+    scope: str
+    #: The DR bucket (baselines go under idp-dr/baselines/) and its key.
+    dr_bucket_name: pulumi.Input[str]
+    dr_key_arn: pulumi.Input[str]
+    #: The verifier client's secret in the primary region (the token check; bootstrap verifier fills it).
+    verifier_secret_name: pulumi.Input[str]
+    verifier_secret_arn: pulumi.Input[str]
+    verifier_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class IdentityStandbyArgs:
     """The validated ``idp-dr:standby`` section, the site (AWS side and cluster), and what differs per site."""
 
@@ -153,6 +173,8 @@ class IdentityStandbyArgs:
     bootstrap: BootstrapSpec | None = None
     #: The dump CronJob and its freshness alarm (primary site).
     backup: BackupSpec | None = None
+    #: The weekly baseline CronJob (primary site, runbook.image set).
+    baseline: BaselineSpec | None = None
 
     @property
     def trusted_proxy_cidrs(self) -> list[str]:

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contract.backups import BASELINE_PREFIX
 from contract.outputs import StackOutputs
 from scripts.errors import ExternalError, InputError
 from scripts.verify.model import Baseline
 
-PREFIX = "idp-dr/baselines/"
+PREFIX = BASELINE_PREFIX
 
 
 def publish(baseline: Baseline, outputs: StackOutputs, aws: Any, *, now: datetime | None = None) -> str:

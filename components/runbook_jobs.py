@@ -1,0 +1,52 @@
+"""The runbook's scheduled jobs on the primary site, from the config: what each needs of the topology.
+
+Both need the runbook image (``runbook.image``); each can be turned off on its own.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.archive import WalArchive
+from components.config import StackConfig
+from components.credentials import DatabaseAccess
+from components.notifications import Notifications
+from components.standby.spec import BackupSpec, BaselineSpec
+
+
+def backup_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> BackupSpec | None:
+    """The primary site's dump CronJob: with a runbook image and backups on (dumps go to its bucket)."""
+    if cfg.runbook.image is None or not cfg.runbook.backup.enabled:
+        return None
+    return BackupSpec(
+        image=cfg.runbook.image,
+        schedule=cfg.runbook.backup.schedule,
+        deadline_minutes=cfg.runbook.backup.deadline_minutes,
+        stack=cfg.name,
+        region=cfg.primary_region,
+        bucket_name=archive.primary_bucket_name,
+        key_arn=archive.primary_key_arn,
+        alarm_topic_arn=notifications.primary_topic_arn,
+    )
+
+
+def baseline_spec(
+    cfg: StackConfig, archive: WalArchive, access: DatabaseAccess, *, secrets_key_arn: pulumi.Input[str]
+) -> BaselineSpec | None:
+    """The primary site's weekly baseline: published to the DR bucket, where drills and failovers read it.
+    ``secrets_key_arn``: the primary-region key of the stack's secrets (the verifier client's among them)."""
+    if cfg.runbook.image is None or not cfg.runbook.baseline.enabled:
+        return None
+    return BaselineSpec(
+        image=cfg.runbook.image,
+        schedule=cfg.runbook.baseline.schedule,
+        stack=cfg.name,
+        primary_region=cfg.primary_region,
+        dr_region=cfg.dr_region,
+        scope=cfg.idp.realm if cfg.idp.kind == "keycloak" else str(cfg.idp.application_slug),
+        dr_bucket_name=archive.dr_bucket_name,
+        dr_key_arn=archive.dr_key_arn,
+        verifier_secret_name=access.verifier_secret_name,
+        verifier_secret_arn=access.verifier_secret_arn,
+        verifier_key_arn=secrets_key_arn,
+    )
