@@ -11,7 +11,7 @@ from components.archive import WalArchive
 from components.config import StackConfig
 from components.credentials import DatabaseAccess
 from components.notifications import Notifications
-from components.standby.spec import BackupSpec, BaselineSpec
+from components.standby.spec import BackupSpec, BaselineSpec, ChecksSpec
 
 
 def backup_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> BackupSpec | None:
@@ -49,4 +49,19 @@ def baseline_spec(
         verifier_secret_name=access.verifier_secret_name,
         verifier_secret_arn=access.verifier_secret_arn,
         verifier_key_arn=secrets_key_arn,
+    )
+
+
+def checks_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> ChecksSpec | None:
+    """The DR site's scheduled checks (rds mode: the replicated automated backups' age)."""
+    if cfg.runbook.image is None or not cfg.runbook.checks.enabled or cfg.database.mode != "rds":
+        return None
+    return ChecksSpec(
+        image=cfg.runbook.image,
+        schedule=cfg.runbook.checks.schedule,
+        stack=cfg.name,
+        dr_region=cfg.dr_region,
+        rpo_target_s=cfg.targets.rpo_seconds,
+        dr_key_arn=archive.dr_key_arn,
+        alarm_topic_arn=notifications.dr_topic_arn,
     )

@@ -14,3 +14,8 @@ METRIC_NAME: Final[str] = "VerifiedDumps"
 #: Where ``baseline --publish`` (by hand, or the weekly CronJob) keeps baselines in the DR bucket, and where
 #: ``--baseline latest`` finds the newest.
 BASELINE_PREFIX = "idp-dr/baselines/"
+
+#: ``check replicated-backups --metric-namespace`` publishes the replicated automated backups' age (seconds
+#: since their newest restorable point, dimension ``Stack``); the program's alarm fires above the RPO target.
+DR_PATH_METRIC_NAMESPACE: Final[str] = "IdpDr/DrPaths"
+REPLICATED_BACKUP_AGE_METRIC: Final[str] = "ReplicatedBackupAgeSeconds"

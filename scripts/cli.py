@@ -54,6 +54,11 @@ AUDIT_MODULES: list[str] = [
     "scripts.audit.cli",
 ]
 
+#: ``check <what>`` subcommands; each module defines register_check().
+CHECK_MODULES: list[str] = [
+    "scripts.check.cli",
+]
+
 #: ``bootstrap <step>`` subcommands; each module defines register_bootstrap().
 BOOTSTRAP_MODULES: list[str] = [
     "scripts.bootstrap.cli",
@@ -115,6 +120,13 @@ COMMAND_GROUPS: tuple[CommandGroup, ...] = (
         "first-day steps of a new stack: the IdP's database role, the verifier client",
         "First-day steps of a new stack (docs/getting-started-aws.md). Each is idempotent: a re-run changes nothing.",
         tuple(BOOTSTRAP_MODULES),
+    ),
+    CommandGroup(
+        "check",
+        "<what>",
+        "scheduled checks of the DR paths no CloudWatch metric covers (the replicated backups' age)",
+        "Scheduled checks of the DR paths; each publishes a metric the program alarms on.",
+        tuple(CHECK_MODULES),
     ),
     CommandGroup(
         "audit",

@@ -41,6 +41,16 @@ class BaselineConfig(Section):
     )
 
 
+class ChecksConfig(Section):
+    """Scheduled checks of the DR paths from the DR side (``idp-dr check replicated-backups`` as a CronJob in
+    the DR cluster), each publishing the metric an alarm watches."""
+
+    enabled: bool = Field(True, description="Run the checks CronJob in the DR cluster (needs runbook.image; rds mode).")
+    schedule: checked(_cron_ok, "a five-field cron schedule, e.g. '23 * * * *' (UTC)") = Field(  # type: ignore[valid-type]
+        "23 * * * *", description="When the checks run (cron, UTC); hourly by default."
+    )
+
+
 class RunbookConfig(Section):
     """The runbook's container image (``Dockerfile`` in this repository): what Jobs of this program run."""
 
@@ -52,3 +62,4 @@ class RunbookConfig(Section):
     )
     backup: BackupConfig = Field(default_factory=BackupConfig, description=BackupConfig.__doc__)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig, description=BaselineConfig.__doc__)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig, description=ChecksConfig.__doc__)

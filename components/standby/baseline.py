@@ -36,8 +36,10 @@ class BaselineBuilder(NetworkPolicyBuilder, PodBuilder):
         partition = partition_of(spec.dr_region)
         bucket_arn = pulumi.Output.from_input(spec.dr_bucket_name).apply(lambda b: f"arn:{partition}:s3:::{b}")
         parameter_arn = account_of(spec.dr_key_arn).apply(
-            lambda account: f"arn:{partition}:ssm:{spec.dr_region}:{account}:parameter"
-            + STACK_OUTPUTS_PARAMETER.format(stack=spec.stack)
+            lambda account: (
+                f"arn:{partition}:ssm:{spec.dr_region}:{account}:parameter"
+                + STACK_OUTPUTS_PARAMETER.format(stack=spec.stack)
+            )
         )
         role = self._irsa_role(
             "baseline",

@@ -39,6 +39,7 @@ from components.standby.authentik import AuthentikBuilder
 from components.standby.backup import BackupBuilder
 from components.standby.baseline import BaselineBuilder
 from components.standby.bootstrap import BootstrapBuilder
+from components.standby.checks import ChecksBuilder
 from components.standby.ingress import IngressBuilder, _lb_hostname
 from components.standby.keycloak import KeycloakBuilder
 from components.standby.network import NetworkPolicyBuilder
@@ -55,6 +56,7 @@ class IdentityStandby(
     NetworkPolicyBuilder,
     BootstrapBuilder,
     BackupBuilder,
+    ChecksBuilder,
 ):
     server_deployment: k8s.apps.v1.Deployment
     worker_deployment: k8s.apps.v1.Deployment | None
@@ -93,10 +95,7 @@ class IdentityStandby(
         self._db_ca()
         self._network_policies()
         self._workload_dependencies = (self._bootstrap_job(args.bootstrap),) if args.bootstrap else ()
-        if args.backup:
-            self._backup(args.backup)
-        if args.baseline:
-            self._baseline(args.baseline)
+        self._scheduled_jobs(args)
 
         if idp.kind == "keycloak":
             self.server_deployment = self._keycloak(app_sa)
@@ -146,6 +145,15 @@ class IdentityStandby(
         )
 
     # ------------------------------------------------------------------ identity
+    def _scheduled_jobs(self, args: IdentityStandbyArgs) -> None:
+        """The runbook's CronJobs on this site: dumps and baselines (primary), the DR-path checks (DR)."""
+        if args.backup:
+            self._backup(args.backup)
+        if args.baseline:
+            self._baseline(args.baseline)
+        if args.checks:
+            self._checks(args.checks)
+
     def _disruption_budget(self) -> None:
         """Where two or more replicas run, or will once a failover scales the site up (a pilot light
         has no pod to protect until then; the budget is there when it does)."""

@@ -144,6 +144,20 @@ class BaselineSpec:
 
 
 @dataclass(frozen=True)
+class ChecksSpec:
+    """The DR side's scheduled checks: built for the DR site when runbook.image is set, checks enabled, rds mode."""
+
+    image: str
+    schedule: str
+    stack: str
+    dr_region: str
+    rpo_target_s: int
+    #: A key ARN of the DR region: the account the IAM resource ARNs name (no data-source call).
+    dr_key_arn: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class IdentityStandbyArgs:
     """The validated ``idp-dr:standby`` section, the site (AWS side and cluster), and what differs per site."""
 
@@ -175,6 +189,8 @@ class IdentityStandbyArgs:
     backup: BackupSpec | None = None
     #: The weekly baseline CronJob (primary site, runbook.image set).
     baseline: BaselineSpec | None = None
+    #: The DR side's scheduled checks and their alarms (DR site).
+    checks: ChecksSpec | None = None
 
     @property
     def trusted_proxy_cidrs(self) -> list[str]:

@@ -21,7 +21,10 @@ def the_cronjob(run):
 def test_no_cronjob_without_a_runbook_image_or_when_disabled(default_run):
     assert default_run.recorder.of_type(CRONJOB) == []
     off = run_stack({"idp-dr:runbook": {"image": "ghcr.io/example/idp-dr:0.1.0", "backup": {"enabled": False}}})
-    assert [j.inputs["metadata"]["name"] for j in off.recorder.of_type(CRONJOB)] == ["idp-dr-baseline"]
+    assert sorted(j.inputs["metadata"]["name"] for j in off.recorder.of_type(CRONJOB)) == [
+        "idp-dr-baseline",
+        "idp-dr-checks",
+    ]
 
 
 def test_the_cronjob_runs_backup_dump_into_the_primary_archive(default_run):

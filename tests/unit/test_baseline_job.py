@@ -26,7 +26,10 @@ def container_of(job):
 def test_no_baseline_job_without_a_runbook_image_or_when_disabled(default_run):
     assert default_run.recorder.of_type(CRONJOB) == []
     off = run_stack({"idp-dr:runbook": {"image": "ghcr.io/example/idp-dr:0.1.0", "baseline": {"enabled": False}}})
-    assert [j.inputs["metadata"]["name"] for j in off.recorder.of_type(CRONJOB)] == ["idp-dr-backup-dump"]
+    assert sorted(j.inputs["metadata"]["name"] for j in off.recorder.of_type(CRONJOB)) == [
+        "idp-dr-backup-dump",
+        "idp-dr-checks",
+    ]
 
 
 def test_it_runs_baseline_publish_weekly_on_the_primary_cluster_against_the_in_cluster_service():
@@ -88,4 +91,3 @@ def test_the_default_deny_lets_exactly_this_job_reach_keycloak():
     ]
     labels = the_cronjob(run).inputs["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "baseline"
-

@@ -1,0 +1,153 @@
+"""The DR side's scheduled checks: ``idp-dr check replicated-backups`` hourly in the DR cluster, and its alarm.
+
+RDS publishes no metric for cross-region automated-backup replication: a replication that stopped or
+fails only shows as replicated backups whose newest restorable point falls behind. The job publishes that
+age (``IdpDr/DrPaths`` ``ReplicatedBackupAgeSeconds``); the alarm, in the DR region, fires above the RPO
+target, and when no value arrives for two hours (a check that stopped running is a DR path no one watches).
+The job runs where a failover runs, so it keeps working while the primary region is down. It only reads.
+"""
+
+from __future__ import annotations
+
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components._common import account_of, opts, partition_of, tags
+from components.standby.bootstrap import RUNBOOK_UID
+from components.standby.pods import PodBuilder
+from components.standby.spec import ChecksSpec
+from contract.backups import DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
+from contract.outputs import STACK_OUTPUTS_PARAMETER, stack_outputs_location
+
+CHECKS_SA = "idp-dr-checks"
+
+
+class ChecksBuilder(PodBuilder):
+    """Builds the checks CronJob and its alarm (a mixin of :class:`~components.standby.component.IdentityStandby`)."""
+
+    def _checks(self, spec: ChecksSpec) -> k8s.batch.v1.CronJob:
+        self._checks_service_account(spec)
+        self._replicated_backups_alarm(spec)
+        return self._checks_cronjob(spec)
+
+    def _checks_service_account(self, spec: ChecksSpec) -> None:
+        partition = partition_of(spec.dr_region)
+        arns = account_of(spec.dr_key_arn).apply(
+            lambda account: {
+                "parameter": f"arn:{partition}:ssm:{spec.dr_region}:{account}:parameter"
+                + STACK_OUTPUTS_PARAMETER.format(stack=spec.stack),
+                "backups": f"arn:{partition}:rds:{spec.dr_region}:{account}:auto-backup:*",
+            }
+        )
+        role = self._irsa_role(
+            "checks",
+            CHECKS_SA,
+            statements=[
+                {
+                    "Sid": "ReadTheStackOutputs",
+                    "Effect": "Allow",
+                    "Action": "ssm:GetParameter",
+                    "Resource": arns.apply(lambda a: a["parameter"]),
+                },
+                {
+                    "Sid": "ReadTheReplicatedBackups",
+                    "Effect": "Allow",
+                    "Action": "rds:DescribeDBInstanceAutomatedBackups",
+                    "Resource": arns.apply(lambda a: a["backups"]),
+                },
+                {
+                    "Sid": "PublishTheAge",
+                    "Effect": "Allow",
+                    "Action": "cloudwatch:PutMetricData",
+                    "Resource": "*",  # PutMetricData has no resource type; the condition scopes it
+                    "Condition": {"StringEquals": {"cloudwatch:namespace": DR_PATH_METRIC_NAMESPACE}},
+                },
+            ],
+        )
+        k8s.core.v1.ServiceAccount(
+            f"{self._name}-checks-sa",
+            metadata={
+                "name": CHECKS_SA,
+                "namespace": self._ns,
+                "labels": self.labels,
+                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+            },
+            automount_service_account_token=False,
+            opts=self._k8s(),
+        )
+
+    def _checks_cronjob(self, spec: ChecksSpec) -> k8s.batch.v1.CronJob:
+        args = [
+            "check",
+            "replicated-backups",
+            "--stack-outputs",
+            stack_outputs_location(spec.stack, spec.dr_region),
+            "--metric-namespace",
+            DR_PATH_METRIC_NAMESPACE,
+            "--metric-stack",
+            spec.stack,
+            "--json",
+        ]
+        labels = {**self.labels, "app.kubernetes.io/component": "checks"}
+        container = {
+            "name": "check-replicated-backups",
+            "image": spec.image,
+            "args": args,
+            "env": [{"name": "AWS_REGION", "value": spec.dr_region}],
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+            "securityContext": {**self._container_security(), "runAsUser": RUNBOOK_UID, "readOnlyRootFilesystem": True},
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - a container path (emptyDir)
+        }
+        pod = {
+            "metadata": {"labels": labels},
+            "spec": {
+                "serviceAccountName": CHECKS_SA,
+                "automountServiceAccountToken": False,
+                "restartPolicy": "Never",
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [container],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+            },
+        }
+        return k8s.batch.v1.CronJob(
+            f"{self._name}-checks",
+            metadata={"name": "idp-dr-checks", "namespace": self._ns, "labels": labels},
+            spec={
+                "schedule": spec.schedule,
+                "timeZone": "Etc/UTC",
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 1800,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 5,
+                "jobTemplate": {
+                    "metadata": {"labels": labels},
+                    "spec": {"backoffLimit": 1, "activeDeadlineSeconds": 10 * 60, "template": pod},
+                },
+            },
+            opts=self._k8s(),
+        )
+
+    def _replicated_backups_alarm(self, spec: ChecksSpec) -> None:
+        aws.cloudwatch.MetricAlarm(
+            f"{self._name}-replicated-backups-age",
+            alarm_description=(
+                f"idp-dr {spec.stack}: the replicated automated backups' newest restorable point is older than the "
+                f"RPO target ({spec.rpo_target_s} s), or the check stopped reporting: backup replication stopped or "
+                "fails, and a failover by restore would lose more than promised"
+            ),
+            namespace=DR_PATH_METRIC_NAMESPACE,
+            metric_name=REPLICATED_BACKUP_AGE_METRIC,
+            dimensions={"Stack": spec.stack},
+            statistic="Maximum",
+            period=3600,
+            # Two hourly periods: one late or missed run is not yet an incident; two are.
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            threshold=spec.rpo_target_s,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="breaching",
+            alarm_actions=[spec.alarm_topic_arn],
+            ok_actions=[spec.alarm_topic_arn],
+            tags=tags(self._args.tag_base),
+            opts=opts(self, self._args.aws_site.provider),
+        )

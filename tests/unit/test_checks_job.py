@@ -1,0 +1,66 @@
+"""The DR side's scheduled check: a CronJob in the DR cluster that only reads and puts one metric, and its alarm."""
+
+from __future__ import annotations
+
+import json
+
+from contract.backups import DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
+from scripts.check.cli import run as run_check
+from scripts.cli import build_parser
+from tests.unit.conftest import run_stack
+
+CRONJOB = "kubernetes:batch/v1:CronJob"
+WITH_IMAGE = {"idp-dr:runbook": {"image": "ghcr.io/example/idp-dr:0.1.0"}}
+
+
+def the_cronjob(run):
+    [job] = [j for j in run.recorder.of_type(CRONJOB) if j.inputs["metadata"]["name"] == "idp-dr-checks"]
+    return job
+
+
+def test_no_checks_job_without_an_image_when_disabled_or_without_rds(default_run):
+    assert default_run.recorder.of_type(CRONJOB) == []
+    off = run_stack({"idp-dr:runbook": {"image": "ghcr.io/example/idp-dr:0.1.0", "checks": {"enabled": False}}})
+    assert "idp-dr-checks" not in [j.inputs["metadata"]["name"] for j in off.recorder.of_type(CRONJOB)]
+
+
+def test_it_runs_the_check_hourly_in_the_dr_cluster_and_publishes_the_metric():
+    run = run_stack(WITH_IMAGE)
+    job = the_cronjob(run)
+    assert job.provider_name == "k8s-dr" and job.inputs["spec"]["schedule"] == "23 * * * *"
+    [container] = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.handler is run_check
+    assert args.stack_outputs == "ssm://eu-central-1/idp-dr/sso/stack-outputs"
+    assert (args.metric_namespace, args.metric_stack) == (DR_PATH_METRIC_NAMESPACE, "sso")
+
+
+def test_its_role_only_reads_and_puts_the_one_metric():
+    run = run_stack(WITH_IMAGE)
+    policy = next(p for p in run.recorder.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-checks-policy"))
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert {s["Action"] for s in statements.values()} == {
+        "ssm:GetParameter",
+        "rds:DescribeDBInstanceAutomatedBackups",
+        "cloudwatch:PutMetricData",
+    }
+    account = run.outputs["database"]["drKmsKeyArn"].split(":")[4]
+    assert statements["ReadTheReplicatedBackups"]["Resource"] == f"arn:aws:rds:eu-central-1:{account}:auto-backup:*"
+    assert statements["PublishTheAge"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": DR_PATH_METRIC_NAMESPACE}
+    }
+    assert policy.region == "eu-central-1"
+
+
+def test_the_alarm_fires_above_the_rpo_target_or_when_the_check_stops_reporting():
+    run = run_stack(WITH_IMAGE)
+    alarm = run.recorder.by_name("sso-dr-site-replicated-backups-age")
+    assert alarm.region == "eu-central-1"
+    assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == (
+        DR_PATH_METRIC_NAMESPACE,
+        REPLICATED_BACKUP_AGE_METRIC,
+    )
+    assert alarm.inputs["threshold"] == 300 and alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+    assert alarm.inputs["treatMissingData"] == "breaching"
+    assert alarm.inputs["dimensions"] == {"Stack": "sso"}
+    assert alarm.inputs["alarmActions"] == [run.recorder.by_name("sso-alarms-dr").outputs["arn"]]
