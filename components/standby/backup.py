@@ -14,8 +14,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components._common import opts, partition_of, tags
-from components.standby.bootstrap import RUNBOOK_UID
-from components.standby.pods import PodBuilder
+from components.standby.pods import PodBuilder, RunbookCronJob
 from components.standby.spec import BackupSpec
 from contract.backups import DUMP_PREFIX, METRIC_NAME, METRIC_NAMESPACE
 from contract.secrets import DB_SECRET_KEYS
@@ -99,47 +98,22 @@ class BackupBuilder(PodBuilder):
             ]
         )
         volumes, mounts = self._db_ca_volume()
-        container = {
-            "name": "backup-dump",
-            "image": spec.image,
-            "args": args,
-            "env": env,
-            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-            "securityContext": {**self._container_security(), "runAsUser": RUNBOOK_UID, "readOnlyRootFilesystem": True},
-            "volumeMounts": [*mounts, {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - a container path (emptyDir)
-        }
-        labels = {**self.labels, "app.kubernetes.io/component": "backup"}
-        pod = {
-            "metadata": {"labels": labels},
-            "spec": {
-                "serviceAccountName": BACKUP_SA,
-                "automountServiceAccountToken": False,
-                "restartPolicy": "Never",
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [container],
-                "volumes": [*volumes, {"name": "tmp", "emptyDir": {}}],
-            },
-        }
-        return k8s.batch.v1.CronJob(
-            f"{self._name}-backup-dump",
-            metadata={"name": "idp-dr-backup-dump", "namespace": self._ns, "labels": labels},
-            spec={
-                "schedule": spec.schedule,
-                "timeZone": "Etc/UTC",
-                "concurrencyPolicy": "Forbid",  # never two dumps at once
-                "startingDeadlineSeconds": 3600,
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 5,
-                "jobTemplate": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "backoffLimit": 2,
-                        "activeDeadlineSeconds": spec.deadline_minutes * 60,
-                        "template": pod,
-                    },
-                },
-            },
-            opts=self._k8s(),
+        return self._runbook_cronjob(
+            RunbookCronJob(
+                suffix="backup-dump",
+                name="idp-dr-backup-dump",
+                component="backup",
+                container="backup-dump",
+                service_account=BACKUP_SA,
+                image=spec.image,
+                schedule=spec.schedule,
+                args=args,
+                env=env,
+                deadline_s=spec.deadline_minutes * 60,
+                volumes=volumes,
+                mounts=mounts,
+                resources={"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            )
         )
 
     def _freshness_alarm(self, spec: BackupSpec) -> None:

@@ -14,9 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import account_of, partition_of
-from components.standby.bootstrap import RUNBOOK_UID
 from components.standby.network import NetworkPolicyBuilder
-from components.standby.pods import PodBuilder
+from components.standby.pods import PodBuilder, RunbookCronJob
 from components.standby.spec import KEYCLOAK_HTTP_PORT, KEYCLOAK_MGMT_PORT, BaselineSpec
 from contract.backups import BASELINE_PREFIX
 from contract.outputs import STACK_OUTPUTS_PARAMETER, stack_outputs_location
@@ -142,41 +141,17 @@ class BaselineBuilder(NetworkPolicyBuilder, PodBuilder):
                 "--json",
             ]
         )
-        labels = {**self.labels, "app.kubernetes.io/component": "baseline"}
-        container = {
-            "name": "baseline",
-            "image": spec.image,
-            "args": args,
-            "env": [{"name": "AWS_REGION", "value": spec.primary_region}],
-            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-            "securityContext": {**self._container_security(), "runAsUser": RUNBOOK_UID, "readOnlyRootFilesystem": True},
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - a container path (emptyDir)
-        }
-        pod = {
-            "metadata": {"labels": labels},
-            "spec": {
-                "serviceAccountName": BASELINE_SA,
-                "automountServiceAccountToken": False,
-                "restartPolicy": "Never",
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [container],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
-            },
-        }
-        return k8s.batch.v1.CronJob(
-            f"{self._name}-baseline",
-            metadata={"name": "idp-dr-baseline", "namespace": self._ns, "labels": labels},
-            spec={
-                "schedule": spec.schedule,
-                "timeZone": "Etc/UTC",
-                "concurrencyPolicy": "Forbid",
-                "startingDeadlineSeconds": 3600,
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 5,
-                "jobTemplate": {
-                    "metadata": {"labels": labels},
-                    "spec": {"backoffLimit": 2, "activeDeadlineSeconds": 15 * 60, "template": pod},
-                },
-            },
-            opts=self._k8s(),
+        return self._runbook_cronjob(
+            RunbookCronJob(
+                suffix="baseline",
+                name="idp-dr-baseline",
+                component="baseline",
+                container="baseline",
+                service_account=BASELINE_SA,
+                image=spec.image,
+                schedule=spec.schedule,
+                args=args,
+                env=[{"name": "AWS_REGION", "value": spec.primary_region}],
+                deadline_s=15 * 60,
+            )
         )

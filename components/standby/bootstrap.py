@@ -18,11 +18,9 @@ import pulumi_kubernetes as k8s
 
 from components.database import PG_PORT
 from components.standby.pods import PodBuilder
-from components.standby.spec import BootstrapSpec
+from components.standby.spec import RUNBOOK_UID, BootstrapSpec
 
 BOOTSTRAP_SA = "idp-dr-bootstrap"
-#: The runbook image's user (Dockerfile): not root, not the IdP's.
-RUNBOOK_UID = 10001
 
 
 class BootstrapBuilder(PodBuilder):

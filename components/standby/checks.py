@@ -13,8 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components._common import account_of, opts, partition_of, tags
-from components.standby.bootstrap import RUNBOOK_UID
-from components.standby.pods import PodBuilder
+from components.standby.pods import PodBuilder, RunbookCronJob
 from components.standby.spec import ChecksSpec
 from contract.backups import DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
 from contract.outputs import STACK_OUTPUTS_PARAMETER, stack_outputs_location
@@ -88,43 +87,21 @@ class ChecksBuilder(PodBuilder):
             spec.stack,
             "--json",
         ]
-        labels = {**self.labels, "app.kubernetes.io/component": "checks"}
-        container = {
-            "name": "check-replicated-backups",
-            "image": spec.image,
-            "args": args,
-            "env": [{"name": "AWS_REGION", "value": spec.dr_region}],
-            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-            "securityContext": {**self._container_security(), "runAsUser": RUNBOOK_UID, "readOnlyRootFilesystem": True},
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - a container path (emptyDir)
-        }
-        pod = {
-            "metadata": {"labels": labels},
-            "spec": {
-                "serviceAccountName": CHECKS_SA,
-                "automountServiceAccountToken": False,
-                "restartPolicy": "Never",
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [container],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
-            },
-        }
-        return k8s.batch.v1.CronJob(
-            f"{self._name}-checks",
-            metadata={"name": "idp-dr-checks", "namespace": self._ns, "labels": labels},
-            spec={
-                "schedule": spec.schedule,
-                "timeZone": "Etc/UTC",
-                "concurrencyPolicy": "Forbid",
-                "startingDeadlineSeconds": 1800,
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 5,
-                "jobTemplate": {
-                    "metadata": {"labels": labels},
-                    "spec": {"backoffLimit": 1, "activeDeadlineSeconds": 10 * 60, "template": pod},
-                },
-            },
-            opts=self._k8s(),
+        return self._runbook_cronjob(
+            RunbookCronJob(
+                suffix="checks",
+                name="idp-dr-checks",
+                component="checks",
+                container="check-replicated-backups",
+                service_account=CHECKS_SA,
+                image=spec.image,
+                schedule=spec.schedule,
+                args=args,
+                env=[{"name": "AWS_REGION", "value": spec.dr_region}],
+                deadline_s=10 * 60,
+                backoff=1,
+                starting_deadline_s=1800,
+            )
         )
 
     def _replicated_backups_alarm(self, spec: ChecksSpec) -> None:

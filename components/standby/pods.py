@@ -1,12 +1,15 @@
-"""Pod hardening and the Deployment shape both IdPs share."""
+"""Pod hardening, the Deployment shape both IdPs share, and the runbook's CronJob shape."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.standby.base import StandbyBase
-from components.standby.spec import NON_ROOT_UID
+from components.standby.spec import NON_ROOT_UID, RUNBOOK_UID
 from contract.tls import POD_CA_DIR, POD_CA_KEY, POD_CA_PATH, RDS_CA_BUNDLE, RDS_CA_CONFIG_MAP
 
 
@@ -111,3 +114,72 @@ class PodBuilder(StandbyBase):
                 depends_on=list(self._workload_dependencies) or None,
             ),
         )
+
+    # ------------------------------------------------------------------ the runbook's CronJobs
+    def _runbook_cronjob(self, job: RunbookCronJob) -> k8s.batch.v1.CronJob:
+        """One of the runbook's scheduled jobs: the runbook image as a non-root, read-only, token-less pod under
+        its own (IRSA) service account, never two runs at once, stopped at its deadline."""
+        labels = {**self.labels, "app.kubernetes.io/component": job.component}
+        container = {
+            "name": job.container,
+            "image": job.image,
+            "args": job.args,
+            "env": job.env,
+            "resources": job.resources,
+            "securityContext": {**self._container_security(), "runAsUser": RUNBOOK_UID, "readOnlyRootFilesystem": True},
+            "volumeMounts": [*job.mounts, {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - a container path (emptyDir)
+        }
+        pod = {
+            "metadata": {"labels": labels},
+            "spec": {
+                "serviceAccountName": job.service_account,
+                "automountServiceAccountToken": False,
+                "restartPolicy": "Never",
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [container],
+                "volumes": [*job.volumes, {"name": "tmp", "emptyDir": {}}],
+            },
+        }
+        return k8s.batch.v1.CronJob(
+            f"{self._name}-{job.suffix}",
+            metadata={"name": job.name, "namespace": self._ns, "labels": labels},
+            spec={
+                "schedule": job.schedule,
+                "timeZone": "Etc/UTC",
+                "concurrencyPolicy": "Forbid",  # never two runs at once
+                "startingDeadlineSeconds": job.starting_deadline_s,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 5,
+                "jobTemplate": {
+                    "metadata": {"labels": labels},
+                    "spec": {"backoffLimit": job.backoff, "activeDeadlineSeconds": job.deadline_s, "template": pod},
+                },
+            },
+            opts=self._k8s(),
+        )
+
+
+@dataclass(frozen=True)
+class RunbookCronJob:
+    """What differs between the runbook's CronJobs (:meth:`PodBuilder._runbook_cronjob` builds the rest)."""
+
+    suffix: str  # of the Pulumi resource name
+    name: str  # of the CronJob
+    component: str  # its app.kubernetes.io/component label
+    container: str
+    service_account: str
+    image: str
+    schedule: str
+    args: Any
+    deadline_s: int
+    env: list[dict] = field(default_factory=list)
+    resources: dict = field(
+        default_factory=lambda: {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        }
+    )
+    volumes: list[dict] = field(default_factory=list)
+    mounts: list[dict] = field(default_factory=list)
+    backoff: int = 2
+    starting_deadline_s: int = 3600

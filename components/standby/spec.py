@@ -35,6 +35,8 @@ REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"
 
 
 NON_ROOT_UID = 1000
+#: The runbook image's user (Dockerfile): not root, not the IdP's.
+RUNBOOK_UID = 10001
 
 
 AUTHENTIK_KEY_SECRET = "authentik-secret-key"  # noqa: S105 - a Secret *name*

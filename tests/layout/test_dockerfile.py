@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from components.standby.bootstrap import RUNBOOK_UID
+from components.standby.spec import RUNBOOK_UID
 from scripts.offline import REPO_ROOT
 
 TEXT = (REPO_ROOT / "Dockerfile").read_text()
