@@ -35,10 +35,10 @@ class BackupBuilder(PodBuilder):
     def _backup_service_account(self, spec: BackupSpec) -> None:
         partition = partition_of(spec.region)
         bucket_arn = pulumi.Output.from_input(spec.bucket_name).apply(lambda b: f"arn:{partition}:s3:::{b}")
-        role = self._irsa_role(
+        self._irsa_service_account(
             "backup",
             BACKUP_SA,
-            statements=[
+            [
                 {
                     "Sid": "WriteAndReadBackDumps",
                     "Effect": "Allow",
@@ -60,17 +60,6 @@ class BackupBuilder(PodBuilder):
                     "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
                 },
             ],
-        )
-        k8s.core.v1.ServiceAccount(
-            f"{self._name}-backup-sa",
-            metadata={
-                "name": BACKUP_SA,
-                "namespace": self._ns,
-                "labels": self.labels,
-                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
-            },
-            automount_service_account_token=False,
-            opts=self._k8s(),
         )
 
     def _backup_cronjob(self, spec: BackupSpec) -> k8s.batch.v1.CronJob:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components._common import opts, policy_json, tags
 from components.archive import IrsaSubject, irsa_trust_policy
@@ -53,5 +54,22 @@ class StandbyBase(pulumi.ComponentResource):
             role=role.id,
             policy=policy_json(statements),
             opts=opts(self, args.aws_site.provider),
+        )
+        return role
+
+    def _irsa_service_account(self, suffix: str, service_account: str, statements: list[dict]) -> aws.iam.Role:
+        """A service account of this namespace with its own IRSA role holding exactly ``statements``; its token
+        is mounted only where a pod asks for it."""
+        role = self._irsa_role(suffix, service_account, statements)
+        k8s.core.v1.ServiceAccount(
+            f"{self._name}-{suffix}-sa",
+            metadata={
+                "name": service_account,
+                "namespace": self._ns,
+                "labels": self.labels,
+                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+            },
+            automount_service_account_token=False,
+            opts=self._k8s(),
         )
         return role

@@ -40,10 +40,10 @@ class BaselineBuilder(NetworkPolicyBuilder, PodBuilder):
                 + STACK_OUTPUTS_PARAMETER.format(stack=spec.stack)
             )
         )
-        role = self._irsa_role(
+        self._irsa_service_account(
             "baseline",
             BASELINE_SA,
-            statements=[
+            [
                 {
                     "Sid": "ReadTheStackOutputs",
                     "Effect": "Allow",
@@ -79,17 +79,6 @@ class BaselineBuilder(NetworkPolicyBuilder, PodBuilder):
                     "Condition": {"StringEquals": {"kms:ViaService": f"s3.{spec.dr_region}.amazonaws.com"}},
                 },
             ],
-        )
-        k8s.core.v1.ServiceAccount(
-            f"{self._name}-baseline-sa",
-            metadata={
-                "name": BASELINE_SA,
-                "namespace": self._ns,
-                "labels": self.labels,
-                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
-            },
-            automount_service_account_token=False,
-            opts=self._k8s(),
         )
 
     def _baseline_network_path(self) -> None:

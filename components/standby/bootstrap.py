@@ -27,10 +27,10 @@ class BootstrapBuilder(PodBuilder):
     """Builds the bootstrap Job (a mixin of :class:`~components.standby.component.IdentityStandby`)."""
 
     def _bootstrap_job(self, spec: BootstrapSpec) -> k8s.batch.v1.Job:
-        role = self._irsa_role(
+        self._irsa_service_account(
             "bootstrap",
             BOOTSTRAP_SA,
-            statements=[
+            [
                 {
                     "Sid": "ReadTheTwoSecrets",
                     "Effect": "Allow",
@@ -45,17 +45,6 @@ class BootstrapBuilder(PodBuilder):
                     "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{spec.region}.amazonaws.com"}},
                 },
             ],
-        )
-        k8s.core.v1.ServiceAccount(
-            f"{self._name}-bootstrap-sa",
-            metadata={
-                "name": BOOTSTRAP_SA,
-                "namespace": self._ns,
-                "labels": self.labels,
-                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
-            },
-            automount_service_account_token=False,
-            opts=self._k8s(),
         )
         args = pulumi.Output.all(spec.host, spec.master_secret_arn, spec.app_credentials_name).apply(
             lambda values: _argv(spec, *values)

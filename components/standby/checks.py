@@ -38,10 +38,10 @@ class ChecksBuilder(PodBuilder):
                 "backups": f"arn:{partition}:rds:{spec.dr_region}:{account}:auto-backup:*",
             }
         )
-        role = self._irsa_role(
+        self._irsa_service_account(
             "checks",
             CHECKS_SA,
-            statements=[
+            [
                 {
                     "Sid": "ReadTheStackOutputs",
                     "Effect": "Allow",
@@ -62,17 +62,6 @@ class ChecksBuilder(PodBuilder):
                     "Condition": {"StringEquals": {"cloudwatch:namespace": DR_PATH_METRIC_NAMESPACE}},
                 },
             ],
-        )
-        k8s.core.v1.ServiceAccount(
-            f"{self._name}-checks-sa",
-            metadata={
-                "name": CHECKS_SA,
-                "namespace": self._ns,
-                "labels": self.labels,
-                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
-            },
-            automount_service_account_token=False,
-            opts=self._k8s(),
         )
 
     def _checks_cronjob(self, spec: ChecksSpec) -> k8s.batch.v1.CronJob:
