@@ -53,8 +53,8 @@ def baseline_spec(
 
 
 def checks_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> ChecksSpec | None:
-    """The DR site's scheduled checks (rds mode: the replicated automated backups' age)."""
-    if cfg.runbook.image is None or not cfg.runbook.checks.enabled or cfg.database.mode != "rds":
+    """The DR site's scheduled checks: the DR keys usable, and (rds mode) the replicated automated backups' age."""
+    if cfg.runbook.image is None or not cfg.runbook.checks.enabled:
         return None
     return ChecksSpec(
         image=cfg.runbook.image,
@@ -62,6 +62,7 @@ def checks_spec(cfg: StackConfig, archive: WalArchive, notifications: Notificati
         stack=cfg.name,
         dr_region=cfg.dr_region,
         rpo_target_s=cfg.targets.rpo_seconds,
+        rds=cfg.database.mode == "rds",
         dr_key_arn=archive.dr_key_arn,
         alarm_topic_arn=notifications.dr_topic_arn,
     )

@@ -419,6 +419,7 @@ class DrTopology(pulumi.ComponentResource):
                     {
                         "primaryBucket": archive.primary_bucket_name,
                         "drBucket": archive.dr_bucket_name,
+                        "drKmsKeyArn": archive.dr_key_arn,
                         "prefix": cfg.archive.prefix,
                         "serverName": cfg.server_name,
                         "writerRoleArn": archive.writer_role_arn,

@@ -19,3 +19,6 @@ BASELINE_PREFIX = "idp-dr/baselines/"
 #: since their newest restorable point, dimension ``Stack``); the program's alarm fires above the RPO target.
 DR_PATH_METRIC_NAMESPACE: Final[str] = "IdpDr/DrPaths"
 REPLICATED_BACKUP_AGE_METRIC: Final[str] = "ReplicatedBackupAgeSeconds"
+#: ``check dr-paths`` publishes how many of the DR region's keys are not usable (pending deletion, disabled,
+#: unreadable): a backup, a replica or an archive encrypted with such a key cannot be restored.
+DR_KEYS_METRIC: Final[str] = "DrKeysNotEnabled"

@@ -72,6 +72,8 @@ class ArchiveOutputs(_Out):
     #: never writing the replicated copy of the primary's archive.
     writerRoleArn: str | None = None
     drWriterRoleArn: str | None = None
+    #: The DR bucket's key (``check dr-paths`` alarms when a DR key is scheduled for deletion or disabled).
+    drKmsKeyArn: str | None = None
 
 
 class StandbyOutputs(_Out):

@@ -1,10 +1,14 @@
-"""The DR side's scheduled checks: ``idp-dr check replicated-backups`` hourly in the DR cluster, and its alarm.
+"""The DR side's scheduled checks: ``idp-dr check dr-paths`` hourly in the DR cluster, and their alarms.
 
-RDS publishes no metric for cross-region automated-backup replication: a replication that stopped or
-fails only shows as replicated backups whose newest restorable point falls behind. The job publishes that
-age (``IdpDr/DrPaths`` ``ReplicatedBackupAgeSeconds``); the alarm, in the DR region, fires above the RPO
-target, and when no value arrives for two hours (a check that stopped running is a DR path no one watches).
-The job runs where a failover runs, so it keeps working while the primary region is down. It only reads.
+* RDS publishes no metric for cross-region automated-backup replication: a replication that stopped or
+  fails only shows as replicated backups whose newest restorable point falls behind. The job publishes
+  that age (``ReplicatedBackupAgeSeconds``); its alarm fires above the RPO target (rds mode).
+* A DR-region key scheduled for deletion or disabled makes what it encrypts unrestorable once it is gone;
+  KMS waits 7 to 30 days first. The job publishes how many are not enabled (``DrKeysNotEnabled``).
+
+Both alarms, in the DR region, also fire when no value arrives for two hours: a check that stopped running
+is a DR path no one watches. The job runs where a failover runs, so it keeps working while the primary
+region is down. It only reads, and puts its metrics.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import pulumi_kubernetes as k8s
 from components._common import account_of, opts, partition_of, tags
 from components.standby.pods import PodBuilder, RunbookCronJob
 from components.standby.spec import ChecksSpec
-from contract.backups import DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
+from contract.backups import DR_KEYS_METRIC, DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
 from contract.outputs import STACK_OUTPUTS_PARAMETER, stack_outputs_location
 
 CHECKS_SA = "idp-dr-checks"
@@ -26,7 +30,24 @@ class ChecksBuilder(PodBuilder):
 
     def _checks(self, spec: ChecksSpec) -> k8s.batch.v1.CronJob:
         self._checks_service_account(spec)
-        self._replicated_backups_alarm(spec)
+        if spec.rds:
+            self._dr_path_alarm(
+                spec,
+                "replicated-backups-age",
+                REPLICATED_BACKUP_AGE_METRIC,
+                spec.rpo_target_s,
+                f"the replicated automated backups' newest restorable point is older than the RPO "
+                f"target ({spec.rpo_target_s} s): backup replication stopped or fails, and a "
+                "failover by restore would lose more than promised",
+            )
+        self._dr_path_alarm(
+            spec,
+            "dr-keys-not-enabled",
+            DR_KEYS_METRIC,
+            0,
+            "a DR-region key is scheduled for deletion, disabled or unreadable: the replicated "
+            "backups, the DR replica or the DR archive it encrypts will not restore",
+        )
         return self._checks_cronjob(spec)
 
     def _checks_service_account(self, spec: ChecksSpec) -> None:
@@ -36,6 +57,7 @@ class ChecksBuilder(PodBuilder):
                 "parameter": f"arn:{partition}:ssm:{spec.dr_region}:{account}:parameter"
                 + STACK_OUTPUTS_PARAMETER.format(stack=spec.stack),
                 "backups": f"arn:{partition}:rds:{spec.dr_region}:{account}:auto-backup:*",
+                "keys": f"arn:{partition}:kms:{spec.dr_region}:{account}:key/*",
             }
         )
         self._irsa_service_account(
@@ -55,7 +77,13 @@ class ChecksBuilder(PodBuilder):
                     "Resource": arns.apply(lambda a: a["backups"]),
                 },
                 {
-                    "Sid": "PublishTheAge",
+                    "Sid": "ReadTheDrKeysState",
+                    "Effect": "Allow",
+                    "Action": "kms:DescribeKey",
+                    "Resource": arns.apply(lambda a: a["keys"]),
+                },
+                {
+                    "Sid": "PublishTheMetrics",
                     "Effect": "Allow",
                     "Action": "cloudwatch:PutMetricData",
                     "Resource": "*",  # PutMetricData has no resource type; the condition scopes it
@@ -67,7 +95,7 @@ class ChecksBuilder(PodBuilder):
     def _checks_cronjob(self, spec: ChecksSpec) -> k8s.batch.v1.CronJob:
         args = [
             "check",
-            "replicated-backups",
+            "dr-paths",
             "--stack-outputs",
             stack_outputs_location(spec.stack, spec.dr_region),
             "--metric-namespace",
@@ -81,7 +109,7 @@ class ChecksBuilder(PodBuilder):
                 suffix="checks",
                 name="idp-dr-checks",
                 component="checks",
-                container="check-replicated-backups",
+                container="check-dr-paths",
                 service_account=CHECKS_SA,
                 image=spec.image,
                 schedule=spec.schedule,
@@ -93,23 +121,19 @@ class ChecksBuilder(PodBuilder):
             )
         )
 
-    def _replicated_backups_alarm(self, spec: ChecksSpec) -> None:
+    def _dr_path_alarm(self, spec: ChecksSpec, suffix: str, metric: str, threshold: float, why: str) -> None:
         aws.cloudwatch.MetricAlarm(
-            f"{self._name}-replicated-backups-age",
-            alarm_description=(
-                f"idp-dr {spec.stack}: the replicated automated backups' newest restorable point is older than the "
-                f"RPO target ({spec.rpo_target_s} s), or the check stopped reporting: backup replication stopped or "
-                "fails, and a failover by restore would lose more than promised"
-            ),
+            f"{self._name}-{suffix}",
+            alarm_description=f"idp-dr {spec.stack}: {why} (or the check stopped reporting)",
             namespace=DR_PATH_METRIC_NAMESPACE,
-            metric_name=REPLICATED_BACKUP_AGE_METRIC,
+            metric_name=metric,
             dimensions={"Stack": spec.stack},
             statistic="Maximum",
             period=3600,
             # Two hourly periods: one late or missed run is not yet an incident; two are.
             evaluation_periods=2,
             datapoints_to_alarm=2,
-            threshold=spec.rpo_target_s,
+            threshold=threshold,
             comparison_operator="GreaterThanThreshold",
             treat_missing_data="breaching",
             alarm_actions=[spec.alarm_topic_arn],

@@ -154,6 +154,8 @@ class ChecksSpec:
     stack: str
     dr_region: str
     rpo_target_s: int
+    #: rds mode: the replicated automated backups are checked too (self-managed stacks have none).
+    rds: bool
     #: A key ARN of the DR region: the account the IAM resource ARNs name (no data-source call).
     dr_key_arn: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from contract.backups import DR_KEYS_METRIC, REPLICATED_BACKUP_AGE_METRIC
 from scripts.aws.client import Aws
-from scripts.check.replicated_backups import check_replicated_backups
+from scripts.check.dr_keys import check_dr_keys
+from scripts.check.replicated_backups import check_replicated_backups, publish
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
@@ -27,6 +29,49 @@ def register_check(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--metric-namespace", metavar="NS", help="publish ReplicatedBackupAgeSeconds to this namespace")
     p.add_argument("--metric-stack", default="idp", metavar="NAME", help="the metric's Stack dimension")
     p.set_defaults(handler=run)
+    paths = sub.add_parser(
+        "dr-paths",
+        parents=[common],
+        formatter_class=DefaultsHelpFormatter,
+        help="every scheduled DR-path check: the replicated backups' age (rds), the DR keys usable",
+        description="What the DR cluster's hourly CronJob runs: check replicated-backups (rds mode) and that every "
+        "DR-region key of the stack is enabled (not pending deletion, not disabled), publishing "
+        f"{REPLICATED_BACKUP_AGE_METRIC} and {DR_KEYS_METRIC} (--metric-namespace). Read-only apart from the "
+        "metrics. Exit 0 all good, 1 a check failed, 2 bad input, 5 AWS failure.",
+    )
+    paths.add_argument("--stack-outputs", required=True, metavar="FILE|ssm://REGION/PARAM", help="the stack's outputs")
+    paths.add_argument("--metric-namespace", metavar="NS", help="publish the metrics to this namespace")
+    paths.add_argument("--metric-stack", default="idp", metavar="NAME", help="the metrics' Stack dimension")
+    paths.set_defaults(handler=run_dr_paths)
+
+
+def run_dr_paths(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> None:
+    aws = aws or Aws()
+    outputs = load_stack_outputs(args.stack_outputs, aws=aws)
+    if outputs.database.mode == "rds" and outputs.database.replicatedBackupsArn:
+        report.result.update(
+            check_replicated_backups(
+                outputs,
+                report,
+                aws=aws,
+                now=utcnow(),
+                metric_namespace=args.metric_namespace,
+                metric_stack=args.metric_stack,
+            )
+        )
+    with report.step("dr-keys", region=outputs.drRegion):
+        unusable = check_dr_keys(outputs, report, aws=aws)
+    report.result["dr_keys_not_enabled"] = unusable
+    if args.metric_namespace:
+        publish(
+            aws,
+            outputs.drRegion,
+            args.metric_namespace,
+            args.metric_stack,
+            DR_KEYS_METRIC,
+            float(unusable),
+            unit="Count",
+        )
 
 
 def run(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> None:

@@ -71,17 +71,11 @@ def check_replicated_backups(
 def _publish(aws: Aws, outputs: StackOutputs, namespace: str, stack: str, age: float | None) -> None:
     """The age, or (no restorable point at all) a value past any RPO: the alarm must fire either way."""
     value = age if age is not None else float(outputs.rpo_target_s * 1000)
-    cloudwatch = aws.client("cloudwatch", outputs.drRegion)
-    aws.call(
-        cloudwatch,
-        "PutMetricData",
-        Namespace=namespace,
-        MetricData=[
-            {
-                "MetricName": REPLICATED_BACKUP_AGE_METRIC,
-                "Dimensions": [{"Name": "Stack", "Value": stack}],
-                "Value": value,
-                "Unit": "Seconds",
-            }
-        ],
-    )
+    publish(aws, outputs.drRegion, namespace, stack, REPLICATED_BACKUP_AGE_METRIC, value, unit="Seconds")
+
+
+def publish(aws: Aws, region: str, namespace: str, stack: str, metric: str, value: float, *, unit: str) -> None:
+    """One data point of a DR-path metric (dimension ``Stack``), in the DR region where its alarm lives."""
+    cloudwatch = aws.client("cloudwatch", region)
+    datum = {"MetricName": metric, "Dimensions": [{"Name": "Stack", "Value": stack}], "Value": value, "Unit": unit}
+    aws.call(cloudwatch, "PutMetricData", Namespace=namespace, MetricData=[datum])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from contract.backups import DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
-from scripts.check.cli import run as run_check
+from contract.backups import DR_KEYS_METRIC, DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
+from scripts.check.cli import run_dr_paths
 from scripts.cli import build_parser
 from tests.unit.conftest import run_stack
 
@@ -18,7 +18,7 @@ def the_cronjob(run):
     return job
 
 
-def test_no_checks_job_without_an_image_when_disabled_or_without_rds(default_run):
+def test_no_checks_job_without_an_image_or_when_disabled(default_run):
     assert default_run.recorder.of_type(CRONJOB) == []
     off = run_stack({"idp-dr:runbook": {"image": "ghcr.io/example/idp-dr:0.1.0", "checks": {"enabled": False}}})
     assert "idp-dr-checks" not in [j.inputs["metadata"]["name"] for j in off.recorder.of_type(CRONJOB)]
@@ -30,7 +30,7 @@ def test_it_runs_the_check_hourly_in_the_dr_cluster_and_publishes_the_metric():
     assert job.provider_name == "k8s-dr" and job.inputs["spec"]["schedule"] == "23 * * * *"
     [container] = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     args = build_parser().parse_args(container["args"])
-    assert args.handler is run_check
+    assert args.handler is run_dr_paths
     assert args.stack_outputs == "ssm://eu-central-1/idp-dr/sso/stack-outputs"
     assert (args.metric_namespace, args.metric_stack) == (DR_PATH_METRIC_NAMESPACE, "sso")
 
@@ -42,11 +42,13 @@ def test_its_role_only_reads_and_puts_the_one_metric():
     assert {s["Action"] for s in statements.values()} == {
         "ssm:GetParameter",
         "rds:DescribeDBInstanceAutomatedBackups",
+        "kms:DescribeKey",
         "cloudwatch:PutMetricData",
     }
     account = run.outputs["database"]["drKmsKeyArn"].split(":")[4]
     assert statements["ReadTheReplicatedBackups"]["Resource"] == f"arn:aws:rds:eu-central-1:{account}:auto-backup:*"
-    assert statements["PublishTheAge"]["Condition"] == {
+    assert statements["ReadTheDrKeysState"]["Resource"] == f"arn:aws:kms:eu-central-1:{account}:key/*"
+    assert statements["PublishTheMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": DR_PATH_METRIC_NAMESPACE}
     }
     assert policy.region == "eu-central-1"
@@ -64,3 +66,23 @@ def test_the_alarm_fires_above_the_rpo_target_or_when_the_check_stops_reporting(
     assert alarm.inputs["treatMissingData"] == "breaching"
     assert alarm.inputs["dimensions"] == {"Stack": "sso"}
     assert alarm.inputs["alarmActions"] == [run.recorder.by_name("sso-alarms-dr").outputs["arn"]]
+
+
+def test_a_dr_key_scheduled_for_deletion_alarms_and_self_managed_stacks_get_only_that_alarm():
+    run = run_stack(WITH_IMAGE)
+    keys = run.recorder.by_name("sso-dr-site-dr-keys-not-enabled")
+    assert keys.region == "eu-central-1" and keys.inputs["threshold"] == 0
+    assert (keys.inputs["metricName"], keys.inputs["treatMissingData"]) == (DR_KEYS_METRIC, "breaching")
+    self_managed = run_stack(
+        {
+            **WITH_IMAGE,
+            "idp-dr:database": {
+                "mode": "self-managed",
+                "selfManagedPrimaryHost": "pg.primary.internal",
+                "selfManagedDrHost": "pg.dr.internal",
+                "tls": {"caConfigMap": "pg-ca"},
+            },
+        }
+    )
+    names = {r.name for r in self_managed.recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert "sso-dr-site-dr-keys-not-enabled" in names and "sso-dr-site-replicated-backups-age" not in names

@@ -85,3 +85,58 @@ def test_a_self_managed_stack_is_bad_input(world, tmp_path):
         "invalid --stack-outputs 'database.replicatedBackupsArn': an RDS stack with replicated backups"
     )
     assert world.recorder.mutating() == []
+
+
+def dr_paths(world, outputs_path=None):
+    argv = [
+        "check",
+        "dr-paths",
+        "--stack-outputs",
+        str(outputs_path or world.outputs_path),
+        "--json",
+        "--metric-namespace",
+        DR_PATH_METRIC_NAMESPACE,
+        "--metric-stack",
+        "sso",
+    ]
+    return invoke(argv, aws=world.aws())
+
+
+def test_dr_paths_passes_with_fresh_backups_and_enabled_dr_keys(world):
+    replicated(world, age_s=60)
+    result = dr_paths(world)
+    assert result.code == 0, result.stderr
+    metrics = {d["MetricName"]: d["Value"] for p in world.recorder.params("PutMetricData") for d in p["MetricData"]}
+    assert metrics["DrKeysNotEnabled"] == 0 and metrics["ReplicatedBackupAgeSeconds"] < 120
+    assert world.recorder.mutating() == ["cloudwatch:PutMetricData", "cloudwatch:PutMetricData"]
+
+
+def test_a_dr_key_scheduled_for_deletion_fails_the_check_naming_it(world):
+    """moto implements ScheduleKeyDeletion: the key is really PendingDeletion when the check reads it."""
+    replicated(world, age_s=60)
+    key = world.outputs["database"]["drKmsKeyArn"]
+    # moto takes the key's ID here, not its ARN (AWS takes both)
+    world.client("kms", "eu-central-1").schedule_key_deletion(KeyId=key.rsplit("/", 1)[1], PendingWindowInDays=7)
+    result = dr_paths(world)
+    assert result.code == 1
+    [failed] = [c for c in result.json()["checks"] if c["status"] == "FAIL"]
+    assert failed["message"].startswith(f"{key} is PendingDeletion (deleted on ")
+    assert failed["message"].endswith(
+        "cancel with aws kms cancel-key-deletion): what it encrypts in the DR region cannot be restored once it is gone"
+    )
+    metrics = {d["MetricName"]: d["Value"] for p in world.recorder.params("PutMetricData") for d in p["MetricData"]}
+    assert metrics["DrKeysNotEnabled"] == 1
+
+
+def test_a_self_managed_stack_checks_its_dr_keys_only(world, tmp_path):
+    import json
+
+    outputs = json.loads(world.outputs_path.read_text())
+    outputs["database"]["mode"] = "self-managed"
+    path = tmp_path / "self-managed.json"
+    path.write_text(json.dumps(outputs))
+    world.client("kms", "eu-central-1").disable_key(KeyId=outputs["database"]["drKmsKeyArn"].rsplit("/", 1)[1])
+    result = dr_paths(world, path)
+    assert result.code == 1
+    assert "DescribeDBInstanceAutomatedBackups" not in world.recorder.operations
+    assert [c["message"].split(" is ")[1][:8] for c in result.json()["checks"]] == ["Disabled"]
