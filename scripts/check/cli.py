@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from contract.backups import DR_KEYS_METRIC, REPLICATED_BACKUP_AGE_METRIC
+from contract.outputs import StackOutputs
 from scripts.aws.client import Aws
 from scripts.check.dr_keys import check_dr_keys
 from scripts.check.replicated_backups import check_replicated_backups, publish
@@ -25,9 +26,7 @@ def register_check(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         "(--metric-namespace) for the program's alarm. Read-only apart from that one metric. Exit 0 fresh, 1 "
         "older than the RPO target or no restorable point, 2 bad input, 5 AWS failure.",
     )
-    p.add_argument("--stack-outputs", required=True, metavar="FILE|ssm://REGION/PARAM", help="the stack's outputs")
-    p.add_argument("--metric-namespace", metavar="NS", help="publish ReplicatedBackupAgeSeconds to this namespace")
-    p.add_argument("--metric-stack", default="idp", metavar="NAME", help="the metric's Stack dimension")
+    _add_common(p)
     p.set_defaults(handler=run)
     paths = sub.add_parser(
         "dr-paths",
@@ -39,26 +38,26 @@ def register_check(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         f"{REPLICATED_BACKUP_AGE_METRIC} and {DR_KEYS_METRIC} (--metric-namespace). Read-only apart from the "
         "metrics. Exit 0 all good, 1 a check failed, 2 bad input, 5 AWS failure.",
     )
-    paths.add_argument("--stack-outputs", required=True, metavar="FILE|ssm://REGION/PARAM", help="the stack's outputs")
-    paths.add_argument("--metric-namespace", metavar="NS", help="publish the metrics to this namespace")
-    paths.add_argument("--metric-stack", default="idp", metavar="NAME", help="the metrics' Stack dimension")
+    _add_common(paths)
     paths.set_defaults(handler=run_dr_paths)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack-outputs", required=True, metavar="FILE|ssm://REGION/PARAM", help="the stack's outputs")
+    parser.add_argument("--metric-namespace", metavar="NS", help="publish the check's metrics to this namespace")
+    parser.add_argument("--metric-stack", default="idp", metavar="NAME", help="the metrics' Stack dimension")
+
+
+def run(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> None:
+    aws = aws or Aws()
+    _replicated_backups(args, report, aws, load_stack_outputs(args.stack_outputs, aws=aws))
 
 
 def run_dr_paths(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> None:
     aws = aws or Aws()
     outputs = load_stack_outputs(args.stack_outputs, aws=aws)
     if outputs.database.mode == "rds" and outputs.database.replicatedBackupsArn:
-        report.result.update(
-            check_replicated_backups(
-                outputs,
-                report,
-                aws=aws,
-                now=utcnow(),
-                metric_namespace=args.metric_namespace,
-                metric_stack=args.metric_stack,
-            )
-        )
+        _replicated_backups(args, report, aws, outputs)
     with report.step("dr-keys", region=outputs.drRegion):
         unusable = check_dr_keys(outputs, report, aws=aws)
     report.result["dr_keys_not_enabled"] = unusable
@@ -74,16 +73,8 @@ def run_dr_paths(args: argparse.Namespace, report: Report, *, aws: Aws | None = 
         )
 
 
-def run(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> None:
-    aws = aws or Aws()
-    outputs = load_stack_outputs(args.stack_outputs, aws=aws)
-    report.result.update(
-        check_replicated_backups(
-            outputs,
-            report,
-            aws=aws,
-            now=utcnow(),
-            metric_namespace=args.metric_namespace,
-            metric_stack=args.metric_stack,
-        )
+def _replicated_backups(args: argparse.Namespace, report: Report, aws: Aws, outputs: StackOutputs) -> None:
+    result = check_replicated_backups(
+        outputs, report, aws=aws, now=utcnow(), metric_namespace=args.metric_namespace, metric_stack=args.metric_stack
     )
+    report.result.update(result)

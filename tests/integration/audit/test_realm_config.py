@@ -31,7 +31,7 @@ def audited(keycloak_lab: KeycloakLab):
     return lab, admin, secret_file, {portal_secret, secret}
 
 
-def audit(lab, secret_file, *extra: str) -> tuple[int, dict, str]:
+def audit(lab, secret_file, *extra: str, client_id: str = AUDITOR) -> tuple[int, dict, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(
         [
@@ -42,7 +42,7 @@ def audit(lab, secret_file, *extra: str) -> tuple[int, dict, str]:
             "--realm",
             REALM,
             "--client-id",
-            AUDITOR,
+            client_id,
             "--client-secret-file",
             str(secret_file),
             "--json",
@@ -113,30 +113,11 @@ def test_a_client_without_the_view_roles_is_told_which_roles_it_needs(audited, t
     weak = admin.create_confidential_client(REALM, "no-roles")
     weak_file = tmp_path / "weak.secret"
     weak_file.write_text(weak)
-    out, err = io.StringIO(), io.StringIO()
-    code = main(
-        [
-            "audit",
-            "realm-config",
-            "--base-url",
-            lab.primary.base_url,
-            "--realm",
-            REALM,
-            "--client-id",
-            "no-roles",
-            "--client-secret-file",
-            str(weak_file),
-            "--write",
-            str(tmp_path / "x.json"),
-            "--quiet",
-        ],
-        stdout=out,
-        stderr=err,
-    )
+    code, _, text = audit(lab, weak_file, "--write", str(tmp_path / "x.json"), client_id="no-roles")
     assert code == ExitCode.EXTERNAL
     assert (
         f"error: keycloak: no-roles may not read the configuration of realm '{REALM}' (GET /admin/realms/{REALM}: "
         "HTTP 403)\nhint: give its service account the realm-management roles view-realm, view-clients, view-users, "
-        "view-identity-providers" in err.getvalue()
+        "view-identity-providers" in text
     )
     assert not (tmp_path / "x.json").exists()
