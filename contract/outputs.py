@@ -103,6 +103,9 @@ class StandbyOutputs(_Out):
     verifierSecret: str | None = None
     drKubeContext: str | None = None
     primaryKubeContext: str | None = None
+    #: The DR cluster's isolated namespace where ``drill --aws`` starts the IdP (``<namespace>-drill``; the
+    #: program creates it and its NetworkPolicies with ``runbook.drill.enabled``), None without it.
+    drillNamespace: str | None = None
 
 
 #: The path failover writes into the primary's readiness health check so it stays unhealthy (sticky

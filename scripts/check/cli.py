@@ -8,8 +8,10 @@ from contract.backups import DR_KEYS_METRIC, REPLICATED_BACKUP_AGE_METRIC
 from contract.outputs import StackOutputs
 from scripts.aws.client import Aws
 from scripts.check.dr_keys import check_dr_keys
+from scripts.check.drills import check_drills
 from scripts.check.replicated_backups import check_replicated_backups, publish
 from scripts.cliutil import DefaultsHelpFormatter
+from scripts.errors import InputError
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
 from scripts.timeutil import utcnow
@@ -39,6 +41,13 @@ def register_check(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         "metrics. Exit 0 all good, 1 a check failed, 2 bad input, 5 AWS failure.",
     )
     _add_common(paths)
+    paths.add_argument(
+        "--drill-max-age-days",
+        type=float,
+        default=100.0,
+        metavar="DAYS",
+        help="with a drill namespace (runbook.drill): fail when no drill has succeeded for longer, 1-3650",
+    )
     paths.set_defaults(handler=run_dr_paths)
 
 
@@ -54,8 +63,18 @@ def run(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> 
 
 
 def run_dr_paths(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> None:
+    if not 1 <= args.drill_max_age_days <= 3650:
+        raise InputError("--drill-max-age-days", args.drill_max_age_days, "a number of days from 1 to 3650")
     aws = aws or Aws()
     outputs = load_stack_outputs(args.stack_outputs, aws=aws)
+    if outputs.database.mode == "rds" and outputs.standby.drillNamespace:
+        with report.step("drills", region=outputs.drRegion):
+            report.result.update(
+                check_drills(
+                    outputs, report, aws=aws, now=utcnow(), max_age_days=args.drill_max_age_days,
+                    metric_namespace=args.metric_namespace, metric_stack=args.metric_stack,
+                )
+            )  # fmt: skip
     if outputs.database.mode == "rds" and outputs.database.replicatedBackupsArn:
         _replicated_backups(args, report, aws, outputs)
     with report.step("dr-keys", region=outputs.drRegion):

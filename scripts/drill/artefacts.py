@@ -53,10 +53,11 @@ class DrillArtefacts:
 
     def write_artefacts(self, out_dir: Path) -> dict[str, Any]:
         chart = None
-        if self.clock.spans:
-            markers = {name: at for name, at in self.clock.instants.items()}
+        clock = self.chart_clock
+        if clock.spans:
+            markers = {name: at for name, at in clock.instants.items()}
             chart = timeline_png(
-                self.clock.spans,
+                clock.spans,
                 out_dir / "timeline.png",
                 title=self.title,
                 markers=markers,

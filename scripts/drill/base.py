@@ -75,6 +75,11 @@ class DrillBase(DrillAudit, DrillArtefacts):
         self.users_written: list[tuple[str, datetime]] = []
         self.realm_deleted = False
 
+    @property
+    def chart_clock(self) -> _Clock:
+        """The timeline's phases (:class:`DrillArtefacts` draws them)."""
+        return self.clock
+
     def say(self, message: str) -> None:
         say(f"[drill] {message}", enabled=self.opts.progress)
 

@@ -45,6 +45,9 @@ def timeline_png(
             linewidth=0.4,
         )
         ax.text(span.end_s + 0.3, row, f"{span.end_s - span.start_s:.1f} s", va="center", fontsize=8)
+    # Room for the duration labels right of the bars (short drills end within a second).
+    end = max([s.end_s for s in spans] + list((markers or {}).values()) + [0.0])
+    ax.set_xlim(0, end + max(1.5, 0.12 * end))
     ax.set_yticks(range(len(spans)))
     ax.set_yticklabels([s.name for s in reversed(spans)], fontsize=9)
     for label, at in (markers or {}).items():

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from scripts.cliutil import duration, duration_help
+from scripts.drill.aws.cli import add_arguments as add_aws_arguments
+from scripts.drill.aws.cli import run_aws
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.drill.options import METHODS
 from scripts.errors import InputError
@@ -30,11 +33,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "Exit 0 only when every check passed."
         ),
     )
-    parser.add_argument(
-        "--local",
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", action="store_true", help="run everything on this machine (no cloud account)")
+    where.add_argument(
+        "--aws",
         action="store_true",
-        required=True,
-        help="run everything on this machine (required: the only mode today)",
+        help="drill the stack's DR path on AWS: restore the replicated backups into an isolated idp-dr-drill-* "
+        "instance, start the IdP in the DR cluster's drill namespace, verify it against the newest baseline, "
+        "measure, publish metrics and remove everything it created (production is never touched)",
     )
     parser.add_argument(
         "--method",
@@ -72,16 +78,24 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument(
         "--rpo-target",
         type=duration("s"),
-        default=LocalDrillOptions.rpo_target_s,
+        default=None,
         metavar="DURATION",
-        help=duration_help("declared RPO the drill must meet (default: %(default)s)", "s"),
+        help=duration_help(
+            f"declared RPO the drill must meet (default: {LocalDrillOptions.rpo_target_s:g} with --local, the "
+            "stack's rpoTargetSeconds with --aws)",
+            "s",
+        ),
     )
     parser.add_argument(
         "--rto-target",
         type=duration("s"),
-        default=LocalDrillOptions.rto_target_s,
+        default=None,
         metavar="DURATION",
-        help=duration_help("declared RTO the drill must meet (default: %(default)s)", "s"),
+        help=duration_help(
+            f"declared RTO the drill must meet (default: {LocalDrillOptions.rto_target_s:g} with --local, the "
+            "stack's rtoTargetSeconds with --aws)",
+            "s",
+        ),
     )
     parser.add_argument(
         "--report-dir",
@@ -112,9 +126,27 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="WAL generated after the base backup, 0-65536 MiB; --method wal only (default: %(default)s)",
     )
     parser.add_argument(
-        "--keep", action="store_true", help="keep the workspace (data directories, logs) after the drill"
+        "--keep",
+        action="store_true",
+        help="--local: keep the workspace (data directories, logs); --aws: leave the drill instance and IdP running",
     )
+    add_aws_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+#: The --local-only flags' defaults (``drill --aws`` refuses them when changed).
+_LOCAL_DEFAULTS: dict[str, object] = {
+    "hostname": LocalDrillOptions.hostname,
+    "archive_timeout": LocalDrillOptions.archive_timeout_s,
+    "workload_seconds": LocalDrillOptions.workload_s,
+    "seed_users": LocalDrillOptions.seed_users,
+    "keycloak_timeout": LocalDrillOptions.keycloak_timeout_s,
+    "data_mb": 0,
+    "wal_mb": 0,
+}
+#: The --aws-only flags' defaults (``drill --local`` refuses them when changed).
+_AWS_DEFAULTS: dict[str, object] = {"stack_outputs": None, "cleanup": False, "metric_namespace": None,
+                                    "verifier_secret": None}  # fmt: skip
 
 
 def _options(args: argparse.Namespace) -> LocalDrillOptions:
@@ -126,6 +158,10 @@ def _options(args: argparse.Namespace) -> LocalDrillOptions:
     url = urlsplit(args.hostname)
     if url.scheme != "https" or not url.hostname or url.path not in ("", "/"):
         raise InputError("--hostname", args.hostname, "an https:// URL without a path, e.g. https://sso.example.test")
+    if args.rpo_target is None:
+        args.rpo_target = LocalDrillOptions.rpo_target_s
+    if args.rto_target is None:
+        args.rto_target = LocalDrillOptions.rto_target_s
     bounds = [
         ("--archive-timeout", args.archive_timeout, 1, 300),
         ("--workload-seconds", args.workload_seconds, 2, 600),
@@ -156,6 +192,17 @@ def _options(args: argparse.Namespace) -> LocalDrillOptions:
     )
 
 
-def run(args: argparse.Namespace, report: Report) -> None:
+def run(args: argparse.Namespace, report: Report, **inject: Any) -> None:
+    """``inject``: the AWS session, Kubernetes adapter and clock of ``drill --aws`` (tests)."""
+    if args.aws:
+        for flag, value in (("--rpo-target", args.rpo_target), ("--rto-target", args.rto_target)):
+            if value is not None and not 1 <= value <= 86400:
+                raise InputError(flag, value, "a number from 1 to 86400")
+        run_aws(args, report, _LOCAL_DEFAULTS, **inject)
+        return
+    for dest, default in _AWS_DEFAULTS.items():
+        if getattr(args, dest) != default:
+            flag = "--" + dest.replace("_", "-")
+            raise InputError(flag, getattr(args, dest), "an --aws option (not used with --local)")
     opts = _options(args)
     run_local_drill(opts, report)

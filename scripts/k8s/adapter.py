@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +24,8 @@ from scripts.inputs import read_json
 
 EXTERNAL_SECRET_KIND = "externalsecrets.external-secrets.io"  # noqa: S105 - a resource kind
 FORCE_SYNC_ANNOTATION = "force-sync"
+#: ``--kube-context in-cluster``: no kubeconfig context; kubectl reads the pod's service account.
+IN_CLUSTER = "in-cluster"
 
 
 @dataclass
@@ -67,6 +70,12 @@ class KubeAdapter(Protocol):
     def rollout_restart(self, namespace: str, deployment: str) -> None: ...
     def scale(self, namespace: str, deployment: str, replicas: int) -> None: ...
     def deployment_status(self, namespace: str, deployment: str) -> DeploymentStatus: ...
+    # -- what a drill needs: objects by manifest, found and removed by label ---------------
+    def get_object(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None: ...
+    def apply(self, manifest: dict[str, Any]) -> None: ...
+    def delete(self, namespace: str, kind: str, name: str) -> None: ...
+    def list_names(self, namespace: str, kind: str, selector: str) -> list[str]: ...
+    def forward(self, namespace: str, service: str, ports: list[int]) -> AbstractContextManager[dict[int, str]]: ...
 
 
 # ---------------------------------------------------------------------------------------
@@ -92,13 +101,17 @@ class KubectlAdapter:
         self.runner = runner
         self.description = f"kubectl --context {context}" if context else "kubectl (current context)"
 
-    def _run(self, namespace: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        argv = [self.kubectl]
-        if self.context:
-            argv += ["--context", self.context]
-        argv += ["--namespace", namespace, *args]
+    def argv(self, namespace: str, *args: str) -> list[str]:
+        head = [self.kubectl] + (["--context", self.context] if self.context else [])
+        return [*head, "--namespace", namespace, *args]
+
+    def _run(
+        self, namespace: str, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess:
+        argv = self.argv(namespace, *args)
         try:
-            proc = self.runner(argv, capture_output=True, text=True, timeout=self.timeout)
+            extra = {"input": stdin} if stdin is not None else {}
+            proc = self.runner(argv, capture_output=True, text=True, timeout=self.timeout, **extra)
         except FileNotFoundError:
             raise ExternalError(f"{self.kubectl} not found", hint="install kubectl, or pass --kube-adapter") from None
         except subprocess.TimeoutExpired:
@@ -149,6 +162,30 @@ class KubectlAdapter:
             images=[c.get("image", "") for c in containers],
         )
 
+    def get_object(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+        proc = self._run(namespace, "get", kind, name, "-o", "json", check=False)
+        if proc.returncode == 0:
+            return json.loads(proc.stdout)
+        if "NotFound" in proc.stderr or "not found" in proc.stderr:
+            return None
+        raise ExternalError(f"kubectl get {kind} {name} failed: {proc.stderr.strip()[:300]}")
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        namespace = manifest.get("metadata", {}).get("namespace") or "default"
+        self._run(namespace, "apply", "-f", "-", stdin=json.dumps(manifest))
+
+    def delete(self, namespace: str, kind: str, name: str) -> None:
+        self._run(namespace, "delete", kind, name, "--ignore-not-found", "--wait=false")
+
+    def list_names(self, namespace: str, kind: str, selector: str) -> list[str]:
+        doc = json.loads(self._run(namespace, "get", kind, "-l", selector, "-o", "json").stdout)
+        return sorted(item["metadata"]["name"] for item in doc.get("items", []))
+
+    def forward(self, namespace: str, service: str, ports: list[int]) -> AbstractContextManager[dict[int, str]]:
+        from scripts.k8s.forward import port_forward
+
+        return port_forward(self, namespace, service, ports)
+
 
 # ---------------------------------------------------------------------------------------
 # fakes
@@ -174,7 +211,9 @@ class FakeKube:
         ready_after: int = 1,
     ):
         self.state: dict[str, Any] = state or {"secrets": {}, "deployments": {}, "externalsecrets": {}}
-        for key in ("secrets", "deployments", "externalsecrets"):
+        #: "objects": full manifests by "<kind>/<namespace>/<name>"; "service_urls": where "<ns>/<service>"
+        #: answers (the sandbox's stand-in sites), for :meth:`forward`.
+        for key in ("secrets", "deployments", "externalsecrets", "objects", "service_urls"):
             self.state.setdefault(key, {})
         self.secret_source = secret_source
         self.ready_after = ready_after
@@ -228,7 +267,9 @@ class FakeKube:
             "deployment": "deployments",
             EXTERNAL_SECRET_KIND: "externalsecrets",
             "externalsecret": "externalsecrets",
-        }[kind]
+        }.get(kind)
+        if table is None:
+            return _object_key(kind, namespace, name) in self.state["objects"]
         return self._key(namespace, name) in self.state[table]
 
     def get_secret_data(self, namespace: str, name: str) -> dict[str, str]:
@@ -307,6 +348,86 @@ class FakeKube:
             images=[d.get("image", "")],
         )
 
+    # objects (drills) ------------------------------------------------------------------------
+    def add_object(self, manifest: dict[str, Any]) -> None:
+        """Seed an object as the stack left it (not recorded as a call)."""
+        self._store(manifest)
+        self._save()
+
+    def _store(self, manifest: dict[str, Any]) -> None:
+        meta = manifest["metadata"]
+        kind, namespace, name = manifest["kind"].lower(), meta.get("namespace", ""), meta["name"]
+        self.state["objects"][_object_key(kind, namespace, name)] = manifest
+        if kind == "secret":
+            data = {k: base64.b64decode(v).decode() for k, v in (manifest.get("data") or {}).items()}
+            self.state["secrets"][self._key(namespace, name)] = {**data, **(manifest.get("stringData") or {})}
+        elif kind == "deployment":
+            replicas = int(manifest["spec"].get("replicas", 1))
+            containers = manifest["spec"]["template"]["spec"].get("containers", [{}])
+            self.add_deployment(namespace, name, replicas, image=containers[0].get("image", ""))
+            if self.ready_after:
+                entry = self.state["deployments"][self._key(namespace, name)]
+                entry.update(ready=0, pending_reads=self.ready_after)
+
+    def get_object(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+        self._load()
+        self.calls.append(("get_object", namespace, kind, name))
+        found = self.state["objects"].get(_object_key(kind, namespace, name))
+        data = self.state["secrets"].get(self._key(namespace, name)) if kind == "secret" else None
+        if data is not None:  # the Secret's current data (an ExternalSecret sync may have changed it)
+            encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in data.items()}
+            meta = (found or {}).get("metadata") or {"name": name, "namespace": namespace}
+            found = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "data": encoded}
+        return json.loads(json.dumps(found)) if found is not None else None
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self._load()
+        meta = manifest["metadata"]
+        self.calls.append(("apply", meta.get("namespace", ""), manifest["kind"].lower(), meta["name"]))
+        namespace = meta.get("namespace", "")
+        if manifest["kind"].lower() != "namespace" and not self.exists(namespace, "namespace", namespace):
+            raise ExternalError(f'namespaces "{meta.get("namespace")}" not found')
+        self._store(manifest)
+        self._save()
+
+    def delete(self, namespace: str, kind: str, name: str) -> None:
+        self._load()
+        self.calls.append(("delete", namespace, kind, name))
+        self.state["objects"].pop(_object_key(kind, namespace, name), None)
+        table = {"secret": "secrets", "deployment": "deployments"}.get(kind)
+        if table:
+            self.state[table].pop(self._key(namespace, name), None)
+        self._save()
+
+    def list_names(self, namespace: str, kind: str, selector: str) -> list[str]:
+        self._load()
+        want = dict(part.split("=", 1) for part in selector.split(",") if part)
+        names = []
+        for key, manifest in self.state["objects"].items():
+            labels = manifest["metadata"].get("labels") or {}
+            if key.startswith(f"{kind}/{namespace}/") and all(labels.get(k) == v for k, v in want.items()):
+                names.append(manifest["metadata"]["name"])
+        return sorted(names)
+
+    @contextmanager
+    def _forward(self, namespace: str, service: str, ports: list[int]) -> Iterator[dict[int, str]]:
+        self._load()
+        self.calls.append(("forward", namespace, service, *map(str, ports)))
+        if not self.exists(namespace, "service", service):
+            raise ExternalError(f'services "{service}" not found in {namespace}')
+        url = self.state["service_urls"].get(self._key(namespace, service))
+        if url is None:
+            raise ExternalError(f"the fake cluster has no address for {namespace}/{service}")
+        yield {port: url for port in ports}
+
+    def forward(self, namespace: str, service: str, ports: list[int]) -> AbstractContextManager[dict[int, str]]:
+        return self._forward(namespace, service, ports)
+
+
+def _object_key(kind: str, namespace: str, name: str) -> str:
+    kind = kind.lower()
+    return f"{kind}/{'' if kind == 'namespace' else namespace}/{name}"  # a Namespace is in none
+
 
 class FileKube(FakeKube):
     """:class:`FakeKube` persisted in a JSON file, so separate processes share one fake cluster."""
@@ -351,6 +472,8 @@ def make_adapter(spec: str, *, context: str | None, aws: Any = None, dr_region: 
     """``kubectl`` (default) or ``fake:<state.json>``; a fake's ExternalSecrets read Secrets Manager in
     ``dr_region`` (the region of the cluster's site: the DR region for failover, the primary for recover)."""
     if spec == "kubectl":
+        if context == IN_CLUSTER:  # a CronJob's pod: kubectl uses its service account's token
+            return KubectlAdapter(None)
         return KubectlAdapter(context)
     if spec.startswith("fake:") and len(spec) > 5:
         source = secretsmanager_source(aws, dr_region) if aws is not None and dr_region else None

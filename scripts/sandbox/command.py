@@ -208,7 +208,12 @@ def seed_kube(kube: FakeKube, outputs: dict[str, Any], session: boto3.Session) -
         },
     )
     for name in filter(None, [sb["serverDeployment"], sb.get("workerDeployment")]):
+        kube.add_object(standby_deployment(sb, name, sb["drReplicas"]))
         kube.add_deployment(ns, name, sb["drReplicas"], image=f"{sb['idp']}:26.4.2")
+    kube.add_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rds-ca", "namespace": ns},
+                     "data": {"rds-ca.pem": "(the RDS CA bundle)"}})  # fmt: skip
+    if sb.get("drillNamespace"):
+        kube.add_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": sb["drillNamespace"]}})
     if sb.get("externalSecretName"):
         kube.add_external_secret(
             ns,
@@ -217,6 +222,38 @@ def seed_kube(kube: FakeKube, outputs: dict[str, Any], session: boto3.Session) -
             remote_ref=sb["drDbEndpointSecretArn"],
             keys={keys["host"]: "host", keys["port"]: "port", keys["dbname"]: "dbname"},
         )
+
+
+def standby_deployment(sb: dict[str, Any], name: str, replicas: int) -> dict[str, Any]:
+    """The standby Deployment's manifest as the program writes it, reduced to what a drill copies: the image,
+    the DB Secret's keys as env, the CA bundle ConfigMap, the ports and the ServiceAccount (SIMULATED)."""
+    keys = DB_SECRET_KEYS[sb["idp"]]
+    labels = {"app.kubernetes.io/name": sb["idp"], "app.kubernetes.io/component": name}
+    env = [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": sb["dbSecretName"], "key": key}}} for key in keys.values()
+    ]
+    env.append({"name": "JAVA_OPTS_APPEND", "value": f"-Djgroups.dns.query=keycloak-discovery.{sb['namespace']}.svc"})
+    ports = [{"name": "http", "containerPort": 8080}, {"name": "management", "containerPort": 9000}]
+    if sb["idp"] == "authentik":
+        ports = [{"name": "http", "containerPort": 9000}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": sb["namespace"], "labels": labels, "uid": "sandbox"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": name,
+                    "containers": [{"name": name, "image": f"{sb['idp']}:26.4.2", "env": env, "ports": ports,
+                                    "volumeMounts": [{"name": "rds-ca", "mountPath": "/etc/rds-ca"}]}],
+                    "volumes": [{"name": "rds-ca", "configMap": {"name": "rds-ca"}}],
+                },
+            },
+        },
+    }  # fmt: skip
 
 
 def _dr_ready(kube_path: Path, outputs: dict[str, Any], session: boto3.Session) -> bool:

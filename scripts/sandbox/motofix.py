@@ -19,6 +19,7 @@ sandbox) and the tests apply it, and say so.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 _APPLIED = False
@@ -106,3 +107,123 @@ def apply_sandbox_answers() -> None:
         return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "pending"}})
 
     RDSResponse.start_db_instance_automated_backups_replication = start_db_instance_automated_backups_replication
+
+
+#: The sandbox's replicated automated backups are named after their source: ``ab-`` plus its DbiResourceId
+#: (lowercase, without ``db-``). On AWS the ID is opaque; here it is how a restore finds its source.
+def replicated_backups_id(dbi_resource_id: str) -> str:
+    return "ab-" + dbi_resource_id.removeprefix("db-").lower()
+
+
+#: How far the replicated backups' newest restorable point trails now (AWS: a few minutes).
+REPLICATION_LAG_S = 300
+
+
+def apply_replicated_backups() -> Callable[[], None]:
+    """SIMULATED (sandbox and tests): moto 5.2 has no cross-region replicated automated backups. Answer
+    ``DescribeDBInstanceAutomatedBackups`` for a replicated-backups ARN named by :func:`replicated_backups_id`
+    (its restore window: the source's creation to five minutes ago), and restore from it as
+    ``RestoreDBInstanceToPointInTime`` would: a new instance in the calling region with the source's engine,
+    version, storage and master user, and the request's identifier, groups, tags and settings. No data moves.
+    Returns the function that removes these answers again (tests)."""
+    from moto.core.responses import ActionResult
+    from moto.rds.responses import RDSResponse
+
+    original_describe = RDSResponse.describe_db_instance_automated_backups
+    original_restore = RDSResponse.restore_db_instance_to_point_in_time
+
+    def describe_db_instance_automated_backups(self: Any) -> Any:
+        arn = self.params.get("DBInstanceAutomatedBackupsArn")
+        source = _replicated_source(arn)
+        if source is None:
+            return original_describe(self)
+        return ActionResult({"DBInstanceAutomatedBackups": [_backup_doc(str(arn), source)]})
+
+    def restore_db_instance_to_point_in_time(self: Any) -> Any:
+        source = _replicated_source(self.params.get("SourceDBInstanceAutomatedBackupsArn"))
+        if source is None:
+            return original_restore(self)
+        p = self.params
+        kwargs = {
+            "DBInstanceIdentifier": p["TargetDBInstanceIdentifier"],
+            "Engine": source.engine,
+            "EngineVersion": source.engine_version,
+            "DBInstanceClass": p.get("DBInstanceClass") or source.db_instance_class,
+            "AllocatedStorage": source.allocated_storage,
+            "MasterUsername": source.master_username,
+            "ManageMasterUserPassword": True,
+            "StorageEncrypted": True,
+            "KmsKeyId": _backup_key(str(p["SourceDBInstanceAutomatedBackupsArn"])),
+            "BackupRetentionPeriod": 1,
+            **{k: p[k] for k in _RESTORE_COPIED if k in p},
+        }
+        # moto reads its parameters case-insensitively (its XFormedDict): hand them over the same way.
+        return ActionResult({"DBInstance": self.backend.create_db_instance(type(p)(kwargs))})
+
+    RDSResponse.describe_db_instance_automated_backups = describe_db_instance_automated_backups
+    RDSResponse.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
+
+    def undo() -> None:
+        RDSResponse.describe_db_instance_automated_backups = original_describe
+        RDSResponse.restore_db_instance_to_point_in_time = original_restore
+
+    return undo
+
+
+_RESTORE_COPIED = (
+    "DBSubnetGroupName",
+    "VpcSecurityGroupIds",
+    "DBParameterGroupName",
+    "Tags",
+    "DeletionProtection",
+    "MultiAZ",
+    "PubliclyAccessible",
+    "Port",
+    "MasterUserSecretKmsKeyId",
+    "StorageType",
+    "CopyTagsToSnapshot",
+)
+
+
+def _replicated_source(arn: Any) -> Any:
+    if not isinstance(arn, str) or ":auto-backup:ab-" not in arn:
+        return None
+    from moto.rds.models import rds_backends
+
+    wanted = arn.rsplit(":", 1)[-1]
+    for account in list(rds_backends.keys()):
+        for backend in _created_backends(rds_backends[account]):
+            for db in backend.databases.values():
+                if replicated_backups_id(db.dbi_resource_id) == wanted:
+                    return db
+    return None
+
+
+def _backup_doc(arn: str, source: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {
+        "DBInstanceAutomatedBackupsArn": arn,
+        "DBInstanceArn": source.db_instance_arn,
+        "DbiResourceId": source.dbi_resource_id,
+        "Region": source.region,
+        "DBInstanceIdentifier": source.db_instance_identifier,
+        "RestoreWindow": {
+            "EarliestTime": now - timedelta(days=1),
+            "LatestTime": now - timedelta(seconds=REPLICATION_LAG_S),
+        },
+        "AllocatedStorage": source.allocated_storage,
+        "Status": "replicating",
+        "Port": 5432,
+        "Engine": source.engine,
+        "EngineVersion": source.engine_version,
+        "Encrypted": True,
+        "KmsKeyId": _backup_key(arn),
+        "BackupRetentionPeriod": 7,
+    }
+
+
+def _backup_key(arn: str) -> str:
+    """The (simulated) DR-region key the replicated backups, and so their restores, are encrypted with."""
+    return arn.split(":auto-backup:")[0].replace(":rds:", ":kms:") + ":key/replicated-backups"

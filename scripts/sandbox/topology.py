@@ -12,8 +12,10 @@ semantics, and returns a dict that validates against :class:`contract.outputs.St
 * Route 53: per site a readiness check and an issuer string-match check combined into a
   CALCULATED check; PRIMARY/SECONDARY failover records, the SECONDARY without a health check.
 
-moto cannot start automated-backup replication, so ``replicatedBackupsArn`` is a well-formed
-ARN that nothing answers to in moto; ``failover --mode restore`` is exercised with Stubber.
+moto cannot start automated-backup replication. ``replicatedBackupsArn`` is named after the primary
+(``ab-`` + its DbiResourceId): plain moto answers nothing for it (the failover tests Stub that path), and
+:func:`scripts.sandbox.motofix.apply_replicated_backups` (SIMULATED) answers it as AWS would, for the
+sandbox and the drill tests.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import boto3
 
 from contract.outputs import FAILED_OVER_PATH
 from contract.secrets import DB_SECRET_NAMES
+from scripts.sandbox.motofix import replicated_backups_id
 
 PRIMARY_REGION = "eu-west-1"
 DR_REGION = "eu-central-1"
@@ -87,6 +90,14 @@ def _network(session: boto3.Session, region: str, name: str) -> dict[str, Any]:
     sg = ec2.create_security_group(GroupName=f"{name}-db", Description="IdP database: app pods only", VpcId=vpc)[
         "GroupId"
     ]
+    # The cluster's pods (EKS: the cluster security group) are the database's only clients.
+    pods = ec2.create_security_group(GroupName=f"{name}-pods", Description="the cluster's pods", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": pods}]}
+        ],
+    )
     rds = session.client("rds", region_name=region)
     # Same names in both regions (as the Pulumi program does); moto's cross-region replica also
     # resolves the source's group names in the DR region.
@@ -101,6 +112,7 @@ def _network(session: boto3.Session, region: str, name: str) -> dict[str, Any]:
         "vpc": vpc,
         "subnets": subnets,
         "sg": sg,
+        "pods_sg": pods,
         "subnet_group": "idp-db",
         "parameter_group": "idp-postgres16",
         "kms": key["Arn"],
@@ -174,7 +186,8 @@ def seed_topology(
             Tags=[{"Key": "app", "Value": idp}, {"Key": "env", "Value": "dr"}],
         )["DBInstance"]
     account = session.client("sts", region_name=primary_region).get_caller_identity()["Account"]
-    backups_arn = f"arn:aws:rds:{dr_region}:{account}:auto-backup:ab-{uuid.uuid4().hex[:26]}"
+    # Named after the primary (motofix.apply_replicated_backups answers for it, SIMULATED).
+    backups_arn = f"arn:aws:rds:{dr_region}:{account}:auto-backup:{replicated_backups_id(primary['DbiResourceId'])}"
 
     sm = session.client("secretsmanager", region_name=dr_region)
     sm.create_secret(
@@ -235,6 +248,7 @@ def seed_topology(
             "drDbEndpointSecretArn": endpoint_secret,
             "primaryDbEndpointSecretArn": primary_endpoint_secret,
             "drKubeContext": "dr-cluster",
+            "drillNamespace": "identity-drill",
         },
         "dns": dns,
         "restoreCommand": (

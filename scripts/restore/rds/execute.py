@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract.drills import KIND_DRILL, TAG_KIND
 from scripts import __version__
 from scripts.aws.client import Aws, error_code, error_message, tags_dict
 from scripts.aws.rds import describe_instance
@@ -47,6 +48,7 @@ def _ensure_drill_sg(aws: Aws, plan: RestorePlan) -> str:
                 "ResourceType": "security-group",
                 "Tags": [
                     {"Key": TAG_DRILL_TARGET, "Value": plan.target},
+                    {"Key": TAG_KIND, "Value": KIND_DRILL},
                     {"Key": TAG_SOURCE, "Value": plan.spec.source_tag},
                     {"Key": TAG_VERSION, "Value": __version__},
                 ],

@@ -7,22 +7,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from contract.drills import DRILL_PREFIX, KIND_DRILL
+from contract.drills import TAG_DRILL_TARGET as TAG_DRILL_TARGET  # re-exported: one place, contract/
+from contract.drills import TAG_KIND as TAG_KIND
 from scripts.errors import InputError
 from scripts.timeutil import iso
 
 # -- tags that make a restore recognisable (and resumable) ---------------------------------
 TAG_SOURCE = "idp-dr:restore-source"
 TAG_TIME = "idp-dr:restore-time"
-TAG_KIND = "idp-dr:restore-kind"
 TAG_VERSION = "idp-dr:tool-version"
 TAG_RESTORED_TO = "idp-dr:restored-to"
-TAG_DRILL_TARGET = "idp-dr:drill-target"
 OUR_TAG_PREFIX = "idp-dr:"
 LATEST = "latest"
 
-#: Every drill target lives under this prefix; non-drill targets may not use it. The two
+#: Every drill target lives under DRILL_PREFIX; non-drill targets may not use it. The two
 #: namespaces are disjoint, so a drill can never overwrite or be mistaken for production.
-DRILL_PREFIX = "idp-dr-drill-"
 
 #: Terminal failure states of a DB instance (RDS user guide "Viewing instance status").
 FAILED_STATUSES = frozenset(
@@ -76,7 +76,7 @@ DRILL_ACTIONS = (
 
 def kind_of(spec: RestoreSpec) -> str:
     """The restore-kind tag: "drill" or "restore"."""
-    return "drill" if spec.drill else "restore"
+    return KIND_DRILL if spec.drill else "restore"
 
 
 @dataclass
