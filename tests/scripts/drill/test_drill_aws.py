@@ -22,7 +22,7 @@ from scripts.sandbox.command import seed_kube
 from scripts.verify import BaselineParams, ClientCredentials, Target, capture_baseline
 from scripts.verify.baseline_store import publish
 from tests.fakes.keycloak import FakeKeycloak, generate_keys
-from tests.scripts.world import aws_env, fresh_session, invoke, moto_session, sites, world  # noqa: F401
+from tests.scripts.world import fresh_session, invoke
 
 DRILL_NS = "identity-drill"
 VERIFIER = "keycloak/dr-verifier"
@@ -158,9 +158,8 @@ def test_the_drill_database_admits_only_the_dr_clusters_pods_on_its_port(world, 
         Filters=[{"Name": "group-name", "Values": ["idp-dr-pods"]}]
     )["SecurityGroups"][0]["GroupId"]
     account = "123456789012"  # moto's
-    assert permission == {
-        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": pods, "UserId": account}]
-    }  # fmt: skip
+    pairs = [{"GroupId": pods, "UserId": account}]
+    assert permission == {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": pairs}
 
 
 def test_the_drill_idp_is_the_standbys_image_on_the_drill_database_isolated(world, cluster, drill):
@@ -324,7 +323,10 @@ def test_a_baseline_of_another_issuer_is_refused(world, drill, idp, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--method", "dump"], "invalid --method 'dump': wal with --aws (it restores the replicated automated backups)"),
+        (
+            ["--method", "dump"],
+            "invalid --method 'dump': wal with --aws (it restores the replicated automated backups)",
+        ),
         (["--seed-users", "9"], "invalid --seed-users 9: a --local option (not used with --aws)"),
         (["--reach", "ssh"], "invalid --reach 'ssh': auto or port-forward or service"),
         (["--keep", "--cleanup"], "invalid --keep True: not with --cleanup (which removes what a drill kept)"),
