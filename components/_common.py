@@ -57,7 +57,7 @@ def account_of(arn: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.from_input(arn).apply(lambda value: value.split(":", 5)[4])
 
 
-def policy_json(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
+def policy_json(statements: pulumi.Input[list[dict[str, Any]]]) -> pulumi.Output[str]:
     """An IAM policy document; statements may contain Outputs (ARNs)."""
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
 

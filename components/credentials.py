@@ -60,6 +60,8 @@ class DatabaseAccess(pulumi.ComponentResource):
     authentik_key_name: pulumi.Output[str] | None
     verifier_secret_name: pulumi.Output[str]
     verifier_secret_arn: pulumi.Output[str]
+    #: Its replica in the DR region (drills read it there).
+    verifier_secret_dr_arn: pulumi.Output[str]
     authentik_key_arn: pulumi.Output[str] | None
     authentik_key_dr_arn: pulumi.Output[str] | None
 
@@ -118,15 +120,7 @@ class DatabaseAccess(pulumi.ComponentResource):
             self.authentik_key_arn = key_secret.arn
             self.authentik_key_dr_arn = self._dr_arn(key_secret.arn)
 
-        # Written by `idp-dr bootstrap verifier` (the client's secret is Keycloak's, not Pulumi's): no
-        # version here, so no value reaches the state.
-        verifier = self._replicated_secret(
-            f"{name}-verifier-client",
-            f"idp-dr/{args.secret_prefix}/verifier-client",
-            "Client credentials of the verifier client (bootstrap verifier writes it; replicated to DR)",
-        )
-        self.verifier_secret_name = verifier.name
-        self.verifier_secret_arn = verifier.arn
+        self._verifier_secret(name)
         self.app_credentials_name = credentials.name
         self.app_credentials_arn = credentials.arn
         self.app_credentials_dr_arn = self._dr_arn(credentials.arn)
@@ -143,6 +137,18 @@ class DatabaseAccess(pulumi.ComponentResource):
                 "authentik_key_arn": self.authentik_key_arn,
             }
         )
+
+    def _verifier_secret(self, name: str) -> None:
+        """Written by `idp-dr bootstrap verifier` (the client's secret is Keycloak's, not Pulumi's): no version
+        here, so no value reaches the state."""
+        verifier = self._replicated_secret(
+            f"{name}-verifier-client",
+            f"idp-dr/{self._args.secret_prefix}/verifier-client",
+            "Client credentials of the verifier client (bootstrap verifier writes it; replicated to DR)",
+        )
+        self.verifier_secret_name = verifier.name
+        self.verifier_secret_arn = verifier.arn
+        self.verifier_secret_dr_arn = self._dr_arn(verifier.arn)
 
     def _replicated_secret(self, resource_name: str, secret_name: str, description: str):
         args = self._args

@@ -92,6 +92,7 @@ def standby_outputs(cfg: StackConfig, dr_site: IdentityStandby, access: Database
             "verifierSecret": access.verifier_secret_name,
             "drKubeContext": cfg.kubernetes.dr.context,
             "primaryKubeContext": cfg.kubernetes.primary.context,
+            "drillNamespace": dr_site.drill_namespace,
         },
     )
 

@@ -1,6 +1,7 @@
 """The runbook's scheduled jobs on the primary site, from the config: what each needs of the topology.
 
-Both need the runbook image (``runbook.image``); each can be turned off on its own.
+Each needs the runbook image (``runbook.image``), except the drill's namespace and role (``drill --aws`` by
+hand); each can be turned off on its own.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import pulumi
 from components.archive import WalArchive
 from components.config import StackConfig
 from components.credentials import DatabaseAccess
+from components.database import PitrDatabase
 from components.notifications import Notifications
-from components.standby.spec import BackupSpec, BaselineSpec, ChecksSpec
+from components.standby.spec import BackupSpec, BaselineSpec, ChecksSpec, DrillSpec
 
 
 def backup_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> BackupSpec | None:
@@ -64,5 +66,40 @@ def checks_spec(cfg: StackConfig, archive: WalArchive, notifications: Notificati
         rpo_target_s=cfg.targets.rpo_seconds,
         rds=cfg.database.mode == "rds",
         dr_key_arn=archive.dr_key_arn,
+        alarm_topic_arn=notifications.dr_topic_arn,
+        **(_drill_records(cfg, archive) if cfg.database.mode == "rds" and cfg.runbook.drill.enabled else {}),
+    )
+
+
+def _drill_records(cfg: StackConfig, archive: WalArchive) -> dict:
+    return {
+        "drill_max_age_days": cfg.runbook.drill.max_days_without_success,
+        "dr_bucket_name": archive.dr_bucket_name,
+        "dr_bucket_key_arn": archive.dr_key_arn,
+    }
+
+
+def drill_spec(
+    cfg: StackConfig, database: PitrDatabase | None, archive: WalArchive, access: DatabaseAccess,
+    notifications: Notifications,
+) -> DrillSpec | None:  # fmt: skip
+    """The DR site's drills: rds mode with runbook.drill.enabled; the CronJob also needs the runbook image."""
+    drill = cfg.runbook.drill
+    if database is None or not drill.enabled:
+        return None
+    return DrillSpec(
+        stack=cfg.name,
+        dr_region=cfg.dr_region,
+        image=cfg.runbook.image,
+        schedule=drill.schedule if drill.scheduled and cfg.runbook.image else None,
+        deadline_minutes=drill.deadline_minutes,
+        max_days_without_success=drill.max_days_without_success,
+        rto_target_s=cfg.targets.rto_seconds,
+        replicated_backups_arn=database.replicated_backups_arn,
+        db_key_arn=database.dr_key_arn,
+        dr_bucket_name=archive.dr_bucket_name,
+        dr_bucket_key_arn=archive.dr_key_arn,
+        verifier_secret_arn=access.verifier_secret_dr_arn,
+        verifier_key_arn=database.dr_key_arn,
         alarm_topic_arn=notifications.dr_topic_arn,
     )

@@ -28,9 +28,9 @@ from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionN
 from components.exports import dns_outputs, rds_outputs, self_managed_outputs, standby_outputs
 from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
-from components.runbook_jobs import backup_spec, baseline_spec, checks_spec
+from components.runbook_jobs import backup_spec, baseline_spec, checks_spec, drill_spec
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
-from components.standby.spec import BackupSpec, BaselineSpec, BootstrapSpec, ChecksSpec
+from components.standby.spec import BackupSpec, BaselineSpec, BootstrapSpec, ChecksSpec, DrillSpec
 from contract.outputs import STACK_OUTPUTS_PARAMETER, ArchiveOutputs, StackOutputs, exported
 
 #: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
@@ -120,7 +120,13 @@ class DrTopology(pulumi.ComponentResource):
         media = self._build_media(archive, notifications)
         bootstrap = _bootstrap_spec(cfg, database, access, endpoints)
         baseline = baseline_spec(cfg, archive, access, secrets_key_arn=endpoints.primary_key_arn)
-        jobs = (bootstrap, backup_spec(cfg, archive, notifications), baseline, checks_spec(cfg, archive, notifications))
+        jobs = (
+            bootstrap,
+            backup_spec(cfg, archive, notifications),
+            baseline,
+            checks_spec(cfg, archive, notifications),
+            drill_spec(cfg, database, archive, access, notifications),
+        )
         sites = self._build_sites(secrets, archive, access, media, endpoints, jobs)
         dns = self._build_dns(sites, notifications)
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
@@ -289,7 +295,7 @@ class DrTopology(pulumi.ComponentResource):
         access: DatabaseAccess,
         media: ReplicatedBuckets | None,
         endpoints: _DbEndpoints,
-        jobs: tuple[BootstrapSpec | None, BackupSpec | None, BaselineSpec | None, ChecksSpec | None],
+        jobs: tuple[BootstrapSpec | None, BackupSpec | None, BaselineSpec | None, ChecksSpec | None, DrillSpec | None],
     ) -> dict[str, IdentityStandby]:
         """The IdP on each cluster: the same image and hostname, so the same issuer."""
         name, cfg, child, tag_base, providers = self._name, self._cfg, self._child, self._tag_base, self._site_providers
@@ -353,6 +359,7 @@ class DrTopology(pulumi.ComponentResource):
                     backup=jobs[1] if is_primary else None,
                     baseline=jobs[2] if is_primary else None,
                     checks=None if is_primary else jobs[3],
+                    drill=None if is_primary else jobs[4],
                 ),
                 child,
             )

@@ -51,6 +51,30 @@ class ChecksConfig(Section):
     )
 
 
+class DrillConfig(Section):
+    """Drills on AWS from the DR side (``idp-dr drill --aws``): the drill namespace, its isolation and RBAC,
+    the monthly CronJob, its IAM role (which can create, change and delete only ``idp-dr-drill-*``), and the
+    alarms on the drills' records (rds mode)."""
+
+    enabled: bool = Field(
+        True,
+        description="Create the DR cluster's drill namespace (<standby.namespace>-drill) with its NetworkPolicies, "
+        "the drill's service account, role and alarms, so drill --aws can run (rds mode).",
+    )
+    scheduled: bool = Field(
+        True, description="Run drill --aws as a CronJob in the drill namespace (needs runbook.image)."
+    )
+    schedule: checked(_cron_ok, "a five-field cron schedule, e.g. '7 5 1 * *' (UTC)") = Field(  # type: ignore[valid-type]
+        "7 5 1 * *", description="When the drill runs (cron, UTC); monthly on the 1st by default."
+    )
+    max_days_without_success: int_range(7, 365, unit="days") = Field(  # type: ignore[valid-type]
+        100, description="Alarm when no drill has succeeded for longer (a quarterly cadence plus slack)."
+    )
+    deadline_minutes: int_range(30, 1440, unit="minutes") = Field(  # type: ignore[valid-type]
+        240, description="A drill still running after this is stopped (SIGTERM: it cleans up what it created)."
+    )
+
+
 class RunbookConfig(Section):
     """The runbook's container image (``Dockerfile`` in this repository): what Jobs of this program run."""
 
@@ -63,3 +87,4 @@ class RunbookConfig(Section):
     backup: BackupConfig = Field(default_factory=BackupConfig, description=BackupConfig.__doc__)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig, description=BaselineConfig.__doc__)
     checks: ChecksConfig = Field(default_factory=ChecksConfig, description=ChecksConfig.__doc__)
+    drill: DrillConfig = Field(default_factory=DrillConfig, description=DrillConfig.__doc__)

@@ -34,12 +34,15 @@ class StandbyBase(pulumi.ComponentResource):
         return {"app.kubernetes.io/name": self.app, "app.kubernetes.io/component": component}
 
     def _irsa_role(
-        self, suffix: str, service_account: str, statements: list[dict], *, also: tuple[str, ...] = ()
-    ) -> aws.iam.Role:
-        """An IRSA role for ``service_account`` (and the accounts in ``also``) of this site's namespace."""
+        self, suffix: str, service_account: str, statements: pulumi.Input[list[dict]], *,
+        also: tuple[str, ...] = (), namespace: str | None = None,
+    ) -> aws.iam.Role:  # fmt: skip
+        """An IRSA role for ``service_account`` (and the accounts in ``also``) of this site's namespace, or of
+        ``namespace`` (the drill namespace)."""
         args = self._args
+        where = namespace or args.config.namespace
         subjects = [
-            IrsaSubject(args.cluster.oidc_provider_arn, args.cluster.oidc_issuer_host, args.config.namespace, sa)
+            IrsaSubject(args.cluster.oidc_provider_arn, args.cluster.oidc_issuer_host, where, sa)
             for sa in (service_account, *also)
         ]
         role = aws.iam.Role(

@@ -13,6 +13,7 @@ region is down. It only reads, and puts its metrics.
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
@@ -20,6 +21,7 @@ from components._common import account_of, opts, partition_of, tags
 from components.standby.pods import PodBuilder, RunbookCronJob
 from components.standby.spec import ChecksSpec
 from contract.backups import DR_KEYS_METRIC, DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
+from contract.drills import DRILL_RECORD_PREFIX
 from contract.outputs import STACK_OUTPUTS_PARAMETER, stack_outputs_location
 
 CHECKS_SA = "idp-dr-checks"
@@ -64,6 +66,7 @@ class ChecksBuilder(PodBuilder):
             "checks",
             CHECKS_SA,
             [
+                *self._drill_record_reads(spec),
                 {
                     "Sid": "ReadTheStackOutputs",
                     "Effect": "Allow",
@@ -92,6 +95,25 @@ class ChecksBuilder(PodBuilder):
             ],
         )
 
+    @staticmethod
+    def _drill_record_reads(spec: ChecksSpec) -> list[dict]:
+        """With drills: list and read the drill records, and see the DR bucket's creation date (no drill yet)."""
+        if spec.drill_max_age_days is None or spec.dr_bucket_name is None:
+            return []
+        bucket = pulumi.Output.from_input(spec.dr_bucket_name).apply(
+            lambda b: f"arn:{partition_of(spec.dr_region)}:s3:::{b}"
+        )
+        return [
+            {"Sid": "ListTheDrillRecords", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket,
+             "Condition": {"StringLike": {"s3:prefix": [f"{DRILL_RECORD_PREFIX}*"]}}},
+            {"Sid": "ReadTheDrillRecords", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": pulumi.Output.concat(bucket, f"/{DRILL_RECORD_PREFIX}*")},
+            {"Sid": "SeeTheDrBucketsCreationDate", "Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+            {"Sid": "DecryptTheDrillRecordsThroughS3", "Effect": "Allow", "Action": "kms:Decrypt",
+             "Resource": spec.dr_bucket_key_arn,
+             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{spec.dr_region}.amazonaws.com"}}},
+        ]  # fmt: skip
+
     def _checks_cronjob(self, spec: ChecksSpec) -> k8s.batch.v1.CronJob:
         args = [
             "check",
@@ -102,6 +124,7 @@ class ChecksBuilder(PodBuilder):
             DR_PATH_METRIC_NAMESPACE,
             "--metric-stack",
             spec.stack,
+            *(["--drill-max-age-days", str(spec.drill_max_age_days)] if spec.drill_max_age_days else []),
             "--json",
         ]
         return self._runbook_cronjob(

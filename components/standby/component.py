@@ -40,6 +40,7 @@ from components.standby.backup import BackupBuilder
 from components.standby.baseline import BaselineBuilder
 from components.standby.bootstrap import BootstrapBuilder
 from components.standby.checks import ChecksBuilder
+from components.standby.drill import DrillBuilder
 from components.standby.ingress import IngressBuilder, _lb_hostname
 from components.standby.keycloak import KeycloakBuilder
 from components.standby.network import NetworkPolicyBuilder
@@ -53,6 +54,7 @@ class IdentityStandby(
     AuthentikBuilder,
     IngressBuilder,
     BaselineBuilder,
+    DrillBuilder,
     NetworkPolicyBuilder,
     BootstrapBuilder,
     BackupBuilder,
@@ -110,6 +112,8 @@ class IdentityStandby(
             backend_port_name = health_port_name = "http"
         self.server_deployment_name = self._server_name
         self.worker_deployment_name = f"{idp.kind}-worker" if self.worker_deployment is not None else None
+        # After the server's Deployment: the drill's Role reads exactly what its pods read.
+        self.drill_namespace = self._drill(args.drill) if args.drill else None
 
         self._disruption_budget()
         service = self._service()
@@ -140,6 +144,7 @@ class IdentityStandby(
                 "server_deployment": self.server_deployment_name,
                 "worker_deployment": self.worker_deployment_name,
                 "db_secret": self.db_secret_name,
+                "drill_namespace": self.drill_namespace,
                 "load_balancer_hostname": self.load_balancer_hostname,
             }
         )

@@ -17,6 +17,7 @@ class PodBuilder(StandbyBase):
     """Builds hardened pods and Deployments (a mixin of :class:`~components.standby.component.IdentityStandby`)."""
 
     _db_ca_config_map: str | None = None
+    _server_pod_spec: dict | None = None
     #: What the IdP's Deployments wait for (the bootstrap Job, when there is one).
     _workload_dependencies: tuple[pulumi.Resource, ...] = ()
 
@@ -97,6 +98,8 @@ class PodBuilder(StandbyBase):
         self, resource_name: str, deployment_name: str, component: str, replicas: int, pod_spec: dict
     ) -> k8s.apps.v1.Deployment:
         labels = {**self.labels, "app.kubernetes.io/component": component}
+        if component == "server":
+            self._server_pod_spec = pod_spec  # what a drill copies, and so what its Role may read
         return k8s.apps.v1.Deployment(
             resource_name,
             metadata={"name": deployment_name, "namespace": self._ns, "labels": labels},
@@ -133,7 +136,7 @@ class PodBuilder(StandbyBase):
             "metadata": {"labels": labels},
             "spec": {
                 "serviceAccountName": job.service_account,
-                "automountServiceAccountToken": False,
+                "automountServiceAccountToken": job.api_token,
                 "restartPolicy": "Never",
                 "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
                 "containers": [container],
@@ -142,7 +145,7 @@ class PodBuilder(StandbyBase):
         }
         return k8s.batch.v1.CronJob(
             f"{self._name}-{job.suffix}",
-            metadata={"name": job.name, "namespace": self._ns, "labels": labels},
+            metadata={"name": job.name, "namespace": job.namespace or self._ns, "labels": labels},
             spec={
                 "schedule": job.schedule,
                 "timeZone": "Etc/UTC",
@@ -183,3 +186,7 @@ class RunbookCronJob:
     mounts: list[dict] = field(default_factory=list)
     backoff: int = 2
     starting_deadline_s: int = 3600
+    #: Another namespace of the site (the drill namespace); default: the standby's.
+    namespace: pulumi.Input[str] | None = None
+    #: Mount a Kubernetes API token (the drill runs kubectl against its own namespace); default: none.
+    api_token: bool = False

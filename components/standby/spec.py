@@ -159,6 +159,35 @@ class ChecksSpec:
     #: A key ARN of the DR region: the account the IAM resource ARNs name (no data-source call).
     dr_key_arn: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]
+    #: With drills (runbook.drill, rds mode): the drill records it reads in the DR bucket (and its key), and
+    #: the days without a successful drill after which the check fails.
+    drill_max_age_days: int | None = None
+    dr_bucket_name: pulumi.Input[str] | None = None
+    dr_bucket_key_arn: pulumi.Input[str] | None = None
+
+
+@dataclass(frozen=True)
+class DrillSpec:
+    """Drills on AWS from the DR site: built for the DR site in rds mode with runbook.drill.enabled."""
+
+    stack: str
+    dr_region: str
+    #: The runbook image, and the CronJob's schedule; no CronJob without either (drill --aws by hand).
+    image: str | None
+    schedule: str | None
+    deadline_minutes: int
+    max_days_without_success: int
+    rto_target_s: int
+    replicated_backups_arn: pulumi.Input[str]
+    #: The DR database key (replicated backups, restored instances, their master secret).
+    db_key_arn: pulumi.Input[str]
+    #: The DR bucket (baselines are read, drill records written) and its key.
+    dr_bucket_name: pulumi.Input[str]
+    dr_bucket_key_arn: pulumi.Input[str]
+    #: The verifier client's secret (its DR-region replica) and the key that encrypts it there.
+    verifier_secret_arn: pulumi.Input[str]
+    verifier_key_arn: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -195,6 +224,8 @@ class IdentityStandbyArgs:
     baseline: BaselineSpec | None = None
     #: The DR side's scheduled checks and their alarms (DR site).
     checks: ChecksSpec | None = None
+    #: The drill namespace, role, CronJob and alarms (DR site, rds mode).
+    drill: DrillSpec | None = None
 
     @property
     def trusted_proxy_cidrs(self) -> list[str]:

@@ -64,8 +64,10 @@ def _accepted(tool: str, finding: dict[str, str]) -> dict[str, Any] | None:
                 fnmatch.fnmatchcase(finding["where"], pattern) for pattern in entry["resources"]
             ):
                 return entry
-        elif (entry["issue"], entry["kind"]) == (finding["issue"], finding["kind"]) and (
-            "detail" not in entry or entry["detail"] == finding["detail"]
+        elif (
+            (entry["issue"], entry["kind"]) == (finding["issue"], finding["kind"])
+            and ("detail" not in entry or entry["detail"] == finding["detail"])
+            and any(fnmatch.fnmatchcase(finding["where"], pattern) for pattern in entry.get("resources", ["*"]))
         ):
             return entry
     return None
@@ -149,7 +151,9 @@ def _parliament_findings() -> list[dict[str, str]]:
 
 def test_parliament_finds_nothing_unreviewed_in_the_policies():
     findings = _parliament_findings()
-    assert not [f for f in findings if f["kind"] == "identity"], "identity policies must lint clean"
+    # An identity policy lints clean, or its finding is accepted for that one policy by name (never for all).
+    unnamed = [f for f in findings if f["kind"] == "identity" and "resources" not in (_accepted("parliament", f) or {})]
+    assert not unnamed, "identity policies must lint clean"
     _judge("parliament", findings)
 
 

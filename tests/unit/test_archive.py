@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from tests.unit.conftest import run_stack
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -190,15 +192,31 @@ def test_replication_reads_retention_for_the_locked_dr_copy(default_run):
     assert {"s3:GetObjectRetention", "s3:GetObjectLegalHold"} <= set(_read_source_actions(default_run))
 
 
-def test_no_iam_policy_grants_wildcard_actions_or_resources(default_run):
-    docs = [json.loads(r.inputs["policy"]) for r in default_run.recorder.of_type("aws:iam/rolePolicy:RolePolicy")]
+#: Actions that have no resource type (AWS Service Authorization Reference): "*" is the only Resource they take.
+#: PutMetricData is scoped by its namespace condition instead.
+NO_RESOURCE_TYPE = {
+    "ec2:DescribeSecurityGroups",
+    "rds:DescribeEvents",
+    "s3:ListAllMyBuckets",
+    "cloudwatch:PutMetricData",
+}
+WITH_RUNBOOK_JOBS = {"idp-dr:runbook": {"image": "ghcr.io/example/idp-dr:0.1.0"}}
+
+
+@pytest.mark.parametrize("overrides", [{}, WITH_RUNBOOK_JOBS], ids=["default", "runbook-jobs"])
+def test_no_iam_policy_grants_wildcard_actions_or_resources(overrides):
+    run = run_stack(overrides)
+    docs = [json.loads(r.inputs["policy"]) for r in run.recorder.of_type("aws:iam/rolePolicy:RolePolicy")]
     assert docs, "expected IAM role policies"
     for doc in docs:
         for statement in doc["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             assert "*" not in actions and not any(a.endswith(":*") for a in actions), statement
-            assert "*" not in resources, statement
+            if "*" in resources:
+                assert set(actions) <= NO_RESOURCE_TYPE, statement
+            if "cloudwatch:PutMetricData" in actions:
+                assert "cloudwatch:namespace" in statement["Condition"]["StringEquals"], statement
 
 
 WRITER = {"idp-dr:archive": {"writer": {"namespace": "identity", "name": "db-backup"}}}

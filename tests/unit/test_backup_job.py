@@ -24,6 +24,7 @@ def test_no_cronjob_without_a_runbook_image_or_when_disabled(default_run):
     assert sorted(j.inputs["metadata"]["name"] for j in off.recorder.of_type(CRONJOB)) == [
         "idp-dr-baseline",
         "idp-dr-checks",
+        "idp-dr-drill",
     ]
 
 

@@ -39,12 +39,20 @@ def test_its_role_only_reads_and_puts_the_one_metric():
     run = run_stack(WITH_IMAGE)
     policy = next(p for p in run.recorder.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-checks-policy"))
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    # With drills (on by default) it also reads the drill records and the DR bucket's creation date.
     assert {s["Action"] for s in statements.values()} == {
         "ssm:GetParameter",
         "rds:DescribeDBInstanceAutomatedBackups",
         "kms:DescribeKey",
         "cloudwatch:PutMetricData",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:ListAllMyBuckets",
+        "kms:Decrypt",
     }
+    bucket = run.outputs["archive"]["drBucket"]
+    assert statements["ReadTheDrillRecords"]["Resource"] == f"arn:aws:s3:::{bucket}/idp-dr/drills/*"
+    assert statements["ListTheDrillRecords"]["Condition"] == {"StringLike": {"s3:prefix": ["idp-dr/drills/*"]}}
     account = run.outputs["database"]["drKmsKeyArn"].split(":")[4]
     assert statements["ReadTheReplicatedBackups"]["Resource"] == f"arn:aws:rds:eu-central-1:{account}:auto-backup:*"
     assert statements["ReadTheDrKeysState"]["Resource"] == f"arn:aws:kms:eu-central-1:{account}:key/*"

@@ -410,3 +410,26 @@ def test_no_successful_drill_for_longer_than_allowed_fails_the_check(world, dril
     assert checks["drills.recent"]["message"].startswith("the newest successful drill started 2026-01-01T00:00:00Z, ")
     assert _latest(world, "DaysSinceSuccessfulDrill") > 300
     assert _latest(world, "LastDrillRtoSeconds") == 900.0
+
+
+# -- across the boundary: the program's drill role allows every call the drill makes ----------------------------
+#: API operations whose IAM action has another name, or that need none.
+_ACTION_OF = {"s3:ListObjectsV2": "s3:ListBucket", "sts:GetCallerIdentity": None}
+#: Best effort: the restore's permission pre-check; a role without it is told by the restore call itself.
+_BEST_EFFORT = {"iam:SimulatePrincipalPolicy", "iam:GetRole", "iam:GetUser"}
+
+
+def test_the_programs_drill_role_allows_every_call_the_drill_makes(world, drill):
+    from scripts.aws.client import iam_action
+    from tests.unit.conftest import run_stack
+
+    assert drill().code == 0
+    policy = json.loads(
+        run_stack({"idp-dr:runbook": {"image": "ghcr.io/example/idp-dr:0.1.0"}})
+        .recorder.by_name("sso-dr-site-drill-policy")
+        .inputs["policy"]
+    )
+    granted = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    needed = {_ACTION_OF.get(a, a) for a in {iam_action(c.service, c.operation) for c in world.recorder.calls}}
+    needed -= {None} | _BEST_EFFORT
+    assert needed - granted == set()
