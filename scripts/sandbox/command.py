@@ -38,7 +38,8 @@ from scripts.k8s.adapter import FakeKube, FileKube
 from scripts.lab.s3 import LAB_AWS_ENV
 from scripts.processes import Supervisor, free_port, wait_for_port
 from scripts.report import Report
-from scripts.sandbox.sites import FakeIdpSite
+from scripts.sandbox.drill_site import drill_ready, drill_service_key, publish_baseline, seed_verifier
+from scripts.sandbox.sites import FakeIdpSite, SigningKeys
 from scripts.sandbox.topology import SiteHosts, seed_topology
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -104,8 +105,10 @@ def run(args: argparse.Namespace, report: Report) -> None:
         control.write_text(json.dumps({"primary_up": False}) + "\n")
 
         kube_path, primary_kube_path = workdir / "kube.json", workdir / "primary-kube.json"
-        primary_site = FakeIdpSite(health_path="/", issuer="https://placeholder/")  # configured below
-        dr_site = FakeIdpSite(health_path="/", issuer="https://placeholder/")
+        keys = SigningKeys()  # the realm's keys: what the database holds, so every site publishes them
+        primary_site, dr_site, drill_site = (
+            FakeIdpSite(health_path="/", issuer="https://placeholder/", keys=keys) for _ in range(3)
+        )  # configured below
         outputs = seed_topology(
             session,
             idp=args.idp,
@@ -113,11 +116,13 @@ def run(args: argparse.Namespace, report: Report) -> None:
             dr_replicas=args.dr_replicas,
             hosts=SiteHosts(primary=primary_site.hostport, dr=dr_site.hostport),
         )
-        for site in (primary_site, dr_site):
+        seed_verifier(session, outputs, keys)
+        for site in (primary_site, dr_site, drill_site):
             site.configure(health_path=outputs["dns"]["healthPath"], issuer=outputs["issuer"])
         primary_site.set_ready(lambda: _primary_ready(control, primary_kube_path, outputs))
         dr_site.set_ready(lambda: _dr_ready(kube_path, outputs, session))
-        _write_kube_state(kube_path, outputs, session)
+        drill_site.set_ready(lambda: drill_ready(kube_path, outputs, session))
+        _write_kube_state(kube_path, outputs, session, drill_site.hostport)
         _write_primary_kube_state(primary_kube_path, outputs, session)
         outputs_path = workdir / "outputs.json"
         outputs_path.write_text(json.dumps(outputs, indent=2) + "\n")
@@ -127,35 +132,17 @@ def run(args: argparse.Namespace, report: Report) -> None:
             f"export AWS_SECRET_ACCESS_KEY={LAB_AWS_ENV['AWS_SECRET_ACCESS_KEY']}",
             f"export AWS_REGION={outputs['primaryRegion']}",
         ]
+        for site in (primary_site, dr_site, drill_site):
+            site.start()
+        sup.add_cleanup("stop stand-in sites", lambda: [site.stop() for site in (primary_site, dr_site, drill_site)])
+        # As the weekly baseline CronJob leaves one: taken while the primary stand-in is up, before the disaster.
+        control.write_text(json.dumps({"primary_up": True}) + "\n")
+        baseline = publish_baseline(session, outputs, primary_site, keys)
+        control.write_text(json.dumps({"primary_up": False}) + "\n")
         (workdir / "env.sh").write_text("\n".join(env_lines) + "\n")
-        primary_site.start()
-        dr_site.start()
-        sup.add_cleanup("stop stand-in sites", lambda: (primary_site.stop(), dr_site.stop()))
-
-        out = sys.stderr
-        out.write(
-            "\n".join(
-                [
-                    f"sandbox ready: moto_server on {endpoint} (log {log})",
-                    f"  stack outputs:      {outputs_path}",
-                    f"  simulated cluster:  {kube_path}  (use --kube-adapter fake:{kube_path})",
-                    f"  primary cluster:    {primary_kube_path}  (recover --kube-adapter fake:{primary_kube_path})",
-                    f"  primary site:       http://{primary_site.hostport}  (DOWN: {control} says primary_up=false)",
-                    f"  DR site:            http://{dr_site.hostport}  (ready once the failover has run)",
-                    "in another shell:",
-                    *[f"  {line}" for line in env_lines],
-                    "  python -m scripts restore rds --source "
-                    f"{outputs['database']['primaryInstanceId']} "
-                    "--target pitr-test --latest",
-                    f"  python -m scripts failover --stack-outputs {outputs_path} "
-                    f"--kube-adapter fake:{kube_path} "
-                    "--probe-scheme http --force --reason sandbox --dns-wait 0 --yes",
-                    "Ctrl-C stops the sandbox.",
-                    "",
-                ]
-            )
-        )
-        out.flush()
+        sys.stderr.write(_banner(endpoint, log, outputs, workdir, control, env_lines, baseline,
+                                 (primary_site, dr_site, drill_site)))  # fmt: skip
+        sys.stderr.flush()
         report.result.update(
             {
                 "endpoint": endpoint,
@@ -176,9 +163,45 @@ def run(args: argparse.Namespace, report: Report) -> None:
         os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-def _write_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Session) -> None:
+def _banner(
+    endpoint: str, log: Path, outputs: dict[str, Any], workdir: Path, control: Path, env_lines: list[str],
+    baseline: str, sites: tuple[FakeIdpSite, FakeIdpSite, FakeIdpSite],
+) -> str:  # fmt: skip
+    kube_path, primary_kube_path, outputs_path = (
+        workdir / "kube.json",
+        workdir / "primary-kube.json",
+        workdir / "outputs.json",
+    )
+    primary_site, dr_site, drill_site = sites
+    return "\n".join(
+        [
+            f"sandbox ready: moto_server on {endpoint} (log {log})",
+            f"  stack outputs:      {outputs_path}",
+            f"  simulated cluster:  {kube_path}  (use --kube-adapter fake:{kube_path})",
+            f"  primary cluster:    {primary_kube_path}  (recover --kube-adapter fake:{primary_kube_path})",
+            f"  primary site:       http://{primary_site.hostport}  (DOWN: {control} says primary_up=false)",
+            f"  DR site:            http://{dr_site.hostport}  (ready once the failover has run)",
+            f"  drill site:         http://{drill_site.hostport}  (ready once drill --aws has started its IdP)",
+            f"  baseline:           {baseline}",
+            "in another shell:",
+            *[f"  {line}" for line in env_lines],
+            f"  python -m scripts restore rds --source {outputs['database']['primaryInstanceId']} "
+            "--target pitr-test --latest",
+            f"  python -m scripts drill --aws --stack-outputs {outputs_path} --kube-adapter fake:{kube_path}",
+            f"  python -m scripts failover --stack-outputs {outputs_path} --kube-adapter fake:{kube_path} "
+            "--probe-scheme http --force --reason sandbox --dns-wait 0 --yes",
+            "Ctrl-C stops the sandbox.",
+            "",
+        ]
+    )
+
+
+def _write_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Session, drill_host: str) -> None:
     path.write_text(json.dumps({"secrets": {}, "deployments": {}, "externalsecrets": {}}))
-    seed_kube(FileKube(path, ready_after=2), outputs, session)
+    kube = FileKube(path, ready_after=2)
+    seed_kube(kube, outputs, session)
+    kube.state["service_urls"][drill_service_key(outputs)] = drill_host
+    kube._save()
 
 
 def seed_kube(kube: FakeKube, outputs: dict[str, Any], session: boto3.Session) -> None:

@@ -22,12 +22,15 @@ the production instances or their secrets. Tests prove each.
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from psycopg.conninfo import make_conninfo
 
 from contract.drills import DRILL_RECORD_PREFIX, DRILL_SERVICE, drill_namespace
 from contract.outputs import StackOutputs
@@ -43,7 +46,7 @@ from scripts.progress import Progress
 from scripts.report import Report
 from scripts.restore.rds.execute import restore_rds
 from scripts.timeutil import iso
-from scripts.verify import ClientCredentials, Target, VerifyParams, verify
+from scripts.verify import ClientCredentials, DbParams, Target, VerifyParams, verify
 from scripts.verify.baseline_store import load_baseline
 from scripts.verify.model import Baseline
 
@@ -107,6 +110,7 @@ class AwsDrill(DrillArtefacts):
         self.endpoint: dict[str, str] = {}
         self.log_paths: list[tuple[str, Path]] = []
         self.source: dict[str, Any] | None = None
+        self.db_login: dict[str, str] = {}
         self.service: dict[str, Any] = {}
 
     @property
@@ -174,6 +178,8 @@ class AwsDrill(DrillArtefacts):
     # -- the phases ---------------------------------------------------------------------------
     def preflight(self) -> dict[str, Any]:
         db, sb = self.out.database, self.out.standby
+        if getattr(self.kube, "simulated", False):
+            self.report.notes.append(f"SIMULATED: {self.kube.description}; the drill IdP is a stand-in")
         if db.mode != "rds":
             raise RefusedError(
                 "drill --aws restores the replicated RDS backups; this stack's database is self-managed",
@@ -247,6 +253,8 @@ class AwsDrill(DrillArtefacts):
                     raise RefusedError(f"{kind} {self.standby_ns}/{name}, which the standby's pods read, is missing")
                 if kind == "secret" and name == sb.dbSecretName:
                     manifest = site.db_secret(original, sb.idp, self.endpoint, self.ns, self.id)
+                    self.db_login = site.db_login(original, sb.idp)
+                    self.report.register_secret(self.db_login.get("password"))
                 else:
                     manifest = site.copied_object(original, self.ns, self.id)
                 self.kube.apply(manifest)
@@ -273,7 +281,7 @@ class AwsDrill(DrillArtefacts):
         ports = {p["name"]: p["port"] for p in self.service["spec"]["ports"]}
         http_port = ports.get(_HTTP) or next(iter(ports.values()))
         wanted = sorted({http_port, *([ports[_MGMT]] if _MGMT in ports else [])})
-        with self._reach(wanted) as hosts:
+        with self._reach(wanted) as (hosts, in_cluster):
             target = Target(
                 idp=self.baseline.idp,
                 base_url=f"http://{hosts[http_port]}",
@@ -281,6 +289,8 @@ class AwsDrill(DrillArtefacts):
                 app=self.baseline.scope if self.baseline.idp == "authentik" else None,
                 mgmt_url=f"http://{hosts[ports[_MGMT]]}" if _MGMT in ports else None,
                 http_timeout=self.o.http_timeout_s,
+                # In the cluster the drill database is reachable (the drill namespace's egress): its checks run.
+                db=self._drill_db() if in_cluster else None,
             )
             sub = Report("verify")
             verify(VerifyParams(target, expected_issuer=self.out.issuer, client=self.client), sub, self.baseline)
@@ -291,17 +301,25 @@ class AwsDrill(DrillArtefacts):
         return {"base_url": target.base_url, "baseline": self.baseline_source, "checks": len(sub.checks)}
 
     @contextmanager
-    def _reach(self, ports: list[int]) -> Iterator[dict[int, str]]:
+    def _reach(self, ports: list[int]) -> Iterator[tuple[dict[int, str], bool]]:
+        """The drill IdP's host:port per port, and whether this process runs in the cluster."""
         reach = self.o.reach
         if reach == "auto":
-            import os
-
             reach = "service" if os.environ.get("KUBERNETES_SERVICE_HOST") else "port-forward"
         if reach == "service":
-            yield {port: f"{DRILL_SERVICE}.{self.ns}.svc:{port}" for port in ports}
+            yield {port: f"{DRILL_SERVICE}.{self.ns}.svc:{port}" for port in ports}, True
             return
+        self.report.notes.append("database checks not run: the drill database is reachable from the DR cluster only")
         with self.kube.forward(self.ns, DRILL_SERVICE, ports) as hosts:
-            yield hosts
+            yield hosts, False
+
+    def _drill_db(self) -> DbParams | None:
+        login = self.db_login
+        if not login.get("username"):
+            return None
+        dsn = make_conninfo(host=self.endpoint["host"], port=self.endpoint["port"], dbname=self.endpoint["dbname"],
+                            user=login["username"], password=login.get("password") or "")  # fmt: skip
+        return DbParams(dsn)
 
     def _key_rotation_since_baseline(self, sub: Report) -> None:
         """A signing key the restored IdP publishes that the baseline never saw: the baseline predates a rotation."""

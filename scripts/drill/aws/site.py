@@ -72,6 +72,13 @@ def db_secret(source: dict[str, Any], idp: str, endpoint: dict[str, str], namesp
     return out
 
 
+def db_login(source: dict[str, Any], idp: str) -> dict[str, str]:
+    """The username and password in the standby's database Secret (the restored database's own)."""
+    keys = DB_SECRET_KEYS[idp]
+    data = source.get("data") or {}
+    return {f: base64.b64decode(data[keys[f]]).decode() for f in ("username", "password") if keys[f] in data}
+
+
 def drill_deployment(source: dict[str, Any], *, namespace: str, standby_namespace: str, drill_id: str) -> dict:
     """The standby's Deployment in the drill namespace, one replica, isolated (see the module docstring)."""
     out = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(source, namespace, drill_id)}

@@ -433,3 +433,23 @@ def test_the_programs_drill_role_allows_every_call_the_drill_makes(world, drill)
     needed = {_ACTION_OF.get(a, a) for a in {iam_action(c.service, c.operation) for c in world.recorder.calls}}
     needed -= {None} | _BEST_EFFORT
     assert needed - granted == set()
+
+
+def test_in_the_cluster_the_drill_reaches_its_idp_by_the_service_and_checks_the_drill_database(
+    world, cluster, drill, monkeypatch
+):
+    import scripts.drill.aws.drill as module
+
+    seen = []
+    monkeypatch.setattr(module, "verify", lambda params, report, baseline: seen.append(params))
+    result = drill("--reach", "service")
+    assert result.code == 0, result.stderr
+    [params] = seen
+    assert params.target.base_url == "http://idp-dr-drill.identity-drill.svc:8080"
+    assert params.target.mgmt_url == "http://idp-dr-drill.identity-drill.svc:9000"
+    db = params.target.db.describe()
+    assert db["host"].startswith(result.json()["result"]["drill"] + ".") and db["user"] == "keycloak_app"
+    assert db["sslmode"] == "verify-full"  # an RDS host: the server is verified with the shipped RDS roots
+    password = params.target.db.password
+    assert password and password not in result.stdout and password not in result.stderr
+    assert ("forward", DRILL_NS, "idp-dr-drill", "8080", "9000") not in cluster.calls

@@ -142,3 +142,28 @@ def test_recover_swaps_a_restored_instance_in_on_the_sandbox(sandbox):
     assert (workdir / "recover" / "postmortem.md").read_text().startswith("# Post-mortem: recover of sso-db")
     kube = json.loads((workdir / "primary-kube.json").read_text())
     assert kube["deployments"]["identity/keycloak"]["replicas"] == 2
+
+
+@pytest.mark.integration
+def test_drill_aws_runs_to_a_green_report_in_the_sandbox_and_leaves_nothing(sandbox):
+    workdir, env, _ = sandbox
+    kube = workdir / "kube.json"
+    argv = ["drill", "--aws", "--stack-outputs", str(workdir / "outputs.json"), "--kube-adapter", f"fake:{kube}",
+            "--report-dir", str(workdir / "reports"), "--poll-interval", "1", "--json"]  # fmt: skip
+    done = _cli(env, *argv)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert [s["status"] for s in doc["steps"] if "." not in s["name"]] == ["ok"] * 9
+    assert any(n.startswith("SIMULATED: ") for n in doc["notes"])
+    checks = {c["name"]: c["status"] for c in doc["checks"]}
+    assert checks["verify.token.signature"] == checks["verify.jwks.baseline_overlap"] == "pass"
+    preflight = next(s for s in doc["steps"] if s["name"] == "preflight")
+    assert preflight["detail"]["baseline"].startswith("s3://example-sso-archive-euc1/idp-dr/baselines/")
+    state = json.loads(kube.read_text())
+    assert not [k for k in state["objects"] if "/identity-drill/" in k]
+    import boto3
+
+    credentials = {"aws_access_key_id": env["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]}
+    rds = boto3.client("rds", region_name="eu-central-1", endpoint_url=env["AWS_ENDPOINT_URL"], **credentials)
+    assert not [i for i in rds.describe_db_instances()["DBInstances"]
+                if i["DBInstanceIdentifier"].startswith("idp-dr-drill-")]  # fmt: skip
