@@ -39,3 +39,16 @@ def test_the_client_tools_match_the_example_stacks_postgresql_major():
     config = load_stack_config(*load_stack_file(REPO_ROOT / "Pulumi.prod.yaml"))
     assert arg == f"ARG PG_MAJOR={config.database.engine_major}"
     assert any('"postgresql-client-${PG_MAJOR}"' in line for line in INSTRUCTIONS)
+
+
+def test_kubectl_comes_from_the_signed_kubernetes_repository_at_a_supported_minor():
+    """The drill CronJob runs kubectl in the pod: a minor within the supported clusters' versions."""
+    from tests.security.test_manifests import KUBERNETES_VERSIONS
+
+    [arg] = [line for line in INSTRUCTIONS if line.startswith("ARG KUBECTL_MINOR=")]
+    minor = arg.split("=", 1)[1]
+    assert any(v.startswith(minor + ".") for v in KUBERNETES_VERSIONS), minor
+    assert (
+        "signed-by=/usr/share/keyrings/kubernetes.gpg] https://pkgs.k8s.io/core:/stable:/v${KUBECTL_MINOR}/deb/" in TEXT
+    )
+    assert any(line.endswith('"postgresql-client-${PG_MAJOR}" kubectl \\') for line in INSTRUCTIONS)
