@@ -179,7 +179,7 @@ class AwsDrill(DrillArtefacts):
     def preflight(self) -> dict[str, Any]:
         db, sb = self.out.database, self.out.standby
         if getattr(self.kube, "simulated", False):
-            self.report.notes.append(f"SIMULATED: {self.kube.description}; the drill IdP is a stand-in")
+            self.report.notes.append(f"SIMULATED: {self.kube.description} and a stand-in drill IdP")
         if db.mode != "rds":
             raise RefusedError(
                 "drill --aws restores the replicated RDS backups; this stack's database is self-managed",
@@ -342,12 +342,12 @@ class AwsDrill(DrillArtefacts):
         self.rto = {name: round(spans.get(name, 0.0), 1) for name in RTO_PHASES}
         self.rto["total_s"] = round(sum(spans.get(name, 0.0) for name in RTO_PHASES), 1)
         if self.restored_to is not None:
-            self.rpo_s = max(0.0, (self.started - self.restored_to).total_seconds())
+            self.rpo_s = round(max(0.0, (self.started - self.restored_to).total_seconds()), 1)
         rto_target, rpo_target = self._rto_target(), self._rpo_target()
         self.report.check("rto", self.rto["total_s"] <= rto_target,
-                          f"RTO {self.rto['total_s']} s (target {rto_target} s)", **self.rto)  # fmt: skip
+                          f"RTO {self.rto['total_s']} s (target {rto_target:g} s)", **self.rto)  # fmt: skip
         if self.rpo_s is not None:
-            self.report.check("rpo", self.rpo_s <= rpo_target, f"RPO {self.rpo_s:.0f} s (target {rpo_target} s): "
+            self.report.check("rpo", self.rpo_s <= rpo_target, f"RPO {self.rpo_s:.0f} s (target {rpo_target:g} s): "
                               "the drill's start minus the newest restorable point")  # fmt: skip
         self.report.result.update(
             rto=self.rto,
