@@ -25,6 +25,8 @@ class NotificationsArgs:
     us_east_1_provider: pulumi.ProviderResource
     emails: list[str]
     tag_base: dict[str, str]
+    #: EventBridge rules of this stack named with this prefix may publish to the DR topic (None: none may).
+    events_rule_prefix: str | None = None
 
 
 class Notifications(pulumi.ComponentResource):
@@ -36,6 +38,11 @@ class Notifications(pulumi.ComponentResource):
     def __init__(self, name: str, args: NotificationsArgs, opts_: pulumi.ResourceOptions | None = None):
         super().__init__("idp-dr:notifications:Notifications", name, None, opts_)
         topics = {}
+
+        def rules_prefix(site: str) -> str | None:
+            """The DR topic also takes EventBridge rules named ``<events_rule_prefix>*`` (the DR keys' changes)."""
+            return args.events_rule_prefix if site == "dr" else None
+
         for site, provider in (
             ("primary", args.sites.primary.provider),
             ("dr", args.sites.dr.provider),
@@ -53,7 +60,7 @@ class Notifications(pulumi.ComponentResource):
             key_policy = aws.kms.KeyPolicy(
                 f"{name}-{site}-key-policy",
                 key_id=key.key_id,
-                policy=key.arn.apply(self._key_policy),
+                policy=key.arn.apply(lambda arn, site=site: self._key_policy(arn, events_rules=rules_prefix(site))),
                 opts=opts(self, provider),
             )
             topic = aws.sns.Topic(
@@ -72,6 +79,13 @@ class Notifications(pulumi.ComponentResource):
                     opts=opts(self, provider),
                 )
             topics[site] = topic
+            if rules_prefix(site):
+                aws.sns.TopicPolicy(
+                    f"{name}-{site}-topic-policy",
+                    arn=topic.arn,
+                    policy=topic.arn.apply(lambda arn, site=site: self._topic_policy(arn, str(rules_prefix(site)))),
+                    opts=opts(self, provider),
+                )
         self.primary_topic_arn = topics["primary"].arn
         self.dr_topic_arn = topics["dr"].arn
         self.global_topic_arn = topics["global"].arn
@@ -84,14 +98,66 @@ class Notifications(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _key_policy(key_arn: str) -> pulumi.Output[str]:
-        """The account (IAM policies decide, as with the default key policy) plus CloudWatch alarms.
+    def _topic_policy(topic_arn: str, rules_prefix: str) -> pulumi.Output[str]:
+        """The account's principals use the topic (IAM policies decide, as with SNS's default topic policy; managing
+        it needs no grant here, in the same account), CloudWatch alarms publish, and so do this stack's
+        EventBridge rules."""
+        _arn, partition, _sns, region, account, _name = topic_arn.split(":", 5)
+        rules = f"arn:{partition}:events:{region}:{account}:rule/{rules_prefix}*"
+        account_actions = ["sns:GetTopicAttributes", "sns:Subscribe", "sns:ListSubscriptionsByTopic", "sns:Publish"]
+        return policy_json(
+            [
+                {
+                    "Sid": "AccountUsesTheTopic",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                    "Action": account_actions,
+                    "Resource": topic_arn,
+                },
+                {
+                    "Sid": "CloudWatchAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account}:alarm:*"},
+                    },
+                },
+                {
+                    "Sid": "StackEventRulesPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"ArnLike": {"aws:SourceArn": rules}},
+                },
+            ]
+        )
+
+    @staticmethod
+    def _key_policy(key_arn: str, *, events_rules: str | None = None) -> pulumi.Output[str]:
+        """The account (IAM policies decide, as with the default key policy) plus CloudWatch alarms, and on the
+        DR topic's key this stack's EventBridge rules (``events_rules``: their name prefix).
 
         The account and partition come from the key's own ARN: no data-source call.
         """
-        _arn, partition, _kms, _region, account, _rest = key_arn.split(":", 5)
+        _arn, partition, _kms, region, account, _rest = key_arn.split(":", 5)
+        rules = f"arn:{partition}:events:{region}:{account}:rule/{events_rules}*"
+        events = [
+            {
+                "Sid": "StackEventRulesPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"aws:SourceArn": rules}},
+            }
+        ] if events_rules else []  # fmt: skip
         return policy_json(
             [
+                *events,
                 {
                     "Sid": "EnableIamPolicies",
                     "Effect": "Allow",

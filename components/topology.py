@@ -25,6 +25,7 @@ from components.buckets import ObjectLockSettings, ReplicatedBuckets, Replicated
 from components.config import StackConfig
 from components.credentials import DatabaseAccess, DatabaseAccessArgs
 from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionNetworkArgs
+from components.dr_key_watch import DrKeyWatch, DrKeyWatchArgs
 from components.exports import dns_outputs, rds_outputs, self_managed_outputs, standby_outputs
 from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
@@ -129,9 +130,20 @@ class DrTopology(pulumi.ComponentResource):
         )
         sites = self._build_sites(secrets, archive, access, media, endpoints, jobs)
         dns = self._build_dns(sites, notifications)
+        self._watch_dr_keys(archive, database, notifications)
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
         self._publish_outputs()
         self.register_outputs({"stack_outputs": self.stack_outputs})
+
+    def _watch_dr_keys(self, archive: WalArchive, database: PitrDatabase | None, notifications: Notifications) -> None:
+        """The DR keys' deletion or disabling, to the DR topic within minutes (EventBridge on CloudTrail)."""
+        keys = [archive.dr_key_arn] + ([database.dr_key_arn] if database is not None else [])
+        DrKeyWatch(
+            f"{self._name}-dr-keys",
+            DrKeyWatchArgs(self._aws_sites.dr, keys, notifications.dr_topic_arn, f"{self._name}-dr-key-changes",
+                           self._tag_base),
+            self._child,
+        )  # fmt: skip
 
     def _publish_outputs(self) -> None:
         """A copy of the stack outputs in the DR region, where a regional outage cannot take it (the
@@ -159,6 +171,7 @@ class DrTopology(pulumi.ComponentResource):
                 us_east_1_provider=providers.aws_us_east_1,
                 emails=cfg.dns.alarm_emails,
                 tag_base=tag_base,
+                events_rule_prefix=f"{name}-",
             ),
             child,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pulumi.runtime import rpc
@@ -99,6 +100,14 @@ def _alarms(offline: OfflineRun) -> list[str]:
             f"{record.name}: {i.get('namespace')} {i.get('metricName')} {operator} "
             f"{plain(i.get('threshold'))} -> {topics}"
         )
+    targets = {plain(t.inputs.get("rule")): plain(t.inputs.get("arn")) for t in
+               offline.recorder.of_type("aws:cloudwatch/eventTarget:EventTarget")}  # fmt: skip
+    for record in offline.recorder.of_type("aws:cloudwatch/eventRule:EventRule"):
+        pattern = json.loads(plain(record.inputs.get("eventPattern")) or "{}")
+        events = "|".join((pattern.get("detail") or {}).get("eventName") or pattern.get("detail-type") or [])
+        topic = targets.get(plain(record.inputs.get("name"))) or targets.get(record.name) or ""
+        out.append(f"{record.name}: EventBridge {','.join(pattern.get('source', []))} {events} -> "
+                   f"{region_of_arn(topic) if topic else 'no topic'}")  # fmt: skip
     return sorted(out)
 
 
