@@ -7,6 +7,7 @@ The Pulumi program creates the drill namespace, its NetworkPolicies, the drill C
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
 #: Every drill DB instance (and its security group) is named under this prefix; nothing else may be.
@@ -37,6 +38,22 @@ DRILL_RPO_METRIC: Final[str] = "DrillRpoSeconds"
 DRILL_PHASE_METRIC: Final[str] = "DrillPhaseSeconds"
 
 
+def drill_name(started: datetime) -> str:
+    return DRILL_PREFIX + started.strftime(DRILL_STAMP)
+
+
+def drill_started(name: str) -> datetime | None:
+    """When the drill of that name started (None: not a name this tool gives)."""
+    try:
+        return datetime.strptime(name.removeprefix(DRILL_PREFIX), DRILL_STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def record_key(started: datetime) -> str:
+    return DRILL_RECORD_PREFIX + started.strftime(RECORD_STAMP) + ".json"
+
+
 def drill_namespace(standby_namespace: str) -> str:
     """The drill namespace of a standby namespace (Kubernetes names are at most 63 characters)."""
     return f"{standby_namespace[: 63 - len(DRILL_NAMESPACE_SUFFIX)]}{DRILL_NAMESPACE_SUFFIX}"
@@ -45,6 +62,10 @@ def drill_namespace(standby_namespace: str) -> str:
 #: Every drill records its outcome in the DR bucket as ``<prefix><UTC time>.json`` ({"drill", "started_at",
 #: "succeeded", "rto_s", "rpo_s", "error"}); ``check dr-paths`` reads the newest for the alarms below.
 DRILL_RECORD_PREFIX: Final[str] = "idp-dr/drills/"
+#: A drill's name carries its start (UTC): ``idp-dr-drill-<yyyymmdd-hhmmss>``; its record is
+#: ``<prefix><yyyymmddThhmmssZ>.json``. A drill without a record has not finished (or its runner died).
+DRILL_STAMP: Final[str] = "%Y%m%d-%H%M%S"
+RECORD_STAMP: Final[str] = "%Y%m%dT%H%M%SZ"
 #: Published hourly by ``check dr-paths`` (namespace ``IdpDr/DrPaths``, dimension ``Stack``): days since the
 #: newest successful drill (since the DR bucket was created when there was none), whether the newest drill
 #: succeeded (1/0), and the newest successful drill's RTO. CloudWatch evaluates at most 7 days of data, so an

@@ -312,7 +312,8 @@ def drill_policy_statements(spec: DrillSpec, arns: dict[str, str]) -> list[dict[
          "Condition": {"StringLike": {"s3:prefix": [f"{BASELINE_PREFIX}*"]}}},
         {"Sid": "ReadTheBaselines", "Effect": "Allow", "Action": "s3:GetObject",
          "Resource": f"{bucket_arn}/{BASELINE_PREFIX}*"},
-        {"Sid": "WriteDrillRecords", "Effect": "Allow", "Action": "s3:PutObject",
+        # Its own outcome, and whether another drill has finished (its record) before removing what it left.
+        {"Sid": "WriteAndReadDrillRecords", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
          "Resource": f"{bucket_arn}/{DRILL_RECORD_PREFIX}*"},
         {"Sid": "UseTheDrBucketKeyThroughS3", "Effect": "Allow",
          "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": arns["bucket_key"],

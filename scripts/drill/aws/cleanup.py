@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contract.drills import DRILL_PREFIX, KIND_DRILL, TAG_KIND
+from contract.drills import DRILL_PREFIX, KIND_DRILL, LABEL_DRILL_ID, TAG_KIND
 from scripts.aws.client import Aws, error_code, error_message, tags_dict
 from scripts.aws.rds import INSTANCE_NOT_FOUND
 from scripts.drill.aws.site import KINDS, selector_of_all
@@ -28,6 +28,8 @@ class Leftovers:
     groups: list[str] = field(default_factory=list)
     #: (kind, name) in the drill namespace.
     objects: list[tuple[str, str]] = field(default_factory=list)
+    #: The drills these belong to (an instance and its security group are both named after the drill).
+    drills: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
         return not (self.instances or self.groups or self.objects)
@@ -45,13 +47,18 @@ def is_drill_instance(instance: dict[str, Any]) -> bool:
     return identifier.startswith(DRILL_PREFIX) and tags_dict(instance.get("TagList")).get(TAG_KIND) == KIND_DRILL
 
 
-def find(aws: Aws, region: str, kube: Any, namespace: str) -> Leftovers:
+def find(aws: Aws, region: str, kube: Any, namespace: str, *, drill: str | None = None) -> Leftovers:
+    """Every drill's resources, or (``drill``) exactly that drill's."""
     rds, ec2 = aws.client("rds", region), aws.client("ec2", region)
     found = Leftovers()
     marker: dict[str, str] = {}
     while True:
         page = aws.call(rds, "DescribeDBInstances", **marker)
-        found.instances += [i["DBInstanceIdentifier"] for i in page.get("DBInstances", []) if is_drill_instance(i)]
+        found.instances += [
+            i["DBInstanceIdentifier"]
+            for i in page.get("DBInstances", [])
+            if is_drill_instance(i) and drill in (None, i["DBInstanceIdentifier"])
+        ]
         if not page.get("Marker"):
             break
         marker = {"Marker": page["Marker"]}
@@ -60,12 +67,15 @@ def find(aws: Aws, region: str, kube: Any, namespace: str) -> Leftovers:
         "DescribeSecurityGroups",
         Filters=[
             {"Name": f"tag:{TAG_KIND}", "Values": [KIND_DRILL]},
-            {"Name": "group-name", "Values": [f"{DRILL_PREFIX}*"]},
+            {"Name": "group-name", "Values": [drill or f"{DRILL_PREFIX}*"]},
         ],
     )["SecurityGroups"]
-    found.groups = sorted(g["GroupId"] for g in groups if str(g.get("GroupName", "")).startswith(DRILL_PREFIX))
+    groups = [g for g in groups if str(g.get("GroupName", "")).startswith(DRILL_PREFIX)]
+    found.groups = sorted(g["GroupId"] for g in groups)
+    found.drills = set(found.instances) | {str(g["GroupName"]) for g in groups}
+    selector = selector_of_all() + (f",{LABEL_DRILL_ID}={drill}" if drill else "")
     for kind in KINDS:
-        found.objects += [(kind, name) for name in kube.list_names(namespace, kind, selector_of_all())]
+        found.objects += [(kind, name) for name in kube.list_names(namespace, kind, selector)]
     return found
 
 

@@ -30,17 +30,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from psycopg.conninfo import make_conninfo
 
-from contract.drills import DRILL_RECORD_PREFIX, DRILL_SERVICE, drill_namespace
+from contract.drills import DRILL_SERVICE, drill_name, drill_namespace, drill_started, record_key
 from contract.outputs import StackOutputs
-from scripts.aws.client import Aws
+from scripts.aws.client import Aws, error_code, error_message
 from scripts.drill.artefacts import DrillArtefacts
 from scripts.drill.aws import cleanup, metrics, site
 from scripts.drill.aws.database import admit_drill_clients, client_sources, restore_spec
 from scripts.drill.aws.options import RTO_PHASES, AwsDrillOptions
 from scripts.drill.timing import _Clock, _Phase
-from scripts.errors import CheckFailed, InputError, RefusedError
+from scripts.errors import CheckFailed, ExternalError, InputError, RefusedError
 from scripts.polling import Clock, Verdict, poll_until
 from scripts.progress import Progress
 from scripts.report import Report
@@ -97,7 +98,7 @@ class AwsDrill(DrillArtefacts):
         self.timeline = _WallClock(clock)
         self.progress = Progress("drill", enabled=not options.quiet)
         self.started: datetime = clock.now()
-        self.id = f"idp-dr-drill-{self.started.strftime('%Y%m%d-%H%M%S')}"
+        self.id = drill_name(self.started)
         self.standby_ns = outputs.standby.namespace
         self.ns = outputs.standby.drillNamespace or drill_namespace(self.standby_ns)
         self.client_loader = client_loader
@@ -215,11 +216,43 @@ class AwsDrill(DrillArtefacts):
         }
 
     def remove_leftovers(self) -> dict[str, Any]:
+        """What earlier drills left, removed first, unless one of them may still be running: the drill namespace
+        holds one drill at a time (the same Deployment name), and its resources are not ours to remove."""
         found = cleanup.find(self.aws, self.out.drRegion, self.kube, self.ns)
         if found.empty():
             return {"found": "nothing"}
+        if not self.o.cleanup_only:
+            self._refuse_a_running_drill(found.drills - {self.id})
         self.report.notes.append(f"removed an earlier drill's leftovers: {found.to_dict()}")
         return {"removed": self._remove(found)}
+
+    def _refuse_a_running_drill(self, others: set[str]) -> None:
+        """A drill with no record, younger than a drill can run, may be running: refused (nothing created yet)."""
+        longest = self.o.restore_timeout_s + self.o.k8s_timeout_s + self.o.cleanup_timeout_s + 30 * 60
+        for other in sorted(others):
+            started = drill_started(other)
+            if started is None or self._has_record(started):
+                continue  # finished (kept, or its cleanup failed): a leftover
+            age = (self.clock.now() - started).total_seconds()
+            if age > longest:
+                self.report.notes.append(f"{other} has no record and started {age / 60:.0f} min ago: its runner died")
+                continue
+            raise RefusedError(
+                f"another drill, {other}, started {iso(started)} and has not finished (no record in "
+                f"s3://{self.out.archive.drBucket}/{record_key(started)}): it may still be running",
+                hint="wait for it (a drill takes at most "
+                f"{longest / 60:.0f} min), or, if its runner died, remove it with: drill --aws --cleanup",
+            )
+
+    def _has_record(self, started: datetime) -> bool:
+        s3 = self.aws.client("s3", self.out.drRegion)
+        try:
+            self.aws.call(s3, "HeadObject", Bucket=self.out.archive.drBucket, Key=record_key(started))
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise ExternalError(f"cannot read the drill records: {error_code(exc)}: {error_message(exc)}") from None
+        return True
 
     def restore(self) -> dict[str, Any]:
         spec = restore_spec(self.out, self.id, poll_interval=self.o.poll_interval, timeout_s=self.o.restore_timeout_s)
@@ -370,9 +403,9 @@ class AwsDrill(DrillArtefacts):
 
     def record(self, succeeded: bool, failure: BaseException | None) -> dict[str, Any]:
         """The outcome in the DR bucket, where ``check dr-paths`` finds the newest drill for its alarms."""
-        key = f"{DRILL_RECORD_PREFIX}{self.started.strftime('%Y%m%dT%H%M%SZ')}.json"
+        key = record_key(self.started)
         doc = {
-            "drill": self.id, "started_at": iso(self.started), "succeeded": succeeded,
+            "drill": self.id, "started_at": iso(self.started), "succeeded": succeeded, "kept": self.o.keep,
             "rto_s": self.rto.get("total_s"), "rpo_s": self.rpo_s,
             "error": None if failure is None else getattr(failure, "message", None) or type(failure).__name__,
             "failed_checks": [c.name for c in self.report.checks if c.blocking],
@@ -383,7 +416,8 @@ class AwsDrill(DrillArtefacts):
         return {"record": f"s3://{self.out.archive.drBucket}/{key}"}
 
     def cleanup(self) -> dict[str, Any]:
-        found = cleanup.find(self.aws, self.out.drRegion, self.kube, self.ns)
+        """Exactly this drill's resources (another drill's, even a leftover, are the next drill's to judge)."""
+        found = cleanup.find(self.aws, self.out.drRegion, self.kube, self.ns, drill=self.id)
         return {"removed": self._remove(found)}
 
     def _remove(self, found: cleanup.Leftovers) -> dict[str, Any]:

@@ -414,7 +414,7 @@ def test_no_successful_drill_for_longer_than_allowed_fails_the_check(world, dril
 
 # -- across the boundary: the program's drill role allows every call the drill makes ----------------------------
 #: API operations whose IAM action has another name, or that need none.
-_ACTION_OF = {"s3:ListObjectsV2": "s3:ListBucket", "sts:GetCallerIdentity": None}
+_ACTION_OF = {"s3:ListObjectsV2": "s3:ListBucket", "s3:HeadObject": "s3:GetObject", "sts:GetCallerIdentity": None}
 #: Best effort: the restore's permission pre-check; a role without it is told by the restore call itself.
 _BEST_EFFORT = {"iam:SimulatePrincipalPolicy", "iam:GetRole", "iam:GetUser"}
 
@@ -453,3 +453,92 @@ def test_in_the_cluster_the_drill_reaches_its_idp_by_the_service_and_checks_the_
     password = params.target.db.password
     assert password and password not in result.stdout and password not in result.stderr
     assert ("forward", DRILL_NS, "idp-dr-drill", "8080", "9000") not in cluster.calls
+
+
+# -- another drill: one at a time in the drill namespace -------------------------------------------------------
+def _another_drill(world, minutes_ago: float, *, record: bool) -> str:
+    """An instance as another runner's drill leaves it (named after its start, tagged), with or without its record."""
+    from datetime import timedelta
+
+    from contract.drills import drill_name, record_key
+
+    started = world.clock.now() - timedelta(minutes=minutes_ago)
+    name = drill_name(started)
+    world.client("rds", "eu-central-1").create_db_instance(
+        DBInstanceIdentifier=name, DBInstanceClass="db.t4g.micro", Engine="postgres", MasterUsername="x",
+        MasterUserPassword="another-drill-7c", AllocatedStorage=20,
+        Tags=[{"Key": "idp-dr:restore-kind", "Value": "drill"}],
+    )  # fmt: skip
+    if record:
+        world.client("s3", "eu-central-1").put_object(
+            Bucket=world.outputs["archive"]["drBucket"], Key=record_key(started), Body=b'{"succeeded": false}'
+        )
+    return name
+
+
+def test_a_drill_that_may_still_be_running_is_refused_and_nothing_is_created(world, drill):
+    other = _another_drill(world, 12, record=False)
+    result = drill()
+    assert result.code == 3, result.stderr
+    assert result.error_line.startswith(f"another drill, {other}, started ")
+    assert result.error_line.endswith("has not finished (no record in s3://example-sso-archive-euc1/idp-dr/drills/"
+                                      f"{other.removeprefix('idp-dr-drill-').replace('-', 'T')}Z.json): it may still "
+                                      "be running")  # fmt: skip
+    assert world.recorder.params("RestoreDBInstanceToPointInTime") == []
+    assert world.recorder.params("DeleteDBInstance") == []
+    assert other in _dr_instances(world)
+
+
+def test_a_finished_drills_leftovers_are_removed_and_a_dead_runners_too(world, drill):
+    finished = _another_drill(world, 12, record=True)
+    dead = _another_drill(world, 60 * 24, record=False)
+    result = drill()
+    assert result.code == 0, result.stderr
+    removed = next(s for s in result.json()["steps"] if s["name"] == "leftovers")["detail"]["removed"]
+    assert sorted(removed["db_instances"]) == sorted([finished, dead])
+    assert any(n.startswith(f"{dead} has no record and started ") for n in result.json()["notes"])
+    assert not [i for i in _dr_instances(world) if i.startswith("idp-dr-drill-")]
+
+
+def test_cleanup_removes_even_a_drill_without_a_record(world, drill):
+    other = _another_drill(world, 5, record=False)
+    result = drill("--cleanup")
+    assert result.code == 0, result.stderr
+    assert other not in _dr_instances(world)
+
+
+def test_a_restore_that_fails_in_rds_is_reported_cleaned_up_and_recorded_as_failed(world, cluster, drill):
+    from tests.scripts.world import error
+
+    world.faults.add(
+        "RestoreDBInstanceToPointInTime",
+        lambda p: error("InsufficientDBInstanceCapacity", "Cannot create a db.r6g.large in eu-central-1c"),
+    )
+    result = drill()
+    assert result.code == 5, result.stderr
+    assert "InsufficientDBInstanceCapacity" in result.error_line
+    steps = {s["name"]: s["status"] for s in result.report.to_dict()["steps"]}
+    assert steps["restore"] == "failed" and steps["cleanup"] == "ok" and steps["record"] == "ok"
+    assert _drill_groups(world) == [] and _drill_objects(cluster) == []
+    assert _succeeded_metric(world) == [0.0, 0.0]
+
+
+def test_a_cleanup_that_fails_keeps_the_drills_outcome_and_says_what_is_left(world, cluster, drill):
+    from tests.scripts.world import error
+
+    world.faults.add("DeleteDBInstance", lambda p: error("AccessDenied", "not authorized to rds:DeleteDBInstance", 403))
+    first = drill()
+    assert first.code == 1, first.stderr  # the drill proved the DR path, but a step (its cleanup) failed
+    steps = {s["name"]: s["status"] for s in first.json()["steps"]}
+    assert steps["verify"] == "ok" and steps["cleanup"] == "failed" and steps["record"] == "ok"
+    assert any(
+        n.startswith("cleanup failed: missing IAM permission rds:DeleteDBInstance") for n in first.json()["notes"]
+    )
+    assert _succeeded_metric(world) == [1.0, 1.0]  # the DR path was proven: the drill alarms stay quiet
+    left = first.json()["result"]["drill"]
+    assert left in _dr_instances(world)
+    world.faults.clear()
+    world.clock.sleep(60)
+    second = drill()  # the first drill has its record: a leftover, removed first
+    assert second.code == 0, second.stderr
+    assert left not in _dr_instances(world)
