@@ -54,8 +54,11 @@ def baseline_spec(
     )
 
 
-def checks_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> ChecksSpec | None:
-    """The DR site's scheduled checks: the DR keys usable, and (rds mode) the replicated automated backups' age."""
+def checks_spec(
+    cfg: StackConfig, archive: WalArchive, access: DatabaseAccess, notifications: Notifications
+) -> ChecksSpec | None:
+    """The DR site's scheduled checks: the DR keys usable; rds mode: the replicated automated backups' age (and
+    the drill records); self-managed: the primary's WAL archiving."""
     if cfg.runbook.image is None or not cfg.runbook.checks.enabled:
         return None
     return ChecksSpec(
@@ -68,6 +71,7 @@ def checks_spec(cfg: StackConfig, archive: WalArchive, notifications: Notificati
         dr_key_arn=archive.dr_key_arn,
         alarm_topic_arn=notifications.dr_topic_arn,
         **(_drill_records(cfg, archive) if cfg.database.mode == "rds" and cfg.runbook.drill.enabled else {}),
+        wal_archiver_credentials_arn=access.app_credentials_dr_arn if cfg.database.mode == "self-managed" else None,
     )
 
 

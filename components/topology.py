@@ -125,7 +125,7 @@ class DrTopology(pulumi.ComponentResource):
             bootstrap,
             backup_spec(cfg, archive, notifications),
             baseline,
-            checks_spec(cfg, archive, notifications),
+            checks_spec(cfg, archive, access, notifications),
             drill_spec(cfg, database, archive, access, notifications),
         )
         sites = self._build_sites(secrets, archive, access, media, endpoints, jobs)

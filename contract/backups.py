@@ -22,3 +22,6 @@ REPLICATED_BACKUP_AGE_METRIC: Final[str] = "ReplicatedBackupAgeSeconds"
 #: ``check dr-paths`` publishes how many of the DR region's keys are not usable (pending deletion, disabled,
 #: unreadable): a backup, a replica or an archive encrypted with such a key cannot be restored.
 DR_KEYS_METRIC: Final[str] = "DrKeysNotEnabled"
+#: ``check dr-paths --wal-archiver`` (self-managed stacks) publishes whether the primary's WAL archiving fails
+#: (1) or works (0), from ``pg_stat_archiver``; 1 also when the view cannot be read.
+WAL_ARCHIVER_FAILING_METRIC: Final[str] = "WalArchivingFailing"

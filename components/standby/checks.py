@@ -20,7 +20,12 @@ import pulumi_kubernetes as k8s
 from components._common import account_of, opts, partition_of, tags
 from components.standby.pods import PodBuilder, RunbookCronJob
 from components.standby.spec import ChecksSpec
-from contract.backups import DR_KEYS_METRIC, DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
+from contract.backups import (
+    DR_KEYS_METRIC,
+    DR_PATH_METRIC_NAMESPACE,
+    REPLICATED_BACKUP_AGE_METRIC,
+    WAL_ARCHIVER_FAILING_METRIC,
+)
 from contract.drills import DRILL_RECORD_PREFIX
 from contract.outputs import STACK_OUTPUTS_PARAMETER, stack_outputs_location
 
@@ -41,6 +46,16 @@ class ChecksBuilder(PodBuilder):
                 f"the replicated automated backups' newest restorable point is older than the RPO "
                 f"target ({spec.rpo_target_s} s): backup replication stopped or fails, and a "
                 "failover by restore would lose more than promised",
+            )
+        if spec.wal_archiver_credentials_arn is not None:
+            self._dr_path_alarm(
+                spec,
+                "wal-archiving-failing",
+                WAL_ARCHIVER_FAILING_METRIC,
+                0,
+                "the self-managed primary's WAL archiving fails (pg_stat_archiver: its last failure is newer than "
+                "its last success) or cannot be read: the archive, and a point-in-time recovery from the DR "
+                "region, ends at the last segment that made it",
             )
         self._dr_path_alarm(
             spec,
@@ -67,6 +82,7 @@ class ChecksBuilder(PodBuilder):
             CHECKS_SA,
             [
                 *self._drill_record_reads(spec),
+                *self._wal_archiver_reads(spec),
                 {
                     "Sid": "ReadTheStackOutputs",
                     "Effect": "Allow",
@@ -114,7 +130,29 @@ class ChecksBuilder(PodBuilder):
              "Condition": {"StringEquals": {"kms:ViaService": f"s3.{spec.dr_region}.amazonaws.com"}}},
         ]  # fmt: skip
 
+    @staticmethod
+    def _wal_archiver_reads(spec: ChecksSpec) -> list[dict]:
+        """Self-managed: the IdP's role (its DR replica) to read pg_stat_archiver on the primary as."""
+        if spec.wal_archiver_credentials_arn is None:
+            return []
+        via = {"StringEquals": {"kms:ViaService": f"secretsmanager.{spec.dr_region}.amazonaws.com"}}
+        return [
+            {"Sid": "ReadTheIdpsDatabaseRole", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": spec.wal_archiver_credentials_arn},
+            {"Sid": "DecryptTheIdpsDatabaseRole", "Effect": "Allow", "Action": "kms:Decrypt",
+             "Resource": spec.dr_key_arn, "Condition": via},
+        ]  # fmt: skip
+
+    def _wal_archiver_args(self, spec: ChecksSpec) -> tuple[list[str], list[dict], list[dict]]:
+        """The flags, and the CA volume and mount, of the WAL-archiving check (the IdP's own TLS settings)."""
+        if spec.wal_archiver_credentials_arn is None:
+            return [], [], []
+        volumes, mounts = self._db_ca_volume()
+        args = ["--wal-archiver", "--db-sslmode", self._args.db_tls.mode]
+        return args + (["--db-sslrootcert", str(self._db_ca_path)] if self._db_ca_path else []), volumes, mounts
+
     def _checks_cronjob(self, spec: ChecksSpec) -> k8s.batch.v1.CronJob:
+        archiver_args, volumes, mounts = self._wal_archiver_args(spec)
         args = [
             "check",
             "dr-paths",
@@ -125,6 +163,7 @@ class ChecksBuilder(PodBuilder):
             "--metric-stack",
             spec.stack,
             *(["--drill-max-age-days", str(spec.drill_max_age_days)] if spec.drill_max_age_days else []),
+            *archiver_args,
             "--json",
         ]
         return self._runbook_cronjob(
@@ -141,6 +180,8 @@ class ChecksBuilder(PodBuilder):
                 deadline_s=10 * 60,
                 backoff=1,
                 starting_deadline_s=1800,
+                volumes=volumes,
+                mounts=mounts,
             )
         )
 

@@ -164,6 +164,9 @@ class ChecksSpec:
     drill_max_age_days: int | None = None
     dr_bucket_name: pulumi.Input[str] | None = None
     dr_bucket_key_arn: pulumi.Input[str] | None = None
+    #: Self-managed: the primary's WAL archiving checked (pg_stat_archiver) as the IdP's role, read from this
+    #: secret's DR replica (encrypted with ``dr_key_arn``).
+    wal_archiver_credentials_arn: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)

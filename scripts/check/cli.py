@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from contract.backups import DR_KEYS_METRIC, REPLICATED_BACKUP_AGE_METRIC
+from psycopg.conninfo import make_conninfo
+
+from contract.backups import DR_KEYS_METRIC, REPLICATED_BACKUP_AGE_METRIC, WAL_ARCHIVER_FAILING_METRIC
 from contract.outputs import StackOutputs
 from scripts.aws.client import Aws
+from scripts.aws.secrets import read_json_secret
 from scripts.check.dr_keys import check_dr_keys
 from scripts.check.drills import check_drills
 from scripts.check.replicated_backups import check_replicated_backups, publish
+from scripts.check.wal_archiver import check_wal_archiver
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import InputError
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
 from scripts.timeutil import utcnow
+from scripts.verify.model import DbParams
 
 
 def register_check(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -48,6 +54,16 @@ def register_check(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         metavar="DAYS",
         help="with a drill namespace (runbook.drill): fail when no drill has succeeded for longer, 1-3650",
     )
+    archiver = paths.add_argument_group("WAL archiving of a self-managed primary (pg_stat_archiver)")
+    archiver.add_argument(
+        "--wal-archiver",
+        action="store_true",
+        help="check it on the stack's primary (database.primaryEndpoint) as the IdP's role "
+        "(database.appCredentialsSecret, read in the DR region)",
+    )
+    archiver.add_argument("--wal-archiver-dsn", metavar="DSN", help="check it on this server instead (a libpq DSN)")
+    archiver.add_argument("--db-sslmode", metavar="MODE", help="libpq sslmode for it (default: the DSN's, else prefer)")
+    archiver.add_argument("--db-sslrootcert", type=Path, metavar="FILE", help="the CA that signed its certificate")
     paths.set_defaults(handler=run_dr_paths)
 
 
@@ -77,6 +93,14 @@ def run_dr_paths(args: argparse.Namespace, report: Report, *, aws: Aws | None = 
             )  # fmt: skip
     if outputs.database.mode == "rds" and outputs.database.replicatedBackupsArn:
         _replicated_backups(args, report, aws, outputs)
+    db = _archiver_db(args, outputs, aws)
+    if db is not None:
+        with report.step("wal-archiver", server=db.describe()["host"]):
+            failing = check_wal_archiver(db, report)
+        report.result["wal_archiving_failing"] = failing
+        if args.metric_namespace:
+            publish(aws, outputs.drRegion, args.metric_namespace, args.metric_stack, WAL_ARCHIVER_FAILING_METRIC,
+                    float(failing), unit="Count")  # fmt: skip
     with report.step("dr-keys", region=outputs.drRegion):
         unusable = check_dr_keys(outputs, report, aws=aws)
     report.result["dr_keys_not_enabled"] = unusable
@@ -90,6 +114,23 @@ def run_dr_paths(args: argparse.Namespace, report: Report, *, aws: Aws | None = 
             float(unusable),
             unit="Count",
         )
+
+
+def _archiver_db(args: argparse.Namespace, outputs: StackOutputs, aws: Aws) -> DbParams | None:
+    """The server whose pg_stat_archiver is checked: --wal-archiver-dsn, or the stack's self-managed primary."""
+    if args.wal_archiver_dsn:
+        return DbParams(args.wal_archiver_dsn, sslmode=args.db_sslmode, sslrootcert=args.db_sslrootcert)
+    if not args.wal_archiver:
+        return None
+    db = outputs.database
+    if db.mode != "self-managed" or not db.appCredentialsSecret:
+        raise InputError("--wal-archiver", True, "a self-managed stack with database.appCredentialsSecret (RDS "
+                         "archives its own WAL)")  # fmt: skip
+    login = read_json_secret(aws, outputs.drRegion, db.appCredentialsSecret, field="--wal-archiver",
+                             keys=("username", "password"))  # fmt: skip
+    dsn = make_conninfo(host=db.primaryEndpoint, port=db.port, dbname=db.dbName, user=str(login["username"]),
+                        password=str(login["password"]))  # fmt: skip
+    return DbParams(dsn, sslmode=args.db_sslmode, sslrootcert=args.db_sslrootcert)
 
 
 def _replicated_backups(args: argparse.Namespace, report: Report, aws: Aws, outputs: StackOutputs) -> None:

@@ -94,3 +94,55 @@ def test_a_dr_key_scheduled_for_deletion_alarms_and_self_managed_stacks_get_only
     )
     names = {r.name for r in self_managed.recorder.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert "sso-dr-site-dr-keys-not-enabled" in names and "sso-dr-site-replicated-backups-age" not in names
+
+
+SELF_MANAGED = {
+    **WITH_IMAGE,
+    "idp-dr:database": {
+        "mode": "self-managed",
+        "selfManagedPrimaryHost": "pg.primary.internal",
+        "selfManagedDrHost": "pg.dr.internal",
+        "tls": {"caConfigMap": "pg-ca"},
+    },
+}
+
+
+def test_self_managed_the_job_checks_wal_archiving_with_the_idps_tls_and_role_and_alarms_on_it():
+    run = run_stack(SELF_MANAGED)
+    [job] = [
+        j
+        for j in run.recorder.of_type("kubernetes:batch/v1:CronJob")
+        if j.inputs["metadata"]["name"] == "idp-dr-checks"
+    ]
+    pod = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert "--wal-archiver" in args
+    assert args[args.index("--db-sslmode") + 1] == "verify-full"
+    assert args[args.index("--db-sslrootcert") + 1].startswith("/")
+    [volume] = [v for v in pod["volumes"] if v.get("configMap", {}).get("name") == "pg-ca"]
+    [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    assert args[args.index("--db-sslrootcert") + 1].startswith(mount["mountPath"])
+    policy = next(p for p in run.recorder.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-checks-policy"))
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert statements["ReadTheIdpsDatabaseRole"]["Resource"].startswith("arn:aws:secretsmanager:eu-central-1:")
+    assert statements["DecryptTheIdpsDatabaseRole"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.eu-central-1.amazonaws.com"}
+    }
+    alarm = run.recorder.by_name("sso-dr-site-wal-archiving-failing")
+    assert (alarm.inputs["metricName"], alarm.inputs["threshold"], alarm.inputs["treatMissingData"]) == (
+        "WalArchivingFailing", 0, "breaching",
+    )  # fmt: skip
+    assert alarm.region == "eu-central-1"
+
+
+def test_an_rds_stacks_job_does_not_check_wal_archiving():
+    run = run_stack(WITH_IMAGE)
+    [job] = [
+        j
+        for j in run.recorder.of_type("kubernetes:batch/v1:CronJob")
+        if j.inputs["metadata"]["name"] == "idp-dr-checks"
+    ]
+    assert (
+        "--wal-archiver" not in job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    assert "sso-dr-site-wal-archiving-failing" not in [r.name for r in run.recorder.resources.values()]

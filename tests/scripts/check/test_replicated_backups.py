@@ -3,7 +3,9 @@ DR region's DescribeDBInstanceAutomatedBackups answer is injected, shaped as AWS
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +144,42 @@ def test_a_self_managed_stack_checks_its_dr_keys_only(world, tmp_path):
     assert result.code == 1
     assert "DescribeDBInstanceAutomatedBackups" not in world.recorder.operations
     assert [c["message"].split(" is ")[1][:8] for c in result.json()["checks"]] == ["Disabled"]
+
+
+def _self_managed(world, tmp_path, port: int) -> Path:
+    """The world's outputs as a self-managed stack: the primary at 127.0.0.1:<port>, the IdP's role in the DR
+    region's Secrets Manager (seeded as keycloak/db-app-credentials)."""
+    outputs = json.loads(world.outputs_path.read_text())
+    outputs["database"] = {
+        "mode": "self-managed", "primaryEndpoint": "127.0.0.1", "port": port, "dbName": "keycloak",
+        "drKmsKeyArn": outputs["database"]["drKmsKeyArn"], "appCredentialsSecret": "keycloak/db-app-credentials",
+    }  # fmt: skip
+    path = tmp_path / "self-managed.json"
+    path.write_text(json.dumps(outputs))
+    return path
+
+
+def test_wal_archiver_reads_the_idps_role_in_the_dr_region_and_fails_on_an_unreachable_primary(world, tmp_path):
+    argv = ["check", "dr-paths", "--stack-outputs", str(_self_managed(world, tmp_path, 1)), "--wal-archiver",
+            "--metric-namespace", DR_PATH_METRIC_NAMESPACE, "--metric-stack", "sso", "--json"]  # fmt: skip
+    result = invoke(argv, aws=world.aws())
+    assert result.code == 1, result.stderr
+    [check] = [c for c in result.json()["checks"] if c["name"] == "wal_archiver.archiving"]
+    assert check["status"] == "FAIL" and check["message"].startswith("cannot read pg_stat_archiver on 127.0.0.1:1: ")
+    assert ("secretsmanager", "GetSecretValue") in {(c.service, c.operation) for c in world.recorder.calls}
+    metrics = {d["MetricName"]: d["Value"] for p in world.recorder.params("PutMetricData") for d in p["MetricData"]}
+    assert metrics["WalArchivingFailing"] == 1.0
+    password = json.loads(world.client("secretsmanager", "eu-central-1").get_secret_value(
+        SecretId="keycloak/db-app-credentials")["SecretString"])["password"]  # fmt: skip
+    assert password not in result.stdout + result.stderr
+
+
+def test_wal_archiver_is_refused_on_an_rds_stack_before_any_call(world):
+    argv = ["check", "dr-paths", "--stack-outputs", str(world.outputs_path), "--wal-archiver", "--json"]
+    result = invoke(argv, aws=world.aws())
+    assert result.code == 2
+    assert result.error_line == (
+        "invalid --wal-archiver True: a self-managed stack with database.appCredentialsSecret "
+        "(RDS archives its own WAL)"
+    )
+    assert world.recorder.mutating() == []
