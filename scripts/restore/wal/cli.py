@@ -95,6 +95,17 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         action="store_true",
         help="stop the restored server after promotion (default: leave it running)",
     )
+    base = parser.add_argument_group("base backup fetch")
+    base.add_argument(
+        "--base-fetch",
+        default="parallel",
+        metavar="parallel|barman",
+        help="parallel ranged GETs into tar (barman-cloud-restore for tablespaces or snappy/lz4), or "
+        "barman-cloud-restore alone (default: %(default)s)",
+    )
+    base.add_argument(
+        "--base-threads", type=int, default=8, metavar="N", help="parallel GETs of the base backup, 1-64 (default: 8)"
+    )
     wal = parser.add_argument_group("WAL fetch")
     wal.add_argument(
         "--no-prefetch",
@@ -152,6 +163,8 @@ def run(args: argparse.Namespace, report: Report) -> None:
         leave_running=not args.stop_after,
         dry_run=args.dry_run,
         accept_wal_gap=args.accept_wal_gap,
+        base_fetch=args.base_fetch,
+        base_fetch_threads=args.base_threads,
     )
     progress = Progress("restore wal", enabled=not args.quiet, min_interval=5.0)
     restore_wal(request, report, progress=progress)

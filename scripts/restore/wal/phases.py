@@ -37,6 +37,7 @@ from scripts.restore.wal.server import NEW_TLI, RESTORED, RestoredServer, promot
 from scripts.restore.wal.validate import Validated
 from scripts.timeutil import iso, utcnow
 from scripts.wal import archive as archiving
+from scripts.wal import base_fetch
 from scripts.wal.catalog import ReplayPlan, list_objects
 from scripts.wal.location import ArchiveLocation
 
@@ -110,24 +111,11 @@ class RestoreRun:
             t0 = time.monotonic()
             if self.progress:
                 self.progress.update(f"downloading base backup {backup.backup_id}")
-            user, location, pgdata = self.found.user, self.found.location, self.pgdata
+            user, pgdata = self.found.user, self.pgdata
             pgdata.mkdir(parents=True, exist_ok=True)
             pgdata.chmod(0o700)
             user.chown(pgdata)
-            proc = archiving.run_barman(
-                self.tools,
-                user,
-                "barman-cloud-restore",
-                [*location.barman_args(), location.url, location.server_name, backup.backup_id, str(pgdata)],
-                env=self.env,
-                timeout=BASE_RESTORE_TIMEOUT_S,
-                on_wait=_download_progress(self.progress, backup.backup_id, pgdata),
-            )
-            if proc.returncode != 0:
-                raise ExternalError(
-                    f"barman-cloud-restore of {backup.backup_id} failed: {archiving.tail(proc)}",
-                    hint=f"empty {pgdata} before re-running",
-                )
+            step.detail.update(self._fetch_base(backup, pgdata))
             _write_state(
                 pgdata,
                 user,
@@ -143,6 +131,36 @@ class RestoreRun:
             if self.prefetcher is not None:
                 step.detail["wal_files_prefetched_meanwhile"] = self.prefetcher.stats.fetched
             self.phases["fetch_base_backup"] = time.monotonic() - t0
+
+    def _fetch_base(self, backup: Any, pgdata: Path) -> dict[str, Any]:
+        """Parallel ranged GETs into ``tar`` (:mod:`scripts.wal.base_fetch`), or barman-cloud-restore for what
+        that does not read (tablespaces, snappy/lz4) and with ``--base-fetch barman``."""
+        user, location = self.found.user, self.found.location
+        why = "--base-fetch barman"
+        if self.req.base_fetch == "parallel":
+            client = location.client()
+            tars = base_fetch.backup_tars(location, backup.backup_id, client)
+            why = base_fetch.supported(backup.info, tars) or ""
+            if not why:
+                stats = base_fetch.extract(location, tars, pgdata, user, client=client,
+                                           threads=self.req.base_fetch_threads)  # fmt: skip
+                return {"fetched_by": f"parallel ranged GETs ({self.req.base_fetch_threads} threads) into tar",
+                        **stats.to_dict()}  # fmt: skip
+        proc = archiving.run_barman(
+            self.tools,
+            user,
+            "barman-cloud-restore",
+            [*location.barman_args(), location.url, location.server_name, backup.backup_id, str(pgdata)],
+            env=self.env,
+            timeout=BASE_RESTORE_TIMEOUT_S,
+            on_wait=_download_progress(self.progress, backup.backup_id, pgdata),
+        )
+        if proc.returncode != 0:
+            raise ExternalError(
+                f"barman-cloud-restore of {backup.backup_id} failed: {archiving.tail(proc)}",
+                hint=f"empty {pgdata} before re-running",
+            )
+        return {"fetched_by": f"barman-cloud-restore ({why})"}
 
     # ---- 3. configure recovery -------------------------------------------------------------------
     def configure_recovery(self) -> None:

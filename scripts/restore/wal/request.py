@@ -68,6 +68,10 @@ class RestoreRequest:
     #: With a latest target, promote at a hole in the archive instead of refusing (the report says
     #: what is lost). Default False: a missing segment is never promoted at silently.
     accept_wal_gap: bool = False
+    #: How the base backup is fetched: ``parallel`` (ranged GETs into ``tar -x``, :mod:`scripts.wal.base_fetch`;
+    #: barman-cloud-restore for what it does not read) or ``barman`` (barman-cloud-restore, one stream).
+    base_fetch: str = "parallel"
+    base_fetch_threads: int = 8
 
     def fingerprint(self) -> str:
         """Identity of a restore for resuming: same archive, server, backup choice and target."""

@@ -99,6 +99,10 @@ def _validate_numbers(req: RestoreRequest) -> None:
         raise InputError("--port", req.port, "an integer from 1 to 65535")
     if not 1 <= req.parallel <= 64:
         raise InputError("--parallel", req.parallel, "an integer from 1 to 64")
+    if req.base_fetch not in ("parallel", "barman"):
+        raise InputError("--base-fetch", req.base_fetch, "parallel or barman")
+    if not 1 <= req.base_fetch_threads <= 64:
+        raise InputError("--base-threads", req.base_fetch_threads, "an integer from 1 to 64")
     if req.spool_max_mb < 64:
         raise InputError("--spool-max-mb", req.spool_max_mb, "an integer of at least 64 (MiB)")
     if req.timeout_s <= 0:
