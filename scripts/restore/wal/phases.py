@@ -15,6 +15,7 @@ import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -293,15 +294,16 @@ class RestoreRun:
             log = server.log_text()
             tlis = NEW_TLI.findall(log)
             result.new_timeline = int(tlis[-1]) if tlis else None
-            with contextlib.suppress(Exception):
-                rows = server.query(
-                    "SELECT pg_last_xact_replay_timestamp(), "
-                    "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int, "
-                    "pg_walfile_name(pg_current_wal_lsn())"
-                )
-                result.last_replayed_commit = rows[0][0]
-                result.new_timeline = rows[0][1]
-                result.ended_in_segment = rows[0][2]
+            rows = _query_when_ready(
+                server,
+                "SELECT pg_last_xact_replay_timestamp(), "
+                "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int, "
+                "pg_walfile_name(pg_current_wal_lsn())",
+            )
+            if rows:
+                result.last_replayed_commit, result.new_timeline, result.ended_in_segment = rows[0]
+            # NULL once the promoted server has restarted (no recovery in this lifetime): its log still says.
+            result.last_replayed_commit = result.last_replayed_commit or last_commit_in_log(log)
             if result.promoted_at is None:  # promoted while an earlier run had stopped waiting
                 result.promoted_at = promotion_time(log) or utcnow()
             if result.last_replayed_commit:
@@ -459,3 +461,28 @@ def _reset_recovery_settings(server: RestoredServer, user: OsUser) -> None:
         # "cannot be changed without restarting" for each of them.
         auto.write_text("\n".join(keep) + "\n")
         user.chown(auto)
+
+
+_LAST_COMMIT = re.compile(
+    r"last completed transaction was at log time (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d)"
+)
+
+
+def last_commit_in_log(log: str) -> datetime | None:
+    """The end of recovery's "last completed transaction was at log time ..." (the newest such line)."""
+    found = _LAST_COMMIT.findall(log)
+    if not found:
+        return None
+    return datetime.fromisoformat(found[-1] + (":00" if re.search(r"[+-]\d\d$", found[-1]) else ""))
+
+
+def _query_when_ready(server: RestoredServer, sql: str, *, timeout: float = 15.0) -> list[tuple] | None:
+    """Right after a promotion (or a resumed run's start) the server may refuse connections for a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return server.query(sql)
+        except Exception:  # noqa: BLE001 - any failure here is "not ready yet" until the deadline
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
