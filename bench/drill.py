@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             "raw_base_serial_mib_per_s": round(base_mib / med("raw_base_serial_s"), 1),
             "raw_base_parallel8_mib_per_s": round(base_mib / med("raw_base_parallel8_s"), 1),
             "restore_base_vs_raw_parallel_ratio": round(med("restore_base_fetch_s") / med("raw_base_parallel8_s"), 2),
+            # Throughput, restore over raw (the goal: >= 0.8): the raw side's time over the restore's.
+            "restore_base_throughput_vs_raw8": round(med("raw_base_parallel8_s") / med("restore_base_fetch_s"), 2),
             "restore_wal_phase_s": med("restore_wal_fetch_replay_s"),
             "raw_wal_parallel8_s": med("raw_wal_parallel8_s"),
             "segments_replayed_median": med("segments_replayed"),
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  base restore {r['restore_base_mib_per_s']} MiB/s vs raw download {r['raw_base_serial_mib_per_s']} "
             f"MiB/s serial, {r['raw_base_parallel8_mib_per_s']} MiB/s 8 threads "
-            f"(restore/raw-parallel time ratio {r['restore_base_vs_raw_parallel_ratio']})"
+            f"(throughput ratio {r['restore_base_throughput_vs_raw8']}x)"
         )
         print(
             f"  WAL phase {r['restore_wal_phase_s']} s ({r['segments_replayed_median']:.0f} segments) vs raw "

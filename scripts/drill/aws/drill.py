@@ -56,6 +56,10 @@ COMMAND = "drill --aws"
 _HTTP, _MGMT = "http", "management"
 
 
+class AnotherDrillRunning(RefusedError):
+    """Refused because another drill may be running: not this drill's outcome, so neither recorded nor published."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a Job's deadline, a node drained): handled like Ctrl-C, so the cleanup runs."""
 
@@ -139,7 +143,7 @@ class AwsDrill(DrillArtefacts):
             except BaseException as exc:  # noqa: BLE001 - every failure still cleans up, then propagates
                 failure = exc
             finally:
-                if not self.o.cleanup_only:
+                if not self.o.cleanup_only and not isinstance(failure, AnotherDrillRunning):
                     self._finish(out_dir, failure)
         if failure is not None:
             raise failure
@@ -237,7 +241,7 @@ class AwsDrill(DrillArtefacts):
             if age > longest:
                 self.report.notes.append(f"{other} has no record and started {age / 60:.0f} min ago: its runner died")
                 continue
-            raise RefusedError(
+            raise AnotherDrillRunning(
                 f"another drill, {other}, started {iso(started)} and has not finished (no record in "
                 f"s3://{self.out.archive.drBucket}/{record_key(started)}): it may still be running",
                 hint="wait for it (a drill takes at most "

@@ -487,6 +487,8 @@ def test_a_drill_that_may_still_be_running_is_refused_and_nothing_is_created(wor
     assert world.recorder.params("RestoreDBInstanceToPointInTime") == []
     assert world.recorder.params("DeleteDBInstance") == []
     assert other in _dr_instances(world)
+    # Not this drill's outcome: no record (the running drill's will be the newest) and no metric.
+    assert world.recorder.params("PutObject") == [] and world.recorder.params("PutMetricData") == []
 
 
 def test_a_finished_drills_leftovers_are_removed_and_a_dead_runners_too(world, drill):
