@@ -71,35 +71,15 @@ class DrillBuilder(NetworkPolicyBuilder, PodBuilder):
         if not self._args.config.network_policy.enabled:  # turned off for the whole site (plan warns)
             return
         same_namespace: list[dict[str, Any]] = [{"podSelector": {}}]
-        rules: dict[str, tuple[Any, list[dict[str, Any]] | None, list[dict[str, Any]] | None]] = {
-            "default-deny": ({}, [], []),
-            "egress": (
-                None,
-                None,
-                [
-                    {
-                        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
-                        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
-                    },
-                    {"ports": [{"port": PG_PORT, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]},
-                ],
-            ),
-            "within": (None, [{"from": same_namespace}], [{"to": same_namespace}]),
-        }
-        for suffix, (_, ingress, egress) in rules.items():
-            spec: dict[str, Any] = {"podSelector": {}, "policyTypes": []}
-            if ingress is not None:
-                spec["policyTypes"].append("Ingress")
-                spec["ingress"] = ingress
-            if egress is not None:
-                spec["policyTypes"].append("Egress")
-                spec["egress"] = egress
-            k8s.networking.v1.NetworkPolicy(
-                f"{self._name}-drill-netpol-{suffix}",
-                metadata={"name": f"idp-dr-drill-{suffix}", "namespace": ns, "labels": self.labels},
-                spec=spec,
-                opts=self._k8s(),
-            )
+        dns = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
+        out: list[dict[str, Any]] = [
+            {"to": dns, "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+            {"ports": [{"port": PG_PORT, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]},
+        ]
+        self._policy("drill-default-deny", "idp-dr-drill-default-deny", {}, ingress=[], egress=[], namespace=ns)
+        self._policy("drill-egress", "idp-dr-drill-egress", {}, egress=out, namespace=ns)
+        self._policy("drill-within", "idp-dr-drill-within", {}, ingress=[{"from": same_namespace}],
+                     egress=[{"to": same_namespace}], namespace=ns)  # fmt: skip
 
     # -- Kubernetes RBAC -----------------------------------------------------------------------------------
     def _drill_rbac(self, ns: pulumi.Output[str]) -> None:

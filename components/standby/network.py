@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components.database import PG_PORT
@@ -141,7 +142,9 @@ class NetworkPolicyBuilder(StandbyBase):
         *,
         ingress: list[dict[str, Any]] | None = None,
         egress: list[dict[str, Any]] | None = None,
+        namespace: pulumi.Input[str] | None = None,
     ) -> None:
+        """``namespace``: another namespace of the site (the drill's); default the standby's."""
         spec: dict[str, Any] = {"podSelector": {"matchLabels": selector} if selector else {}, "policyTypes": []}
         if ingress is not None:
             spec["policyTypes"].append("Ingress")
@@ -151,7 +154,7 @@ class NetworkPolicyBuilder(StandbyBase):
             spec["egress"] = egress
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-netpol-{suffix}",
-            metadata={"name": name, "namespace": self._ns, "labels": self.labels},
+            metadata={"name": name, "namespace": namespace or self._ns, "labels": self.labels},
             spec=spec,
             opts=self._k8s(),
         )

@@ -1,12 +1,14 @@
 """An S3-compatible store on loopback: ``moto_server`` as a real HTTP endpoint.
 
 moto keeps objects in process memory; it is a stand-in for S3's API, not for
-its speed or durability. barman-cloud, boto3 and our scripts talk to it with
-``--endpoint-url`` exactly as they would to AWS.
+its speed or durability. It serves byte ranges as S3 does (:mod:`scripts.lab.s3_ranges`).
+barman-cloud, boto3 and our scripts talk to it with ``--endpoint-url`` exactly as they
+would to AWS.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,8 @@ import boto3
 from botocore.config import Config
 
 from scripts.processes import ManagedProcess, Supervisor, free_port, wait_for_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Credentials and region for the emulator. Not secrets: moto accepts anything.
 LAB_AWS_ENV = {
@@ -42,8 +46,10 @@ class S3Server:
         log_path = workspace / "moto_server.log"
         proc = supervisor.start(
             "moto_server",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "scripts.lab.s3_server", "-H", "127.0.0.1", "-p", str(port)],
             log_path=log_path,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+            cwd=REPO_ROOT,
         )
         wait_for_port("127.0.0.1", port, timeout=timeout, proc=proc.popen, what="moto_server", log_path=log_path)
         return cls(port=port, process=proc)

@@ -38,6 +38,7 @@ from scripts.k8s.adapter import FakeKube, FileKube
 from scripts.lab.s3 import LAB_AWS_ENV
 from scripts.processes import Supervisor, free_port, wait_for_port
 from scripts.report import Report
+from scripts.sandbox.cluster_state import serving_instance
 from scripts.sandbox.drill_site import drill_ready, drill_service_key, publish_baseline, seed_verifier
 from scripts.sandbox.sites import FakeIdpSite, SigningKeys
 from scripts.sandbox.topology import SiteHosts, seed_topology
@@ -289,19 +290,10 @@ def _dr_ready(kube_path: Path, outputs: dict[str, Any], session: boto3.Session) 
 
 def dr_site_ready(state: dict[str, Any], outputs: dict[str, Any], session: boto3.Session) -> bool:
     """Ready = pods running AND their DB host is a writable DR instance (as the real app would need)."""
-    sb = outputs["standby"]
-    ns = sb["namespace"]
-    deployment = state["deployments"].get(f"{ns}/{sb['serverDeployment']}", {})
-    if not deployment.get("replicas") or deployment.get("ready", 0) < 1:
+    instance = serving_instance(state, outputs, outputs["standby"]["namespace"], session)
+    if instance is None:
         return False
-    host = state["secrets"].get(f"{ns}/{sb['dbSecretName']}", {}).get(DB_SECRET_KEYS[sb["idp"]]["host"])
-    rds = session.client("rds", region_name=outputs["drRegion"])
-    for instance in rds.describe_db_instances()["DBInstances"]:
-        if (instance.get("Endpoint") or {}).get("Address") == host:
-            return instance.get("DBInstanceStatus") == "available" and not instance.get(
-                "ReadReplicaSourceDBInstanceIdentifier"
-            )
-    return False
+    return instance.get("DBInstanceStatus") == "available" and not instance.get("ReadReplicaSourceDBInstanceIdentifier")
 
 
 def _write_primary_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Session) -> None:

@@ -17,8 +17,8 @@ import boto3
 
 from contract.drills import DRILL_PREFIX, DRILL_SERVICE
 from contract.outputs import StackOutputs
-from contract.secrets import DB_SECRET_KEYS
 from scripts.aws.client import Aws
+from scripts.sandbox.cluster_state import serving_instance
 from scripts.sandbox.sites import FakeIdpSite, SigningKeys
 from scripts.verify import BaselineParams, ClientCredentials, Target, capture_baseline
 from scripts.verify.baseline_store import publish
@@ -48,17 +48,7 @@ def drill_ready(kube_path: Path, outputs: dict[str, Any], session: boto3.Session
         state = json.loads(kube_path.read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    sb = outputs["standby"]
-    ns = sb["drillNamespace"]
-    deployment = state["deployments"].get(f"{ns}/{sb['serverDeployment']}", {})
-    if not deployment.get("replicas") or deployment.get("ready", 0) < 1:
+    instance = serving_instance(state, outputs, outputs["standby"]["drillNamespace"], session)
+    if instance is None:
         return False
-    host = state["secrets"].get(f"{ns}/{sb['dbSecretName']}", {}).get(DB_SECRET_KEYS[sb["idp"]]["host"])
-    rds = session.client("rds", region_name=outputs["drRegion"])
-    for instance in rds.describe_db_instances()["DBInstances"]:
-        if (instance.get("Endpoint") or {}).get("Address") == host:
-            return (
-                instance["DBInstanceIdentifier"].startswith(DRILL_PREFIX)
-                and instance["DBInstanceStatus"] == "available"
-            )
-    return False
+    return instance["DBInstanceIdentifier"].startswith(DRILL_PREFIX) and instance["DBInstanceStatus"] == "available"

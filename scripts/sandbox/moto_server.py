@@ -6,8 +6,10 @@ sandbox's AWS stand-in).
 Same arguments as ``python -m moto.server``.
 """
 
+from scripts.lab import s3_ranges
 from scripts.sandbox import motofix
 
+s3_ranges.apply()
 motofix.apply()
 motofix.apply_sandbox_answers()
 motofix.apply_replicated_backups()
