@@ -21,6 +21,7 @@ whole restore and stops every download.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -36,7 +37,10 @@ from scripts.wal.location import ArchiveLocation, s3_call
 #: The codecs ``tar`` decompresses itself (its filter flag); others go to barman-cloud-restore.
 TAR_FILTERS: dict[str | None, list[str]] = {None: [], "gzip": ["-z"], "bzip2": ["-j"]}
 _EXTENSIONS = {".tar": None, ".tar.gz": "gzip", ".tar.bz2": "bzip2", ".tar.snappy": "snappy", ".tar.lz4": "lz4"}
-DEFAULT_THREADS = 8
+#: Concurrent GETs: a connection to S3 carries 50-100 MiB/s, so eight fill a fast link; but each part is
+#: also copied through this process and into tar, so on a small machine more threads than CPUs (+1) only
+#: contend (measured on the 2-vCPU build machine: 3 threads 0.81x of one raw GET, 8 threads 0.54x).
+DEFAULT_THREADS = min(8, (os.cpu_count() or 1) + 1)
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
 
 

@@ -17,6 +17,7 @@ from scripts.restore.wal.request import (
     RestoreRequest,
 )
 from scripts.restore.wal.restore import restore_wal
+from scripts.wal.base_fetch import DEFAULT_THREADS as BASE_FETCH_THREADS
 
 
 def register_restore(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -104,7 +105,11 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         "barman-cloud-restore alone (default: %(default)s)",
     )
     base.add_argument(
-        "--base-threads", type=int, default=8, metavar="N", help="parallel GETs of the base backup, 1-64 (default: 8)"
+        "--base-threads",
+        type=int,
+        default=BASE_FETCH_THREADS,
+        metavar="N",
+        help="parallel GETs of the base backup, 1-64 (default: CPUs + 1, at most 8: %(default)s here)",
     )
     wal = parser.add_argument_group("WAL fetch")
     wal.add_argument(

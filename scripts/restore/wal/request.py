@@ -11,6 +11,7 @@ from typing import Any
 
 from scripts.restore.wal.recovery import Target
 from scripts.timeutil import iso
+from scripts.wal.base_fetch import DEFAULT_THREADS as BASE_FETCH_THREADS
 
 STATE_FILE = "idp-dr-restore.json"
 RESTORE_SCRIPT_NAME = "idp-dr-restore-command.sh"
@@ -71,7 +72,7 @@ class RestoreRequest:
     #: How the base backup is fetched: ``parallel`` (ranged GETs into ``tar -x``, :mod:`scripts.wal.base_fetch`;
     #: barman-cloud-restore for what it does not read) or ``barman`` (barman-cloud-restore, one stream).
     base_fetch: str = "parallel"
-    base_fetch_threads: int = 8
+    base_fetch_threads: int = BASE_FETCH_THREADS
 
     def fingerprint(self) -> str:
         """Identity of a restore for resuming: same archive, server, backup choice and target."""

@@ -62,7 +62,7 @@ def test_a_restore_to_an_xid_with_the_parallel_fetch_reports_how_it_fetched(wal_
     restore_wal(req, report, supervisor=supervisor)
     assert report.ok
     [step] = [s for s in report.steps if s.name == "fetch base backup"]
-    assert step.detail["fetched_by"] == "parallel ranged GETs (8 threads) into tar"
+    assert step.detail["fetched_by"] == f"parallel ranged GETs ({base_fetch.DEFAULT_THREADS} threads) into tar"
     assert_restored(src, req.port, ["time-before", "time-after", "xid-before"], "xid-parallel")
 
 
