@@ -544,3 +544,47 @@ def test_a_cleanup_that_fails_keeps_the_drills_outcome_and_says_what_is_left(wor
     second = drill()  # the first drill has its record: a leftover, removed first
     assert second.code == 0, second.stderr
     assert left not in _dr_instances(world)
+
+
+def test_without_a_baseline_the_drill_is_refused_before_anything_is_created_and_recorded_as_failed(world, drill):
+    s3 = world.client("s3", "eu-central-1")
+    bucket = world.outputs["archive"]["drBucket"]
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="idp-dr/baselines/").get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    result = drill()
+    assert result.code == 2, result.stderr
+    assert result.error_line == (
+        f"invalid --baseline 'latest': a baseline in s3://{bucket}/idp-dr/baselines/ (there is none)"
+    )
+    assert world.recorder.params("RestoreDBInstanceToPointInTime") == []
+    # An unproven DR path: the drill-failed alarm must hear of it.
+    assert _succeeded_metric(world) == [0.0, 0.0]
+
+
+def test_a_configmap_the_standbys_pods_read_gone_missing_fails_the_start_and_everything_is_removed(
+    world, cluster, drill
+):
+    del cluster.state["objects"]["configmap/identity/rds-ca"]
+    result = drill()
+    assert result.code == 3, result.stderr
+    assert result.error_line == "configmap identity/rds-ca, which the standby's pods read, is missing"
+    steps = {s["name"]: s["status"] for s in result.report.to_dict()["steps"]}
+    assert steps["restore"] == "ok" and steps["start"] == "failed" and steps["cleanup"] == "ok"
+    assert not [i for i in _dr_instances(world) if i.startswith("idp-dr-drill-")]
+    assert _drill_objects(cluster) == [] and _drill_groups(world) == []
+
+
+def test_sigterm_becomes_an_interruption_and_the_previous_handler_comes_back():
+    """A Job's deadline or a drained node sends SIGTERM: inside the drill it is an interruption (the cleanup
+    runs, as for Ctrl-C); after it, whatever handled SIGTERM before does again."""
+    import os
+    import signal
+
+    from scripts.drill.aws.drill import Terminated, _sigterm_interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), _sigterm_interrupts():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs between bytecodes: give it some
+            pass
+    assert signal.getsignal(signal.SIGTERM) is before
