@@ -414,6 +414,9 @@ class AwsDrill(DrillArtefacts):
             "error": None if failure is None else getattr(failure, "message", None) or type(failure).__name__,
             "failed_checks": [c.name for c in self.report.checks if c.blocking],
         }  # fmt: skip
+        # The evidence too (the CronJob's pod and its report directory are gone after the run); secrets masked.
+        report = self.report.to_dict()
+        doc["report"] = {k: report[k] for k in ("steps", "checks", "notes")}
         s3 = self.aws.client("s3", self.out.drRegion)
         self.aws.call(s3, "PutObject", Bucket=self.out.archive.drBucket, Key=key, Body=json.dumps(doc).encode(),
                       ContentType="application/json")  # fmt: skip

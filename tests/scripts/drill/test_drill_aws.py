@@ -217,6 +217,12 @@ def test_every_mutating_aws_call_names_a_drill_resource(world, drill):
     ]
     [record] = world.recorder.params("PutObject")
     assert record["Key"].startswith("idp-dr/drills/") and record["Bucket"] == world.outputs["archive"]["drBucket"]
+    body = world.client("s3", "eu-central-1").get_object(Bucket=record["Bucket"], Key=record["Key"])["Body"].read()
+    kept = json.loads(body)
+    assert kept["succeeded"] is True and {c["name"] for c in kept["report"]["checks"]} >= {"verify.token.signature"}
+    password = json.loads(world.client("secretsmanager", "eu-central-1").get_secret_value(
+        SecretId=VERIFIER)["SecretString"])["client_secret"]  # fmt: skip
+    assert password not in body.decode()
     for params in world.recorder.params("DeleteDBInstance") + world.recorder.params("RestoreDBInstanceToPointInTime"):
         name = params.get("DBInstanceIdentifier") or params.get("TargetDBInstanceIdentifier")
         assert name.startswith("idp-dr-drill-")
