@@ -136,6 +136,7 @@ UrlPath = checked(
     lambda v: bool(v) and v.startswith("/") and " " not in v and "://" not in v,
     "an absolute URL path starting with '/', e.g. /health/ready",
 )
+FilePath = matching(r"/[A-Za-z0-9_./-]{1,250}", "an absolute path in the image: letters, digits, '_', '.', '-', '/'")
 Slug = matching(
     r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", "letters, digits, '.', '_' and '-', starting with a letter or digit"
 )

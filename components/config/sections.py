@@ -18,6 +18,7 @@ from components.config.rules import (
     BucketName,
     CidrList,
     EmailList,
+    FilePath,
     Hostname,
     Image,
     InstanceClass,
@@ -84,6 +85,12 @@ class IdpConfig(Section):
         description="Keycloak only: the image was pre-built (``kc.sh build --db=postgres --health-enabled=true``), "
         "so pods run ``start --optimized`` with a read-only root filesystem. False: the stock image "
         "re-augments at start and needs a writable root.",
+    )
+    cds_archive: FilePath | None = Field(
+        None,
+        description="Keycloak with optimizedImage: the class-data-sharing archive baked into the image "
+        "(docs/keycloak-image.md), e.g. /opt/keycloak/lib/keycloak.jsa; pods map it "
+        "(-XX:SharedArchiveFile, -Xshare:auto) and start in about half the time. None: no archive.",
     )
 
     @property

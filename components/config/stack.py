@@ -142,6 +142,15 @@ def _regions(cfg: StackConfig) -> list[ConfigValueError]:
 
 def _idp(cfg: StackConfig) -> list[ConfigValueError]:
     idp = cfg.idp
+    if idp.cds_archive and (idp.kind != "keycloak" or not idp.optimized_image):
+        return [
+            ConfigValueError(
+                "idp.cdsArchive",
+                idp.cds_archive,
+                "unset unless kind is keycloak with optimizedImage: true (an archive is made from, and only "
+                "valid for, one pre-built image)",
+            )
+        ]
     if idp.kind != "authentik":
         return []
     if not idp.application_slug:

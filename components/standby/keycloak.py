@@ -24,6 +24,14 @@ class KeycloakBuilder(PodBuilder):
         sources = self._args.forwarded_header_sources
         return [{"name": "KC_PROXY_TRUSTED_ADDRESSES", "value": ",".join(sources)}] if sources else []
 
+    def _java_options(self) -> str:
+        """Per-cluster JGroups discovery; and the image's class-data-sharing archive (``idp.cdsArchive``), mapped
+        with -Xshare:auto so an archive that does not match the JVM means a normal start, never a failed one."""
+        options = [f"-Djgroups.dns.query=keycloak-discovery.{self._args.config.namespace}.svc.cluster.local"]
+        if self._args.idp.cds_archive:
+            options += [f"-XX:SharedArchiveFile={self._args.idp.cds_archive}", "-Xshare:auto"]
+        return " ".join(options)
+
     def _keycloak(self, service_account: str) -> k8s.apps.v1.Deployment:
         args, idp = self._args, self._args.idp
         keys = DB_SECRET_KEYS["keycloak"]
@@ -43,10 +51,7 @@ class KeycloakBuilder(PodBuilder):
             {"name": "KC_CACHE", "value": "ispn"},
             # Per-cluster discovery: the two sites must never join one cluster across regions.
             {"name": "KC_CACHE_STACK", "value": "kubernetes"},
-            {
-                "name": "JAVA_OPTS_APPEND",
-                "value": f"-Djgroups.dns.query=keycloak-discovery.{args.config.namespace}.svc.cluster.local",
-            },
+            {"name": "JAVA_OPTS_APPEND", "value": self._java_options()},
         ]
         probe = {"port": KEYCLOAK_MGMT_PORT, "scheme": "HTTP"}
         volumes, mounts = self._db_ca_volume()

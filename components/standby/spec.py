@@ -65,6 +65,8 @@ class IdpSpec:
     token_path: str
     health_path: str
     optimized_image: bool
+    #: The class-data-sharing archive in the image (Keycloak, optimized images), or None.
+    cds_archive: str | None
     needs_redis: bool
     read_only_root_filesystem: bool
     cpu_request: str

@@ -40,6 +40,18 @@ REFUSED = [
         id="replicated-retention-40",
     ),
     pytest.param(
+        {"idp-dr:idp": {"cdsArchive": "/opt/keycloak/lib/keycloak.jsa"}},
+        "invalid idp-dr:idp.cdsArchive '/opt/keycloak/lib/keycloak.jsa': unset unless kind is keycloak with "
+        "optimizedImage: true (an archive is made from, and only valid for, one pre-built image)",
+        id="cds-without-optimized-image",
+    ),
+    pytest.param(
+        {"idp-dr:idp": {"optimizedImage": True, "cdsArchive": "keycloak.jsa"}},
+        "invalid idp-dr:idp.cdsArchive 'keycloak.jsa': an absolute path in the image: letters, digits, '_', '.', "
+        "'-', '/'",
+        id="cds-relative-path",
+    ),
+    pytest.param(
         {"idp-dr:drRegion": "eu-west-1"},
         "invalid idp-dr:drRegion 'eu-west-1': a region other than primaryRegion (eu-west-1): a DR copy in "
         "the same region does not survive a regional outage",

@@ -422,3 +422,18 @@ def test_authentik_media_may_use_the_archive_key_only_through_s3_in_its_region(a
         policy = json.loads(authentik_run.recorder.by_name(f"sso-{site}-site-media-policy").inputs["policy"])
         [key] = [s for s in policy["Statement"] if s["Sid"] == "UseMediaKey"]
         assert key["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+
+
+def test_a_cds_archive_in_the_image_is_mapped_by_both_sites_keycloaks_and_never_required():
+    run = run_stack({"idp-dr:idp": {"optimizedImage": True, "cdsArchive": "/opt/keycloak/lib/keycloak.jsa"}})
+    for deployment in deployments(run, "keycloak"):
+        env = {e["name"]: e.get("value") for e in _pod(deployment)["containers"][0]["env"]}
+        options = env["JAVA_OPTS_APPEND"].split()
+        assert options[0].startswith("-Djgroups.dns.query=keycloak-discovery.identity.svc")
+        assert options[1:] == ["-XX:SharedArchiveFile=/opt/keycloak/lib/keycloak.jsa", "-Xshare:auto"]
+
+
+def test_without_a_cds_archive_the_jvm_options_are_the_discovery_query_only(default_run):
+    for deployment in deployments(default_run, "keycloak"):
+        env = {e["name"]: e.get("value") for e in _pod(deployment)["containers"][0]["env"]}
+        assert env["JAVA_OPTS_APPEND"] == "-Djgroups.dns.query=keycloak-discovery.identity.svc.cluster.local"
