@@ -8,9 +8,11 @@
 * ``warm_start``: ``start --optimized`` again on the same database (what a standby pays);
 * ``unoptimized_start``: ``start`` with the build options on an unbuilt copy (Keycloak
   re-augments, then starts) on the same, already-migrated database;
-* ``warm_start_cds``: ``start --optimized`` with the build's class-data-sharing archive
-  (:mod:`scripts.lab.keycloak_cds`), right after ``warm_start`` on the same database: the
-  ratio ``warm_start_cds / warm_start`` is the standby's gain, both sides in one run.
+* ``warm_start_cds``: ``start --optimized`` mapping a class-data-sharing archive
+  (``-XX:SharedArchiveFile``, ``-Xshare:on``: the JVM refuses to start when the archive is
+  unusable), right after ``warm_start`` on the same database; the archive was recorded
+  (``-XX:ArchiveClassesAtExit``) by a training start of the same Keycloak home, as the image recipe
+  of docs/keycloak-image.md does. ``cds_over_warm`` is the standby's gain, both sides in one run.
 
 Times are from process start to ``/health/ready`` answering UP (polled every 0.25 s,
 so they are up to 0.25 s late). Medians and min/max go to bench/results/keycloak_start.jsonl.
@@ -62,7 +64,6 @@ def main(argv: list[str]) -> int:
         "unoptimized_start": [],
         "warm_start_cds": [],
     }
-    kc.ensure_cds_archive(build)
     workspace = make_workspace(prefix="bench-keycloak-")
     try:
         with Supervisor() as supervisor:
@@ -75,26 +76,31 @@ def main(argv: list[str]) -> int:
                 dbname = f"kc{round_no}"
                 pg.execute(f"CREATE DATABASE {dbname} OWNER keycloak")
                 db = kc.JdbcDatabase.local(pg.port, dbname, "keycloak", password)
-                for arm, optimized, cds in (
-                    ("first_start", True, False),
-                    ("warm_start", True, False),
-                    ("warm_start_cds", True, True),
-                    ("unoptimized_start", False, False),
+                archive = workspace / f"keycloak-{round_no}.jsa"
+                # A dynamic CDS archive records its jar paths: training and use share one Keycloak home.
+                cds_home = f"cds-{round_no}"
+                for arm, optimized, home, jvm in (
+                    ("first_start", True, "first", ""),
+                    ("warm_start", True, "warm", ""),
+                    ("cds_training", True, cds_home, f"-XX:ArchiveClassesAtExit={archive}"),
+                    ("warm_start_cds", True, cds_home, f"-XX:SharedArchiveFile={archive} -Xshare:on"),
+                    ("unoptimized_start", False, "unoptimized", ""),
                 ):
                     server = kc.start_keycloak(
                         supervisor,
                         workspace,
                         db=db,
                         hostname="https://sso.example.test",
-                        name=f"{arm}-{round_no}",
+                        name=f"{home}-{round_no}" if home != cds_home else home,
                         build=build,
                         optimized=optimized,
-                        cds=cds,
+                        extra_env={"JAVA_OPTS_APPEND": jvm} if jvm else None,
                         progress=False,
                         log=lambda _m: None,
                     )
-                    samples[arm].append(server.startup_seconds)
-                    server.stop()
+                    if arm != "cds_training":
+                        samples[arm].append(server.startup_seconds)
+                    server.stop()  # SIGTERM: a training JVM exits normally and writes the archive
                 print(
                     f"round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in samples.items()),
                     flush=True,

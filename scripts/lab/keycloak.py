@@ -34,7 +34,6 @@ from pathlib import Path
 import requests
 
 from scripts.errors import ExternalError, WaitTimeout
-from scripts.lab import keycloak_cds
 from scripts.lab.keycloak_admin import KeycloakAdmin
 from scripts.lab.keycloak_dist import (
     DEFAULT_HEAP,
@@ -161,7 +160,6 @@ def start_keycloak(
     extra_env: dict[str, str] | None = None,
     optimized: bool = True,
     log: Log = _stderr_log,
-    cds: bool = True,
 ) -> KeycloakServer:
     """Start Keycloak on 127.0.0.1 against ``db`` and wait for ``/health/ready``.
 
@@ -174,8 +172,7 @@ def start_keycloak(
     ``KC_*`` runtime options (e.g. ``{"KC_SHUTDOWN_DELAY": "60s"}``).
     ``optimized=False`` starts an unbuilt copy of the distribution with the build
     options on the command line (Keycloak re-augments first): only for measuring
-    what ``--optimized`` saves. ``cds``: map the build's class-data-sharing archive when it has one
-    (:mod:`scripts.lab.keycloak_cds`); False starts without it (the benchmark's comparison, the training).
+    what ``--optimized`` saves.
     """
     import secrets
 
@@ -199,7 +196,6 @@ def start_keycloak(
     http_port = http_port or free_port()
     mgmt_port = mgmt_port or free_port()
     admin_password = admin_password or secrets.token_urlsafe(16)
-    jvm = [keycloak_cds.use_options(build) if cds and optimized else None, (extra_env or {}).get("JAVA_OPTS_APPEND")]
     env = _java_env(
         {
             **db.env(),
@@ -215,7 +211,6 @@ def start_keycloak(
             "KC_LOG_CONSOLE_COLOR": "false",
             **LAB_RUNTIME_ENV,
             **(extra_env or {}),
-            **({"JAVA_OPTS_APPEND": " ".join(o for o in jvm if o)} if any(jvm) else {}),
         },
         heap=heap,
     )
@@ -286,44 +281,6 @@ def _log_tail(path: Path, lines: int = 3) -> str:
     return " / ".join(line.strip()[:300] for line in text[-lines:]) or "(empty)"
 
 
-def ensure_cds_archive(build: KeycloakBuild, *, log: Log = _stderr_log) -> Path:
-    """The build's class-data-sharing archive (:mod:`scripts.lab.keycloak_cds`), made with one training start
-    against a throwaway database when missing (cached); returns its path."""
-    import secrets
-
-    from scripts.lab.postgres import PgCluster
-    from scripts.pg.osuser import make_workspace, remove_tree
-    from scripts.processes import Supervisor
-
-    path = keycloak_cds.archive_path(build)
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    workspace = make_workspace(prefix="keycloak-cds-")
-    try:
-        with Supervisor() as supervisor:
-            pg = PgCluster.create(workspace, "pg", supervisor=supervisor)
-            pg.start()
-            password = secrets.token_urlsafe(16)
-            pg.create_role_and_db("keycloak", password, "keycloak")
-            db = JdbcDatabase.local(pg.port, "keycloak", "keycloak", password)
-            for name in ("migrate", "train"):  # the first start creates the schema; the second is a standby's
-                server = start_keycloak(
-                    supervisor, workspace, db=db, hostname="https://sso.cds-training.test", name=name, build=build,
-                    progress=False, log=log, cds=False,
-                    extra_env={"JAVA_OPTS_APPEND": f"-XX:ArchiveClassesAtExit={partial}"} if name == "train" else None,
-                )  # fmt: skip
-                server.stop()  # SIGTERM: the JVM exits normally and writes the archive
-    finally:
-        remove_tree(workspace)
-    if not partial.is_file():
-        raise ExternalError(f"the training start wrote no class-data-sharing archive at {partial}")
-    partial.rename(path)
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m scripts.lab.keycloak prepare``: fetch (SHA-1 verified) and build the lab's Keycloak.
 
@@ -340,14 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     try:
         build = ensure_build()
-        archive = ensure_cds_archive(build)
     except ExternalError as exc:
         _stderr_log(f"error: {exc.message}")
         if exc.hint:
             _stderr_log(f"hint: {exc.hint}")
         return int(exc.exit_code)
-    _stderr_log(f"[keycloak] ready: {build.home} (Keycloak {build.version}, {' '.join(build.options)}); "
-                f"class-data-sharing archive {archive}")  # fmt: skip
+    _stderr_log(f"[keycloak] ready: {build.home} (Keycloak {build.version}, {' '.join(build.options)})")
     return 0
 
 
