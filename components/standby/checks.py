@@ -14,10 +14,10 @@ region is down. It only reads, and puts its metrics.
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components._common import account_of, opts, partition_of, tags
+from components._common import account_of, partition_of
+from components.standby.alarms import DrPathAlarm, dr_path_alarm
 from components.standby.pods import PodBuilder, RunbookCronJob
 from components.standby.spec import ChecksSpec
 from contract.backups import (
@@ -186,22 +186,8 @@ class ChecksBuilder(PodBuilder):
         )
 
     def _dr_path_alarm(self, spec: ChecksSpec, suffix: str, metric: str, threshold: float, why: str) -> None:
-        aws.cloudwatch.MetricAlarm(
-            f"{self._name}-{suffix}",
-            alarm_description=f"idp-dr {spec.stack}: {why} (or the check stopped reporting)",
-            namespace=DR_PATH_METRIC_NAMESPACE,
-            metric_name=metric,
-            dimensions={"Stack": spec.stack},
-            statistic="Maximum",
-            period=3600,
-            # Two hourly periods: one late or missed run is not yet an incident; two are.
-            evaluation_periods=2,
-            datapoints_to_alarm=2,
-            threshold=threshold,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="breaching",
-            alarm_actions=[spec.alarm_topic_arn],
-            ok_actions=[spec.alarm_topic_arn],
-            tags=tags(self._args.tag_base),
-            opts=opts(self, self._args.aws_site.provider),
-        )
+        dr_path_alarm(
+            self, self._name, DrPathAlarm(suffix, metric, threshold, f"{why} (or the check stopped reporting)"),
+            stack=spec.stack, topic_arn=spec.alarm_topic_arn, provider=self._args.aws_site.provider,
+            tag_base=self._args.tag_base,
+        )  # fmt: skip

@@ -18,15 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components._common import account_of, opts, partition_of, tags
+from components._common import account_of, partition_of
 from components.database import PG_PORT
+from components.standby.alarms import DrPathAlarm, dr_path_alarm
 from components.standby.network import NetworkPolicyBuilder
 from components.standby.pods import PodBuilder, RunbookCronJob
 from components.standby.spec import DrillSpec
-from contract.backups import BASELINE_PREFIX, DR_PATH_METRIC_NAMESPACE
+from contract.backups import BASELINE_PREFIX
 from contract.drills import (
     DRILL_AGE_METRIC,
     DRILL_METRIC_NAMESPACE,
@@ -209,33 +209,18 @@ class DrillBuilder(NetworkPolicyBuilder, PodBuilder):
         )
 
     def _drill_alarms(self, spec: DrillSpec) -> None:
-        for suffix, metric, comparison, threshold, statistic, missing, why in (
-            ("drill-overdue", DRILL_AGE_METRIC, "GreaterThanThreshold", spec.max_days_without_success, "Maximum",
-             "breaching", f"no drill has succeeded for more than {spec.max_days_without_success} days: the DR path "
-             "is unproven (or the hourly check stopped reporting)"),
-            ("drill-failed", LAST_DRILL_SUCCEEDED_METRIC, "LessThanThreshold", 1, "Minimum", "notBreaching",
-             "the newest drill failed: its report (CronJob logs, drill-report.md) says which phase or check"),
-            ("drill-rto-above-target", LAST_DRILL_RTO_METRIC, "GreaterThanThreshold", spec.rto_target_s, "Maximum",
-             "notBreaching", f"the newest successful drill took longer than the RTO target ({spec.rto_target_s} s)"),
+        days = spec.max_days_without_success
+        for alarm in (
+            DrPathAlarm("drill-overdue", DRILL_AGE_METRIC, days, f"no drill has succeeded for more than {days} days: "
+                        "the DR path is unproven (or the hourly check stopped reporting)"),
+            DrPathAlarm("drill-failed", LAST_DRILL_SUCCEEDED_METRIC, 1, "the newest drill failed: its report (CronJob "
+                        "logs, drill-report.md) says which phase or check", comparison="LessThanThreshold",
+                        statistic="Minimum", missing="notBreaching"),
+            DrPathAlarm("drill-rto-above-target", LAST_DRILL_RTO_METRIC, spec.rto_target_s, "the newest successful "
+                        f"drill took longer than the RTO target ({spec.rto_target_s} s)", missing="notBreaching"),
         ):  # fmt: skip
-            aws.cloudwatch.MetricAlarm(
-                f"{self._name}-{suffix}",
-                alarm_description=f"idp-dr {spec.stack}: {why}",
-                namespace=DR_PATH_METRIC_NAMESPACE,
-                metric_name=metric,
-                dimensions={"Stack": spec.stack},
-                statistic=statistic,
-                period=3600,
-                evaluation_periods=2,
-                datapoints_to_alarm=2,
-                threshold=threshold,
-                comparison_operator=comparison,
-                treat_missing_data=missing,
-                alarm_actions=[spec.alarm_topic_arn],
-                ok_actions=[spec.alarm_topic_arn],
-                tags=tags(self._args.tag_base),
-                opts=opts(self, self._args.aws_site.provider),
-            )
+            dr_path_alarm(self, self._name, alarm, stack=spec.stack, topic_arn=spec.alarm_topic_arn,
+                          provider=self._args.aws_site.provider, tag_base=self._args.tag_base)  # fmt: skip
 
 
 def drill_policy_statements(spec: DrillSpec, arns: dict[str, str]) -> list[dict[str, Any]]:
