@@ -107,3 +107,19 @@ def test_what_it_does_not_read_goes_to_barman_cloud_restore():
     snappy = base_fetch.TarObject("pg/s/base/b/data.tar.snappy", 10, "snappy")
     assert base_fetch.supported({}, [snappy]) == "compressed with snappy"
     assert base_fetch.supported({}, []) == "no data.tar* object found"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--base-fetch", "rsync"), "invalid --base-fetch 'rsync': parallel or barman"),
+        (("--base-threads", "0"), "invalid --base-threads 0: an integer from 1 to 64"),
+        (("--base-threads", "65"), "invalid --base-threads 65: an integer from 1 to 64"),
+    ],
+)
+def test_bad_base_fetch_flags_are_refused_before_anything_is_written(wal_source: WalSource, extra, message):
+    from tests.integration.wal.test_restore_wal import _bad, _error_line
+
+    code, err, _ = _bad(wal_source, f"bad-base-{extra[1]}", "--latest", extra=extra)
+    assert code == 2
+    assert _error_line(err) == message

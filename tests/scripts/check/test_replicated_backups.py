@@ -183,3 +183,12 @@ def test_wal_archiver_is_refused_on_an_rds_stack_before_any_call(world):
         "(RDS archives its own WAL)"
     )
     assert world.recorder.mutating() == []
+
+
+@pytest.mark.parametrize("days", ["0", "3651"])
+def test_a_drill_age_out_of_range_is_refused_before_any_call(world, days):
+    argv = ["check", "dr-paths", "--stack-outputs", str(world.outputs_path), "--drill-max-age-days", days]
+    result = invoke(argv, aws=world.aws())
+    assert result.code == 2
+    assert result.error_line == f"invalid --drill-max-age-days {float(days)}: a number of days from 1 to 3650"
+    assert world.recorder.calls == []
