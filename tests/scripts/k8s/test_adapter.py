@@ -128,3 +128,67 @@ def test_fake_deployments_become_ready_after_a_rollout():
     kube.scale("ns", "app", 2)
     assert not kube.deployment_status("ns", "app").rolled_out(2)
     assert kube.deployment_status("ns", "app").rolled_out(2)
+
+
+# -- what a drill needs of kubectl ----------------------------------------------------------------------
+class RecordingKubectl(FakeKubectl):
+    def __call__(self, argv, **kwargs):
+        self.stdin = kwargs.get("input")
+        return super().__call__(argv, **kwargs)
+
+
+def test_kubectl_applies_a_manifest_on_stdin_and_lists_deletes_and_reads_objects():
+    listing = {"items": [{"metadata": {"name": "keycloak-db"}}, {"metadata": {"name": "a-ca"}}]}
+    runner = RecordingKubectl([
+        ("", 0, ""), (json.dumps(listing), 0, ""), ("", 0, ""), ("", 1, 'Error from server (NotFound): "x" not found'),
+    ])  # fmt: skip
+    kube = KubectlAdapter("dr", runner=runner)
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "keycloak-db", "namespace": "identity-drill"},
+    }
+    kube.apply(manifest)
+    assert runner.argv[0] == ["kubectl", "--context", "dr", "--namespace", "identity-drill", "apply", "-f", "-"]
+    assert json.loads(runner.stdin) == manifest
+    assert kube.list_names("identity-drill", "secret", "app.kubernetes.io/managed-by=idp-dr-drill") == [
+        "a-ca", "keycloak-db",
+    ]  # fmt: skip
+    assert runner.argv[1][-5:] == ["secret", "-l", "app.kubernetes.io/managed-by=idp-dr-drill", "-o", "json"]
+    kube.delete("identity-drill", "deployment", "keycloak")
+    assert runner.argv[2][-4:] == ["deployment", "keycloak", "--ignore-not-found", "--wait=false"]
+    assert kube.get_object("identity", "configmap", "x") is None
+
+
+def test_port_forward_reads_the_local_ports_kubectl_chose_and_stops_it(tmp_path):
+    """A stand-in kubectl (a shell script) that forwards as kubectl prints it, then waits to be stopped."""
+    script = tmp_path / "kubectl"
+    script.write_text(
+        "#!/bin/sh\n"
+        'echo "$@" > "$(dirname "$0")/argv"\n'
+        "echo 'Forwarding from 127.0.0.1:41001 -> 8080'\n"
+        "echo 'Forwarding from 127.0.0.1:41002 -> 9000'\n"
+        'trap \'echo stopped > "$(dirname "$0")/stopped"; exit 0\' TERM\n'
+        "while :; do sleep 0.1; done\n"
+    )
+    script.chmod(0o755)
+    kube = KubectlAdapter("dr", kubectl=str(script))
+    with kube.forward("identity-drill", "idp-dr-drill", [8080, 9000]) as hosts:
+        assert hosts == {8080: "127.0.0.1:41001", 9000: "127.0.0.1:41002"}
+    assert (tmp_path / "argv").read_text().split() == [
+        "--context", "dr", "--namespace", "identity-drill", "port-forward", "service/idp-dr-drill",
+        "--address", "127.0.0.1", ":8080", ":9000",
+    ]  # fmt: skip
+    assert (tmp_path / "stopped").read_text().strip() == "stopped"
+
+
+def test_a_port_forward_that_fails_says_what_kubectl_said(tmp_path):
+    script = tmp_path / "kubectl"
+    script.write_text("#!/bin/sh\necho 'error: services \"idp-dr-drill\" not found' >&2\nexit 1\n")
+    script.chmod(0o755)
+    kube = KubectlAdapter("dr", kubectl=str(script))
+    with pytest.raises(
+        ExternalError, match=r'did not forward ports \[8080\] within 30 s: error: services "idp-dr-drill" not found'
+    ):
+        with kube.forward("identity-drill", "idp-dr-drill", [8080]):
+            pass
