@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from scripts.cliutil import duration, duration_help
 from scripts.errors import InputError
@@ -117,12 +118,15 @@ def read_secret_file(field: str, path: Path) -> str:
     return secret
 
 
-def client_from_secret(name: str, region: str | None, *, field: str = "--verifier-secret") -> ClientCredentials:
-    """The verifier client from its Secrets Manager secret (``bootstrap verifier`` writes it)."""
+def client_from_secret(
+    name: str, region: str | None, *, field: str = "--verifier-secret", aws: Any = None
+) -> ClientCredentials:
+    """The verifier client from its Secrets Manager secret (``bootstrap verifier`` writes it); ``aws``: the
+    command's session (default: a new one)."""
     from scripts.aws.client import Aws  # boto3 only when a secret is read
     from scripts.aws.secrets import read_json_secret
 
-    aws = Aws()
+    aws = aws or Aws()
     document = read_json_secret(
         aws, aws.resolve_region(region, field="--secrets-region"), name, field=field, keys=VERIFIER_SECRET_KEYS
     )

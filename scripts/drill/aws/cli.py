@@ -14,7 +14,7 @@ from scripts.k8s.adapter import make_adapter
 from scripts.polling import Clock, check_poll_interval
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
-from scripts.verify import ClientCredentials
+from scripts.verify.cli_args import client_from_secret
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,14 +101,6 @@ def options_from_args(args: argparse.Namespace, defaults: dict[str, Any]) -> Aws
     )
 
 
-def load_client(aws: Aws, name: str, region: str) -> ClientCredentials:
-    from scripts.aws.secrets import read_json_secret
-    from scripts.verify.model import VERIFIER_SECRET_KEYS
-
-    doc = read_json_secret(aws, region, name, field="--verifier-secret", keys=VERIFIER_SECRET_KEYS)
-    return ClientCredentials(str(doc["client_id"]), str(doc["client_secret"]))
-
-
 def run_aws(
     args: argparse.Namespace, report: Report, defaults: dict[str, Any], *, aws: Aws | None = None,
     kube: Any = None, clock: Clock | None = None,
@@ -122,5 +114,5 @@ def run_aws(
     )  # fmt: skip
     AwsDrill(
         options, outputs, report, aws=aws, kube=kube, clock=clock or Clock(),
-        client_loader=lambda name, region: load_client(aws, name, region),
+        client_loader=lambda name, region: client_from_secret(name, region, aws=aws),
     ).run()  # fmt: skip
