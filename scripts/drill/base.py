@@ -49,7 +49,7 @@ from scripts.progress import say
 from scripts.report import Report
 from scripts.timeutil import format_duration, iso, utcnow
 from scripts.verify import BaselineParams, ClientCredentials, DbParams, Target, VerifyParams, capture_baseline, verify
-from scripts.wal import archive
+from scripts.wal import archive, push
 from scripts.wal.location import ArchiveLocation
 
 Phase = Callable[["_Lab"], None]
@@ -158,6 +158,8 @@ class DrillBase(DrillAudit, DrillArtefacts):
             lab.user = pg_os_user()
             lab.tools = ensure_pgtools(lab.user, log=self.say)
             archive.check_wal_archive(lab.tools, lab.user, lab.location, env=lab.env)
+            # The archive-ahead script: a write burst's backlog ships in parallel batches (RPO).
+            archiver = push.ParallelArchiver(self.workspace / push.SCRIPT_NAME, self.workspace / "archive-spool")
             lab.primary = PgCluster.create(
                 self.workspace,
                 "primary",
@@ -166,7 +168,7 @@ class DrillBase(DrillAudit, DrillArtefacts):
                     "wal_level": "replica",
                     "archive_mode": "on",
                     "archive_timeout": opts.archive_timeout_s,
-                    "archive_command": archive.archive_command(lab.tools, lab.location),
+                    "archive_command": push.install(archiver, lab.tools, lab.location, lab.user),
                     "track_commit_timestamp": "on",
                 },
             )
@@ -175,7 +177,8 @@ class DrillBase(DrillAudit, DrillArtefacts):
             lab.primary.create_role_and_db(DB_USER, lab.db_password, DB_NAME)
             self.say(
                 f"PostgreSQL primary on 127.0.0.1:{lab.primary.port} (as OS user {lab.user.name}), archiving "
-                f"WAL with barman-cloud, archive_timeout {opts.archive_timeout_s} s"
+                f"WAL with barman-cloud ({archiver.parallel} segments at a time), "
+                f"archive_timeout {opts.archive_timeout_s} s"
             )
 
     def _prepare_keycloak_build(self, lab: _Lab) -> None:

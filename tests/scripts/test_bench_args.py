@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from bench import drill, verify_requests
+from bench import archive_wal, drill, verify_requests
 
 
-@pytest.mark.parametrize("module", [drill, verify_requests])
+@pytest.mark.parametrize("module", [archive_wal, drill, verify_requests])
 @pytest.mark.parametrize("value", ["0", "-2", "three"])
 def test_a_run_count_below_one_is_refused_before_anything_runs(module, value, capsys):
     with pytest.raises(SystemExit) as exc:
         module.main(["--runs", value])
     assert exc.value.code == 2
     assert f"argument --runs: {value!r}: a whole number of at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1", "2,33", "four", ""])
+def test_archive_widths_outside_2_to_32_are_refused_before_anything_runs(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        archive_wal.main(["--parallel", value])
+    assert exc.value.code == 2
+    assert f"argument --parallel: {value!r}: comma-separated whole numbers from 2 to 32" in capsys.readouterr().err
