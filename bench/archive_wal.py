@@ -11,7 +11,8 @@ Arms, interleaved, each run on a fresh copy of the template archiving under a fr
 
 * **serial** ``barman-cloud-wal-archive`` per segment (the archive_command before the archive-ahead
   script; what CloudNativePG runs with ``wal.maxParallel`` = 1);
-* **ahead-N** the archive-ahead script (:mod:`scripts.wal.push`) with ``parallel`` N;
+* **ahead-N** the archive-ahead script (:mod:`scripts.wal.push`) with ``parallel`` N: batches of N
+  uploaded by one Python process with barman-cloud's own uploader;
 * **raw-N** the same segment files PUT by N boto3 threads into the same store (no PostgreSQL, no
   barman-cloud): what the machine and the store can carry.
 

@@ -62,6 +62,7 @@ CHECK_MODULES: list[str] = [
 #: ``bootstrap <step>`` subcommands; each module defines register_bootstrap().
 BOOTSTRAP_MODULES: list[str] = [
     "scripts.bootstrap.cli",
+    "scripts.bootstrap.archiver",
 ]
 
 
@@ -117,7 +118,7 @@ COMMAND_GROUPS: tuple[CommandGroup, ...] = (
     CommandGroup(
         "bootstrap",
         "<step>",
-        "first-day steps of a new stack: the IdP's database role, the verifier client",
+        "first-day steps of a new stack: the IdP's database role, the verifier client, a self-managed WAL archiver",
         "First-day steps of a new stack (docs/getting-started-aws.md). Each is idempotent: a re-run changes nothing.",
         tuple(BOOTSTRAP_MODULES),
     ),

@@ -1,8 +1,8 @@
 """The archive-ahead script (scripts/wal/push.py), run by /bin/sh against a stand-in archiver.
 
-The stand-in ``barman-cloud-wal-archive`` is a shell script that copies the file into an
-"archive" directory and logs each call; it fails for names listed in ``fail-once`` (then
-forgets them), as an upload hit by a network error would. PostgreSQL's archiver is played by
+The batch uploader runs with a stand-in for barman-cloud's modules: its ``CloudWalUploader``
+copies the file into an "archive" directory and logs each upload; it fails for names listed in
+``fail-once`` (then forgets them), as an upload hit by a network error would. PostgreSQL's archiver is played by
 :func:`pgarch`: the oldest ``.ready`` file first, one ``archive_command`` at a time, ``.ready``
 renamed to ``.done`` on success and retried on failure, as pgarch.c does. The real archiver,
 barman-cloud and moto are in tests/integration/wal/test_parallel_archive.py.
@@ -12,28 +12,57 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from scripts.errors import InputError
-from scripts.pg.osuser import pg_os_user
 from scripts.pg.tools import PgTools
 from scripts.wal.location import ArchiveLocation
-from scripts.wal.push import ParallelArchiver, check_spool, install, render_archive_script
+from scripts.wal.push import ParallelArchiver, barman_python, check_spool, install
 
-FAKE_ARCHIVER = r"""#!/bin/sh
-# stand-in for barman-cloud-wal-archive: copy "$1" into the archive, log the call
-name="${1##*/}"
-echo "$name" >> "$LOG"
-if grep -qxF "$name" "$FAIL_ONCE" 2>/dev/null; then
-  grep -vxF "$name" "$FAIL_ONCE" > "$FAIL_ONCE.new"; mv "$FAIL_ONCE.new" "$FAIL_ONCE"
-  echo "upload of $name failed: connection reset" >&2
-  exit 1
-fi
-cp "$1" "$ARCHIVE/$name"
-"""
+#: A stand-in for barman-cloud's modules, first on the batch uploader's PYTHONPATH.
+FAKE_BARMAN = {
+    "barman/__init__.py": "",
+    "barman/clients/__init__.py": "",
+    "barman/xlog.py": "def is_history_file(path):\n    return path.endswith('.history')\n",
+    "barman/cloud_providers/__init__.py": (
+        "class _Cloud:\n    def close(self):\n        pass\n\n\ndef get_cloud_interface(config):\n    return _Cloud()\n"
+    ),
+    "barman/clients/cloud_walarchive.py": """
+import argparse, os, shutil, threading
+
+_lock = threading.Lock()
+
+
+def parse_arguments(args):
+    return argparse.Namespace(server_name=args[-2], compression=None, compression_level=None, history_tags=None)
+
+
+def configure_logging(config):
+    pass
+
+
+class CloudWalUploader:
+    def __init__(self, cloud_interface, server_name, compression=None, compression_level=None):
+        self.server_name = server_name
+
+    def upload_wal(self, wal_path, override_tags=None):
+        name = os.path.basename(wal_path)
+        with _lock:
+            with open(os.environ["LOG"], "a") as fh:
+                fh.write(name + "\\n")
+            fail = os.environ["FAIL_ONCE"]
+            names = open(fail).read().split() if os.path.exists(fail) else []
+            if name in names:
+                names.remove(name)
+                open(fail, "w").write("".join(n + "\\n" for n in names))
+                raise ConnectionError("upload of %s failed: connection reset" % name)
+        shutil.copyfile(wal_path, os.path.join(os.environ["ARCHIVE"], name))
+""",
+}
 
 
 def segment(n: int, timeline: int = 1) -> str:
@@ -62,7 +91,13 @@ class Primary:
         return self.log.read_text().split() if self.log.exists() else []
 
     def archive_command(self, wal_path: str) -> int:
-        env = {**os.environ, "LOG": str(self.log), "FAIL_ONCE": str(self.fail_once), "ARCHIVE": str(self.archive)}
+        env = {
+            **os.environ,
+            "LOG": str(self.log),
+            "FAIL_ONCE": str(self.fail_once),
+            "ARCHIVE": str(self.archive),
+            "PYTHONPATH": str(self.root / "fake-barman"),
+        }
         cmd = f"{self.script} {wal_path}"
         return subprocess.run(["sh", "-c", cmd], cwd=self.pgdata, env=env, capture_output=True).returncode
 
@@ -92,17 +127,16 @@ def make_primary(tmp_path: Path, parallel: int) -> Primary:
     (pgdata / "pg_wal" / "archive_status").mkdir(parents=True)
     archive = tmp_path / "archive"
     archive.mkdir()
-    fake = tmp_path / "bin" / "barman-cloud-wal-archive"
-    fake.parent.mkdir()
-    fake.write_text(FAKE_ARCHIVER)
-    fake.chmod(0o755)
+    for relative, text in FAKE_BARMAN.items():
+        path = tmp_path / "fake-barman" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "barman-cloud-wal-archive").write_text(f"#!{sys.executable}\n")
     spool, script = tmp_path / "spool", tmp_path / "idp-dr-archive-wal.sh"
-    me = pg_os_user() if os.geteuid() != 0 else None
-    user = me or _current_user()
     location = ArchiveLocation("bucket", "pg", "primary", None)
-    install(ParallelArchiver(script, spool, parallel), PgTools(fake.parent), location, user, pgdata=pgdata)
-    # The stand-in takes only the WAL path: drop barman's own arguments from the line.
-    script.write_text(render_archive_script(spool, [str(fake)], parallel))
+    install(ParallelArchiver(script, spool, parallel), PgTools(bindir), location, _current_user(), pgdata=pgdata)
     return Primary(tmp_path, pgdata, spool, archive, tmp_path / "calls.log", tmp_path / "fail-once", script)
 
 
@@ -201,7 +235,7 @@ def test_a_segment_rewritten_after_it_was_shipped_ahead_is_shipped_again(tmp_pat
     wal.unlink()  # a different file now carries the name (another inode)
     wal.write_bytes(b"other content" * 10)
     assert primary.archive_command(f"pg_wal/{second}") == 0
-    assert primary.calls() == [first, second, second]
+    assert sorted(primary.calls()) == [first, second, second]
     assert (primary.archive / second).read_bytes() == b"other content" * 10
 
 
@@ -244,3 +278,14 @@ def test_parallel_outside_1_to_32_is_refused(tmp_path, bad):
 def test_the_archive_command_quotes_the_script_path(tmp_path):
     archiver = ParallelArchiver(tmp_path / "a dir" / "archive.sh", tmp_path / "spool", 2)
     assert archiver.command() == f"'{tmp_path}/a dir/archive.sh' %p"
+
+
+def test_the_uploader_runs_in_barman_clouds_own_interpreter(tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "barman-cloud-wal-archive").write_text("#!/opt/barman/venv/bin/python3\nimport sys\n")
+    assert barman_python(PgTools(bindir)) == "/opt/barman/venv/bin/python3"
+    (bindir / "barman-cloud-wal-archive").write_text("#!/usr/bin/env python3\n")
+    assert barman_python(PgTools(bindir)) == "python3"
+    (bindir / "barman-cloud-wal-archive").write_text("ELF\n")  # a frozen binary: the python beside it
+    assert barman_python(PgTools(bindir)) == str(bindir / "python")
