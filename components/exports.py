@@ -15,7 +15,7 @@ from components.database import PG_PORT, PitrDatabase
 from components.failover_dns import FailoverDns
 from components.standby import IdentityStandby
 from contract.outputs import FAILED_OVER_PATH, DatabaseOutputs, DnsOutputs, StandbyOutputs, exported
-from contract.restore import DrRestoreRequest, command_line, wal_restore_argv
+from contract.restore import DrRestoreRequest, command_line, wal_archiver_argv, wal_restore_argv
 
 
 def rds_outputs(
@@ -71,6 +71,15 @@ def self_managed_outputs(
         )
     )
     return db_outputs, restore_command
+
+
+def archiver_command(cfg: StackConfig, archive: WalArchive) -> pulumi.Output[str]:
+    """Self-managed mode: the ``bootstrap wal-archiver`` line for the primary's host."""
+    return archive.primary_bucket_name.apply(
+        lambda bucket: command_line(
+            wal_archiver_argv(bucket, cfg.archive.prefix, cfg.server_name, cfg.database.engine_major)
+        )
+    )
 
 
 def standby_outputs(cfg: StackConfig, dr_site: IdentityStandby, access: DatabaseAccess) -> dict:

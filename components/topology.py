@@ -26,7 +26,7 @@ from components.config import StackConfig
 from components.credentials import DatabaseAccess, DatabaseAccessArgs
 from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionNetworkArgs
 from components.dr_key_watch import DrKeyWatch, DrKeyWatchArgs
-from components.exports import dns_outputs, rds_outputs, self_managed_outputs, standby_outputs
+from components.exports import archiver_command, dns_outputs, rds_outputs, self_managed_outputs, standby_outputs
 from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
 from components.runbook_jobs import backup_spec, baseline_spec, checks_spec, drill_spec
@@ -445,6 +445,7 @@ class DrTopology(pulumi.ComponentResource):
                         "serverName": cfg.server_name,
                         "writerRoleArn": archive.writer_role_arn,
                         "drWriterRoleArn": archive.dr_writer_role_arn,
+                        "archiverCommand": archiver_command(cfg, archive) if database is None else None,
                     },
                 ),
                 "standby": standby_outputs(cfg, sites["dr"], access),

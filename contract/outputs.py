@@ -74,6 +74,8 @@ class ArchiveOutputs(_Out):
     drWriterRoleArn: str | None = None
     #: The DR bucket's key (``check dr-paths`` alarms when a DR key is scheduled for deletion or disabled).
     drKmsKeyArn: str | None = None
+    #: Self-managed mode: run on the primary's host to write its archive-ahead ``archive_command``.
+    archiverCommand: str | None = None
 
 
 class StandbyOutputs(_Out):

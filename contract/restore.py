@@ -89,6 +89,21 @@ def wal_restore_argv(dr_bucket: str, prefix: str, server_name: str, engine_major
     ]
 
 
+def wal_archiver_argv(primary_bucket: str, prefix: str, server_name: str, engine_major: int) -> list[str]:
+    """``bootstrap wal-archiver`` arguments for a self-managed primary's host: the archive-ahead
+    ``archive_command`` shipping into the primary bucket (replication copies it to the DR bucket)."""
+    return [
+        "bootstrap",
+        "wal-archiver",
+        "--archive",
+        f"s3://{primary_bucket}/{prefix}",
+        "--server-name",
+        server_name,
+        "--pgdata",
+        f"/var/lib/postgresql/{engine_major}/main",
+    ]
+
+
 def command_line(argv: Sequence[str]) -> str:
     """The runbook command as a user pastes it into a shell."""
     return shlex.join([*CLI_PREFIX, *argv])

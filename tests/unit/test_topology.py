@@ -122,6 +122,30 @@ def test_self_managed_restore_command_parses_with_the_real_cli():
     assert argv[3:5] == ["restore", "wal"]
 
 
+def test_self_managed_archiver_command_writes_the_archive_ahead_script_for_the_primary_bucket():
+    run = run_stack(
+        {
+            "idp-dr:database": {
+                "mode": "self-managed",
+                "selfManagedPrimaryHost": "pg.primary.internal",
+                "selfManagedDrHost": "pg.dr.internal",
+                "tls": {"caConfigMap": "pg-ca"},
+            }
+        }
+    )
+    argv = shlex.split(run.outputs["archive"]["archiverCommand"])
+    args = build_parser().parse_args(argv[3:])  # the real CLI accepts it as printed
+    archive = run.outputs["archive"]
+    assert argv[3:5] == ["bootstrap", "wal-archiver"]
+    assert args.archive == f"s3://{archive['primaryBucket']}/{archive['prefix']}"
+    assert args.server_name == archive["serverName"]
+    assert str(args.pgdata) == "/var/lib/postgresql/16/main"
+
+
+def test_an_rds_stack_has_no_archiver_command(default_run):
+    assert default_run.outputs["archive"]["archiverCommand"] is None
+
+
 @pytest.mark.parametrize(("engine_version", "major"), [(None, "16"), ("15.7", "15"), ("17", "17")])
 def test_self_managed_restore_pgdata_follows_the_engine_major(engine_version, major):
     database = {
