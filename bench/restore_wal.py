@@ -374,6 +374,20 @@ def run_ours(
     }
 
 
+def timed_replay(server: RestoredServer) -> tuple[float, int]:
+    """The WAL phase as every arm measures it: ``pg_ctl start`` until promoted; verified, then stopped."""
+    try:
+        t0 = time.monotonic()
+        server.start(dict(LAB_AWS_ENV))
+        wait_promoted(server, timeout=1800, progress=None, spool=None, planned=0)
+        wal_s = time.monotonic() - t0
+        verify(server)
+        return wal_s, len(set(re.findall(r'restored log file "([0-9A-F]{24})"', server.log_text())))
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop("immediate")
+
+
 def run_pgbackrest(src: dict[str, Any], workspace: Path, socket_dir: Path) -> dict[str, Any]:
     user: OsUser = src["user"]
     conf: Path = src["pgbr_conf"]
@@ -399,15 +413,8 @@ def run_pgbackrest(src: dict[str, Any], workspace: Path, socket_dir: Path) -> di
     base_s = time.monotonic() - t0
     server = RestoredServer(pgdata, port, socket_dir, user, find_pg_bindir(), log_dir / "idp-dr-restore.log")
     try:
-        t0 = time.monotonic()
-        server.start(dict(LAB_AWS_ENV))
-        wait_promoted(server, timeout=1800, progress=None, spool=None, planned=0)
-        wal_s = time.monotonic() - t0
-        verify(server)
-        segments = len(set(re.findall(r'restored log file "([0-9A-F]{24})"', server.log_text())))
+        wal_s, segments = timed_replay(server)
     finally:
-        with contextlib.suppress(Exception):
-            server.stop("immediate")
         kill_pgbackrest_children(conf)
     remove_tree(root)
     return {"base_s": base_s, "wal_s": wal_s, "segments": segments}
@@ -449,16 +456,7 @@ def run_floor(src: dict[str, Any], workspace: Path, socket_dir: Path) -> dict[st
     log_dir = make_user_dir(pgdata / "log", user, 0o700)
     subprocess.run(["chown", "-R", f"{user.name}:", str(root)], check=True)
     server = RestoredServer(pgdata, port, socket_dir, user, find_pg_bindir(), log_dir / "idp-dr-restore.log")
-    try:
-        t0 = time.monotonic()
-        server.start(dict(LAB_AWS_ENV))
-        wait_promoted(server, timeout=1800, progress=None, spool=None, planned=0)
-        wal_s = time.monotonic() - t0
-        verify(server)
-        segments = len(set(re.findall(r'restored log file "([0-9A-F]{24})"', server.log_text())))
-    finally:
-        with contextlib.suppress(Exception):
-            server.stop("immediate")
+    wal_s, segments = timed_replay(server)
     remove_tree(root)
     return {"base_s": base_s, "wal_s": wal_s, "segments": segments, "untimed_staging_s": base_s}
 

@@ -142,13 +142,22 @@ def _regions(cfg: StackConfig) -> list[ConfigValueError]:
 
 def _idp(cfg: StackConfig) -> list[ConfigValueError]:
     idp = cfg.idp
-    if idp.cds_archive and (idp.kind != "keycloak" or not idp.optimized_image):
+    for key, value in (("idp.cdsArchive", idp.cds_archive), ("idp.aotCache", idp.aot_cache)):
+        if value and (idp.kind != "keycloak" or not idp.optimized_image):
+            return [
+                ConfigValueError(
+                    key,
+                    value,
+                    "unset unless kind is keycloak with optimizedImage: true (an archive is made from, and only "
+                    "valid for, one pre-built image)",
+                )
+            ]
+    if idp.cds_archive and idp.aot_cache:
         return [
             ConfigValueError(
-                "idp.cdsArchive",
-                idp.cds_archive,
-                "unset unless kind is keycloak with optimizedImage: true (an archive is made from, and only "
-                "valid for, one pre-built image)",
+                "idp.aotCache",
+                idp.aot_cache,
+                "unset while idp.cdsArchive is set: one or the other (an AOT cache holds the archived classes too)",
             )
         ]
     if idp.kind != "authentik":

@@ -25,11 +25,19 @@ class KeycloakBuilder(PodBuilder):
         return [{"name": "KC_PROXY_TRUSTED_ADDRESSES", "value": ",".join(sources)}] if sources else []
 
     def _java_options(self) -> str:
-        """Per-cluster JGroups discovery; and the image's class-data-sharing archive (``idp.cdsArchive``), mapped
-        with -Xshare:auto so an archive that does not match the JVM means a normal start, never a failed one."""
+        """Per-cluster JGroups discovery; and the image's class-data-sharing archive (``idp.cdsArchive``) or AOT
+        cache (``idp.aotCache``), each mapped so that one that does not match the JVM means a normal start, never
+        a failed one (-Xshare:auto, -XX:AOTMode=auto). A JDK older than 24 does not know -XX:AOTCache and would
+        refuse to start: -XX:+IgnoreUnrecognizedVMOptions lets it start without the cache."""
         options = [f"-Djgroups.dns.query=keycloak-discovery.{self._args.config.namespace}.svc.cluster.local"]
         if self._args.idp.cds_archive:
             options += [f"-XX:SharedArchiveFile={self._args.idp.cds_archive}", "-Xshare:auto"]
+        if self._args.idp.aot_cache:
+            options += [
+                "-XX:+IgnoreUnrecognizedVMOptions",
+                f"-XX:AOTCache={self._args.idp.aot_cache}",
+                "-XX:AOTMode=auto",
+            ]
         return " ".join(options)
 
     def _keycloak(self, service_account: str) -> k8s.apps.v1.Deployment:

@@ -67,6 +67,8 @@ class IdpSpec:
     optimized_image: bool
     #: The class-data-sharing archive in the image (Keycloak, optimized images), or None.
     cds_archive: str | None
+    #: The JDK 25+ AOT cache in the image (Keycloak, optimized images), or None.
+    aot_cache: str | None
     needs_redis: bool
     read_only_root_filesystem: bool
     cpu_request: str

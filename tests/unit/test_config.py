@@ -52,6 +52,24 @@ REFUSED = [
         id="cds-relative-path",
     ),
     pytest.param(
+        {"idp-dr:idp": {"aotCache": "/opt/keycloak/lib/keycloak.aot"}},
+        "invalid idp-dr:idp.aotCache '/opt/keycloak/lib/keycloak.aot': unset unless kind is keycloak with "
+        "optimizedImage: true (an archive is made from, and only valid for, one pre-built image)",
+        id="aot-without-optimized-image",
+    ),
+    pytest.param(
+        {
+            "idp-dr:idp": {
+                "optimizedImage": True,
+                "cdsArchive": "/opt/keycloak/lib/keycloak.jsa",
+                "aotCache": "/opt/keycloak/lib/keycloak.aot",
+            }
+        },
+        "invalid idp-dr:idp.aotCache '/opt/keycloak/lib/keycloak.aot': unset while idp.cdsArchive is set: one or "
+        "the other (an AOT cache holds the archived classes too)",
+        id="aot-and-cds",
+    ),
+    pytest.param(
         {"idp-dr:drRegion": "eu-west-1"},
         "invalid idp-dr:drRegion 'eu-west-1': a region other than primaryRegion (eu-west-1): a DR copy in "
         "the same region does not survive a regional outage",

@@ -433,6 +433,19 @@ def test_a_cds_archive_in_the_image_is_mapped_by_both_sites_keycloaks_and_never_
         assert options[1:] == ["-XX:SharedArchiveFile=/opt/keycloak/lib/keycloak.jsa", "-Xshare:auto"]
 
 
+def test_an_aot_cache_in_the_image_is_mapped_by_both_sites_and_an_older_jdk_starts_without_it():
+    run = run_stack({"idp-dr:idp": {"optimizedImage": True, "aotCache": "/opt/keycloak/lib/keycloak.aot"}})
+    sites = deployments(run, "keycloak")
+    assert len(sites) == 2
+    for deployment in sites:
+        env = {e["name"]: e.get("value") for e in _pod(deployment)["containers"][0]["env"]}
+        assert env["JAVA_OPTS_APPEND"].split()[1:] == [
+            "-XX:+IgnoreUnrecognizedVMOptions",  # a JDK before 24 would refuse -XX:AOTCache and not start at all
+            "-XX:AOTCache=/opt/keycloak/lib/keycloak.aot",
+            "-XX:AOTMode=auto",  # an unusable cache means a normal start
+        ]
+
+
 def test_without_a_cds_archive_the_jvm_options_are_the_discovery_query_only(default_run):
     for deployment in deployments(default_run, "keycloak"):
         env = {e["name"]: e.get("value") for e in _pod(deployment)["containers"][0]["env"]}

