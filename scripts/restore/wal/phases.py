@@ -78,7 +78,7 @@ class RestoreRun:
         self.env = server_env(self.req)
 
     # ---- the WAL prefetcher (started once, before the base backup or before replay) -------------
-    def start_prefetch(self) -> None:
+    def start_prefetch(self, width: int | None = None) -> None:
         self.prefetcher = Prefetcher(
             self.found.location,
             self.spool,
@@ -86,15 +86,17 @@ class RestoreRun:
             self.plan.objects,
             parallel=self.req.parallel,
             max_bytes=self.req.spool_max_mb * 1024 * 1024,
+            width=width,
         )
         self.prefetcher.start()
 
     def prefetch_during_base(self) -> None:
-        """WAL downloads overlap the base backup download: replay finds its first segments waiting."""
+        """WAL downloads overlap the base backup download, one at a time so that the base (which replay
+        waits for) keeps the bandwidth and the CPUs; :meth:`fetch_base_backup` widens it once the base is in."""
         if self.req.prefetch and self.req.prefetch_during_base and not self.found.resumed:
             if not self.spool.is_dir():
                 Prefetcher.prepare_spool(self.spool, self.found.user, [])
-            self.start_prefetch()
+            self.start_prefetch(width=1)
 
     def stop_prefetch(self) -> None:
         if self.prefetcher is not None:
@@ -128,6 +130,8 @@ class RestoreRun:
                     "started_at": iso(utcnow()),
                 },
             )
+            if self.prefetcher is not None:
+                self.prefetcher.widen()
             step.detail["bytes"] = _du(pgdata)
             if self.prefetcher is not None:
                 step.detail["wal_files_prefetched_meanwhile"] = self.prefetcher.stats.fetched

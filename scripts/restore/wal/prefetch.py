@@ -100,6 +100,7 @@ class PrefetchStats:
     errors: list[str] = field(default_factory=list)
     busy_s: float = 0.0
     waited_for_slot_s: float = 0.0
+    most_in_flight: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +112,7 @@ class PrefetchStats:
             "errors": self.errors[:5],
             "busy_s": round(self.busy_s, 3),
             "waited_for_slot_s": round(self.waited_for_slot_s, 3),
+            "most_in_flight": self.most_in_flight,
         }
 
 
@@ -118,6 +120,8 @@ class Prefetcher:
     """Download ``plan`` (WAL objects in replay order) into ``spool``, ``parallel`` at a time.
 
     ``max_bytes`` bounds what sits in the spool (unconsumed + in flight); default 512 MiB.
+    ``width`` (default ``parallel``) is how many download at a time until :meth:`widen`: the restore
+    starts with 1 while the base backup downloads, so the WAL takes only what the base leaves over.
     Files are owned by ``user`` (mode 0600) so the server's restore_command can move them.
     Use as a context manager or call :meth:`start` / :meth:`stop`.
     """
@@ -131,12 +135,14 @@ class Prefetcher:
         *,
         parallel: int = 4,
         max_bytes: int = 512 * 1024 * 1024,
+        width: int | None = None,
     ):
         self.location = location
         self.spool = spool
         self.user = user
         self.plan = list(plan)
         self.parallel = max(1, parallel)
+        self._width = min(self.parallel, max(1, width or self.parallel))
         self.max_bytes = max(max_bytes, 16 * 1024 * 1024)
         self.stats = PrefetchStats(planned=len(self.plan))
         self._stop = threading.Event()
@@ -199,6 +205,10 @@ class Prefetcher:
         with contextlib.suppress(FileNotFoundError):
             (self.spool / HEARTBEAT).unlink()
 
+    def widen(self) -> None:
+        """From now on download ``parallel`` at a time (the base backup is in: replay needs the WAL)."""
+        self._width = self.parallel
+
     def wait_done(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
@@ -238,10 +248,12 @@ class Prefetcher:
                             last_beat = now
                         with self._lock:
                             pending = self._inflight_bytes
+                        running = len([f for f in futures if not f.done()])
                         if (
                             pending + self.spool_bytes() + _expected_size(item) <= self.max_bytes
-                            and len([f for f in futures if not f.done()]) < self.parallel
+                            and running < self._width
                         ):
+                            self.stats.most_in_flight = max(self.stats.most_in_flight, running + 1)
                             break
                         t_wait = time.monotonic()
                         time.sleep(0.01)

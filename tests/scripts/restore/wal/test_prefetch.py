@@ -123,3 +123,45 @@ def test_restore_command_serves_from_spool_then_again_then_archive_and_says_abse
     assert _restore(script, "00000003.history", pg_wal / "NOPE") == 1
     assert not (pg_wal / "NOPE").exists()
     assert served_counts(spool) == {"spool": 1, "again": 1, "fallback": 1, "absent": 2}
+
+
+def test_a_prefetcher_started_narrow_downloads_one_at_a_time_until_widened(archive, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from scripts.restore.wal import prefetch
+
+    running, most, lock = [0], [0], threading.Lock()
+    real_fetch = prefetch.fetch_raw
+
+    def counting_fetch(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.2)  # a slow GET: the next ones would start meanwhile if allowed
+            return real_fetch(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(prefetch, "fetch_raw", counting_fetch)
+    segments = [w for w in Catalog.load(archive).wal if w.is_segment]
+    spool = tmp_path / "spool"
+    user = _current_user()
+    Prefetcher.prepare_spool(spool, user, [w.name for w in segments])
+    narrow = Prefetcher(archive, spool, user, segments, parallel=3, max_bytes=64 * SEG, width=1)
+    narrow.start()
+    assert narrow.wait_done(60)
+    narrow.stop()
+    assert most[0] == 1 and narrow.stats.most_in_flight == 1 and narrow.stats.fetched == 3
+
+    for item in segments:
+        (spool / item.name).unlink()
+    most[0] = 0
+    widened = Prefetcher(archive, spool, user, segments, parallel=3, max_bytes=64 * SEG, width=1)
+    widened.widen()
+    widened.start()
+    assert widened.wait_done(60)
+    widened.stop()
+    assert most[0] == 3 and widened.stats.most_in_flight == 3
