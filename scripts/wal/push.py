@@ -113,8 +113,11 @@ def ship_ahead(cloud, config, spool, path):
         if os.path.exists(os.path.join(spool, name + ".err")):
             os.unlink(os.path.join(spool, name + ".err"))
     except Exception as exc:  # kept for the operator; PostgreSQL ships this segment again when it asks
-        with open(os.path.join(spool, name + ".err"), "w") as fh:
-            fh.write("%s: %s\n" % (type(exc).__name__, exc))
+        try:
+            with open(os.path.join(spool, name + ".err"), "w") as fh:
+                fh.write("%s: %s\n" % (type(exc).__name__, exc))
+        except OSError:
+            pass
 
 
 def main(argv):
@@ -123,6 +126,10 @@ def main(argv):
     options, paths = rest[:split], rest[split + 1 :]
     config = walarchive.parse_arguments([*options, paths[0]])
     walarchive.configure_logging(config)
+    if not os.access(spool, os.W_OK | os.X_OK):
+        # No records can be kept (the spool was removed or is not ours): ship what was asked for, alone.
+        sys.stderr.write("idp-dr archive: spool %s is not writable; shipping %s alone\n" % (spool, paths[0]))
+        paths = paths[:1]
     # One cloud interface for the batch: its uploads go through the boto3 client (thread-safe);
     # one interface per thread made a batch of 16 take 3x as long (a boto3 session each).
     with closing(get_cloud_interface(config)) as cloud, ThreadPoolExecutor(max_workers=len(paths)) as pool:

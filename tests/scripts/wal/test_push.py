@@ -289,3 +289,15 @@ def test_the_uploader_runs_in_barman_clouds_own_interpreter(tmp_path):
     assert barman_python(PgTools(bindir)) == "python3"
     (bindir / "barman-cloud-wal-archive").write_text("ELF\n")  # a frozen binary: the python beside it
     assert barman_python(PgTools(bindir)) == str(bindir / "python")
+
+
+def test_a_spool_that_is_gone_still_ships_what_postgresql_asks_for_alone(tmp_path):
+    primary = make_primary(tmp_path, parallel=4)
+    names = [segment(n) for n in range(1, 4)]
+    for name in names:
+        primary.write_segment(name)
+    primary.spool.rmdir()  # cleaned away (a tmpfs after a reboot, an operator): no record can be kept
+    assert primary.archive_command(f"pg_wal/{names[0]}") == 0
+    assert primary.calls() == [names[0]]  # nothing went ahead: it could not be recorded
+    assert primary.pgarch() == [(name, 0) for name in names]
+    assert sorted(primary.calls()) == sorted([names[0], *names])  # the first twice: asked again by pgarch
