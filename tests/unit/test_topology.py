@@ -26,6 +26,15 @@ TAGGABLE_PREFIXES = (
 )
 
 
+#: A self-managed database section (the hosts the config's cross-field rules require, and its CA).
+SELF_MANAGED = {
+    "mode": "self-managed",
+    "selfManagedPrimaryHost": "pg.primary.internal",
+    "selfManagedDrHost": "pg.dr.internal",
+    "tls": {"caConfigMap": "pg-ca"},
+}
+
+
 def test_every_child_has_a_component_as_parent(default_run):
     rec = default_run.recorder
     at_root = sorted(r.name for r in rec.all() if rec.by_urn(r.parent_urn) is None)
@@ -108,31 +117,13 @@ def test_restore_command_names_the_dr_key_for_the_master_secret(default_run):
 
 
 def test_self_managed_restore_command_parses_with_the_real_cli():
-    run = run_stack(
-        {
-            "idp-dr:database": {
-                "mode": "self-managed",
-                "selfManagedPrimaryHost": "pg.primary.internal",
-                "selfManagedDrHost": "pg.dr.internal",
-                "tls": {"caConfigMap": "pg-ca"},
-            }
-        }
-    )
+    run = run_stack({"idp-dr:database": SELF_MANAGED})
     argv = shlex.split(run.outputs["restoreCommand"])
     assert argv[3:5] == ["restore", "wal"]
 
 
 def test_self_managed_archiver_command_writes_the_archive_ahead_script_for_the_primary_bucket():
-    run = run_stack(
-        {
-            "idp-dr:database": {
-                "mode": "self-managed",
-                "selfManagedPrimaryHost": "pg.primary.internal",
-                "selfManagedDrHost": "pg.dr.internal",
-                "tls": {"caConfigMap": "pg-ca"},
-            }
-        }
-    )
+    run = run_stack({"idp-dr:database": SELF_MANAGED})
     argv = shlex.split(run.outputs["archive"]["archiverCommand"])
     args = build_parser().parse_args(argv[3:])  # the real CLI accepts it as printed
     archive = run.outputs["archive"]
@@ -148,12 +139,7 @@ def test_an_rds_stack_has_no_archiver_command(default_run):
 
 @pytest.mark.parametrize(("engine_version", "major"), [(None, "16"), ("15.7", "15"), ("17", "17")])
 def test_self_managed_restore_pgdata_follows_the_engine_major(engine_version, major):
-    database = {
-        "mode": "self-managed",
-        "selfManagedPrimaryHost": "pg.primary.internal",
-        "selfManagedDrHost": "pg.dr.internal",
-        "tls": {"caConfigMap": "pg-ca"},
-    }
+    database = dict(SELF_MANAGED)
     if engine_version:
         database["engineVersion"] = engine_version
     run = run_stack({"idp-dr:database": database})
@@ -187,16 +173,7 @@ def test_app_credentials_are_replicated_to_the_dr_region_with_the_dr_key(default
 
 
 def test_self_managed_mode_creates_no_rds_and_restores_from_the_archive():
-    run = run_stack(
-        {
-            "idp-dr:database": {
-                "mode": "self-managed",
-                "selfManagedPrimaryHost": "pg.primary.internal",
-                "selfManagedDrHost": "pg.dr.internal",
-                "tls": {"caConfigMap": "pg-ca"},
-            }
-        }
-    )
+    run = run_stack({"idp-dr:database": SELF_MANAGED})
     assert run.recorder.of_type("aws:rds/instance:Instance") == []
     outputs = StackOutputs.model_validate(run.outputs)
     assert outputs.database.mode == "self-managed"
