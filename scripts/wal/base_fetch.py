@@ -8,15 +8,16 @@ so an existing archive restores faster without being rewritten:
 * each tar (``data.tar[.gz|.bz2]``, its ``data_NNNN`` parts, written with ``--max-archive-size``) is read
   with ``threads`` concurrent ranged GETs of ``part_size`` bytes, handed on strictly in order, at most
   ``2 x threads`` parts in memory;
-* the bytes are piped into ``tar -x`` running as the PostgreSQL OS user (the files are its own, as
-  barman-cloud-restore leaves them); gzip and bzip2 are decompressed by ``tar`` in its own process, so
-  download, decompression and extraction overlap;
+* an uncompressed tar (barman-cloud's and CloudNativePG's default) is written straight from those parts
+  by :class:`scripts.wal.untar.TarWriter` in this process: no pipe, no second process copying every byte;
+* a gzip or bzip2 tar is piped into ``tar -x`` running as the PostgreSQL OS user, which decompresses in
+  its own process, so download, decompression and extraction overlap;
 * ``pg_wal`` is created when the backup did not contain it, as barman-cloud-restore does.
 
 Backups with tablespaces, or compressed with snappy/lz4 (no command-line ``tar`` filter everywhere), are
 left to barman-cloud-restore (:func:`supported` says which). Every GET goes through the archive's error
-handling (:func:`scripts.wal.location.s3_call`); a failed GET, or a ``tar`` that exits non-zero, fails the
-whole restore and stops every download.
+handling (:func:`scripts.wal.location.s3_call`); a failed GET, a damaged or truncated tar, a write that
+fails (a full disk) or a ``tar`` that exits non-zero fails the whole restore and stops every download.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 from scripts.errors import ExternalError
 from scripts.pg.osuser import OsUser
 from scripts.wal.location import ArchiveLocation, s3_call
+from scripts.wal.untar import TarWriter
 
 #: The codecs ``tar`` decompresses itself (its filter flag); others go to barman-cloud-restore.
 TAR_FILTERS: dict[str | None, list[str]] = {None: [], "gzip": ["-z"], "bzip2": ["-j"]}
@@ -85,6 +87,12 @@ def supported(backup_info: dict[str, str], tars: list[TarObject]) -> str | None:
     if codecs:
         return f"compressed with {', '.join(sorted(str(c) for c in codecs))}"
     return None
+
+
+def describe(tars: list[TarObject], threads: int) -> str:
+    """How :func:`extract` writes these tars (the restore report's ``fetched_by``)."""
+    into = "into tar" if any(tar.compression for tar in tars) else "written in process"
+    return f"parallel ranged GETs ({threads} threads) {into}"
 
 
 class OrderedParts:
@@ -142,32 +150,58 @@ def extract(
     location: ArchiveLocation, tars: list[TarObject], pgdata: Path, user: OsUser, *, client: Any,
     threads: int = DEFAULT_THREADS, part_size: int = DEFAULT_PART_SIZE, tar: str = "tar",
 ) -> FetchStats:  # fmt: skip
-    """Extract every tar into ``pgdata`` (empty, owned by ``user``), one after the other, each in parallel parts."""
+    """Extract every tar into ``pgdata`` (empty, owned by ``user``), one after the other, each in parallel parts.
+
+    An uncompressed tar is written by :class:`scripts.wal.untar.TarWriter` in this process; a compressed one
+    goes through ``tar`` running as ``user``, which decompresses in its own process.
+    """
     stats = FetchStats()
     for obj in tars:
-        argv = [tar, "-x", *TAR_FILTERS[obj.compression], "-f", "-", "-C", str(pgdata)]
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE, **user.popen_kwargs())
-        assert proc.stdin is not None and proc.stderr is not None
         parts = OrderedParts(location, client, obj, threads=threads, part_size=part_size)
         try:
-            for data in parts:
-                proc.stdin.write(data)
-                stats.bytes += len(data)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # tar stopped reading: its exit status and stderr say why
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+            if obj.compression is None:
+                _write_here(parts, pgdata, user, stats)
+            else:
+                _pipe_into_tar(parts, [tar, "-x", *TAR_FILTERS[obj.compression], "-f", "-", "-C", str(pgdata)],
+                               pgdata, user, stats)  # fmt: skip
         finally:
             parts.stopped.set()
-        if proc.wait() != 0:
-            message = proc.stderr.read().decode(errors="replace").strip()[-300:]
-            raise ExternalError(f"extracting {obj.key} into {pgdata} failed (tar exit {proc.returncode}): {message}")
         stats.objects += 1
     wal = pgdata / "pg_wal"
     if not wal.exists():
         wal.mkdir(mode=0o700)
         user.chown(wal)
     return stats
+
+
+def _write_here(parts: OrderedParts, pgdata: Path, user: OsUser, stats: FetchStats) -> None:
+    writer = TarWriter(pgdata, None if user.is_current else user.uid, None if user.is_current else user.gid)
+    try:
+        for data in parts:
+            writer.feed(data)
+            stats.bytes += len(data)
+        writer.close()
+    except OSError as exc:  # TarFormatError is an ExternalError, not an OSError: it passes unchanged
+        raise ExternalError(f"extracting {parts.obj.key} into {pgdata} failed: {exc}",
+                            hint=f"empty {pgdata} before re-running") from None  # fmt: skip
+    finally:
+        writer.abort()
+
+
+def _pipe_into_tar(parts: OrderedParts, argv: list[str], pgdata: Path, user: OsUser, stats: FetchStats) -> None:
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE, **user.popen_kwargs())
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        for data in parts:
+            proc.stdin.write(data)
+            stats.bytes += len(data)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # tar stopped reading: its exit status and stderr say why
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.wait() != 0:
+        message = proc.stderr.read().decode(errors="replace").strip()[-300:]
+        raise ExternalError(f"extracting {parts.obj.key} into {pgdata} failed (tar exit {proc.returncode}): {message}")

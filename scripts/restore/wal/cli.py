@@ -101,7 +101,8 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         "--base-fetch",
         default="parallel",
         metavar="parallel|barman",
-        help="parallel ranged GETs into tar (barman-cloud-restore for tablespaces or snappy/lz4), or "
+        help="parallel ranged GETs, written in process (uncompressed) or into tar (gzip/bzip2); "
+        "barman-cloud-restore for tablespaces or snappy/lz4; or "
         "barman-cloud-restore alone (default: %(default)s)",
     )
     base.add_argument(

@@ -149,8 +149,7 @@ class RestoreRun:
             if not why:
                 stats = base_fetch.extract(location, tars, pgdata, user, client=client,
                                            threads=self.req.base_fetch_threads)  # fmt: skip
-                return {"fetched_by": f"parallel ranged GETs ({self.req.base_fetch_threads} threads) into tar",
-                        **stats.to_dict()}  # fmt: skip
+                return {"fetched_by": base_fetch.describe(tars, self.req.base_fetch_threads), **stats.to_dict()}
         proc = archiving.run_barman(
             self.tools,
             user,

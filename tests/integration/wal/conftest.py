@@ -34,6 +34,7 @@ from tests.conftest import need
 BUCKET = "idp-dr-archive"
 PREFIX = "pg"
 SERVER = "primary"
+PLAIN_SERVER = "primary-plain"  # an uncompressed base backup, no WAL of its own
 RESTORE_POINT = "rp-before-upgrade"
 MARKERS = ["time-before", "time-after", "xid-before", "xid-after", "name-before", "name-after"]
 
@@ -52,6 +53,9 @@ class WalSource:
     t_time: datetime
     xid: int
     last_commit: datetime
+    #: An uncompressed backup of the same server under its own name (what the in-process extractor reads).
+    plain_location: ArchiveLocation | None = None
+    plain_backup_id: str | None = None
 
     @property
     def archive_url(self) -> str:
@@ -135,6 +139,10 @@ def wal_source() -> Iterator[WalSource]:
             env=env,
             compression="gzip",
         )
+        plain_location = location.with_server(PLAIN_SERVER)
+        plain_backup_id = archive.take_base_backup(
+            tools, user, plain_location, socket_dir=primary.socket_dir, port=primary.port, env=env
+        )
         primary.execute("UPDATE filler SET payload = md5(payload)")  # WAL worth replaying
         time.sleep(1.1)
         primary.execute("INSERT INTO marker(name) VALUES ('time-before')")
@@ -170,6 +178,8 @@ def wal_source() -> Iterator[WalSource]:
             t_time,
             xid,
             last_commit,
+            plain_location,
+            plain_backup_id,
         )
     remove_tree(workspace)
 

@@ -55,6 +55,33 @@ def test_the_parallel_fetch_extracts_exactly_what_barman_cloud_restore_does(wal_
     assert {p.stat().st_uid for p in ours.rglob("*")} == {src.user.uid}
 
 
+def test_an_uncompressed_backup_is_written_in_process_exactly_as_barman_cloud_restore_does(wal_source: WalSource):
+    src = wal_source
+    assert src.plain_location is not None and src.plain_backup_id is not None
+    location, client = src.plain_location, src.plain_location.client()
+    tars = base_fetch.backup_tars(location, src.plain_backup_id, client)
+    assert [t.compression for t in tars] == [None] and tars[0].key.endswith("/data.tar")
+    ours = _empty_dir(src, "fetch-plain-parallel/data")
+    stats = base_fetch.extract(location, tars, ours, src.user, client=client, threads=8,
+                               part_size=64 * 1024 + 512)  # parts that split headers and files anywhere  # fmt: skip
+    assert stats.objects == 1 and stats.bytes == tars[0].size
+    theirs = _empty_dir(src, "fetch-plain-barman/data")
+    argv = [*location.barman_args(), location.url, location.server_name, src.plain_backup_id, str(theirs)]
+    proc = archiving.run_barman(src.tools, src.user, "barman-cloud-restore", argv)
+    assert proc.returncode == 0, proc.stderr
+    assert _tree(ours) == _tree(theirs)
+    assert _modes(ours) == _modes(theirs)
+    assert {p.stat().st_uid for p in [ours, *ours.rglob("*")]} == {src.user.uid}
+
+
+def _modes(root: Path) -> dict[str, tuple[int, int]]:
+    """Every entry's permission bits and (for files) modification time, as the restore leaves them."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_mode & 0o7777, int(p.stat().st_mtime) if p.is_file() else 0)
+        for p in sorted(root.rglob("*"))
+    }
+
+
 def test_a_restore_to_an_xid_with_the_parallel_fetch_reports_how_it_fetched(wal_source: WalSource, supervisor):
     src = wal_source
     req = library_request(src, "xid-parallel", Target.from_options(xid=str(src.xid)), new_server_name="xid-parallel")

@@ -26,7 +26,7 @@ from scripts.restore.wal.recovery import Target
 from scripts.restore.wal.request import RestoreRequest
 from scripts.restore.wal.restore import restore_wal
 from scripts.timeutil import iso
-from tests.integration.wal.conftest import MARKERS, RESTORE_POINT, SERVER, WalSource
+from tests.integration.wal.conftest import MARKERS, PLAIN_SERVER, RESTORE_POINT, SERVER, WalSource
 
 pytestmark = pytest.mark.integration
 
@@ -340,7 +340,7 @@ def test_refuses_a_missing_prefix_or_server_and_lists_what_exists(wal_source: Wa
     assert _error_line(err) == (
         "invalid --server-name 'nobody': no barman-cloud backups under "
         f"s3://idp-dr-archive/pg/nobody/base/; server names with backups under "
-        f"s3://idp-dr-archive/pg: {SERVER}"
+        f"s3://idp-dr-archive/pg: {SERVER}, {PLAIN_SERVER}"
     )
     code, err, _ = _bad(src, "no-prefix", "--latest", archive="s3://idp-dr-archive/elsewhere")
     assert code == 2
@@ -382,8 +382,8 @@ def test_refuses_an_xid_and_a_restore_point_the_archive_does_not_hold(wal_source
     assert _error_line(err) == (
         "invalid --name 'no-such-point': no restore point with this name in the "
         f"archived WAL after the end of any usable backup; restore points there: "
-        # barman-cloud-backup creates one named after each backup, at its end
-        f"barman_{src.backup_id}, {RESTORE_POINT}"
+        # barman-cloud-backup creates one named after each backup, at its end (the uncompressed one's too)
+        f"barman_{src.backup_id}, barman_{src.plain_backup_id}, {RESTORE_POINT}"
     )
 
 
