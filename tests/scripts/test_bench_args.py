@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench import archive_wal, drill, verify_requests
+from bench import archive_wal, drill, replay_settings, verify_requests
 
 
-@pytest.mark.parametrize("module", [archive_wal, drill, verify_requests])
+@pytest.mark.parametrize("module", [archive_wal, drill, replay_settings, verify_requests])
 @pytest.mark.parametrize("value", ["0", "-2", "three"])
 def test_a_run_count_below_one_is_refused_before_anything_runs(module, value, capsys):
     with pytest.raises(SystemExit) as exc:
