@@ -8,7 +8,7 @@ from pathlib import Path
 from scripts.cliutil import duration, duration_help
 from scripts.progress import Progress
 from scripts.report import Report
-from scripts.restore.wal.recovery import Target
+from scripts.restore.wal.recovery import Target, default_init_sync
 from scripts.restore.wal.request import (
     DEFAULT_PARALLEL,
     DEFAULT_PORT,
@@ -112,6 +112,14 @@ def register_restore(subparsers: argparse._SubParsersAction, common: argparse.Ar
         metavar="N",
         help="parallel GETs of the base backup, 1-64 (default: CPUs + 1, at most 8: %(default)s here)",
     )
+    base.add_argument(
+        "--init-sync",
+        default=default_init_sync(),
+        metavar="syncfs|fsync",
+        help="how PostgreSQL makes the restored files durable before replay (recovery_init_sync_method, "
+        "reset after promotion): syncfs, one call per file system, or fsync, every file "
+        "(default: syncfs on Linux 5.8 or newer, else fsync: %(default)s here)",
+    )
     wal = parser.add_argument_group("WAL fetch")
     wal.add_argument(
         "--no-prefetch",
@@ -171,6 +179,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
         accept_wal_gap=args.accept_wal_gap,
         base_fetch=args.base_fetch,
         base_fetch_threads=args.base_threads,
+        init_sync=args.init_sync,
     )
     progress = Progress("restore wal", enabled=not args.quiet, min_interval=5.0)
     restore_wal(request, report, progress=progress)

@@ -26,7 +26,7 @@ from scripts.processes import Supervisor
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.restore.wal.prefetch import Prefetcher, render_restore_script, served_counts
-from scripts.restore.wal.recovery import RECOVERY_ONLY_SETTINGS, Target, render_auto_conf, restore_command_line
+from scripts.restore.wal.recovery import Target, render_auto_conf, restore_command_line, without_recovery_settings
 from scripts.restore.wal.request import (
     BASE_RESTORE_TIMEOUT_S,
     RESTORE_SCRIPT_NAME,
@@ -229,6 +229,7 @@ class RestoreRun:
                 listen_addresses=self.req.listen_addresses,
                 socket_dir=str(self.found.socket_dir),
                 new_server_name=self.found.new_name,
+                init_sync=self.req.init_sync,
             )
         )
         user.chown(auto)
@@ -452,17 +453,17 @@ def _ensure_postgresql_conf(pgdata: Path, user: OsUser) -> None:
 
 
 def _reset_recovery_settings(server: RestoredServer, user: OsUser) -> None:
-    """Drop the recovery-only lines we wrote, so a later crash recovery does not reuse the target."""
+    """Drop the recovery-only lines, so a later crash recovery does not reuse the target."""
     auto = server.pgdata / "postgresql.auto.conf"
     try:
-        lines = auto.read_text().splitlines()
+        text = auto.read_text()
     except OSError:
         return
-    keep = [ln for ln in lines if not any(ln.startswith(f"{s} = ") for s in RECOVERY_ONLY_SETTINGS)]
-    if keep != lines:
+    keep = without_recovery_settings(text)
+    if keep != text:
         # No reload: these settings only take effect at a restart anyway, and a reload would log
         # "cannot be changed without restarting" for each of them.
-        auto.write_text("\n".join(keep) + "\n")
+        auto.write_text(keep)
         user.chown(auto)
 
 

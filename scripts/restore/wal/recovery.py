@@ -19,6 +19,7 @@ PostgreSQL's stopping rules (PG 15, ``recovery_target_inclusive`` = on, the defa
 
 from __future__ import annotations
 
+import platform
 import re
 import shlex
 from dataclasses import dataclass
@@ -160,6 +161,26 @@ BEGIN_MARK = "# --- idp-dr restore wal: begin"
 END_MARK = "# --- idp-dr restore wal: end"
 
 
+INIT_SYNC_METHODS = ("fsync", "syncfs")
+#: Linux reports write-back errors from syncfs() only from 5.8 on; PostgreSQL's docs say the same.
+SYNCFS_SINCE = (5, 8)
+
+
+def default_init_sync(system: str | None = None, release: str | None = None) -> str:
+    """``syncfs`` on Linux 5.8 or newer, else ``fsync`` (PostgreSQL's own default).
+
+    Before recovery PostgreSQL makes every file of the restored PGDATA durable. ``fsync`` opens and
+    syncs each file: 0.25 s for the 100 MiB drill's PGDATA and 0.48 s for the 1 GiB one on the build
+    machine; ``syncfs`` asks the kernel once per file system (bench.replay_settings).
+    """
+    system = platform.system() if system is None else system
+    release = platform.release() if release is None else release
+    found = re.match(r"(\d+)\.(\d+)", release)
+    if system == "Linux" and found and (int(found[1]), int(found[2])) >= SYNCFS_SINCE:
+        return "syncfs"
+    return "fsync"
+
+
 def render_auto_conf(
     *,
     target: Target,
@@ -170,6 +191,7 @@ def render_auto_conf(
     socket_dir: str,
     timeline: str = "latest",
     new_server_name: str | None = None,
+    init_sync: str = "fsync",
 ) -> str:
     """Lines appended to postgresql.auto.conf (read last, so they win over the source's config).
 
@@ -180,6 +202,7 @@ def render_auto_conf(
     settings: dict[str, Any] = {"restore_command": restore_command}
     settings.update(target.settings())
     settings["recovery_target_timeline"] = timeline
+    settings["recovery_init_sync_method"] = init_sync
     if target.kind != "latest":
         settings["recovery_target_action"] = "promote"
     if archive_command is None:
@@ -210,7 +233,25 @@ RECOVERY_ONLY_SETTINGS = (
     "recovery_target_action",
     "recovery_target_timeline",
 )
+#: Reset after promotion too, but only our own line: the source may have chosen its own.
+RESTORE_ONLY_SETTINGS = ("recovery_init_sync_method",)
 
 
 def restore_command_line(script: str) -> str:
     return f"{shlex.quote(script)} %f %p"
+
+
+def without_recovery_settings(auto_conf: str) -> str:
+    """``postgresql.auto.conf`` without the recovery-only settings, for after the promotion.
+
+    :data:`RECOVERY_ONLY_SETTINGS` go wherever they are (a target must never be reused);
+    :data:`RESTORE_ONLY_SETTINGS` only from inside our own block, since the source may have set
+    them itself and that line came back with the backup.
+    """
+    keep, ours = [], False
+    for line in auto_conf.splitlines():
+        ours = (ours or line == BEGIN_MARK) and line != END_MARK
+        drop = RECOVERY_ONLY_SETTINGS + (RESTORE_ONLY_SETTINGS if ours else ())
+        if not any(line.startswith(f"{s} = ") for s in drop):
+            keep.append(line)
+    return "\n".join(keep) + "\n"

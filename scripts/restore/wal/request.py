@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scripts.restore.wal.recovery import Target
+from scripts.restore.wal.recovery import Target, default_init_sync
 from scripts.timeutil import iso
 from scripts.wal.base_fetch import DEFAULT_THREADS as BASE_FETCH_THREADS
 
@@ -73,6 +73,9 @@ class RestoreRequest:
     #: barman-cloud-restore for what it does not read) or ``barman`` (barman-cloud-restore, one stream).
     base_fetch: str = "parallel"
     base_fetch_threads: int = BASE_FETCH_THREADS
+    #: ``recovery_init_sync_method`` for the restored server's first start (reset after promotion):
+    #: ``syncfs`` or ``fsync``; default :func:`~scripts.restore.wal.recovery.default_init_sync`.
+    init_sync: str = field(default_factory=default_init_sync)
 
     def fingerprint(self) -> str:
         """Identity of a restore for resuming: same archive, server, backup choice and target."""

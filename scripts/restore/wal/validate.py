@@ -23,7 +23,7 @@ from scripts.pg.tools import PgTools, ensure_pgtools
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.restore.wal.prefetch import Prefetcher
-from scripts.restore.wal.recovery import Target, Window, check_time_in_window
+from scripts.restore.wal.recovery import INIT_SYNC_METHODS, Target, Window, check_time_in_window
 from scripts.restore.wal.request import STATE_FILE, RestoreRequest
 from scripts.restore.wal.server import postmaster_pid
 from scripts.timeutil import iso, utcnow
@@ -101,6 +101,8 @@ def _validate_numbers(req: RestoreRequest) -> None:
         raise InputError("--parallel", req.parallel, "an integer from 1 to 64")
     if req.base_fetch not in ("parallel", "barman"):
         raise InputError("--base-fetch", req.base_fetch, "parallel or barman")
+    if req.init_sync not in INIT_SYNC_METHODS:
+        raise InputError("--init-sync", req.init_sync, " or ".join(INIT_SYNC_METHODS))
     if not 1 <= req.base_fetch_threads <= 64:
         raise InputError("--base-threads", req.base_fetch_threads, "an integer from 1 to 64")
     if req.spool_max_mb < 64:

@@ -142,6 +142,7 @@ def test_what_it_does_not_read_goes_to_barman_cloud_restore():
         (("--base-fetch", "rsync"), "invalid --base-fetch 'rsync': parallel or barman"),
         (("--base-threads", "0"), "invalid --base-threads 0: an integer from 1 to 64"),
         (("--base-threads", "65"), "invalid --base-threads 65: an integer from 1 to 64"),
+        (("--init-sync", "sync"), "invalid --init-sync 'sync': fsync or syncfs"),
     ],
 )
 def test_bad_base_fetch_flags_are_refused_before_anything_is_written(wal_source: WalSource, extra, message):

@@ -22,7 +22,7 @@ from scripts.cli import main
 from scripts.lab.s3 import LAB_AWS_ENV
 from scripts.processes import Supervisor, free_port
 from scripts.report import Report
-from scripts.restore.wal.recovery import Target
+from scripts.restore.wal.recovery import Target, default_init_sync
 from scripts.restore.wal.request import RestoreRequest
 from scripts.restore.wal.restore import restore_wal
 from scripts.timeutil import iso
@@ -122,6 +122,10 @@ def test_cli_restores_to_a_time_then_promotes_on_a_new_timeline(wal_source: WalS
     }
     reached = next(c for c in doc["checks"] if c["name"] == "target_reached")
     assert reached["message"].startswith("recovery stopping before commit of transaction")
+    # This kernel (5.8 or newer) gets syncfs for the first start; the line is gone after promotion.
+    assert default_init_sync() == "syncfs"
+    assert query(src.socket_dir, port, "SHOW recovery_init_sync_method") == [("syncfs",)]
+    assert "recovery_init_sync_method" not in (pgdata / "postgresql.auto.conf").read_text()
     assert_restored(src, port, ["time-before"], "restored-time")
     assert src.source_keys() == before
     assert not pgdata.with_name("data.wal-spool").exists()
@@ -182,6 +186,7 @@ def test_library_restores_to_a_named_restore_point_without_prefetch(wal_source: 
     supervisor.add_cleanup("stop restored", lambda: server.stop("immediate"))
     _wait_ready(src, supervisor_port)
     assert "recovery_target_name" not in auto.read_text()  # reset after promotion
+    assert query(src.socket_dir, supervisor_port, "SHOW recovery_init_sync_method") == [("fsync",)]
     assert markers(src.socket_dir, supervisor_port) == MARKERS[:5]
     assert src.source_keys() == before
 

@@ -14,8 +14,10 @@ from scripts.restore.wal.recovery import (
     Target,
     Window,
     check_time_in_window,
+    default_init_sync,
     render_auto_conf,
     restore_command_line,
+    without_recovery_settings,
 )
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
@@ -142,3 +144,49 @@ def test_xid_and_name_targets_render_quoted(kind, value, setting):
         socket_dir="/tmp",
     )
     assert setting in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("system", "release", "method"),
+    [
+        ("Linux", "6.18.44-fc-v657", "syncfs"),
+        ("Linux", "5.8.0-1-amd64", "syncfs"),
+        ("Linux", "5.4.0-150-generic", "fsync"),  # syncfs() reports no write-back errors before 5.8
+        ("Linux", "4.19.0", "fsync"),
+        ("Linux", "unknown", "fsync"),
+        ("Darwin", "23.1.0", "fsync"),
+    ],
+)
+def test_the_init_sync_default_is_syncfs_only_where_the_kernel_reports_its_errors(system, release, method):
+    assert default_init_sync(system, release) == method
+
+
+def test_auto_conf_sets_the_init_sync_method_asked_for():
+    text = render_auto_conf(
+        target=Target.from_options(latest=True),
+        restore_command="x %f %p",
+        archive_command=None,
+        port=5432,
+        listen_addresses="*",
+        socket_dir="/tmp",
+        init_sync="syncfs",
+    )
+    assert "recovery_init_sync_method = 'syncfs'" in text.splitlines()
+
+
+def test_after_promotion_the_target_goes_everywhere_and_our_init_sync_only_from_our_block():
+    source_own = "recovery_init_sync_method = 'fsync'\nrecovery_target_xid = '77'\nwork_mem = '64MB'\n"
+    ours = render_auto_conf(
+        target=Target.from_options(xid="1234"),
+        restore_command="x %f %p",
+        archive_command=None,
+        port=5432,
+        listen_addresses="*",
+        socket_dir="/tmp",
+        init_sync="syncfs",
+    )
+    left = without_recovery_settings(source_own + ours).splitlines()
+    assert "recovery_init_sync_method = 'fsync'" in left  # the source's own choice stays
+    assert "recovery_init_sync_method = 'syncfs'" not in left
+    assert not [ln for ln in left if ln.startswith(("recovery_target", "restore_command"))]
+    assert "work_mem = '64MB'" in left and "port = 5432" in left and left[-1] == END_MARK
