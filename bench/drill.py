@@ -4,7 +4,9 @@ For each size (default 100 MiB and 1 GiB of data, plus as much WAL after the bas
 drill runs ``--runs`` times, sizes interleaved. Per run it records every phase, the RTO
 breakdown and the RPO; after the restore, while the store still runs, it downloads the same
 base-backup and WAL objects with boto3 alone (serially and with 8 threads): the limit of this
-machine and store, to compare the restore's throughput with.
+machine and store, to compare the restore's throughput with. The base backup's objects are also
+downloaded with 8 threads into fresh files on the restore's file system: what writing every byte
+costs this machine (a restore must; a download into memory does not).
 
 * orchestration share = (RTO - restore base - WAL replay - Keycloak start) / RTO: what the
   drill itself adds on the recovery path (verification and glue). Goal: under 10 %.
@@ -17,14 +19,17 @@ Usage: python -m bench.drill [--sizes 100,1024] [--runs 3] [--archive-timeout 10
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench._common import positive_int, summarize, write_result
 from scripts.drill.local import LocalDrillOptions, run_local_drill
+from scripts.pg.osuser import lab_base_dir
 from scripts.report import Report
 
 
@@ -40,6 +45,13 @@ def store_probe(s3, location) -> dict:
 
     def fetch(key: str) -> int:
         return len(client.get_object(Bucket=location.bucket, Key=key)["Body"].read())
+
+    def fetch_to_file(key: str, into: Path) -> int:
+        data = memoryview(client.get_object(Bucket=location.bucket, Key=key)["Body"].read())
+        with (into / key.replace("/", "_")).open("wb", buffering=0) as fh:
+            for start in range(0, len(data), 1 << 20):
+                fh.write(data[start : start + (1 << 20)])
+        return len(data)
 
     out: dict = {}
     for group, objects in keys.items():
@@ -58,6 +70,14 @@ def store_probe(s3, location) -> dict:
             "serial_s": round(serial, 3),
             "parallel8_s": round(parallel, 3),
         }
+    into = Path(tempfile.mkdtemp(prefix="store-probe-", dir=lab_base_dir()))
+    try:
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda key: fetch_to_file(key, into), [key for key, _ in keys["base"]]))
+        out["base"]["parallel8_to_files_s"] = round(time.perf_counter() - t0, 3)
+    finally:
+        shutil.rmtree(into, ignore_errors=True)
     return out
 
 
@@ -95,6 +115,7 @@ def one_run(size_mb: int, archive_timeout: int, report_dir: Path) -> dict:
         "restore_wal_fetch_replay_s": wal_s,
         "raw_base_serial_s": probe["base"]["serial_s"],
         "raw_base_parallel8_s": probe["base"]["parallel8_s"],
+        "raw_base_parallel8_to_files_s": probe["base"]["parallel8_to_files_s"],
         "raw_wal_serial_s": probe["wals"]["serial_s"],
         "raw_wal_parallel8_s": probe["wals"]["parallel8_s"],
         "segments_replayed": restore["segments_replayed"],
@@ -141,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             "restore_base_vs_raw_parallel_ratio": round(med("restore_base_fetch_s") / med("raw_base_parallel8_s"), 2),
             # Throughput, restore over raw (the goal: >= 0.8): the raw side's time over the restore's.
             "restore_base_throughput_vs_raw8": round(med("raw_base_parallel8_s") / med("restore_base_fetch_s"), 2),
+            # The same download written into files: the machine's cost of writing every byte, which the restore pays.
+            "raw_base_parallel8_to_files_mib_per_s": round(base_mib / med("raw_base_parallel8_to_files_s"), 1),
+            "restore_base_throughput_vs_raw8_to_files": round(
+                med("raw_base_parallel8_to_files_s") / med("restore_base_fetch_s"), 2
+            ),
             "restore_wal_phase_s": med("restore_wal_fetch_replay_s"),
             "raw_wal_parallel8_s": med("raw_wal_parallel8_s"),
             "segments_replayed_median": med("segments_replayed"),
@@ -165,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  base restore {r['restore_base_mib_per_s']} MiB/s vs raw download {r['raw_base_serial_mib_per_s']} "
             f"MiB/s serial, {r['raw_base_parallel8_mib_per_s']} MiB/s 8 threads "
-            f"(throughput ratio {r['restore_base_throughput_vs_raw8']}x)"
+            f"(throughput ratio {r['restore_base_throughput_vs_raw8']}x); downloaded into files with 8 threads "
+            f"{r['raw_base_parallel8_to_files_mib_per_s']} MiB/s ({r['restore_base_throughput_vs_raw8_to_files']}x)"
         )
         print(
             f"  WAL phase {r['restore_wal_phase_s']} s ({r['segments_replayed_median']:.0f} segments) vs raw "
