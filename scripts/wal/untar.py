@@ -68,7 +68,8 @@ class TarWriter:
     _ended: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self._dirs[()] = os.open(self.dest, _DIR_FLAGS)
+        # PGDATA itself may be a link the operator made (to a data volume): only the archive's paths are distrusted.
+        self._dirs[()] = os.open(self.dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     # ---- the stream ------------------------------------------------------------------------------
     def feed(self, data: bytes | memoryview) -> None:

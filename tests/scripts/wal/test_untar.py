@@ -86,6 +86,14 @@ def test_it_writes_what_gnu_tar_extracts_from_the_same_bytes(tmp_path, fmt):
     assert _snapshot(theirs)["PG_VERSION"][3] == 1_600_000_000
 
 
+def test_pgdata_may_itself_be_a_link_to_the_data_volume(tmp_path):
+    volume, pgdata = tmp_path / "volume", tmp_path / "pgdata"
+    volume.mkdir()
+    pgdata.symlink_to(volume)
+    _feed(pgdata, _archive(_source_tree(tmp_path / "src"), tarfile.PAX_FORMAT), 65536)
+    assert (volume / "PG_VERSION").read_text() == "15\n" and (volume / "global" / "pg_control").is_file()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
 def test_as_root_every_entry_belongs_to_the_postgresql_user(tmp_path):
     user = pg_os_user()
