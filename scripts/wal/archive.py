@@ -157,8 +157,12 @@ def take_base_backup(
     jobs: int = 2,
     name: str | None = None,
     timeout: float = 1800,
+    max_archive_size: str | None = None,
 ) -> str:
     """``barman-cloud-backup --immediate-checkpoint`` of the server on ``socket_dir``:``port``.
+
+    ``max_archive_size`` (barman-cloud's ``--max-archive-size``, e.g. ``1MB``; default its own,
+    100GB) splits the backup into ``data.tar``, ``data_0001.tar``, ... parts.
 
     Returns the new backup id (found by listing the archive before and after).
     """
@@ -182,6 +186,8 @@ def take_base_backup(
     ]
     if name:
         args += ["-n", name]
+    if max_archive_size:
+        args += ["--max-archive-size", max_archive_size]
     proc = run_barman(
         tools,
         user,

@@ -53,7 +53,7 @@ class WalSource:
     t_time: datetime
     xid: int
     last_commit: datetime
-    #: An uncompressed backup of the same server under its own name (what the in-process extractor reads).
+    #: An uncompressed backup of the same server under its own name, in 1 MB parts (data.tar, data_0001.tar, ...).
     plain_location: ArchiveLocation | None = None
     plain_backup_id: str | None = None
 
@@ -141,8 +141,9 @@ def wal_source() -> Iterator[WalSource]:
         )
         plain_location = location.with_server(PLAIN_SERVER)
         plain_backup_id = archive.take_base_backup(
-            tools, user, plain_location, socket_dir=primary.socket_dir, port=primary.port, env=env
-        )
+            tools, user, plain_location, socket_dir=primary.socket_dir, port=primary.port, env=env,
+            max_archive_size="1MB",  # many parts, as a large database's backup has
+        )  # fmt: skip
         primary.execute("UPDATE filler SET payload = md5(payload)")  # WAL worth replaying
         time.sleep(1.1)
         primary.execute("INSERT INTO marker(name) VALUES ('time-before')")

@@ -55,16 +55,17 @@ def test_the_parallel_fetch_extracts_exactly_what_barman_cloud_restore_does(wal_
     assert {p.stat().st_uid for p in ours.rglob("*")} == {src.user.uid}
 
 
-def test_an_uncompressed_backup_is_written_in_process_exactly_as_barman_cloud_restore_does(wal_source: WalSource):
+def test_an_uncompressed_backup_in_parts_is_written_in_process_as_barman_cloud_restore_does(wal_source: WalSource):
     src = wal_source
     assert src.plain_location is not None and src.plain_backup_id is not None
     location, client = src.plain_location, src.plain_location.client()
     tars = base_fetch.backup_tars(location, src.plain_backup_id, client)
-    assert [t.compression for t in tars] == [None] and tars[0].key.endswith("/data.tar")
+    assert len(tars) > 3 and {t.compression for t in tars} == {None}
+    assert [t.key.rsplit("/", 1)[1] for t in tars] == ["data.tar", *(f"data_{n:04d}.tar" for n in range(1, len(tars)))]
     ours = _empty_dir(src, "fetch-plain-parallel/data")
     stats = base_fetch.extract(location, tars, ours, src.user, client=client, threads=8,
                                part_size=64 * 1024 + 512)  # parts that split headers and files anywhere  # fmt: skip
-    assert stats.objects == 1 and stats.bytes == tars[0].size
+    assert stats.objects == len(tars) and stats.bytes == sum(t.size for t in tars)
     theirs = _empty_dir(src, "fetch-plain-barman/data")
     argv = [*location.barman_args(), location.url, location.server_name, src.plain_backup_id, str(theirs)]
     proc = archiving.run_barman(src.tools, src.user, "barman-cloud-restore", argv)
