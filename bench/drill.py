@@ -81,7 +81,7 @@ def store_probe(s3, location) -> dict:
     return out
 
 
-def one_run(size_mb: int, archive_timeout: int, report_dir: Path) -> dict:
+def one_run(size_mb: int, archive_timeout: int, report_dir: Path, *, prefetch_during_base: bool = True) -> dict:
     report = Report("drill")
     opts = LocalDrillOptions(
         data_mb=size_mb,
@@ -90,6 +90,7 @@ def one_run(size_mb: int, archive_timeout: int, report_dir: Path) -> dict:
         report_dir=report_dir,
         progress=False,
         store_probe=store_probe,
+        wal_prefetch_during_base=prefetch_during_base,
     )
     t0 = time.perf_counter()
     run_local_drill(opts, report)
@@ -128,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=positive_int, default=3, help="runs per size (default 3)")
     parser.add_argument("--archive-timeout", type=positive_int, default=10, help="archive_timeout in s (default 10)")
     parser.add_argument("--report-dir", type=Path, default=Path("reports/bench-drill"))
+    parser.add_argument(
+        "--wal-prefetch",
+        choices=("during-base", "after-base"),
+        default="during-base",
+        help="start the restore's WAL prefetch during the base download (restore wal's default) or after it",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -135,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     for round_ in range(args.runs):
         for size in sizes:  # interleaved: machine drift spreads over both sizes
             print(f"run {round_ + 1}/{args.runs}, {size} MiB ...", flush=True)
-            runs[size].append(one_run(size, args.archive_timeout, args.report_dir))
+            runs[size].append(
+                one_run(size, args.archive_timeout, args.report_dir,
+                        prefetch_during_base=args.wal_prefetch == "during-base")
+            )  # fmt: skip
 
     results = {}
     for size, samples in runs.items():
@@ -173,7 +183,14 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": summarize([r["wall_s"] for r in samples]),
         }
     path = write_result(
-        "drill", {"sizes_mib": sizes, "runs": args.runs, "archive_timeout_s": args.archive_timeout}, results
+        "drill",
+        {
+            "sizes_mib": sizes,
+            "runs": args.runs,
+            "archive_timeout_s": args.archive_timeout,
+            "wal_prefetch": args.wal_prefetch,
+        },
+        results,
     )
     for label, r in results.items():
         print(

@@ -109,6 +109,7 @@ class WalDrill(DrillBase):
                 socket_dir=lab.socket_dir,
                 timeout_s=opts.restore_timeout_s,
                 env=lab.env,
+                prefetch_during_base=opts.wal_prefetch_during_base,
             )
             lab.restore_report = Report("restore wal")
             lab.result = restore_wal(

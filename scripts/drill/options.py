@@ -37,6 +37,9 @@ class LocalDrillOptions:
     #: ``wal_mb`` applies to the wal method only.
     data_mb: int = 0
     wal_mb: int = 0
+    #: Start the restore's WAL prefetch while the base backup downloads (``restore wal``'s default), or
+    #: only once it is in (False: the benchmark measures the base fetch with nothing beside it).
+    wal_prefetch_during_base: bool = True
     #: Called with (S3Server, ArchiveLocation) after the restore, before anything stops; its dict
     #: lands in result["store_probe"] (the benchmark measures raw download speed with it).
     store_probe: Callable[[Any, Any], dict] | None = None

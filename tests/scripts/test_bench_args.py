@@ -22,3 +22,10 @@ def test_archive_widths_outside_2_to_32_are_refused_before_anything_runs(value, 
         archive_wal.main(["--parallel", value])
     assert exc.value.code == 2
     assert f"argument --parallel: {value!r}: comma-separated whole numbers from 2 to 32" in capsys.readouterr().err
+
+
+def test_the_drill_wal_prefetch_choice_is_refused_outside_its_two_values(capsys):
+    with pytest.raises(SystemExit) as exc:
+        drill.main(["--wal-prefetch", "never"])
+    assert exc.value.code == 2
+    assert "argument --wal-prefetch: invalid choice: 'never' (choose from" in capsys.readouterr().err
