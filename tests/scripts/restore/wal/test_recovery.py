@@ -112,15 +112,21 @@ def test_auto_conf_has_exactly_one_target_promote_and_our_own_archive_name():
     assert "port = 5433" in lines
 
 
+def _latest_conf(**overrides) -> str:
+    """Our block for a latest target without archiving, with ``overrides`` applied."""
+    settings = {
+        "target": Target.from_options(latest=True),
+        "restore_command": "x %f %p",
+        "archive_command": None,
+        "port": 5432,
+        "listen_addresses": "*",
+        "socket_dir": "/tmp",
+    }
+    return render_auto_conf(**(settings | overrides))
+
+
 def test_auto_conf_for_latest_has_no_target_and_no_archive_turns_archiving_off():
-    text = render_auto_conf(
-        target=Target.from_options(latest=True),
-        restore_command="x %f %p",
-        archive_command=None,
-        port=5432,
-        listen_addresses="*",
-        socket_dir="/tmp",
-    )
+    text = _latest_conf()
     assert "recovery_target_time =" not in text and "recovery_target_action =" not in text
     assert "archive_mode = 'off'" in text.splitlines()
     assert "archive_command = ''" in text.splitlines()
@@ -162,29 +168,12 @@ def test_the_init_sync_default_is_syncfs_only_where_the_kernel_reports_its_error
 
 
 def test_auto_conf_sets_the_init_sync_method_asked_for():
-    text = render_auto_conf(
-        target=Target.from_options(latest=True),
-        restore_command="x %f %p",
-        archive_command=None,
-        port=5432,
-        listen_addresses="*",
-        socket_dir="/tmp",
-        init_sync="syncfs",
-    )
-    assert "recovery_init_sync_method = 'syncfs'" in text.splitlines()
+    assert "recovery_init_sync_method = 'syncfs'" in _latest_conf(init_sync="syncfs").splitlines()
 
 
 def test_after_promotion_the_target_goes_everywhere_and_our_init_sync_only_from_our_block():
     source_own = "recovery_init_sync_method = 'fsync'\nrecovery_target_xid = '77'\nwork_mem = '64MB'\n"
-    ours = render_auto_conf(
-        target=Target.from_options(xid="1234"),
-        restore_command="x %f %p",
-        archive_command=None,
-        port=5432,
-        listen_addresses="*",
-        socket_dir="/tmp",
-        init_sync="syncfs",
-    )
+    ours = _latest_conf(target=Target.from_options(xid="1234"), init_sync="syncfs")
     left = without_recovery_settings(source_own + ours).splitlines()
     assert "recovery_init_sync_method = 'fsync'" in left  # the source's own choice stays
     assert "recovery_init_sync_method = 'syncfs'" not in left
