@@ -81,6 +81,7 @@ def _idp_spec(cfg: StackConfig) -> IdpSpec:
         optimized_image=idp.optimized_image,
         cds_archive=idp.cds_archive,
         aot_cache=idp.aot_cache,
+        late_c2_compilation=idp.late_c2_compilation,
         needs_redis=idp.needs_redis,
         # The stock Keycloak image re-augments at start and writes to its root filesystem.
         read_only_root_filesystem=cfg.standby.read_only_root_filesystem

@@ -160,6 +160,14 @@ def _idp(cfg: StackConfig) -> list[ConfigValueError]:
                 "unset while idp.cdsArchive is set: one or the other (an AOT cache holds the archived classes too)",
             )
         ]
+    if idp.late_c2_compilation and idp.kind != "keycloak":
+        return [
+            ConfigValueError(
+                "idp.lateC2Compilation",
+                idp.late_c2_compilation,
+                "false unless kind is keycloak (C2 is the JVM's compiler; authentik is Python)",
+            )
+        ]
     if idp.kind != "authentik":
         return []
     if not idp.application_slug:

@@ -6,6 +6,7 @@ import pulumi_kubernetes as k8s
 
 from components.standby.pods import PodBuilder
 from components.standby.spec import KEYCLOAK_HTTP_PORT, KEYCLOAK_JGROUPS_PORT, KEYCLOAK_MGMT_PORT
+from contract.jvm import LATE_C2_OPTIONS
 from contract.secrets import DB_SECRET_KEYS
 
 
@@ -28,7 +29,8 @@ class KeycloakBuilder(PodBuilder):
         """Per-cluster JGroups discovery; and the image's class-data-sharing archive (``idp.cdsArchive``) or AOT
         cache (``idp.aotCache``), each mapped so that one that does not match the JVM means a normal start, never
         a failed one (-Xshare:auto, -XX:AOTMode=auto). A JDK older than 24 does not know -XX:AOTCache and would
-        refuse to start: -XX:+IgnoreUnrecognizedVMOptions lets it start without the cache."""
+        refuse to start: -XX:+IgnoreUnrecognizedVMOptions lets it start without the cache. With
+        ``idp.lateC2Compilation``, C2's raised thresholds (contract.jvm)."""
         options = [f"-Djgroups.dns.query=keycloak-discovery.{self._args.config.namespace}.svc.cluster.local"]
         if self._args.idp.cds_archive:
             options += [f"-XX:SharedArchiveFile={self._args.idp.cds_archive}", "-Xshare:auto"]
@@ -38,6 +40,8 @@ class KeycloakBuilder(PodBuilder):
                 f"-XX:AOTCache={self._args.idp.aot_cache}",
                 "-XX:AOTMode=auto",
             ]
+        if self._args.idp.late_c2_compilation:
+            options += LATE_C2_OPTIONS
         return " ".join(options)
 
     def _keycloak(self, service_account: str) -> k8s.apps.v1.Deployment:

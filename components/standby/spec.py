@@ -69,6 +69,8 @@ class IdpSpec:
     cds_archive: str | None
     #: The JDK 25+ AOT cache in the image (Keycloak, optimized images), or None.
     aot_cache: str | None
+    #: Keycloak: raise the JVM's C2 thresholds (contract.jvm.LATE_C2_OPTIONS).
+    late_c2_compilation: bool
     needs_redis: bool
     read_only_root_filesystem: bool
     cpu_request: str

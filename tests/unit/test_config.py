@@ -70,6 +70,12 @@ REFUSED = [
         id="aot-and-cds",
     ),
     pytest.param(
+        {"idp-dr:idp": {"kind": "authentik", "applicationSlug": "sso", "lateC2Compilation": True}},
+        "invalid idp-dr:idp.lateC2Compilation True: false unless kind is keycloak (C2 is the JVM's compiler; "
+        "authentik is Python)",
+        id="late-c2-on-authentik",
+    ),
+    pytest.param(
         {"idp-dr:drRegion": "eu-west-1"},
         "invalid idp-dr:drRegion 'eu-west-1': a region other than primaryRegion (eu-west-1): a DR copy in "
         "the same region does not survive a regional outage",

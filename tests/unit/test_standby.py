@@ -446,6 +446,28 @@ def test_an_aot_cache_in_the_image_is_mapped_by_both_sites_and_an_older_jdk_star
         ]
 
 
+def test_late_c2_compilation_adds_the_raised_c2_thresholds_after_the_aot_cache_on_both_sites():
+    run = run_stack(
+        {
+            "idp-dr:idp": {
+                "optimizedImage": True,
+                "aotCache": "/opt/keycloak/lib/keycloak.aot",
+                "lateC2Compilation": True,
+            }
+        }
+    )
+    sites = deployments(run, "keycloak")
+    assert len(sites) == 2
+    for deployment in sites:
+        env = {e["name"]: e.get("value") for e in _pod(deployment)["containers"][0]["env"]}
+        assert env["JAVA_OPTS_APPEND"].split()[4:] == [
+            "-XX:Tier4InvocationThreshold=50000",
+            "-XX:Tier4MinInvocationThreshold=20000",
+            "-XX:Tier4CompileThreshold=60000",
+            "-XX:Tier4BackEdgeThreshold=400000",
+        ]
+
+
 def test_without_a_cds_archive_the_jvm_options_are_the_discovery_query_only(default_run):
     for deployment in deployments(default_run, "keycloak"):
         env = {e["name"]: e.get("value") for e in _pod(deployment)["containers"][0]["env"]}

