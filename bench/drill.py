@@ -6,7 +6,10 @@ breakdown and the RPO; after the restore, while the store still runs, it downloa
 base-backup and WAL objects with boto3 alone (serially and with 8 threads): the limit of this
 machine and store, to compare the restore's throughput with. The base backup's objects are also
 downloaded with 8 threads into fresh files on the restore's file system: what writing every byte
-costs this machine (a restore must; a download into memory does not).
+costs this machine (a restore must; a download into memory does not). Last, the restore's own base
+fetch runs again on the same objects (``probe_restore_writer_s``): the restore's code at a moment when
+the machine does nothing else, against the restore's phase in the RTO path, where the WAL prefetch and
+the just-killed primary's clean-up share the same two vCPUs and disk.
 
 * orchestration share = (RTO - restore base - WAL replay - Keycloak start) / RTO: what the
   drill itself adds on the recovery path (verification and glue). Goal: under 10 %.
@@ -29,12 +32,29 @@ from pathlib import Path
 
 from bench._common import positive_int, summarize, write_result
 from scripts.drill.local import LocalDrillOptions, run_local_drill
-from scripts.pg.osuser import lab_base_dir
+from scripts.pg.osuser import lab_base_dir, pg_os_user
 from scripts.report import Report
+from scripts.wal import base_fetch
+
+
+def _restore_writer_s(location, client, base_keys: list[str], into: Path) -> float:
+    """Seconds the restore's own base fetch (scripts.wal.base_fetch.extract, its defaults) takes for every base
+    backup in the archive, into scratch directories, at the probe's moment: the restore's code on a machine doing
+    nothing else, beside the raw downloads of the same objects."""
+    backup_ids = sorted({key.split("/base/", 1)[1].split("/", 1)[0] for key in base_keys})
+    user = pg_os_user()
+    t0 = time.perf_counter()
+    for backup_id in backup_ids:
+        pgdata = into / backup_id
+        pgdata.mkdir(mode=0o700)
+        user.chown(pgdata)
+        base_fetch.extract(location, base_fetch.backup_tars(location, backup_id, client), pgdata, user, client=client)
+    return time.perf_counter() - t0
 
 
 def store_probe(s3, location) -> dict:
-    """Download the backup's and the WAL's objects with boto3 alone: serial and 8 threads."""
+    """Download the backup's and the WAL's objects with boto3 alone (serial and 8 threads), and the base backup
+    again with the restore's own fetch."""
     client = s3.client()
     prefix = f"{location.prefix}/{location.server_name}/"
     keys = {"base": [], "wals": []}
@@ -76,6 +96,10 @@ def store_probe(s3, location) -> dict:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda key: fetch_to_file(key, into), [key for key, _ in keys["base"]]))
         out["base"]["parallel8_to_files_s"] = round(time.perf_counter() - t0, 3)
+        writer_into = into / "restore-writer"
+        writer_into.mkdir()
+        base_keys = [key for key, _ in keys["base"]]
+        out["base"]["restore_writer_s"] = round(_restore_writer_s(location, client, base_keys, writer_into), 3)
     finally:
         shutil.rmtree(into, ignore_errors=True)
     return out
@@ -117,6 +141,7 @@ def one_run(size_mb: int, archive_timeout: int, report_dir: Path, *, prefetch_du
         "raw_base_serial_s": probe["base"]["serial_s"],
         "raw_base_parallel8_s": probe["base"]["parallel8_s"],
         "raw_base_parallel8_to_files_s": probe["base"]["parallel8_to_files_s"],
+        "probe_restore_writer_s": probe["base"]["restore_writer_s"],
         "raw_wal_serial_s": probe["wals"]["serial_s"],
         "raw_wal_parallel8_s": probe["wals"]["parallel8_s"],
         "segments_replayed": restore["segments_replayed"],
@@ -177,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
             "restore_base_throughput_vs_raw8_to_files": round(
                 med("raw_base_parallel8_to_files_s") / med("restore_base_fetch_s"), 2
             ),
+            # The restore's own base fetch again, at the probe's moment (nothing else running), over the raw download.
+            "probe_restore_writer_s": med("probe_restore_writer_s"),
+            "probe_restore_writer_throughput_vs_raw8": round(
+                med("raw_base_parallel8_s") / med("probe_restore_writer_s"), 2
+            ),
             "restore_wal_phase_s": med("restore_wal_fetch_replay_s"),
             "raw_wal_parallel8_s": med("raw_wal_parallel8_s"),
             "segments_replayed_median": med("segments_replayed"),
@@ -209,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  base restore {r['restore_base_mib_per_s']} MiB/s vs raw download {r['raw_base_serial_mib_per_s']} "
             f"MiB/s serial, {r['raw_base_parallel8_mib_per_s']} MiB/s 8 threads "
             f"(throughput ratio {r['restore_base_throughput_vs_raw8']}x); downloaded into files with 8 threads "
-            f"{r['raw_base_parallel8_to_files_mib_per_s']} MiB/s ({r['restore_base_throughput_vs_raw8_to_files']}x)"
+            f"{r['raw_base_parallel8_to_files_mib_per_s']} MiB/s ({r['restore_base_throughput_vs_raw8_to_files']}x); "
+            f"the restore's fetch again at the probe's moment {r['probe_restore_writer_s']} s "
+            f"({r['probe_restore_writer_throughput_vs_raw8']}x)"
         )
         print(
             f"  WAL phase {r['restore_wal_phase_s']} s ({r['segments_replayed_median']:.0f} segments) vs raw "
