@@ -9,7 +9,7 @@ downloaded with 8 threads into fresh files on the restore's file system: what wr
 costs this machine (a restore must; a download into memory does not). Last, the restore's own base
 fetch runs again on the same objects (``probe_restore_writer_s``): the restore's code at a moment when
 the machine does nothing else, against the restore's phase in the RTO path, where the WAL prefetch and
-the just-killed primary's clean-up share the same two vCPUs and disk.
+the rest of the drill share the same two vCPUs and disk.
 
 * orchestration share = (RTO - restore base - WAL replay - Keycloak start) / RTO: what the
   drill itself adds on the recovery path (verification and glue). Goal: under 10 %.
