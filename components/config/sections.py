@@ -99,13 +99,10 @@ class IdpConfig(Section):
         "-XX:AOTMode=auto: an unusable cache, or an older JDK, means a normal start) and start in about 0.65x "
         "the time. Instead of cdsArchive, not with it. None: no cache.",
     )
-    late_c2_compilation: bool = Field(
-        False,
-        description="Keycloak only: pods raise the JVM's C2 compiler thresholds ten-fold (contract/jvm.py), so "
-        "that on a pod with one or two CPUs C2's compiling does not slow the start (with aotCache, measured at "
-        "about 0.9x the start on two CPUs, the same token rate 15 s later: docs/keycloak-image.md). False: the "
-        "JVM's defaults.",
-    )
+    late_c2_compilation: bool = Field(False, description="Keycloak only: pods raise the JVM's C2 compiler "
+        "thresholds ten-fold (contract/jvm.py): on one or two CPUs the start is not slowed by C2 (with aotCache, "
+        "0.88x the start on 2 CPUs, the same token rate 15 s later: docs/keycloak-image.md). False: JVM defaults.",
+    )  # fmt: skip
 
     @property
     def image_tag(self) -> str | None:
