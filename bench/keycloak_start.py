@@ -131,14 +131,19 @@ def _token_rate(server: kc.KeycloakServer, seconds: float, threads: int = 2) -> 
 
     def client() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
-        while time.monotonic() < stop and not errors:
-            conn.request("POST", "/realms/master/protocol/openid-connect/token", body, headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                errors.append(f"token endpoint answered {response.status}")
-            done.append(time.monotonic())
-        conn.close()
+        try:
+            while time.monotonic() < stop and not errors:
+                conn.request("POST", "/realms/master/protocol/openid-connect/token", body, headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors.append(f"token endpoint answered {response.status}")
+                    return
+                done.append(time.monotonic())
+        except OSError as exc:  # a thread's exception would be lost, and the rate silently low
+            errors.append(f"token endpoint unreachable: {exc}")
+        finally:
+            conn.close()
 
     workers = [threading.Thread(target=client) for _ in range(threads)]
     for worker in workers:

@@ -67,5 +67,14 @@ def test_a_refused_grant_stops_the_probe_with_the_status_instead_of_a_rate():
         server.shutdown()
 
 
+def test_an_unreachable_endpoint_stops_the_probe_instead_of_reporting_a_low_rate():
+    server, _seen = _endpoint(200)
+    port = server.server_port
+    server.shutdown()
+    server.server_close()
+    with pytest.raises(RuntimeError, match="token-rate probe on kc: token endpoint unreachable"):
+        keycloak_start._token_rate(_keycloak(port), 5)
+
+
 def test_the_settled_rate_leaves_out_the_warmup_windows():
     assert keycloak_start._settled([1.0, 2.0, 3.0, 50.0, 52.0, 48.0]) == 50.0
