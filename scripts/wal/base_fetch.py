@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.errors import ExternalError
+from scripts.errors import ExternalError, RefusedError
 from scripts.pg.osuser import OsUser
 from scripts.wal.location import ArchiveLocation, s3_call
 from scripts.wal.untar import TarWriter
@@ -51,6 +51,8 @@ class TarObject:
     key: str
     size: int
     compression: str | None
+    #: barman-cloud's part number: 0 for ``data.tar*``, N for ``data_NNNN.tar*``.
+    part: int = 0
 
 
 def backup_tars(location: ArchiveLocation, backup_id: str, client: Any) -> list[TarObject]:
@@ -71,10 +73,68 @@ def backup_tars(location: ArchiveLocation, backup_id: str, client: Any) -> list[
         stem, dot, _ = name.partition(".")
         extension = "." + name.partition(".")[2] if dot else ""
         if extension in _EXTENSIONS and (stem == "data" or (stem.startswith("data_") and stem[5:].isdigit())):
-            tars.append(
-                (0 if stem == "data" else int(stem[5:]), TarObject(obj["Key"], obj["Size"], _EXTENSIONS[extension]))
-            )
-    return [tar for _, tar in sorted(tars, key=lambda item: item[0])]
+            part = 0 if stem == "data" else int(stem[5:])
+            tars.append(TarObject(obj["Key"], obj["Size"], _EXTENSIONS[extension], part))
+    return sorted(tars, key=lambda tar: tar.part)
+
+
+def part_name(part: int, like: TarObject) -> str:
+    """barman-cloud's name for part ``part`` of a backup, with ``like``'s extension (``data_0002.tar.gz``)."""
+    extension = like.key.rsplit("/", 1)[-1].partition(".")[2]
+    return f"data.{extension}" if part == 0 else f"data_{part:04d}.{extension}"
+
+
+def part_problems(tars: list[TarObject]) -> list[str]:
+    """What is wrong with a backup's numbering of parts, each naming the object; empty when whole.
+
+    barman-cloud-backup numbers the parts it uploads without a gap (``data.tar``, ``data_0001.tar``, ...), each a
+    complete tar of different files. A hole is a lost object (a lifecycle rule, a replication gap, a hand's
+    delete): every other part still extracts, and the missing files would only show when PostgreSQL reads
+    them. Two objects for one part (``data_0001.tar`` and ``data_0001.tar.gz``) cannot both be the backup's.
+    The loss of the *last* part leaves no hole: :func:`missing_last_files` finds it after extraction.
+    """
+    if not tars:
+        return []
+    numbers = [tar.part for tar in tars]
+    missing = [part_name(n, tars[0]) for n in range(max(numbers) + 1) if n not in numbers]
+    twice = sorted({n for n in numbers if numbers.count(n) > 1})
+    problems = [f"{name} is missing" for name in missing]
+    problems += [
+        f"part {n} is stored twice ({', '.join(t.key.rsplit('/', 1)[-1] for t in tars if t.part == n)})" for n in twice
+    ]
+    return problems
+
+
+def check_whole(location: ArchiveLocation, backup_id: str, tars: list[TarObject]) -> None:
+    """Refuse (before anything is written) a backup whose parts have a hole or a double: see :func:`part_problems`."""
+    problems = part_problems(tars)
+    if problems:
+        raise RefusedError(
+            f"backup {backup_id} cannot be restored from {location.display()}: {'; '.join(problems)} "
+            f"(found {', '.join(tar.key.rsplit('/', 1)[-1] for tar in tars)})",
+            hint="restore another backup with --backup-id, or put the object back from a replica or a versioned "
+            "bucket; nothing was changed",
+        )
+
+
+#: What barman-cloud-backup writes into the last part of every backup (pg_control after the data files, then the
+#: backup label once the backup has stopped): a PGDATA without them lost its last part, or is not a base backup.
+LAST_FILES: tuple[str, ...] = ("global/pg_control", "backup_label")
+
+
+def check_restored(backup_id: str, pgdata: Path) -> None:
+    """Never start PostgreSQL on a base backup without its last files (no backup label: a silent corruption).
+
+    Whichever fetch restored it: barman-cloud-restore restores what it finds as quietly as :func:`extract`.
+    """
+    missing = [name for name in LAST_FILES if not (pgdata / name).is_file()]
+    if missing:
+        raise ExternalError(
+            f"backup {backup_id} restored into {pgdata} without {' and '.join(missing)}: barman-cloud writes them "
+            "into the backup's last part, so that part is missing from the archive (or this is not a base backup)",
+            hint=f"restore another backup with --backup-id, or put the last part back; empty {pgdata} "
+            "before re-running",
+        )
 
 
 def supported(backup_info: dict[str, str], tars: list[TarObject]) -> str | None:

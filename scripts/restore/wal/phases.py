@@ -119,6 +119,7 @@ class RestoreRun:
             pgdata.chmod(0o700)
             user.chown(pgdata)
             step.detail.update(self._fetch_base(backup, pgdata))
+            base_fetch.check_restored(backup.backup_id, pgdata)
             _write_state(
                 pgdata,
                 user,
@@ -144,7 +145,7 @@ class RestoreRun:
         why = "--base-fetch barman"
         if self.req.base_fetch == "parallel":
             client = location.client()
-            tars = base_fetch.backup_tars(location, backup.backup_id, client)
+            tars = self.found.base_tars or base_fetch.backup_tars(location, backup.backup_id, client)
             why = base_fetch.supported(backup.info, tars) or ""
             if not why:
                 stats = base_fetch.extract(location, tars, pgdata, user, client=client,

@@ -27,7 +27,7 @@ from scripts.restore.wal.recovery import INIT_SYNC_METHODS, Target, Window, chec
 from scripts.restore.wal.request import STATE_FILE, RestoreRequest
 from scripts.restore.wal.server import postmaster_pid
 from scripts.timeutil import iso, utcnow
-from scripts.wal import waldump
+from scripts.wal import base_fetch, waldump
 from scripts.wal.catalog import (
     Backup,
     Catalog,
@@ -302,6 +302,8 @@ class Validated:
     extra: dict[str, Any] = field(default_factory=dict)
     tools: PgTools | None = None
     socket_dir: Path = Path("/tmp")  # noqa: S108 - replaced by validate()
+    #: The chosen backup's PGDATA tars, checked whole (a fresh restore only).
+    base_tars: list[base_fetch.TarObject] | None = None
     #: WAL was downloaded into the spool to find an xid or name target.
     scan_used_spool: bool = False
     seconds: float = 0.0
@@ -329,6 +331,7 @@ def validate(
             if found.resumed:
                 step.status = "resumed"
             _choose_backup(req, found, spool, progress, report)
+            _check_base_parts(found)
             _check_new_archive_prefix(req, found)
             if not found.resumed:
                 _check_port_free(req.port, req.listen_addresses)
@@ -459,6 +462,15 @@ def _check_continuity(req: RestoreRequest, found: Validated, report: Report) -> 
         )
     else:
         report.notes.append(f"--accept-wal-gap: promoted at the hole, losing what follows it: {gap}")
+
+
+def _check_base_parts(found: Validated) -> None:
+    """The chosen backup's parts are all there (either fetch would restore the rest without a word)."""
+    if found.resumed:
+        return
+    assert found.backup is not None
+    found.base_tars = base_fetch.backup_tars(found.location, found.backup.backup_id, found.location.client())
+    base_fetch.check_whole(found.location, found.backup.backup_id, found.base_tars)
 
 
 def _check_new_archive_prefix(req: RestoreRequest, found: Validated) -> None:

@@ -1,6 +1,7 @@
-"""Archive faults a real archive produces: a lost segment, a damaged one. ``restore wal`` refuses a
-hole (never promotes at it while reporting success) and fails a restore whose replay stopped early,
-naming the segment. Real PostgreSQL 15, barman-cloud and moto_server.
+"""Archive faults a real archive produces: a lost segment, a damaged one, a lost part of the base backup.
+``restore wal`` refuses a hole (never promotes at it while reporting success), fails a restore whose replay
+stopped early, naming the segment, and never restores a base backup with a part missing (the source's backup
+is uncompressed and in 1 MB parts, as a large database's is). Real PostgreSQL 15, barman-cloud and moto_server.
 
 Each test copies the source's archive to its own server name and damages the copy, so the tests
 stay independent of each other and of the other restore tests.
@@ -41,6 +42,7 @@ class Source:
     s3: S3Server
     socket_dir: Path
     backup_end_wal: str
+    backup_id: str
 
     def client(self):
         return self.s3.client()
@@ -94,8 +96,8 @@ def source() -> Iterator[Source]:
         )
         primary.start(env=env)
         primary.execute("CREATE TABLE marker (round int PRIMARY KEY)")
-        archive.take_base_backup(
-            tools, user, location, socket_dir=primary.socket_dir, port=primary.port, env=env, compression="gzip"
+        backup_id = archive.take_base_backup(
+            tools, user, location, socket_dir=primary.socket_dir, port=primary.port, env=env, max_archive_size="1MB"
         )
         for n in range(ROUNDS):  # one marker per segment: each segment holds a commit of its own
             primary.execute(f"INSERT INTO marker VALUES ({int(n)})")  # noqa: S608 - an int
@@ -104,7 +106,8 @@ def source() -> Iterator[Source]:
         primary.crash()
         backup = Catalog.load(location).usable_backups[-1]
         assert backup.end_wal is not None
-        yield Source(workspace, s3, make_user_dir(workspace / "sock", user, 0o755), backup.end_wal)
+        assert backup.backup_id == backup_id
+        yield Source(workspace, s3, make_user_dir(workspace / "sock", user, 0o755), backup.end_wal, backup_id)
     remove_tree(workspace)
 
 
@@ -197,3 +200,53 @@ def test_a_damaged_segment_fails_the_restore_naming_where_replay_stopped(source:
     assert check["message"].startswith(f"replay stopped in segment {stopped[8:]} (timeline ")
     assert _name(later[-1]) in check["message"]
     assert check["evidence"]["not_replayed"][0] == segment_name(int(stopped[:8], 16), segment_number(stopped) + 1)
+
+
+def _parts(source: Source, name: str) -> list[str]:
+    """The copy's base-backup part keys, in barman-cloud's order (data.tar, data_0001.tar, ...)."""
+    prefix = f"{PREFIX}/{name}/base/{source.backup_id}/"
+    keys = [o["Key"] for o in source.client().list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]]
+    parts = sorted((k for k in keys if re.fullmatch(r"data(_\d{4})?\.tar", k.rsplit("/", 1)[-1])), key=len)
+    return sorted(parts, key=lambda k: (len(k), k))
+
+
+@pytest.mark.parametrize("base_fetch", ["parallel", "barman"])
+def test_a_lost_part_of_the_base_backup_is_refused_naming_it_before_anything_is_written(source: Source, base_fetch):
+    name = f"lost-part-{base_fetch}"
+    source.copy_archive(name)
+    parts = _parts(source, name)
+    assert len(parts) > 4, parts  # the fixture's 1 MB parts
+    source.client().delete_object(Bucket=BUCKET, Key=parts[2])
+    pgdata = source.workspace / name / "data"
+    code, doc, err = _run(source.argv(name, pgdata, "--latest", "--base-fetch", base_fetch))
+    assert code == 3, err
+    found = ", ".join(k.rsplit("/", 1)[1] for k in parts if k != parts[2])
+    assert doc["error"]["message"] == (
+        f"backup {source.backup_id} cannot be restored from s3://{BUCKET}/{PREFIX}/{name}: data_0002.tar is missing "
+        f"(found {found})"
+    )
+    assert doc["error"]["hint"].endswith("; nothing was changed")
+    assert not pgdata.exists()  # nothing written
+
+
+@pytest.mark.parametrize("base_fetch", ["parallel", "barman"])
+def test_a_lost_last_part_stops_the_restore_before_postgresql_starts(source: Source, base_fetch):
+    """No hole to see: the files barman-cloud writes last are missing. Starting PostgreSQL without the backup
+    label would recover from pg_control's checkpoint instead of the backup's start: a silent corruption."""
+    name = f"lost-last-part-{base_fetch}"
+    source.copy_archive(name)
+    parts = _parts(source, name)
+    source.client().delete_object(Bucket=BUCKET, Key=parts[-1])
+    pgdata = source.workspace / name / "data"
+    code, doc, err = _run(source.argv(name, pgdata, "--latest", "--base-fetch", base_fetch))
+    assert code == 5, err
+    message = doc["error"]["message"]
+    assert message.startswith(f"backup {source.backup_id} restored into {pgdata} without ")
+    assert message.endswith(
+        "backup_label: barman-cloud writes them into the backup's last part, so that part is missing from the "
+        "archive (or this is not a base backup)"
+    )
+    assert not (pgdata / "backup_label").exists() and (pgdata / "base").is_dir()  # the other parts were written
+    assert not (pgdata / "postmaster.pid").exists() and not (pgdata / "recovery.signal").exists()
+    [step] = [s for s in doc["steps"] if s["name"] == "fetch base backup"]
+    assert step["status"] == "failed"
