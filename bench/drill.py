@@ -11,7 +11,10 @@ time, into memory (``raw_base_parallel8_ranged``): one GET per object uses one t
 is one object, as barman-cloud's ``data.tar`` is. Last, the restore's own base
 fetch runs again on the same objects (``probe_restore_writer_s``): the restore's code at a moment when
 the machine does nothing else, against the restore's phase in the RTO path, where the WAL prefetch and
-the rest of the drill share the same two vCPUs and disk.
+the rest of the drill share the same two vCPUs and disk. With no network at all, the same bytes (already in
+memory) are written into fresh directories by the restore's writer and by GNU tar (``local_writer_s``,
+``local_gnu_tar_s``): the machine's floor for a restore is the slower of that and the ranged download
+(``machine_floor_s``). Every arm that writes starts after ``sync``, with no dirty pages of the drill's.
 
 * orchestration share = (RTO - restore base - WAL replay - Keycloak start) / RTO: what the
   drill itself adds on the recovery path (verification and glue). Goal: under 10 %.
@@ -24,8 +27,10 @@ Usage: python -m bench.drill [--sizes 100,1024] [--runs 3] [--archive-timeout 10
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +42,7 @@ from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.pg.osuser import lab_base_dir, pg_os_user
 from scripts.report import Report
 from scripts.wal import base_fetch
+from scripts.wal.untar import TarWriter
 
 
 def _restore_writer_s(location, client, base_keys: list[str], into: Path) -> float:
@@ -52,6 +58,48 @@ def _restore_writer_s(location, client, base_keys: list[str], into: Path) -> flo
         user.chown(pgdata)
         base_fetch.extract(location, base_fetch.backup_tars(location, backup_id, client), pgdata, user, client=client)
     return time.perf_counter() - t0
+
+
+def _local_write_floor(ranges: list[tuple[str, int, int]], parts: list[bytes], into: Path) -> dict:
+    """The base backup's bytes, already in memory, written into fresh directories with no network: by the
+    restore's own writer (scripts.wal.untar.TarWriter, fed 16 MiB at a time as the fetch feeds it) and by GNU
+    ``tar -x`` reading them from a pipe. What creating and writing every file costs this machine: a restore
+    cannot be faster than this, whatever the store's bandwidth. None for a compressed backup (the restore
+    decompresses it in ``tar``)."""
+    objects: dict[str, list[bytes]] = {}
+    for (key, _, _), data in zip(ranges, parts, strict=True):
+        objects.setdefault(key, []).append(data)
+    if not all(key.endswith(".tar") for key in objects):
+        return {"local_writer_s": None, "local_gnu_tar_s": None, "local_files": None}
+    tars = sorted(objects, key=lambda key: (key.split("/base/", 1)[1].split("/", 1)[0], len(key), key))
+    writer_root, tar_root = into / "local-writer", into / "local-gnu-tar"
+    os.sync()
+    t0 = time.perf_counter()
+    files = 0
+    for key in tars:  # one directory per backup, its parts in order (data.tar, data_0001.tar, ...)
+        dest = writer_root / key.split("/base/", 1)[1].split("/", 1)[0]
+        dest.mkdir(parents=True, exist_ok=True)
+        writer = TarWriter(dest)
+        for data in objects[key]:
+            writer.feed(data)
+        writer.close()
+        writer.abort()
+        files += writer.files
+    writer_s = time.perf_counter() - t0
+    os.sync()
+    t0 = time.perf_counter()
+    for key in tars:
+        dest = tar_root / key.split("/base/", 1)[1].split("/", 1)[0]
+        dest.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(["tar", "-x", "-f", "-", "-C", str(dest)], stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        for data in objects[key]:
+            proc.stdin.write(data)
+        proc.stdin.close()
+        if proc.wait() != 0:
+            raise RuntimeError(f"tar -x of {key} exited {proc.returncode}")
+    gnu_s = time.perf_counter() - t0
+    return {"local_writer_s": round(writer_s, 3), "local_gnu_tar_s": round(gnu_s, 3), "local_files": files}
 
 
 def store_probe(s3, location) -> dict:
@@ -103,10 +151,11 @@ def store_probe(s3, location) -> dict:
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(fetch_range, ranges))
+        in_memory = list(pool.map(fetch_range, ranges))
     out["base"]["parallel8_ranged_s"] = round(time.perf_counter() - t0, 3)
     into = Path(tempfile.mkdtemp(prefix="store-probe-", dir=lab_base_dir()))
     try:
+        os.sync()  # each arm that writes starts with no dirty pages of the drill's (or of the arm before)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda key: fetch_to_file(key, into), [key for key, _ in keys["base"]]))
@@ -114,10 +163,32 @@ def store_probe(s3, location) -> dict:
         writer_into = into / "restore-writer"
         writer_into.mkdir()
         base_keys = [key for key, _ in keys["base"]]
+        os.sync()
         out["base"]["restore_writer_s"] = round(_restore_writer_s(location, client, base_keys, writer_into), 3)
+        out["base"].update(_local_write_floor(ranges, in_memory, into))
     finally:
         shutil.rmtree(into, ignore_errors=True)
     return out
+
+
+def _machine_floor(samples: list[dict], med) -> dict:
+    """A restore's floor on this machine: the slower of the network (8 ranged GETs into memory) and the disk (the
+    same bytes written by the restore's writer from memory), per run; and the restore against it."""
+    if any(r["local_writer_s"] is None for r in samples):
+        return {}
+    for r in samples:
+        r["machine_floor_s"] = max(r["raw_base_parallel8_ranged_s"], r["local_writer_s"])
+    return {
+        "local_writer_s": med("local_writer_s"),
+        "local_gnu_tar_s": med("local_gnu_tar_s"),
+        "local_files": med("local_files"),
+        "machine_floor_s": med("machine_floor_s"),
+        # The goal's question asked of the floor: the restore's throughput over the machine's (<= 1).
+        "restore_base_throughput_vs_machine_floor": round(med("machine_floor_s") / med("restore_base_fetch_s"), 2),
+        "probe_restore_writer_vs_machine_floor": round(med("machine_floor_s") / med("probe_restore_writer_s"), 2),
+        # The disk's share of the floor: the ranged download into memory over the local write (< 1: the disk).
+        "raw_ranged_over_local_writer": round(med("raw_base_parallel8_ranged_s") / med("local_writer_s"), 2),
+    }
 
 
 def one_run(size_mb: int, archive_timeout: int, report_dir: Path, *, prefetch_during_base: bool = True) -> dict:
@@ -158,6 +229,9 @@ def one_run(size_mb: int, archive_timeout: int, report_dir: Path, *, prefetch_du
         "raw_base_parallel8_to_files_s": probe["base"]["parallel8_to_files_s"],
         "probe_restore_writer_s": probe["base"]["restore_writer_s"],
         "raw_base_parallel8_ranged_s": probe["base"]["parallel8_ranged_s"],
+        "local_writer_s": probe["base"]["local_writer_s"],
+        "local_gnu_tar_s": probe["base"]["local_gnu_tar_s"],
+        "local_files": probe["base"]["local_files"],
         "raw_wal_serial_s": probe["wals"]["serial_s"],
         "raw_wal_parallel8_s": probe["wals"]["parallel8_s"],
         "segments_replayed": restore["segments_replayed"],
@@ -228,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             "probe_restore_writer_throughput_vs_raw8": round(
                 med("raw_base_parallel8_s") / med("probe_restore_writer_s"), 2
             ),
+            **_machine_floor(samples, med),
             "restore_wal_phase_s": med("restore_wal_fetch_replay_s"),
             "raw_wal_parallel8_s": med("raw_wal_parallel8_s"),
             "segments_replayed_median": med("segments_replayed"),
@@ -266,6 +341,14 @@ def main(argv: list[str] | None = None) -> int:
             f"the restore's fetch again at the probe's moment {r['probe_restore_writer_s']} s "
             f"({r['probe_restore_writer_throughput_vs_raw8']}x)"
         )
+        if "machine_floor_s" in r:
+            print(
+                f"  with no network, the same bytes written from memory: restore's writer {r['local_writer_s']} s, "
+                f"GNU tar {r['local_gnu_tar_s']} s ({r['local_files']:.0f} files); the machine's floor (the slower of "
+                f"that and the ranged download) {r['machine_floor_s']} s: restore "
+                f"{r['restore_base_throughput_vs_machine_floor']}x of it in the RTO path, "
+                f"{r['probe_restore_writer_vs_machine_floor']}x at the probe's moment"
+            )
         print(
             f"  WAL phase {r['restore_wal_phase_s']} s ({r['segments_replayed_median']:.0f} segments) vs raw "
             f"download of the archived WAL {r['raw_wal_parallel8_s']} s with 8 threads"

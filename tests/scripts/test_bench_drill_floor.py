@@ -1,0 +1,91 @@
+"""bench.drill's local write floor: it writes exactly the backup's files (both arms), parts in order, and the
+machine's floor per run is the slower of the ranged download and the local write."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import tarfile
+from pathlib import Path
+
+from bench import drill
+
+BACKUP = "20261206T100000"
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _ranges(objects: dict[str, bytes], part: int) -> tuple[list[tuple[str, int, int]], list[bytes]]:
+    ranges, parts = [], []
+    for key, data in objects.items():
+        for lo in range(0, len(data), part):
+            ranges.append((key, lo, min(lo + part, len(data)) - 1))
+            parts.append(data[lo : lo + part])
+    return ranges, parts
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_both_arms_write_every_file_of_every_part_and_count_them(tmp_path):
+    prefix = f"pg/primary/base/{BACKUP}/"
+    objects = {  # listed out of order, as a listing may be: the floor writes them in barman-cloud's order
+        f"{prefix}data_0001.tar": _tar({"base/1/1260": b"b" * 70000}),
+        f"{prefix}data.tar": _tar({"base/1/1259": b"a" * 5000, "PG_VERSION": b"15\n"}),
+    }
+    ranges, parts = _ranges(objects, part=4096)
+    result = drill._local_write_floor(ranges, parts, tmp_path)
+    assert result["local_files"] == 3
+    assert result["local_writer_s"] > 0 and result["local_gnu_tar_s"] > 0
+    expected = {"PG_VERSION": b"15\n", "base/1/1259": b"a" * 5000, "base/1/1260": b"b" * 70000}
+    assert _files(tmp_path / "local-writer" / BACKUP) == expected
+    assert _files(tmp_path / "local-gnu-tar" / BACKUP) == expected
+
+
+def test_a_compressed_backup_has_no_local_floor(tmp_path):
+    ranges, parts = _ranges({f"pg/primary/base/{BACKUP}/data.tar.gz": b"\x1f\x8b" + b"x" * 100}, part=64)
+    assert drill._local_write_floor(ranges, parts, tmp_path) == {
+        "local_writer_s": None,
+        "local_gnu_tar_s": None,
+        "local_files": None,
+    }
+    assert list(tmp_path.iterdir()) == []
+
+
+def _sample(ranged: float, writer: float, restore: float) -> dict:
+    return {
+        "raw_base_parallel8_ranged_s": ranged,
+        "local_writer_s": writer,
+        "local_gnu_tar_s": writer * 1.5,
+        "local_files": 1000,
+        "restore_base_fetch_s": restore,
+        "probe_restore_writer_s": restore / 2,
+    }
+
+
+def _med(rows: list[dict]):
+    return lambda key: round(statistics.median(r[key] for r in rows), 3)
+
+
+def test_the_floor_is_the_slower_side_of_each_run_and_the_restore_is_measured_against_it():
+    rows = [_sample(0.5, 2.0, 4.0), _sample(0.5, 1.0, 4.0), _sample(3.0, 1.0, 4.0)]  # disk, disk, network
+    floor = drill._machine_floor(rows, _med(rows))
+    assert [r["machine_floor_s"] for r in rows] == [2.0, 1.0, 3.0]
+    assert floor["machine_floor_s"] == 2.0
+    assert floor["restore_base_throughput_vs_machine_floor"] == 0.5
+    assert floor["probe_restore_writer_vs_machine_floor"] == 1.0
+    assert floor["raw_ranged_over_local_writer"] == 0.5
+
+
+def test_without_a_local_floor_in_every_run_nothing_is_derived():
+    rows = [_sample(0.5, 2.0, 4.0), {**_sample(0.5, 2.0, 4.0), "local_writer_s": None}]
+    assert drill._machine_floor(rows, _med(rows)) == {}
