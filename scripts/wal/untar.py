@@ -11,12 +11,14 @@ long-name headers. Anything else (devices, FIFOs, sparse files) is refused, and 
 member whose path is absolute, contains ``..``, or leads through a symbolic link from the archive:
 directories are opened one component at a time with ``O_NOFOLLOW`` from PGDATA's own descriptor,
 so no path in the archive can write outside PGDATA, even when this runs as root. Files get the
-archive's mode and modification time and belong to the PostgreSQL OS user, as ``tar`` running as
-that user leaves them.
+archive's permission bits (never setuid, setgid or sticky) and modification time and belong to the
+PostgreSQL OS user, as ``tar`` running as that user leaves them. A header claiming more than
+:data:`MAX_EXTENDED_HEADER` bytes, or a PAX size or time that is not a number, is refused.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tarfile
 from dataclasses import dataclass, field
@@ -30,6 +32,12 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Measured: one 16 MiB write() is ~10x slower than sixteen of 1 MiB on a fresh page cache (2-vCPU build machine).
 _WRITE_SIZE = 1024 * 1024
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+#: A PAX or GNU long-name header is held in memory: barman-cloud's are a few hundred bytes (a path, a size, a
+#: time), so one that claims more is damaged or crafted, and refused before it is read.
+MAX_EXTENDED_HEADER = 1024 * 1024
+#: The permission bits a member keeps: a PGDATA holds no setuid, setgid or sticky entry, and one from the archive
+#: would be a program that runs as the PostgreSQL user.
+_MODE_BITS = 0o777
 
 
 class TarFormatError(ExternalError):
@@ -93,10 +101,18 @@ class TarWriter:
                     self._header(header)
 
     def close(self) -> None:
-        """Check that the stream ended between members, then set the directories' times and close them."""
+        """Check that the stream ended with its end-of-archive blocks, then set the directories' times and close them.
+
+        Stricter than GNU tar, which accepts a stream that stops between two members: Python's ``tarfile`` (which
+        barman-cloud writes with) always ends a tar with zero blocks, so a stream without them was cut short.
+        """
         try:
             if self._left or self._collect is not None or (self._buffer and not self._ended):
                 raise TarFormatError(f"the tar stream for {self.dest} ended inside a member (a truncated object?)")
+            if not self._ended:  # cut between two members: every tar barman-cloud writes ends with zero blocks
+                raise TarFormatError(
+                    f"the tar stream for {self.dest} ended without its end-of-archive blocks (a truncated object?)"
+                )
             for parts, mtime in reversed(self._dir_times):
                 os.utime(parts[-1], (mtime, mtime), dir_fd=self._dir(parts[:-1]), follow_symlinks=False)
         finally:
@@ -122,16 +138,21 @@ class TarWriter:
             raise TarFormatError(f"a damaged tar header in the stream for {self.dest}: {exc}") from None
         kind = info.type
         if kind in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            if info.size > MAX_EXTENDED_HEADER:
+                raise TarFormatError(
+                    f"an extended header of {info.size} bytes in the tar stream for {self.dest}: at most "
+                    f"{MAX_EXTENDED_HEADER} (barman-cloud's are a few hundred)"
+                )
             self._collect = bytearray()
             self._member = _Member("", kind, info.size, 0, 0, "")
             self._start_data(info.size)
             return
         name = self._pax.pop("path", None) or self._long.pop(tarfile.GNUTYPE_LONGNAME, None) or info.name
         linkname = self._pax.pop("linkpath", None) or self._long.pop(tarfile.GNUTYPE_LONGLINK, None) or info.linkname
-        size = int(self._pax.pop("size", info.size))
-        mtime = float(self._pax.pop("mtime", info.mtime))
+        size = int(self._pax_number("size", info.size))
+        mtime = self._pax_number("mtime", info.mtime)
         self._pax.clear()
-        member = _Member(name, kind, size, info.mode & 0o7777, mtime, linkname)
+        member = _Member(name, kind, size, info.mode & _MODE_BITS, mtime, linkname)
         self._member = member
         parts = _safe_parts(name, self.dest)
         if not parts and kind != tarfile.DIRTYPE:
@@ -158,6 +179,19 @@ class TarWriter:
                 f"{name!r} in the tar stream for {self.dest} is of tar type {kind.decode()!r}: only files, directories "
                 "and links belong in a PGDATA backup"
             )
+
+    def _pax_number(self, key: str, default: float) -> float:
+        """A PAX record's number (``size``: a whole number of bytes; ``mtime``: seconds), else the header's."""
+        raw = self._pax.pop(key, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw) if key == "size" else float(raw)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or (key == "size" and value < 0):
+            raise TarFormatError(f"a damaged PAX header in the tar stream for {self.dest}: {key}={raw!r}")
+        return value
 
     def _start_data(self, size: int) -> None:
         self._left = size

@@ -167,6 +167,29 @@ def test_a_stream_cut_inside_a_file_fails_at_close(tmp_path):
         writer.close()
 
 
+def _end_of_members(data: bytes) -> int:
+    """Where the end-of-archive blocks start in a tarfile-written archive (after the last member's padding)."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        last = tar.getmembers()[-1]
+    return last.offset_data + -(-last.size // 512) * 512
+
+
+@pytest.mark.parametrize("cut", ["between-members", "empty-object"])
+def test_a_stream_cut_between_two_members_fails_at_close(tmp_path, cut):
+    """GNU tar extracts such a stream without a word; every tar barman-cloud writes ends with zero blocks."""
+    data = _archive(_source_tree(tmp_path / "src"), tarfile.PAX_FORMAT)
+    data = data[: _end_of_members(data)] if cut == "between-members" else b""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    writer = TarWriter(dest)
+    writer.feed(data)
+    with pytest.raises(TarFormatError) as caught:
+        writer.close()
+    assert str(caught.value) == (
+        f"the tar stream for {dest} ended without its end-of-archive blocks (a truncated object?)"
+    )
+
+
 def test_a_damaged_header_is_refused(tmp_path):
     data = bytearray(_archive(_source_tree(tmp_path / "src"), tarfile.PAX_FORMAT))
     data[10] ^= 0xFF  # the first header's name: its checksum no longer matches
@@ -189,6 +212,79 @@ def test_a_damaged_pax_record_is_refused(tmp_path):
     dest.mkdir()
     with pytest.raises(TarFormatError, match=r"a damaged PAX header in the tar stream for "):
         _feed(dest, data, 100)
+
+
+def _pax_file(name: str, data: bytes, **records: str) -> bytes:
+    """A tar of one file whose PAX header carries ``records`` (crafted: tarfile would write the true values)."""
+    pax = b"".join(_pax_record(key, value) for key, value in records.items())
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, len(pax)
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return (
+        header.tobuf(tarfile.USTAR_FORMAT) + pax.ljust(-(-len(pax) // 512) * 512, b"\0")
+        + info.tobuf(tarfile.USTAR_FORMAT) + data.ljust(-(-len(data) // 512) * 512, b"\0") + bytes(1024)
+    )  # fmt: skip
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n".encode()
+    length = len(body) + len(str(len(body)))
+    length = len(body) + len(str(length))
+    return str(length).encode() + body
+
+
+@pytest.mark.parametrize(
+    ("records", "shown"),
+    [({"size": "12x"}, "size='12x'"), ({"size": "-5"}, "size='-5'"), ({"mtime": "nan"}, "mtime='nan'")],
+    ids=["size-not-a-number", "size-negative", "mtime-nan"],
+)
+def test_a_pax_size_or_time_that_is_no_number_is_refused_naming_it(tmp_path, records, shown):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(TarFormatError) as caught:
+        _feed(dest, _pax_file("base/1/1259", b"data", **records), 512)
+    assert str(caught.value) == f"a damaged PAX header in the tar stream for {dest}: {shown}"
+    assert list(dest.iterdir()) == []
+
+
+def test_true_pax_numbers_are_taken_over_the_headers(tmp_path):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    _feed(dest, _pax_file("base/1/1259", b"data", mtime="1600000000.5", size="4"), 100)
+    assert (dest / "base/1/1259").read_bytes() == b"data"
+    assert (dest / "base/1/1259").stat().st_mtime == 1600000000.5
+
+
+def test_an_extended_header_claiming_more_than_a_mib_is_refused_before_it_is_read(tmp_path):
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, 2 * 1024**3  # a crafted 2 GiB "header": never held in memory
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    writer = TarWriter(dest)
+    with pytest.raises(TarFormatError) as caught:
+        writer.feed(header.tobuf(tarfile.USTAR_FORMAT))
+    writer.abort()
+    assert str(caught.value) == (
+        f"an extended header of {2 * 1024**3} bytes in the tar stream for {dest}: at most 1048576 "
+        "(barman-cloud's are a few hundred)"
+    )
+
+
+def test_setuid_setgid_and_sticky_bits_from_the_archive_are_dropped(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        directory = tarfile.TarInfo("pg_tblspc")
+        directory.type, directory.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(directory)
+        program = tarfile.TarInfo("pg_tblspc/run-me")
+        program.size, program.mode = 4, 0o6755
+        tar.addfile(program, io.BytesIO(b"#!/b"))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    _feed(dest, buf.getvalue(), 512)
+    assert stat.S_IMODE((dest / "pg_tblspc/run-me").stat().st_mode) == 0o755
+    assert stat.S_IMODE((dest / "pg_tblspc").stat().st_mode) == 0o777
 
 
 @pytest.fixture
