@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -68,8 +69,9 @@ def _local_write_floor(ranges: list[tuple[str, int, int]], parts: list[bytes], i
     decompresses it in ``tar``)."""
     objects: dict[str, list[bytes]] = {}
     for (key, _, _), data in zip(ranges, parts, strict=True):
-        objects.setdefault(key, []).append(data)
-    if not all(key.endswith(".tar") for key in objects):
+        if re.fullmatch(r"data(_\d{4})?\.tar.*", key.rsplit("/", 1)[-1]):  # not backup.info
+            objects.setdefault(key, []).append(data)
+    if not objects or not all(key.endswith(".tar") for key in objects):
         return {"local_writer_s": None, "local_gnu_tar_s": None, "local_files": None}
     tars = sorted(objects, key=lambda key: (key.split("/base/", 1)[1].split("/", 1)[0], len(key), key))
     writer_root, tar_root = into / "local-writer", into / "local-gnu-tar"

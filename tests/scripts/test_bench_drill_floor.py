@@ -41,6 +41,7 @@ def test_both_arms_write_every_file_of_every_part_and_count_them(tmp_path):
     objects = {  # listed out of order, as a listing may be: the floor writes them in barman-cloud's order
         f"{prefix}data_0001.tar": _tar({"base/1/1260": b"b" * 70000}),
         f"{prefix}data.tar": _tar({"base/1/1259": b"a" * 5000, "PG_VERSION": b"15\n"}),
+        f"{prefix}backup.info": b"status=DONE\n",  # downloaded with the base, written by neither arm
     }
     ranges, parts = _ranges(objects, part=4096)
     result = drill._local_write_floor(ranges, parts, tmp_path)
