@@ -17,6 +17,9 @@ BENCHMARKS: list[str] = [
 ]
 
 if __name__ == "__main__":
+    from scripts.processes import unwind_on_sigterm
+
+    unwind_on_sigterm()  # SIGTERM stops the run like Ctrl-C, with every lab process it started
     status = 0
     for name in BENCHMARKS:
         print(f"== bench.{name}", flush=True)

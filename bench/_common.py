@@ -16,11 +16,21 @@ import platform
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from scripts.processes import unwind_on_sigterm
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def run_main(main: Callable[[list[str]], int]) -> NoReturn:
+    """A benchmark as a command (``python -m bench.<name>``): SIGTERM stops it like Ctrl-C, with every lab process
+    it started."""
+    unwind_on_sigterm()
+    sys.exit(main(sys.argv[1:]))
 
 
 def positive_int(text: str) -> int:

@@ -32,13 +32,12 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench._common import positive_int, summarize, write_result
+from bench._common import positive_int, run_main, summarize, write_result
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.pg.osuser import lab_base_dir, pg_os_user
 from scripts.report import Report
@@ -360,4 +359,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

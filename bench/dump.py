@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench._common import positive_int, summarize, write_result
+from bench._common import positive_int, run_main, summarize, write_result
 from scripts.cli import main as cli
 from scripts.drill.data import load_filler
 from scripts.lab.postgres import PgCluster
@@ -130,4 +130,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(__import__("sys").argv[1:]))
+    run_main(main)

@@ -45,7 +45,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from bench._common import positive_int, summarize, write_result
+from bench._common import positive_int, run_main, summarize, write_result
 from contract.jvm import LATE_C2_OPTIONS
 from scripts.lab import keycloak as kc
 from scripts.lab import keycloak_dist as kcd
@@ -298,6 +298,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.exit(main(sys.argv[1:]))
+    run_main(main)

@@ -24,14 +24,13 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from bench._common import positive_int, summarize, write_result
+from bench._common import positive_int, run_main, summarize, write_result
 from scripts.aws.client import Aws
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
 from scripts.pg.osuser import make_workspace, remove_tree
@@ -215,4 +214,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

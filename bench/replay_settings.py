@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench._common import positive_int, summarize, write_result
+from bench._common import positive_int, run_main, summarize, write_result
 from scripts.drill.data import generate_wal, load_filler
 from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
@@ -218,4 +218,4 @@ def _summary(samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -47,12 +47,11 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import positive_int, summarize, write_result
+from bench._common import positive_int, run_main, summarize, write_result
 from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
 from scripts.pg.bindir import find_pg_bindir
@@ -632,4 +631,4 @@ def _version(argv: list[str]) -> str | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench._common import positive_int, write_result
+from bench._common import positive_int, run_main, write_result
 from scripts.drill import base as drill
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.report import Report
@@ -125,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TextIO
 
 from scripts import __version__
 from scripts.errors import DrError, ExitCode, InputError, interrupted
+from scripts.processes import unwind_on_sigterm
 from scripts.report import Report
 
 #: Top-level commands: (module that defines register/run).
@@ -178,11 +178,6 @@ def _command_name(args: argparse.Namespace) -> str:
     return name
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    # Unwind through the same cleanup path as Ctrl-C: every started process is stopped.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
@@ -192,8 +187,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     except SystemExit as exc:  # --help, --version, usage errors
         return int(exc.code or 0)
 
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    unwind_on_sigterm()  # the same cleanup path as Ctrl-C: every started process is stopped
 
     report = Report(_command_name(args))
     exit_code: int

@@ -3,9 +3,9 @@
 A :class:`Supervisor` is a context manager. Everything started through it (or
 registered with :meth:`Supervisor.add_cleanup`) is stopped in reverse order
 when the block exits: normally, on an exception, on Ctrl-C, or on SIGTERM
-(``scripts.cli`` turns SIGTERM into KeyboardInterrupt). Each child runs in its
-own process group, so wrappers such as ``kc.sh`` that fork a JVM are stopped
-together with their children.
+(:func:`unwind_on_sigterm`, which the CLI and the benchmarks install, turns SIGTERM into
+KeyboardInterrupt). Each child runs in its own process group, so wrappers such as ``kc.sh``
+that fork a JVM are stopped together with their children.
 """
 
 from __future__ import annotations
@@ -87,6 +87,18 @@ class ManagedProcess:
         if self.running():
             _signal_group(self.popen.pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def unwind_on_sigterm() -> None:
+    """SIGTERM (a CI job cancelled, ``kill``, a drained node) unwinds like Ctrl-C, so every :class:`Supervisor` block
+    stops what it started instead of leaving PostgreSQL, Keycloak or the S3 stand-in running. A handler someone
+    else installed is left alone."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _signal_group(pid: int, sig: int) -> None:
