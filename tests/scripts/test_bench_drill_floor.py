@@ -36,7 +36,15 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_both_arms_write_every_file_of_every_part_and_count_them(tmp_path):
+def test_both_arms_write_every_file_of_every_part_and_count_them(tmp_path, monkeypatch):
+    removed: dict[str, dict[str, bytes]] = {}
+    real_fresh = drill._fresh
+
+    def fresh(directory: Path) -> None:  # what each arm wrote, read before the next arm's turn removes it
+        removed[directory.name] = _files(directory / BACKUP)
+        real_fresh(directory)
+
+    monkeypatch.setattr(drill, "_fresh", fresh)
     prefix = f"pg/primary/base/{BACKUP}/"
     objects = {  # listed out of order, as a listing may be: the floor writes them in barman-cloud's order
         f"{prefix}data_0001.tar": _tar({"base/1/1260": b"b" * 70000}),
@@ -48,7 +56,8 @@ def test_both_arms_write_every_file_of_every_part_and_count_them(tmp_path):
     assert result["local_files"] == 3
     assert result["local_writer_s"] > 0 and result["local_gnu_tar_s"] > 0
     expected = {"PG_VERSION": b"15\n", "base/1/1259": b"a" * 5000, "base/1/1260": b"b" * 70000}
-    assert _files(tmp_path / "local-writer" / BACKUP) == expected
+    assert removed == {"local-writer": expected}  # removed (and flushed) before GNU tar's turn
+    assert list((tmp_path / "local-writer").iterdir()) == []
     assert _files(tmp_path / "local-gnu-tar" / BACKUP) == expected
 
 
