@@ -91,14 +91,16 @@ def part_problems(tars: list[TarObject]) -> list[str]:
     complete tar of different files. A hole is a lost object (a lifecycle rule, a replication gap, a hand's
     delete): every other part still extracts, and the missing files would only show when PostgreSQL reads
     them. Two objects for one part (``data_0001.tar`` and ``data_0001.tar.gz``) cannot both be the backup's.
-    The loss of the *last* part leaves no hole: :func:`missing_last_files` finds it after extraction.
+    The loss of the *last* part leaves no hole: :func:`check_restored` finds it after extraction.
     """
     if not tars:
         return []
     numbers = [tar.part for tar in tars]
     missing = [part_name(n, tars[0]) for n in range(max(numbers) + 1) if n not in numbers]
     twice = sorted({n for n in numbers if numbers.count(n) > 1})
-    problems = [f"{name} is missing" for name in missing]
+    problems = [f"{name} is missing" for name in missing[:5]]
+    if len(missing) > 5:
+        problems.append(f"{len(missing) - 5} more parts up to {missing[-1]} are missing")
     problems += [
         f"part {n} is stored twice ({', '.join(t.key.rsplit('/', 1)[-1] for t in tars if t.part == n)})" for n in twice
     ]
@@ -111,10 +113,16 @@ def check_whole(location: ArchiveLocation, backup_id: str, tars: list[TarObject]
     if problems:
         raise RefusedError(
             f"backup {backup_id} cannot be restored from {location.display()}: {'; '.join(problems)} "
-            f"(found {', '.join(tar.key.rsplit('/', 1)[-1] for tar in tars)})",
+            f"(found {_names(tars)})",
             hint="restore another backup with --backup-id, or put the object back from a replica or a versioned "
             "bucket; nothing was changed",
         )
+
+
+def _names(tars: list[TarObject]) -> str:
+    """The objects' names; a long list as its count, first three and last."""
+    names = [tar.key.rsplit("/", 1)[-1] for tar in tars]
+    return ", ".join(names) if len(names) <= 6 else f"{len(names)} objects: {', '.join(names[:3])}, ..., {names[-1]}"
 
 
 #: What barman-cloud-backup writes into the last part of every backup (pg_control after the data files, then the

@@ -46,6 +46,24 @@ def test_a_hole_in_the_numbering_names_each_missing_part_with_the_backups_extens
     assert base_fetch.part_problems(tars) == ["data_0002.tar.gz is missing", "data_0003.tar.gz is missing"]
 
 
+def test_a_long_hole_names_the_first_five_and_counts_the_rest():
+    tars = _tars("data.tar", "data_0009.tar")
+    assert base_fetch.part_problems(tars) == [
+        *(f"data_{n:04d}.tar is missing" for n in range(1, 6)),
+        "3 more parts up to data_0008.tar are missing",
+    ]
+
+
+def test_a_refusal_for_a_backup_of_many_parts_names_its_count_first_three_and_last():
+    tars = _tars("data.tar", *(f"data_{n:04d}.tar" for n in range(1, 40) if n != 7))
+    with pytest.raises(RefusedError) as caught:
+        base_fetch.check_whole(LOCATION, "20261206T100000", tars)
+    assert str(caught.value) == (
+        "backup 20261206T100000 cannot be restored from s3://archive/pg/primary: data_0007.tar is missing "
+        "(found 39 objects: data.tar, data_0001.tar, data_0002.tar, ..., data_0039.tar)"
+    )
+
+
 def test_a_lost_first_part_is_a_hole_too():
     tars = _tars("data_0001.tar", "data_0002.tar")
     assert base_fetch.part_problems(tars) == ["data.tar is missing"]
