@@ -33,6 +33,17 @@ def run_main(main: Callable[[list[str]], int]) -> NoReturn:
     sys.exit(main(sys.argv[1:]))
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of process ``pid`` and its waited-for children (from /proc), or of this process
+    (all its threads) and its children when ``pid`` is None."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system + times.children_user + times.children_system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def positive_int(text: str) -> int:
     """argparse type for counts (runs, rounds): a whole number of at least 1, else a clear error."""
     try:

@@ -30,6 +30,7 @@ Usage: python -m bench.drill [--sizes 100,1024] [--runs 3] [--archive-timeout 10
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -37,10 +38,11 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench._common import positive_int, run_main, summarize, write_result
+from bench._common import cpu_seconds, positive_int, run_main, summarize, write_result
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.pg.osuser import lab_base_dir, pg_os_user
 from scripts.report import Report
@@ -61,6 +63,19 @@ def _restore_writer_s(location, client, base_keys: list[str], into: Path) -> flo
         user.chown(pgdata)
         base_fetch.extract(location, base_fetch.backup_tars(location, backup_id, client), pgdata, user, client=client)
     return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _arm(into: dict, name: str, store_pid: int) -> Iterator[None]:
+    """Time an arm into ``into[name + "_s"]``, with the CPU seconds this process and the store used meanwhile: on two
+    vCPUs shared with the store, (ours + the store's) / wall near 2 means both CPUs were busy (on S3, the store's
+    CPU is not the restoring machine's)."""
+    t0, ours, store = time.perf_counter(), cpu_seconds(), cpu_seconds(store_pid)
+    yield
+    wall = time.perf_counter() - t0
+    into[f"{name}_s"] = round(wall, 3)
+    ours, store = cpu_seconds() - ours, cpu_seconds(store_pid) - store
+    into[f"{name}_cpu"] = {"ours_s": round(ours, 3), "store_s": round(store, 3)}
 
 
 def _fresh(directory: Path) -> None:
@@ -162,10 +177,9 @@ def store_probe(s3, location) -> dict:
         key, lo, hi = item
         return client.get_object(Bucket=location.bucket, Key=key, Range=f"bytes={lo}-{hi}")["Body"].read()
 
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
+    store_pid = s3.process.popen.pid
+    with _arm(out["base"], "parallel8_ranged", store_pid), ThreadPoolExecutor(8) as pool:
         in_memory = list(pool.map(fetch_range, ranges))
-    out["base"]["parallel8_ranged_s"] = round(time.perf_counter() - t0, 3)
     into = Path(tempfile.mkdtemp(prefix="store-probe-", dir=lab_base_dir()))
     try:
         os.sync()  # each arm that writes starts with no dirty pages of the drill's (or of the arm before)
@@ -181,7 +195,8 @@ def store_probe(s3, location) -> dict:
         # Again, into the page cache the first run's files held: this machine (a VM whose idle memory goes back to
         # its host) pays ~1 s per GiB of memory first touched, which a download into reused buffers never does.
         _fresh(writer_into)
-        out["base"]["restore_writer_warm_s"] = round(_restore_writer_s(location, client, base_keys, writer_into), 3)
+        with _arm(out["base"], "restore_writer_warm", store_pid):
+            _restore_writer_s(location, client, base_keys, writer_into)
         _fresh(writer_into)
         out["base"].update(_local_write_floor(ranges, in_memory, into))
     finally:
@@ -207,6 +222,12 @@ def _machine_floor(samples: list[dict], med) -> dict:
         # The disk's share of the floor: the ranged download into memory over the local write (< 1: the disk).
         "raw_ranged_over_local_writer": round(med("raw_base_parallel8_ranged_s") / med("local_writer_s"), 2),
     }
+
+
+def _cpus_busy(base: dict, arm: str) -> float:
+    """How many CPUs the arm kept busy on average: (this process's + the store's CPU seconds) / wall seconds."""
+    cpu = base[f"{arm}_cpu"]
+    return round((cpu["ours_s"] + cpu["store_s"]) / base[f"{arm}_s"], 2)
 
 
 def one_run(size_mb: int, archive_timeout: int, report_dir: Path, *, prefetch_during_base: bool = True) -> dict:
@@ -247,6 +268,9 @@ def one_run(size_mb: int, archive_timeout: int, report_dir: Path, *, prefetch_du
         "raw_base_parallel8_to_files_s": probe["base"]["parallel8_to_files_s"],
         "probe_restore_writer_s": probe["base"]["restore_writer_s"],
         "probe_restore_writer_warm_s": probe["base"]["restore_writer_warm_s"],
+        "cpus_busy_ranged": _cpus_busy(probe["base"], "parallel8_ranged"),
+        "cpus_busy_restore_warm": _cpus_busy(probe["base"], "restore_writer_warm"),
+        "store_cpu_restore_warm_s": probe["base"]["restore_writer_warm_cpu"]["store_s"],
         "raw_base_parallel8_ranged_s": probe["base"]["parallel8_ranged_s"],
         "local_writer_s": probe["base"]["local_writer_s"],
         "local_gnu_tar_s": probe["base"]["local_gnu_tar_s"],
@@ -328,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
                 med("raw_base_parallel8_ranged_s") / med("probe_restore_writer_warm_s"), 2
             ),
             "first_touch_cost_s": round(med("probe_restore_writer_s") - med("probe_restore_writer_warm_s"), 3),
+            # CPUs kept busy (of 2) by this process and the store together: the store is on the restoring machine here.
+            "cpus_busy_ranged": med("cpus_busy_ranged"),
+            "cpus_busy_restore_warm": med("cpus_busy_restore_warm"),
+            "store_cpu_restore_warm_s": med("store_cpu_restore_warm_s"),
             **_machine_floor(samples, med),
             "restore_wal_phase_s": med("restore_wal_fetch_replay_s"),
             "raw_wal_parallel8_s": med("raw_wal_parallel8_s"),
@@ -370,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  the restore's fetch again into page cache just freed (memory already touched): "
             f"{r['probe_restore_writer_warm_s']} s, {r['probe_restore_writer_warm_throughput_vs_raw8_ranged']}x the "
-            f"ranged download's throughput; first-touched memory cost {r['first_touch_cost_s']} s"
+            f"ranged download's throughput; first-touched memory cost {r['first_touch_cost_s']} s; CPUs busy (this "
+            f"process and the store, of 2): {r['cpus_busy_restore_warm']} (the store {r['store_cpu_restore_warm_s']} "
+            f"CPU-s), the ranged download {r['cpus_busy_ranged']}"
         )
         if "machine_floor_s" in r:
             print(

@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import positive_int, run_main, summarize, write_result
+from bench._common import cpu_seconds, positive_int, run_main, summarize, write_result
 from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
 from scripts.pg.bindir import find_pg_bindir
@@ -521,12 +521,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench] arm B skipped: {src['pgbackrest_unavailable']}", flush=True)
             for run in range(args.runs):
                 for arm in samples:
-                    cpu0 = _cpu_seconds(src["store_pid"])
+                    cpu0 = cpu_seconds(src["store_pid"])
                     sample = run_arm(arm, src, workspace, socket_dir, args)
                     if sample is None:
                         continue
                     # The lab's S3 store runs on the same 2 vCPUs as the replay: what it costs here.
-                    sample["store_cpu_s"] = _cpu_seconds(src["store_pid"]) - cpu0
+                    sample["store_cpu_s"] = cpu_seconds(src["store_pid"]) - cpu0
                     samples[arm].append(sample)
                     print(
                         f"[bench] run {run + 1} {arm}: base {sample['base_s']:.2f} s, WAL phase "
@@ -615,13 +615,6 @@ def _ratios(results: dict[str, Any]) -> dict[str, Any]:
     if "D_barman_parallel" in results:
         ratios["wal_phase_A_over_D"] = round(a / results["D_barman_parallel"]["wal_phase"]["median_s"], 3)
     return ratios
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (and its waited-for children) from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _version(argv: list[str]) -> str | None:
