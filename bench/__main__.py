@@ -8,6 +8,7 @@ BENCHMARKS: list[str] = [
     "program_build",
     "rds_restore_wait",
     "restore_wal",
+    "base_fetch",
     "replay_settings",
     "archive_wal",
     "keycloak_start",
