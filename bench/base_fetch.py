@@ -13,9 +13,9 @@ every arm once, in an order that rotates from round to round:
   into an empty PGDATA owned by the PostgreSQL user;
 * ``barman`` (with ``--barman``): ``barman-cloud-restore``, the tool this replaced.
 
-Every arm writes into a directory of its own, after ``sync``; nothing is deleted until the end (on this
-machine, memory freed by deleting files goes back to the VM's host and costs ~1 s per GiB to touch again,
-and a file system mounted with ``discard`` makes deletions slow the creations that follow). Per round, the
+Every arm writes into a directory of its own, after ``sync``; nothing is deleted until the end, so every
+writing arm gets page cache no other arm just freed, as a restore on a fresh host does (on this VM, memory
+touched for the first time costs about 1 s per GiB; memory just freed by a deletion does not). Per round, the
 paired ratios: the restore's throughput over the ranged download's (the goal: >= 0.8) and over the slower
 of the two floors. The store is on this machine: CPU seconds of this process and of the store per arm say
 how many of the two vCPUs an arm kept busy.
