@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from bench import base_fetch as bench
 from scripts.pg.osuser import pg_os_user
 from scripts.wal.base_fetch import TarObject
+from tests.scripts.tars import tar_of
 
 
 def _round(ranged: float, local: float, restore: float, *, barman: float | None = None) -> dict:
@@ -48,19 +47,9 @@ def test_the_arm_order_rotates_from_round_to_round(monkeypatch, tmp_path):
     assert seen == ["ranged", "local", "restore", "local", "restore", "ranged", "restore", "ranged", "local"]
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 def test_the_local_arm_writes_each_part_as_a_tar_of_its_own(tmp_path, monkeypatch):
     monkeypatch.setattr(bench.base_fetch, "DEFAULT_PART_SIZE", 4096)  # several ranges per part
-    objects = {"pg/p/base/B/data.tar": _tar({"a": b"1" * 5000}), "pg/p/base/B/data_0001.tar": _tar({"b": b"2" * 9})}
+    objects = {"pg/p/base/B/data.tar": tar_of({"a": b"1" * 5000}), "pg/p/base/B/data_0001.tar": tar_of({"b": b"2" * 9})}
     tars = [TarObject(key, len(data), None, n) for n, (key, data) in enumerate(objects.items())]
     parts = [data[lo : hi + 1] for key, data in objects.items() for k, lo, hi in bench._ranges(tars) if k == key]
     user = pg_os_user()
