@@ -55,6 +55,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type for counts that may be zero (tables): a whole number of at least 0, else a clear error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of at least 0")
+    return value
+
+
+def sizes_mib(text: str) -> list[int]:
+    """argparse type for ``--sizes``: comma-separated whole numbers of MiB, each at least 1, else a clear error."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated whole numbers of MiB, each at least 1")
+    return values
+
+
 def summarize(samples: list[float]) -> dict[str, float | int]:
     """Median, min, max and count of a list of seconds (rounded to ms)."""
     if not samples:

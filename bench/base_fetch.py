@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench._common import cpu_seconds, positive_int, run_main, write_result
+from bench._common import cpu_seconds, non_negative_int, positive_int, run_main, sizes_mib, write_result
 from scripts.drill.data import load_filler
 from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
@@ -171,12 +171,16 @@ def summarize_rounds(rounds: list[dict[str, dict[str, float]]], size_bytes: int)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.base_fetch", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1024", help="MiB of rows per source (default 100,1024)")
+    parser.add_argument(
+        "--sizes", type=sizes_mib, default=[100, 1024], help="MiB of rows per source (default 100,1024)"
+    )
     parser.add_argument("--rounds", type=positive_int, default=5, help="rounds, every arm once each (default 5)")
-    parser.add_argument("--tables", type=int, default=250, help="small tables with an index each (default 250)")
+    parser.add_argument(
+        "--tables", type=non_negative_int, default=250, help="small tables with an index each (default 250)"
+    )
     parser.add_argument("--barman", action="store_true", help="also time barman-cloud-restore (slow at 1 GiB)")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = args.sizes
     arms = (*ARMS, "barman") if args.barman else ARMS
     results: dict[str, Any] = {}
     for size in sizes:

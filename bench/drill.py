@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench._common import cpu_seconds, positive_int, run_main, summarize, write_result
+from bench._common import cpu_seconds, positive_int, run_main, sizes_mib, summarize, write_result
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.pg.osuser import lab_base_dir, pg_os_user
 from scripts.report import Report
@@ -283,7 +283,9 @@ def one_run(size_mb: int, archive_timeout: int, report_dir: Path, *, prefetch_du
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.drill", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1024", help="MiB of data (and of WAL) per size (default 100,1024)")
+    parser.add_argument(
+        "--sizes", type=sizes_mib, default=[100, 1024], help="MiB of data (and of WAL) per size (default 100,1024)"
+    )
     parser.add_argument("--runs", type=positive_int, default=3, help="runs per size (default 3)")
     parser.add_argument("--archive-timeout", type=positive_int, default=10, help="archive_timeout in s (default 10)")
     parser.add_argument("--report-dir", type=Path, default=Path("reports/bench-drill"))
@@ -294,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         help="start the restore's WAL prefetch during the base download (restore wal's default) or after it",
     )
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = args.sizes
 
     runs: dict[int, list[dict]] = {size: [] for size in sizes}
     for round_ in range(args.runs):

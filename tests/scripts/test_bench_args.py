@@ -38,3 +38,26 @@ def test_a_token_probe_shorter_than_its_warmup_and_one_window_is_refused_before_
         keycloak_start.main(["--load-seconds", "19"])
     assert exc.value.code == 2
     assert "invalid --load-seconds 19: at least 20" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["drill", "base_fetch"])
+@pytest.mark.parametrize("value", ["", "100,x", "0,1024", "-5"])
+def test_sizes_that_are_not_whole_mib_of_at_least_one_are_refused_before_anything_runs(module, value, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(f"bench.{module}").main(["--sizes", value])
+    assert exc.value.code == 2
+    assert (
+        f"argument --sizes: {value!r}: comma-separated whole numbers of MiB, each at least 1" in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_a_negative_table_count_is_refused_before_anything_runs(value, capsys):
+    from bench import base_fetch
+
+    with pytest.raises(SystemExit) as exc:
+        base_fetch.main(["--tables", value])
+    assert exc.value.code == 2
+    assert f"argument --tables: {value!r}: a whole number of at least 0" in capsys.readouterr().err
