@@ -10,13 +10,15 @@ git commit, machine, Python and tool versions, and the parameters used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -42,6 +44,19 @@ def cpu_seconds(pid: int | None = None) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def timed_with_cpu(store_pid: int | None) -> Iterator[dict[str, float]]:
+    """Time the block: ``{"s": wall seconds, "cpu_ours_s": this process's CPU seconds, "cpu_store_s": process
+    ``store_pid``'s}``, filled in when the block ends. On two vCPUs shared with the lab's store, (ours + the
+    store's) / wall near 2 means both CPUs were busy (on S3 the store's CPU is not the restoring machine's)."""
+    measured: dict[str, float] = {}
+    t0, ours, store = time.perf_counter(), cpu_seconds(), cpu_seconds(store_pid)
+    yield measured
+    measured["s"] = round(time.perf_counter() - t0, 3)
+    measured["cpu_ours_s"] = round(cpu_seconds() - ours, 3)
+    measured["cpu_store_s"] = round(cpu_seconds(store_pid) - store, 3)
 
 
 def positive_int(text: str) -> int:

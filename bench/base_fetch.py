@@ -28,17 +28,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench._common import cpu_seconds, non_negative_int, positive_int, run_main, sizes_mib, write_result
+from bench._common import non_negative_int, positive_int, run_main, sizes_mib, timed_with_cpu, write_result
 from scripts.drill.data import load_filler
 from scripts.lab.postgres import PgCluster
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
-from scripts.pg.osuser import make_user_dir, make_workspace, pg_os_user, remove_tree
+from scripts.pg.osuser import OsUser, make_user_dir, make_workspace, pg_os_user, remove_tree
 from scripts.pg.tools import ensure_pgtools
 from scripts.processes import Supervisor
 from scripts.wal import archive, base_fetch
@@ -96,15 +95,32 @@ def _download(src: dict[str, Any]) -> list[bytes]:
         return list(pool.map(get, _ranges(src["tars"])))
 
 
-def _write_local(src: dict[str, Any], parts: list[bytes], dest: Path) -> None:
-    user, ranges, at = src["user"], _ranges(src["tars"]), 0
-    for tar in src["tars"]:  # its parts in order, each a tar of its own
-        writer = TarWriter(dest, user.uid, user.gid)
-        while at < len(ranges) and ranges[at][0] == tar.key:
-            writer.feed(parts[at])
-            at += 1
+def write_from_memory(tars: list[base_fetch.TarObject], data: dict[str, list[bytes]], dest: Path,
+                      user: OsUser | None = None) -> int:  # fmt: skip
+    """Write a backup's tars, already downloaded (``data[key]``: its parts in order), into ``dest`` with the
+    restore's own writer, in barman-cloud's order (``tars`` as :func:`scripts.wal.base_fetch.backup_tars` lists
+    them), each a tar of its own; owned by ``user`` when given. Returns the number of files written."""
+    files = 0
+    for tar in tars:
+        writer = TarWriter(dest, user.uid if user else None, user.gid if user else None)
+        for part in data[tar.key]:
+            writer.feed(part)
         writer.close()
         writer.abort()
+        files += writer.files
+    return files
+
+
+def by_key(ranges: list[tuple[str, int, int]], parts: list[bytes]) -> dict[str, list[bytes]]:
+    """Downloaded parts grouped by object, in order."""
+    data: dict[str, list[bytes]] = {}
+    for (key, _, _), part in zip(ranges, parts, strict=True):
+        data.setdefault(key, []).append(part)
+    return data
+
+
+def _write_local(src: dict[str, Any], parts: list[bytes], dest: Path) -> None:
+    write_from_memory(src["tars"], by_key(_ranges(src["tars"]), parts), dest, src["user"])
 
 
 def _arm(name: str, src: dict[str, Any], parts: list[bytes], dest: Path) -> Callable[[], object]:
@@ -132,14 +148,8 @@ def one_round(src: dict[str, Any], parts: list[bytes], workspace: Path, round_no
     for name in order:
         dest = make_user_dir(workspace / f"{name}-{round_no}", src["user"])
         os.sync()
-        t0, ours, store = time.perf_counter(), cpu_seconds(), cpu_seconds(src["store_pid"])
-        _arm(name, src, parts, dest)()
-        wall = time.perf_counter() - t0
-        out[name] = {
-            "s": round(wall, 3),
-            "cpu_ours_s": round(cpu_seconds() - ours, 3),
-            "cpu_store_s": round(cpu_seconds(src["store_pid"]) - store, 3),
-        }
+        with timed_with_cpu(src["store_pid"]) as out[name]:
+            _arm(name, src, parts, dest)()
     return out
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -42,22 +41,21 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench._common import cpu_seconds, positive_int, run_main, sizes_mib, summarize, write_result
+from bench._common import positive_int, run_main, sizes_mib, summarize, timed_with_cpu, write_result
+from bench.base_fetch import by_key, write_from_memory
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.pg.osuser import lab_base_dir, pg_os_user
 from scripts.report import Report
 from scripts.wal import base_fetch
-from scripts.wal.untar import TarWriter
 
 
 def _restore_writer_s(location, client, base_keys: list[str], into: Path) -> float:
     """Seconds the restore's own base fetch (scripts.wal.base_fetch.extract, its defaults) takes for every base
     backup in the archive, into scratch directories, at the probe's moment: the restore's code on a machine doing
     nothing else, beside the raw downloads of the same objects."""
-    backup_ids = sorted({key.split("/base/", 1)[1].split("/", 1)[0] for key in base_keys})
     user = pg_os_user()
     t0 = time.perf_counter()
-    for backup_id in backup_ids:
+    for backup_id in _backup_ids(base_keys):
         pgdata = into / backup_id
         pgdata.mkdir(mode=0o700)
         user.chown(pgdata)
@@ -67,15 +65,12 @@ def _restore_writer_s(location, client, base_keys: list[str], into: Path) -> flo
 
 @contextlib.contextmanager
 def _arm(into: dict, name: str, store_pid: int) -> Iterator[None]:
-    """Time an arm into ``into[name + "_s"]``, with the CPU seconds this process and the store used meanwhile: on two
-    vCPUs shared with the store, (ours + the store's) / wall near 2 means both CPUs were busy (on S3, the store's
-    CPU is not the restoring machine's)."""
-    t0, ours, store = time.perf_counter(), cpu_seconds(), cpu_seconds(store_pid)
-    yield
-    wall = time.perf_counter() - t0
-    into[f"{name}_s"] = round(wall, 3)
-    ours, store = cpu_seconds() - ours, cpu_seconds(store_pid) - store
-    into[f"{name}_cpu"] = {"ours_s": round(ours, 3), "store_s": round(store, 3)}
+    """Time an arm into ``into[name + "_s"]``, with the CPU seconds this process and the store used meanwhile
+    (``into[name + "_cpu"]``; see :func:`bench._common.timed_with_cpu`)."""
+    with timed_with_cpu(store_pid) as measured:
+        yield
+    into[f"{name}_s"] = measured["s"]
+    into[f"{name}_cpu"] = {"ours_s": measured["cpu_ours_s"], "store_s": measured["cpu_store_s"]}
 
 
 def _fresh(directory: Path) -> None:
@@ -85,49 +80,45 @@ def _fresh(directory: Path) -> None:
     os.sync()
 
 
-def _local_write_floor(ranges: list[tuple[str, int, int]], parts: list[bytes], into: Path) -> dict:
-    """The base backup's bytes, already in memory, written into fresh directories with no network: by the
-    restore's own writer (scripts.wal.untar.TarWriter, fed 16 MiB at a time as the fetch feeds it) and by GNU
-    ``tar -x`` reading them from a pipe. What creating and writing every file costs this machine: a restore
+def _local_write_floor(
+    backups: dict[str, list[base_fetch.TarObject]], data: dict[str, list[bytes]], into: Path
+) -> dict:
+    """The base backups' bytes, already in memory (``data[key]``: its parts in order), written into fresh
+    directories with no network: by the restore's own writer (:func:`bench.base_fetch.write_from_memory`) and by
+    GNU ``tar -x`` reading them from a pipe. What creating and writing every file costs this machine: a restore
     cannot be faster than this, whatever the store's bandwidth. Both write into page cache that the arm before
     them just freed (see ``_fresh``). None for a compressed backup (the restore decompresses it in ``tar``)."""
-    objects: dict[str, list[bytes]] = {}
-    for (key, _, _), data in zip(ranges, parts, strict=True):
-        if re.fullmatch(r"data(_\d{4})?\.tar.*", key.rsplit("/", 1)[-1]):  # not backup.info
-            objects.setdefault(key, []).append(data)
-    if not objects or not all(key.endswith(".tar") for key in objects):
+    if not backups or any(tar.compression for tars in backups.values() for tar in tars):
         return {"local_writer_s": None, "local_gnu_tar_s": None, "local_files": None}
-    tars = sorted(objects, key=lambda key: (key.split("/base/", 1)[1].split("/", 1)[0], len(key), key))
     writer_root, tar_root = into / "local-writer", into / "local-gnu-tar"
     writer_root.mkdir()
     tar_root.mkdir()
     os.sync()
     t0 = time.perf_counter()
     files = 0
-    for key in tars:  # one directory per backup, its parts in order (data.tar, data_0001.tar, ...)
-        dest = writer_root / key.split("/base/", 1)[1].split("/", 1)[0]
-        dest.mkdir(parents=True, exist_ok=True)
-        writer = TarWriter(dest)
-        for data in objects[key]:
-            writer.feed(data)
-        writer.close()
-        writer.abort()
-        files += writer.files
+    for backup_id, tars in backups.items():  # one directory per backup
+        (writer_root / backup_id).mkdir()
+        files += write_from_memory(tars, data, writer_root / backup_id)
     writer_s = time.perf_counter() - t0
     _fresh(writer_root)
     t0 = time.perf_counter()
-    for key in tars:
-        dest = tar_root / key.split("/base/", 1)[1].split("/", 1)[0]
-        dest.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen(["tar", "-x", "-f", "-", "-C", str(dest)], stdin=subprocess.PIPE)
-        assert proc.stdin is not None
-        for data in objects[key]:
-            proc.stdin.write(data)
-        proc.stdin.close()
-        if proc.wait() != 0:
-            raise RuntimeError(f"tar -x of {key} exited {proc.returncode}")
+    for backup_id, tars in backups.items():
+        (tar_root / backup_id).mkdir()
+        for tar in tars:
+            proc = subprocess.Popen(["tar", "-x", "-f", "-", "-C", str(tar_root / backup_id)], stdin=subprocess.PIPE)
+            assert proc.stdin is not None
+            for part in data[tar.key]:
+                proc.stdin.write(part)
+            proc.stdin.close()
+            if proc.wait() != 0:
+                raise RuntimeError(f"tar -x of {tar.key} exited {proc.returncode}")
     gnu_s = time.perf_counter() - t0
     return {"local_writer_s": round(writer_s, 3), "local_gnu_tar_s": round(gnu_s, 3), "local_files": files}
+
+
+def _backup_ids(base_keys: list[str]) -> list[str]:
+    """The backups that objects under ``base/`` belong to."""
+    return sorted({key.split("/base/", 1)[1].split("/", 1)[0] for key in base_keys})
 
 
 def store_probe(s3, location) -> dict:
@@ -198,7 +189,10 @@ def store_probe(s3, location) -> dict:
         with _arm(out["base"], "restore_writer_warm", store_pid):
             _restore_writer_s(location, client, base_keys, writer_into)
         _fresh(writer_into)
-        out["base"].update(_local_write_floor(ranges, in_memory, into))
+        backups = {
+            backup_id: base_fetch.backup_tars(location, backup_id, client) for backup_id in _backup_ids(base_keys)
+        }
+        out["base"].update(_local_write_floor(backups, by_key(ranges, in_memory), into))
     finally:
         shutil.rmtree(into, ignore_errors=True)
     return out

@@ -40,7 +40,6 @@ def test_the_arm_order_rotates_from_round_to_round(monkeypatch, tmp_path):
     seen: list[str] = []
     monkeypatch.setattr(bench, "_arm", lambda name, *_: lambda: seen.append(name))
     monkeypatch.setattr(bench, "make_user_dir", lambda path, user: path)
-    monkeypatch.setattr(bench, "cpu_seconds", lambda pid=None: 0.0)
     src = {"user": None, "store_pid": None}
     for n in range(3):
         bench.one_round(src, [], tmp_path, n, bench.ARMS)

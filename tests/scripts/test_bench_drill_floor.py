@@ -6,7 +6,14 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import boto3
+from moto import mock_aws
+
 from bench import drill
+from bench.base_fetch import by_key
+from scripts.wal import base_fetch
+from scripts.wal.base_fetch import TarObject
+from scripts.wal.location import ArchiveLocation
 from tests.scripts.tars import tar_of
 
 BACKUP = "20261206T100000"
@@ -25,6 +32,16 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _listed(objects: dict[str, bytes]) -> list[TarObject]:
+    """The backup's tars as the probe lists them: scripts.wal.base_fetch.backup_tars against the S3 API (moto)."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="archive")
+        for key, data in objects.items():
+            s3.put_object(Bucket="archive", Key=key, Body=data)
+        return base_fetch.backup_tars(ArchiveLocation("archive", "pg", "primary", None), BACKUP, s3)
+
+
 def test_both_arms_write_every_file_of_every_part_and_count_them(tmp_path, monkeypatch):
     removed: dict[str, dict[str, bytes]] = {}
     real_fresh = drill._fresh
@@ -41,7 +58,7 @@ def test_both_arms_write_every_file_of_every_part_and_count_them(tmp_path, monke
         f"{prefix}backup.info": b"status=DONE\n",  # downloaded with the base, written by neither arm
     }
     ranges, parts = _ranges(objects, part=4096)
-    result = drill._local_write_floor(ranges, parts, tmp_path)
+    result = drill._local_write_floor({BACKUP: _listed(objects)}, by_key(ranges, parts), tmp_path)
     assert result["local_files"] == 3
     assert all(isinstance(result[k], float) for k in ("local_writer_s", "local_gnu_tar_s"))  # times, rounded to ms
     expected = {"PG_VERSION": b"15\n", "base/1/1259": b"a" * 5000, "base/1/1260": b"b" * 70000}
@@ -51,8 +68,9 @@ def test_both_arms_write_every_file_of_every_part_and_count_them(tmp_path, monke
 
 
 def test_a_compressed_backup_has_no_local_floor(tmp_path):
-    ranges, parts = _ranges({f"pg/primary/base/{BACKUP}/data.tar.gz": b"\x1f\x8b" + b"x" * 100}, part=64)
-    assert drill._local_write_floor(ranges, parts, tmp_path) == {
+    objects = {f"pg/primary/base/{BACKUP}/data.tar.gz": b"\x1f\x8b" + b"x" * 100}
+    ranges, parts = _ranges(objects, part=64)
+    assert drill._local_write_floor({BACKUP: _listed(objects)}, by_key(ranges, parts), tmp_path) == {
         "local_writer_s": None,
         "local_gnu_tar_s": None,
         "local_files": None,
