@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from bench import archive_wal, drill, replay_settings, verify_requests
+from bench import archive_wal, base_fetch, drill, replay_settings, verify_requests
 
 
-@pytest.mark.parametrize("module", [archive_wal, drill, replay_settings, verify_requests])
+@pytest.mark.parametrize(
+    ("module", "flag"),
+    [(archive_wal, "--runs"), (drill, "--runs"), (replay_settings, "--runs"), (verify_requests, "--runs"),
+     (base_fetch, "--rounds")],
+)  # fmt: skip
 @pytest.mark.parametrize("value", ["0", "-2", "three"])
-def test_a_run_count_below_one_is_refused_before_anything_runs(module, value, capsys):
+def test_a_run_count_below_one_is_refused_before_anything_runs(module, flag, value, capsys):
     with pytest.raises(SystemExit) as exc:
-        module.main(["--runs", value])
+        module.main([flag, value])
     assert exc.value.code == 2
-    assert f"argument --runs: {value!r}: a whole number of at least 1" in capsys.readouterr().err
+    assert f"argument {flag}: {value!r}: a whole number of at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["1", "2,33", "four", ""])
@@ -55,8 +59,6 @@ def test_sizes_that_are_not_whole_mib_of_at_least_one_are_refused_before_anythin
 
 @pytest.mark.parametrize("value", ["-1", "many"])
 def test_a_negative_table_count_is_refused_before_anything_runs(value, capsys):
-    from bench import base_fetch
-
     with pytest.raises(SystemExit) as exc:
         base_fetch.main(["--tables", value])
     assert exc.value.code == 2
