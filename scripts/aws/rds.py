@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from scripts.aws.client import Aws, error_code, error_message
-from scripts.errors import DrError, ExternalError
+from scripts.errors import DrError, ExternalError, RefusedError
+from scripts.polling import Clock, Verdict, poll_until
 
 #: The codes RDS answers for an instance that does not exist (the Fault form from older APIs).
 INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
@@ -90,3 +92,55 @@ def promote_read_replica(aws: Aws, region: str, replica: dict[str, Any]) -> None
         DBInstanceIdentifier=replica["DBInstanceIdentifier"],
         BackupRetentionPeriod=retention,
     )
+
+
+def rename_and_wait(
+    aws: Aws,
+    region: str,
+    rid: str,
+    old: str,
+    new: str,
+    *,
+    call_rename: Callable[[str, str], None],
+    clock: Clock,
+    interval: float,
+    timeout: float,
+    on_update: Callable[[str], None],
+) -> None:
+    """``old`` -> ``new`` for the instance ``rid`` (its DbiResourceId, which no rename changes); idempotent and
+    safe to resume mid-rename: while a rename runs neither name may resolve, so it waits until ``new`` answers,
+    available, as ``rid``. Another instance under either name is refused: nothing is renamed then."""
+    there = describe_instance(aws, region, new)
+    if there is not None and there.get("DbiResourceId") != rid:
+        raise RefusedError(
+            f"{new} in {region} is another instance ({there.get('DbiResourceId')}), not {rid}",
+            hint="nothing was renamed; find out what created it",
+        )
+    if there is None:
+        current = describe_instance(aws, region, old)
+        if current is not None and current.get("DbiResourceId") != rid:
+            raise RefusedError(f"{old} in {region} is another instance ({current.get('DbiResourceId')}), not {rid}")
+        if current is not None:
+            call_rename(old, new)
+        # else: the rename is under way and neither name resolves yet
+    on_update(f"renaming {old} to {new}")
+    poll_until(
+        lambda: describe_instance(aws, region, new),
+        lambda found: _judge_rename(found, rid, new),
+        interval=interval,
+        timeout=timeout,
+        clock=clock,
+        what=f"rename of {old} to {new}",
+        on_update=on_update,
+        timeout_hint="a rename takes minutes; re-run to keep waiting (it resumes here)",
+        on_failed=lambda verdict: RefusedError(verdict.message, hint="nothing else was renamed"),
+    )
+
+
+def _judge_rename(found: dict[str, Any] | None, rid: str, new: str) -> Verdict[Any]:
+    if found is None:
+        return Verdict("wait", f"{new} does not resolve yet (renaming)", found)
+    if found.get("DbiResourceId") != rid:
+        return Verdict("failed", f"{new} is another instance ({found.get('DbiResourceId')})", found)
+    status = found.get("DBInstanceStatus")
+    return Verdict("done" if status == "available" else "wait", f"{new} is {status}", found)

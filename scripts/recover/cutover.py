@@ -22,10 +22,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from scripts.aws.client import error_code, error_message
-from scripts.aws.rds import describe_instance
-from scripts.errors import ExternalError, RefusedError
+from scripts.aws.rds import describe_instance, rename_and_wait
+from scripts.errors import ExternalError
 from scripts.k8s.site import point_at
-from scripts.polling import Verdict, poll_until
 from scripts.recover.options import TAG_INCIDENT, TAG_ROLE
 
 
@@ -47,33 +46,11 @@ class CutOver:
         }
 
     def _rename(self, rid: str, old: str, new: str) -> None:
-        """``old`` -> ``new`` for the instance ``rid``; idempotent, and safe to resume mid-rename."""
-        region = self.out.primaryRegion
-        there = describe_instance(self.aws, region, new)
-        if there is not None and there.get("DbiResourceId") != rid:
-            raise RefusedError(
-                f"{new} in {region} is another instance ({there.get('DbiResourceId')}), not {rid}",
-                hint="nothing was renamed; find out what created it",
-            )
-        if there is None:
-            current = describe_instance(self.aws, region, old)
-            if current is not None and current.get("DbiResourceId") != rid:
-                raise RefusedError(f"{old} in {region} is another instance ({current.get('DbiResourceId')}), not {rid}")
-            if current is not None:
-                self._call_rename(old, new)
-            # else: the rename is under way and neither name resolves yet
-        self.progress.update(f"renaming {old} to {new}")
-        poll_until(
-            lambda: describe_instance(self.aws, region, new),
-            lambda found: _judge_rename(found, rid, new),
-            interval=self.o.poll_interval,
-            timeout=self.o.timeout_s,
-            clock=self.clock,
-            what=f"rename of {old} to {new}",
-            on_update=self.progress.update,
-            timeout_hint="a rename takes minutes; re-run to keep waiting (it resumes here)",
-            on_failed=lambda verdict: RefusedError(verdict.message, hint="nothing else was renamed"),
-        )
+        """``old`` -> ``new`` for the instance ``rid`` in the primary region (:func:`rename_and_wait`)."""
+        rename_and_wait(
+            self.aws, self.out.primaryRegion, rid, old, new, call_rename=self._call_rename, clock=self.clock,
+            interval=self.o.poll_interval, timeout=self.o.timeout_s, on_update=self.progress.update,
+        )  # fmt: skip
 
     def _call_rename(self, old: str, new: str) -> None:
         rds = self.aws.client("rds", self.out.primaryRegion)
@@ -114,12 +91,3 @@ class CutOver:
             register_secret=self.report.register_secret,
             on_update=self.progress.update,
         )
-
-
-def _judge_rename(found: dict[str, Any] | None, rid: str, new: str) -> Verdict[Any]:
-    if found is None:
-        return Verdict("wait", f"{new} does not resolve yet (renaming)", found)
-    if found.get("DbiResourceId") != rid:
-        return Verdict("failed", f"{new} is another instance ({found.get('DbiResourceId')})", found)
-    status = found.get("DBInstanceStatus")
-    return Verdict("done" if status == "available" else "wait", f"{new} is {status}", found)

@@ -11,7 +11,6 @@ from scripts.sandbox import motofix
 
 s3_ranges.apply()
 motofix.apply()
-motofix.apply_sandbox_answers()
 motofix.apply_replicated_backups()
 
 from moto.server import main  # noqa: E402 - moto must be patched before its server imports models

@@ -11,6 +11,9 @@
 3. every instance reports the same ``DbiResourceId``. On AWS it is unique per instance and never
    changes, not even on a rename, which is how ``recover`` tells the restored instance from the
    damaged one while it swaps their names.
+4. renaming an instance leaves its read replicas naming the old identifier as their source, so after
+   ``recover``'s swap the DR replica would seem to follow the restored instance. On AWS a replica keeps
+   replicating the instance it was created from, under its new name.
 
 Nothing here is imported by the runbook commands themselves; ``scripts.sandbox.moto_server`` (the
 sandbox) and the tests apply it, and say so.
@@ -70,7 +73,18 @@ def apply() -> None:
         original_init(self, *args, **kwargs)
         self.dbi_resource_id = "db-" + uuid.uuid4().hex[:26].upper()
 
+    original_modify = models.RDSBackend.modify_db_instance
+
+    def modify_db_instance(self: Any, db_instance_identifier: str, db_kwargs: dict[str, Any]) -> Any:
+        database = self.describe_db_instances(db_instance_identifier)[0]
+        old = (database.db_instance_arn, database.db_instance_identifier)
+        result = original_modify(self, db_instance_identifier, db_kwargs)
+        if (result.db_instance_arn, result.db_instance_identifier) != old:
+            _follow_rename(old, result)
+        return result
+
     models.DBInstance.__init__ = init_with_own_resource_id
+    models.RDSBackend.modify_db_instance = modify_db_instance
     models.RDSBackend.promote_read_replica = promote_read_replica
     models.RDSBackend.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
     _APPLIED = True
@@ -90,23 +104,28 @@ def _forget_replica(source: str, replica: Any) -> None:
                             db.replicas.remove(name)
 
 
+def _follow_rename(old: tuple[str, str], renamed: Any) -> None:
+    """Replicas of a renamed instance name it by its new ARN (and the instance lists them unchanged)."""
+    for db in _all_databases():
+        if db.source_db_instance_identifier in old:
+            arn_named = db.source_db_instance_identifier == old[0]
+            db.source_db_instance_identifier = renamed.db_instance_arn if arn_named else renamed.db_instance_identifier
+
+
+def _all_databases() -> list[Any]:
+    from moto.rds.models import rds_backends
+
+    return [
+        db
+        for account in list(rds_backends.keys())
+        for backend in _created_backends(rds_backends[account])
+        for db in list(backend.databases.values())
+    ]
+
+
 def _created_backends(per_account: Any) -> list[Any]:
     # dict.values: only the regions already in use (indexing would create every region's backend).
     return list(dict.values(per_account))
-
-
-def apply_sandbox_answers() -> None:
-    """The sandbox only (not the tests, which inject this answer where they need it, and say so): moto 5.2
-    has no ``StartDBInstanceAutomatedBackupsReplication``; answer it as AWS does, so ``failover``'s
-    reprotect and ``recover``'s follow step run to the end. Nothing is replicated: it is SIMULATED."""
-    from moto.core.responses import ActionResult
-    from moto.rds.responses import RDSResponse
-
-    def start_db_instance_automated_backups_replication(self: Any) -> Any:
-        arn = self.params.get("SourceDBInstanceArn")
-        return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "pending"}})
-
-    RDSResponse.start_db_instance_automated_backups_replication = start_db_instance_automated_backups_replication
 
 
 #: The sandbox's replicated automated backups are named after their source: ``ab-`` plus its DbiResourceId
@@ -121,8 +140,11 @@ REPLICATION_LAG_S = 300
 
 def apply_replicated_backups() -> Callable[[], None]:
     """SIMULATED (sandbox and tests): moto 5.2 has no cross-region replicated automated backups. Answer
-    ``DescribeDBInstanceAutomatedBackups`` for a replicated-backups ARN named by :func:`replicated_backups_id`
-    (its restore window: the source's creation to five minutes ago), and restore from it as
+    ``Start``/``StopDBInstanceAutomatedBackupsReplication`` by recording, on the source instance, the region its
+    backups replicate to; ``DescribeDBInstanceAutomatedBackups`` for a replicated-backups ARN named by
+    :func:`replicated_backups_id` (status ``replicating`` while its source replicates to the calling region,
+    else ``retained``), for a source's ``DbiResourceId`` and for the whole region (the sources replicating
+    there; its restore window: the source's creation to five minutes ago), and restore from it as
     ``RestoreDBInstanceToPointInTime`` would: a new instance in the calling region with the source's engine,
     version, storage and master user, and the request's identifier, groups, tags and settings. No data moves.
     Returns the function that removes these answers again (tests)."""
@@ -133,11 +155,35 @@ def apply_replicated_backups() -> Callable[[], None]:
     original_restore = RDSResponse.restore_db_instance_to_point_in_time
 
     def describe_db_instance_automated_backups(self: Any) -> Any:
-        arn = self.params.get("DBInstanceAutomatedBackupsArn")
+        arn, resource_id = self.params.get("DBInstanceAutomatedBackupsArn"), self.params.get("DbiResourceId")
         source = _replicated_source(arn)
-        if source is None:
+        if source is not None:
+            return ActionResult({"DBInstanceAutomatedBackups": [_backup_doc(str(arn), source, self.region)]})
+        if arn:
             return original_describe(self)
-        return ActionResult({"DBInstanceAutomatedBackups": [_backup_doc(str(arn), source)]})
+        replicating = [
+            db for db in _all_databases()
+            if getattr(db, REPLICATED_TO, None) == self.region and resource_id in (None, db.dbi_resource_id)
+        ]  # fmt: skip
+        docs = [_backup_doc(_arn_of(self, db), db, self.region) for db in replicating]
+        if resource_id is not None:
+            return ActionResult({"DBInstanceAutomatedBackups": docs})
+        return ActionResult({"DBInstanceAutomatedBackups": docs + _listed(original_describe(self))})
+
+    def start_db_instance_automated_backups_replication(self: Any) -> Any:
+        arn = self.params.get("SourceDBInstanceArn")
+        found = [db for db in _all_databases() if db.db_instance_arn == arn]
+        if not found:
+            return _rds_error("DBInstanceNotFound", f"DBInstance {arn} not found.")
+        setattr(found[0], REPLICATED_TO, self.region)
+        return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "pending"}})
+
+    def stop_db_instance_automated_backups_replication(self: Any) -> Any:
+        arn = self.params.get("SourceDBInstanceArn")
+        for db in _all_databases():
+            if db.db_instance_arn == arn and getattr(db, REPLICATED_TO, None) == self.region:
+                setattr(db, REPLICATED_TO, None)
+        return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "retained"}})
 
     def restore_db_instance_to_point_in_time(self: Any) -> Any:
         source = _replicated_source(self.params.get("SourceDBInstanceAutomatedBackupsArn"))
@@ -160,12 +206,23 @@ def apply_replicated_backups() -> Callable[[], None]:
         # moto reads its parameters case-insensitively (its XFormedDict): hand them over the same way.
         return ActionResult({"DBInstance": self.backend.create_db_instance(type(p)(kwargs))})
 
+    originals = {
+        name: getattr(RDSResponse, name, None)
+        for name in (
+            "start_db_instance_automated_backups_replication",
+            "stop_db_instance_automated_backups_replication",
+        )
+    }
     RDSResponse.describe_db_instance_automated_backups = describe_db_instance_automated_backups
     RDSResponse.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
+    RDSResponse.start_db_instance_automated_backups_replication = start_db_instance_automated_backups_replication
+    RDSResponse.stop_db_instance_automated_backups_replication = stop_db_instance_automated_backups_replication
 
     def undo() -> None:
         RDSResponse.describe_db_instance_automated_backups = original_describe
         RDSResponse.restore_db_instance_to_point_in_time = original_restore
+        for name, original in originals.items():
+            setattr(RDSResponse, name, original)
 
     return undo
 
@@ -199,7 +256,29 @@ def _replicated_source(arn: Any) -> Any:
     return None
 
 
-def _backup_doc(arn: str, source: Any) -> dict[str, Any]:
+#: The attribute of a moto DBInstance naming the region its backups replicate to (SIMULATED).
+REPLICATED_TO = "idp_dr_backups_replicated_to"
+
+
+def _arn_of(response: Any, source: Any) -> str:
+    return f"arn:aws:rds:{response.region}:{response.current_account}:auto-backup:" + replicated_backups_id(
+        source.dbi_resource_id
+    )
+
+
+def _listed(result: Any) -> list[Any]:
+    """The automated backups moto itself answered (its ActionResult's data), for a listing of the region."""
+    data = getattr(result, "result", None)
+    return list(data.get("DBInstanceAutomatedBackups") or []) if isinstance(data, dict) else []
+
+
+def _rds_error(code: str, message: str) -> Any:
+    from moto.rds.exceptions import RDSClientError
+
+    raise RDSClientError(code, message)
+
+
+def _backup_doc(arn: str, source: Any, region: str) -> dict[str, Any]:
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -214,7 +293,7 @@ def _backup_doc(arn: str, source: Any) -> dict[str, Any]:
             "LatestTime": now - timedelta(seconds=REPLICATION_LAG_S),
         },
         "AllocatedStorage": source.allocated_storage,
-        "Status": "replicating",
+        "Status": "replicating" if getattr(source, REPLICATED_TO, None) == region else "retained",
         "Port": 5432,
         "Engine": source.engine,
         "EngineVersion": source.engine_version,

@@ -20,6 +20,7 @@ sandbox and the drill tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -119,6 +120,17 @@ def _network(session: boto3.Session, region: str, name: str) -> dict[str, Any]:
     }
 
 
+def _replicate_backups(dr_rds: Any, primary: dict[str, Any], key: str, primary_region: str) -> None:
+    """As the program does: the primary's automated backups replicate to the DR region. Plain moto has no such
+    call (NotImplementedError: nothing replicates, as the failover tests expect); the sandbox and the tests that
+    apply :func:`scripts.sandbox.motofix.apply_replicated_backups` first record it (SIMULATED)."""
+    with contextlib.suppress(NotImplementedError):
+        dr_rds.start_db_instance_automated_backups_replication(
+            SourceDBInstanceArn=primary["DBInstanceArn"], KmsKeyId=key, BackupRetentionPeriod=7,
+            SourceRegion=primary_region,
+        )  # fmt: skip
+
+
 def seed_topology(
     session: boto3.Session,
     *,
@@ -185,6 +197,7 @@ def seed_topology(
             SourceRegion=primary_region,
             Tags=[{"Key": "app", "Value": idp}, {"Key": "env", "Value": "dr"}],
         )["DBInstance"]
+    _replicate_backups(dr_rds, primary, dr_net["kms"], primary_region)
     account = session.client("sts", region_name=primary_region).get_caller_identity()["Account"]
     # Named after the primary (motofix.apply_replicated_backups answers for it, SIMULATED).
     backups_arn = f"arn:aws:rds:{dr_region}:{account}:auto-backup:{replicated_backups_id(primary['DbiResourceId'])}"

@@ -16,17 +16,22 @@ from botocore.exceptions import ClientError
 from contract.outputs import StackOutputs
 from scripts.aws.client import Aws, error_code, error_message
 from scripts.errors import ExternalError, RefusedError
+from scripts.lifecycle.protection import DrSource
 from scripts.restore.rds.request import RestoreSpec
 
 
-def restore_spec(out: StackOutputs, target: str, *, poll_interval: float, timeout_s: float) -> RestoreSpec:
+def restore_spec(
+    out: StackOutputs, source: DrSource, target: str, *, poll_interval: float, timeout_s: float
+) -> RestoreSpec:
+    """The restore of ``source`` (the serving primary's replicated backups, resolved live: never the stack
+    outputs' ARN when it belongs to an instance that is no longer the primary)."""
     db = out.database
     return RestoreSpec(
-        source=str(db.primaryInstanceId),
+        source=source.source,
         target=target,
         restore_time=None,
         region=out.drRegion,
-        replicated_backups_arn=db.replicatedBackupsArn,
+        replicated_backups_arn=source.backups_arn,
         drill=True,
         poll_interval=poll_interval,
         timeout_s=timeout_s,

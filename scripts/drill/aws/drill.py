@@ -42,6 +42,7 @@ from scripts.drill.aws.database import admit_drill_clients, client_sources, rest
 from scripts.drill.aws.options import RTO_PHASES, AwsDrillOptions
 from scripts.drill.timing import _Clock, _Phase
 from scripts.errors import CheckFailed, ExternalError, InputError, RefusedError
+from scripts.lifecycle.protection import DrSource, current_dr_source
 from scripts.polling import Clock, Verdict, poll_until
 from scripts.progress import Progress
 from scripts.report import Report
@@ -117,6 +118,7 @@ class AwsDrill(DrillArtefacts):
         self.source: dict[str, Any] | None = None
         self.db_login: dict[str, str] = {}
         self.service: dict[str, Any] = {}
+        self.dr_source: DrSource | None = None
 
     @property
     def chart_clock(self) -> _Clock:
@@ -206,6 +208,9 @@ class AwsDrill(DrillArtefacts):
                 f"{self.out.issuer}",
                 hint="pass --baseline with one of this stack's, or record one: idp-dr baseline --publish",
             )
+        self.dr_source = current_dr_source(self.aws, self.out)
+        self.report.notes += self.dr_source.notes
+        self.report.result["dr_source"] = self.dr_source.to_dict()
         secret = self.o.verifier_secret or sb.verifierSecret
         if secret and self.client_loader is not None:
             self.client = self.client_loader(secret, self.out.drRegion)
@@ -259,7 +264,10 @@ class AwsDrill(DrillArtefacts):
         return True
 
     def restore(self) -> dict[str, Any]:
-        spec = restore_spec(self.out, self.id, poll_interval=self.o.poll_interval, timeout_s=self.o.restore_timeout_s)
+        assert self.dr_source is not None
+        spec = restore_spec(
+            self.out, self.dr_source, self.id, poll_interval=self.o.poll_interval, timeout_s=self.o.restore_timeout_s
+        )
         try:
             outcome = restore_rds(spec, self.report, aws=self.aws, clock=self.clock, step_prefix="restore.")
         except InputError as exc:  # the values come from the stack outputs, not from flags: say so
