@@ -6,10 +6,9 @@ With ``swap`` the restored instance has the original identifier, so what names i
 CloudWatch alarms (their dimension is the identifier), the stack outputs, every client's endpoint and
 Pulumi's resource ID. What is bound to the *instance* does not: cross-region automated-backup
 replication (keyed by the source's resource) is started for the restored instance here, into the DR
-region with the DR key; the damaged instance's replication and the DR read replica keep following the
-damaged instance, and the report says how to stop and replace them (the replica is Pulumi's, and is
-recreated from the new primary by ``pulumi up --target-replace``). With ``repoint`` nothing follows:
-the report lists what the stack must be told.
+region with the DR key; the damaged instance's replication keeps following the damaged instance, and the
+report says how to stop it. The DR read replica is rebuilt by the next step (:mod:`scripts.recover.reprotect`).
+With ``repoint`` nothing follows: the report lists what the stack must be told.
 """
 
 from __future__ import annotations
@@ -43,14 +42,6 @@ class Follow:
             f"{out.primaryRegion} --db-instance-identifier {names.damaged} --no-deletion-protection, then "
             "delete-db-instance (take a final snapshot)",
         ]
-        replica = out.database.drReplicaInstanceId
-        if replica:
-            detail["dr_replica"] = self._replica_source(replica)
-            self.todo.append(
-                f"the DR read replica {replica} still replicates the damaged instance: recreate it from the new "
-                f"primary with 'pulumi up --target-replace <URN of {replica}>' (pulumi stack --show-urns lists it); "
-                "until then a failover would promote damaged data"
-            )
         return detail
 
     def _alarms(self) -> list[str]:
@@ -95,10 +86,6 @@ class Follow:
             f"{out.drRegion} with {out.database.drKmsKeyArn}",
         )
         return {"to": out.drRegion, "started": True, "kms_key": out.database.drKmsKeyArn}
-
-    def _replica_source(self, replica: str) -> dict[str, Any]:
-        found = describe_instance(self.aws, self.out.drRegion, replica) or {}
-        return {"instance": replica, "replicates": found.get("ReadReplicaSourceDBInstanceIdentifier")}
 
     def _follow_repoint(self) -> dict[str, Any]:
         names, out = self.names, self.out

@@ -9,7 +9,7 @@ from pathlib import Path
 from scripts.restore.rds.request import DEFAULT_POLL_S
 
 #: The steps, in order. Each is journalled: a re-run skips the finished ones.
-STEPS = ("restore", "stop", "cut-over", "start", "verify", "follow")
+STEPS = ("restore", "stop", "cut-over", "start", "verify", "follow", "reprotect")
 METHODS = ("swap", "repoint")
 #: Tags on both instances, naming the incident (the damaged one gets nothing else).
 TAG_INCIDENT = "idp-dr:incident"

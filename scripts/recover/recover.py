@@ -12,7 +12,9 @@ Steps (each journalled with its first start, end, result and attempts; a re-run 
 6. ``verify``    readiness and issuer, or ``verify`` against ``--baseline`` (keys overlapping it, a
                  token that validates), and every ``--expect-realm`` served again. A failure stops
                  here (exit 1); a re-run resumes at verify.
-7. ``follow``    what follows the new primary (:mod:`scripts.recover.follow`).
+7. ``follow``    what follows the new primary (:mod:`scripts.recover.follow`): backup replication.
+8. ``reprotect`` the topology recorded for the next command, and the DR read replica rebuilt from the
+                 restored primary (:mod:`scripts.recover.reprotect`).
 
 The state and the lock live in the DR bucket (``idp-dr/runbook/recover-<id>/``) or ``--state-dir``;
 ``timeline.json`` and ``postmortem.md`` are written after every run that changed something.
@@ -35,6 +37,7 @@ from scripts.recover.cutover import CutOver
 from scripts.recover.follow import Follow
 from scripts.recover.options import STEPS, Names, RecoverOptions
 from scripts.recover.preflight import Preflight
+from scripts.recover.reprotect import Reprotect
 from scripts.report import Report
 from scripts.restore.rds.execute import restore_rds
 from scripts.runstate import Journal, write_timeline
@@ -55,7 +58,7 @@ def open_store(options: RecoverOptions, outputs: StackOutputs, aws: Aws) -> Stat
     )
 
 
-class Recover(Preflight, CutOver, Follow):
+class Recover(Preflight, CutOver, Follow, Reprotect):
     def __init__(
         self,
         options: RecoverOptions,
@@ -115,6 +118,7 @@ class Recover(Preflight, CutOver, Follow):
             "start": self.start,
             "verify": self.verify,
             "follow": self.follow,
+            "reprotect": self.reprotect,
         }
         self.journal.data.setdefault("declared_at", iso(self.clock.now()))
         self.journal.data["forced"] = self.o.force
@@ -256,6 +260,17 @@ class Recover(Preflight, CutOver, Follow):
         ]
         if self.o.method == "swap":
             plan.append(f"rds:StartDBInstanceAutomatedBackupsReplication {n.original} -> {self.out.drRegion}")
+        plan.append(f"s3:PutObject the topology record (s3://{self.out.archive.drBucket}/idp-dr/runbook/topology/): "
+                    f"{n.original if self.o.method == 'swap' else n.restored} serves")  # fmt: skip
+        replica = self.out.database.drReplicaInstanceId
+        if replica and self.o.method == "swap":
+            stale = f"{replica[: 63 - len('-stale-') - 17]}-stale-{n.damaged.rsplit('-', 1)[-1]}"
+            plan += [
+                f"rds:ModifyDBInstance {replica} -> {stale} ({self.out.drRegion}; only if it still replicates the "
+                "damaged instance), AddTagsToResource, wait until available",
+                f"rds:CreateDBInstanceReadReplica {replica} of {n.original} ({self.out.drRegion}, the stale "
+                "replica's settings), wait until it is available and replicating",
+            ]
         self.report.result["plan"] = plan
         self.report.notes += [f"would {i}: {line}" for i, line in enumerate(plan, 1)]
         for name in STEPS:

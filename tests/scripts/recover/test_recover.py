@@ -12,71 +12,18 @@ import json
 import pytest
 
 from contract.secrets import DB_SECRET_KEYS
-from scripts.k8s.adapter import FakeKube, secretsmanager_source
 from scripts.recover import recover as recover_module
 from scripts.recover.options import STEPS
+from tests.scripts.recover_world import (
+    DEPLOYMENT,
+    NS,
+    backup_replication_answered,
+    instance,
+    recover,
+    replica,
+    topology_record,
+)
 from tests.scripts.world import error, fresh_session, invoke
-
-NS, DEPLOYMENT = "identity", "keycloak"
-
-
-@pytest.fixture
-def primary(world, sites):
-    """The primary cluster (fake): the IdP at 2 replicas on sso-db, its Secret synced from the primary
-    region's endpoint secret; the primary site is ready while a pod runs."""
-    kube = FakeKube(secret_source=secretsmanager_source(world.aws(), "eu-west-1"), ready_after=1)
-    sb, keys = world.outputs["standby"], DB_SECRET_KEYS["keycloak"]
-    host = world.outputs["database"]["primaryEndpoint"]
-    kube.add_secret(
-        NS,
-        sb["dbSecretName"],
-        {
-            keys["host"]: host,
-            keys["port"]: "5432",
-            keys["dbname"]: "keycloak",
-            keys["username"]: "keycloak_app",
-            keys["password"]: "not-shown",
-        },
-    )
-    kube.add_deployment(NS, DEPLOYMENT, 2)
-    kube.add_external_secret(
-        NS,
-        sb["externalSecretName"],
-        target=sb["dbSecretName"],
-        remote_ref=sb["primaryDbEndpointSecretArn"],
-        keys={keys["host"]: "host", keys["port"]: "port", keys["dbname"]: "dbname"},
-    )
-    site, _ = sites
-    site.set_ready(lambda: kube.state["deployments"][f"{NS}/{DEPLOYMENT}"]["replicas"] > 0)
-    return kube
-
-
-def backup_replication_answered(world) -> None:
-    """moto lacks StartDBInstanceAutomatedBackupsReplication: answer it as AWS does."""
-    world.faults.add(
-        "StartDBInstanceAutomatedBackupsReplication",
-        lambda p: {"DBInstanceAutomatedBackup": {"DBInstanceArn": p["SourceDBInstanceArn"], "Status": "pending"}},
-    )
-
-
-def recover(world, kube, tmp_path, *extra: str, **inject):
-    argv = [
-        "recover",
-        "--stack-outputs",
-        str(world.outputs_path),
-        "--probe-scheme",
-        "http",
-        "--json",
-        "--state-dir",
-        str(tmp_path / "state"),
-        *extra,
-    ]
-    return invoke(argv, aws=world.aws(), kube=kube, clock=world.clock, **inject)
-
-
-def instance(world, name):
-    found = world.client("rds").describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": [name]}])
-    return (found["DBInstances"] or [None])[0]
 
 
 def names(doc):
@@ -97,6 +44,7 @@ def test_swap_restores_renames_and_brings_the_site_back_on_the_original_name(wor
         ("start", "ok"),
         ("verify", "ok"),
         ("follow", "ok"),
+        ("reprotect", "ok"),
     ]
     incident = doc["result"]["incident"]
     stamp = doc["result"]["restore"]["target"].removeprefix("sso-db-recover-")
@@ -116,13 +64,33 @@ def test_swap_restores_renames_and_brings_the_site_back_on_the_original_name(wor
     renames = [
         (p["DBInstanceIdentifier"], p["NewDBInstanceIdentifier"]) for p in world.recorder.params("ModifyDBInstance")
     ]
-    assert renames == [("sso-db", f"sso-db-damaged-{stamp}"), (f"sso-db-recover-{stamp}", "sso-db")]
+    assert renames == [
+        ("sso-db", f"sso-db-damaged-{stamp}"),
+        (f"sso-db-recover-{stamp}", "sso-db"),
+        ("sso-dr-replica", f"sso-dr-replica-stale-{stamp}"),
+    ]
     [replication] = world.recorder.params("StartDBInstanceAutomatedBackupsReplication")
     assert replication["SourceDBInstanceArn"] == serving["DBInstanceArn"]
     assert replication["KmsKeyId"] == world.outputs["database"]["drKmsKeyArn"]
     assert primary.state["deployments"][f"{NS}/{DEPLOYMENT}"]["replicas"] == 2
     assert {c["name"]: c["status"] for c in doc["checks"]}["realm.company"] == "pass"
-    assert any("sso-dr-replica still replicates the damaged instance" in n for n in doc["notes"])
+    # The DR replica follows the restored instance again; the stale one is kept, renamed and tagged.
+    rebuilt, stale = replica(world, "sso-dr-replica"), replica(world, f"sso-dr-replica-stale-{stamp}")
+    assert rebuilt["ReadReplicaSourceDBInstanceIdentifier"] == serving["DBInstanceArn"]
+    assert stale["ReadReplicaSourceDBInstanceIdentifier"] == kept["DBInstanceArn"]
+    [create] = world.recorder.params("CreateDBInstanceReadReplica")
+    assert create["KmsKeyId"] == world.outputs["database"]["drKmsKeyArn"]
+    assert create["DBInstanceClass"] == stale["DBInstanceClass"]
+    assert not any("still replicates the damaged instance: recreate" in n for n in doc["notes"])
+    assert any(
+        f"sso-dr-replica-stale-{stamp} still replicates the damaged instance: delete it" in n for n in doc["notes"]
+    )
+    record = topology_record(world)
+    assert record["primary"] == {
+        "region": "eu-west-1",
+        "instance_id": "sso-db",
+        "resource_id": serving["DbiResourceId"],
+    }
     postmortem = (tmp_path / "state" / "postmortem.md").read_text()
     assert postmortem.startswith("# Post-mortem: recover of sso-db to latest")
     assert "| cut-over |" in postmortem and "Sessions and offline tokens issued after 20" in postmortem
@@ -180,10 +148,10 @@ def test_a_site_already_at_zero_is_refused_unless_forced_with_a_reason(world, pr
     assert timeline["overridden"] == ["site at 0 replicas: keycloak"] and timeline["reason"] == "site stopped by me"
 
 
-@pytest.mark.parametrize("step", [s for s in STEPS if s != "follow"] + ["cut-over-half-way"])
+@pytest.mark.parametrize("step", [s for s in STEPS if s != "follow"] + ["cut-over-half-way", "reprotect-half-way"])
 def test_an_interruption_at_each_step_resumes_there(world, primary, tmp_path, monkeypatch, step):
     backup_replication_answered(world)
-    target = {"cut-over-half-way": "_tag"}.get(step, step.replace("-", "_"))
+    target = {"cut-over-half-way": "_tag", "reprotect-half-way": "_create_replica"}.get(step, step.replace("-", "_"))
     real = getattr(recover_module.Recover, target)
 
     def interrupted_once(self, *args):
@@ -196,12 +164,18 @@ def test_an_interruption_at_each_step_resumes_there(world, primary, tmp_path, mo
     second = recover(world, primary, tmp_path, "--latest", "--yes")
     assert second.code == 0, second.stderr
     timeline = json.loads((tmp_path / "state" / "timeline.json").read_text())
-    interrupted = "cut-over" if step == "cut-over-half-way" else step
+    interrupted = step.removesuffix("-half-way")
     for name in STEPS:
         assert timeline["steps"][name]["attempts"] == (2 if name == interrupted else 1), name
     assert [r["result"] for r in timeline["runs"]] == ["stopped: interrupted", "recovered and verified"]
     assert world.recorder.mutating().count("rds:RestoreDBInstanceToPointInTime") == 1
-    assert len(world.recorder.params("ModifyDBInstance")) == 2  # each rename once, whatever was interrupted
+    # Each rename once (the primary's two, the DR replica's one), whatever was interrupted; one new replica.
+    assert len(world.recorder.params("ModifyDBInstance")) == 3
+    assert len(world.recorder.params("CreateDBInstanceReadReplica")) == 1
+    assert (
+        replica(world, "sso-dr-replica")["ReadReplicaSourceDBInstanceIdentifier"]
+        == instance(world, "sso-db")["DBInstanceArn"]
+    )
     assert instance(world, "sso-db")["DbiResourceId"] == timeline["pinned"]["restored_rid"]
 
 
