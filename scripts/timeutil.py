@@ -49,10 +49,11 @@ def parse_time(field: str, text: str) -> datetime:
     if normalised[-1] in "zZ":
         normalised = normalised[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(normalised)
+        return datetime.fromisoformat(normalised).astimezone(UTC)
     except ValueError as exc:
         raise InputError(field, text, f"not a real calendar time ({exc}); e.g. {_ISO_EXAMPLE}") from None
-    return parsed.astimezone(UTC)
+    except OverflowError:  # the calendar's edges with an offset (0001-01-01T00:00+01:00) leave datetime's range
+        raise InputError(field, text, f"a time between the years 1 and 9999 in UTC; e.g. {_ISO_EXAMPLE}") from None
 
 
 def format_duration(seconds: float | None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from contract.outputs import StackOutputs
@@ -25,6 +26,7 @@ from scripts.polling import Clock, check_poll_interval
 from scripts.report import Report
 from scripts.restore.rds.request import DEFAULT_POLL_S
 from scripts.stack_outputs import load_stack_outputs
+from scripts.timeutil import iso, parse_time, utcnow
 
 
 def add_shared_options(p: argparse.ArgumentParser) -> None:
@@ -85,7 +87,20 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         default=None,
         help="why (recorded in the timeline); required with --force, which also takes over a stale incident lock",
     )
-    p.add_argument("--dry-run", action="store_true", help="detect and pre-check only; change nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="detect and pre-check only, showing what the run would read and decide (replica lag, the DR site's "
+        "readiness, the RPO it would accept); change nothing, declare nothing",
+    )
+    p.add_argument(
+        "--declared-at",
+        metavar="TIME",
+        default=None,
+        help="when the incident began (ISO-8601 with a zone, not in the future, within the last "
+        f"{MAX_DECLARED_AGE_DAYS} days): the RTO is measured from it. Default: from the first change, once "
+        "confirmed (nothing is declared without --yes or the typed confirmation)",
+    )
     add_validation_options(
         p,
         DR_SITE,
@@ -139,8 +154,26 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.set_defaults(handler=run)
 
 
-def options_from_args(args: argparse.Namespace, outputs: StackOutputs) -> FailoverOptions:
+#: RDS keeps at most 35 days of automated backups: an incident older than the longest PITR window is a typo.
+MAX_DECLARED_AGE_DAYS = 35
+
+
+def declared_at(text: str | None, now: datetime) -> datetime | None:
+    """``--declared-at``: a time with a zone, not in the future, within the longest PITR window."""
+    if text is None:
+        return None
+    when = parse_time("--declared-at", text)
+    allowed = f"a time with a zone between {iso(now - timedelta(days=MAX_DECLARED_AGE_DAYS))} and now ({iso(now)})"
+    if when > now:
+        raise InputError("--declared-at", text, allowed, hint="an incident that has not begun cannot be declared")
+    if now - when > timedelta(days=MAX_DECLARED_AGE_DAYS):
+        raise InputError("--declared-at", text, allowed, hint="older than any PITR window RDS keeps (35 days)")
+    return when
+
+
+def options_from_args(args: argparse.Namespace, outputs: StackOutputs, now: datetime | None = None) -> FailoverOptions:
     mode = args.mode or ("promote" if outputs.database.drReplicaInstanceId else "restore")
+    when = declared_at(args.declared_at, now or utcnow())
     if not 1 <= args.timeout <= 24 * 60:
         raise InputError("--timeout", args.timeout, "minutes from 1 to 1440")
     for field_name, value in (
@@ -178,6 +211,7 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs) -> Failov
         dns_wait_s=args.dns_wait,
         reprotect=args.reprotect,
         quiet=args.quiet,
+        declared_at=when,
     )
 
 
@@ -196,7 +230,8 @@ def run(
     if args.force and not (args.reason or "").strip():
         raise InputError("--reason", args.reason, "a non-empty explanation when --force is given (it is recorded)")
     outputs = load_stack_outputs(args.stack_outputs)
-    options = options_from_args(args, outputs)
+    clock = clock or Clock()
+    options = options_from_args(args, outputs, clock.now())
     if validator is None:
         # Before the first AWS call: a bad baseline or secret file is bad input, nothing changed.
         validator = build_validator(
@@ -223,7 +258,7 @@ def run(
         report,
         aws=aws,
         kube=kube,
-        clock=clock or Clock(),
+        clock=clock,
         validator=validator,
         probe=probe or http_get,
         confirm=confirm,

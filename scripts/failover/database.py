@@ -16,6 +16,8 @@ from contract.restore import DrRestoreRequest
 from scripts.aws.client import error_code, error_message
 from scripts.aws.rds import describe_instance, promote_read_replica, read_instance
 from scripts.errors import DrError, ExternalError, InputError, RefusedError
+from scripts.lifecycle.protection import dr_restore_source
+from scripts.lifecycle.record import PrimaryRecord, TopologyRecord, read_record, topology_store, write_record
 from scripts.polling import Verdict, poll_until
 from scripts.report import Report
 from scripts.restore.rds.execute import restore_rds
@@ -49,6 +51,9 @@ class DatabaseSteps:
                 "status": replica.get("DBInstanceStatus"),
                 "replicating_from": replica.get("ReadReplicaSourceDBInstanceIdentifier"),
             }
+            if replica.get("ReadReplicaSourceDBInstanceIdentifier"):
+                lag = self._replica_lag(out.database.drReplicaInstanceId)
+                self._would_accept(_lag_text(lag), lag=lag)
         else:
             if not out.database.replicatedBackupsArn:
                 raise InputError(
@@ -57,6 +62,7 @@ class DatabaseSteps:
                     "promote: the stack has no replicated backups (database.replicatedBackupsArn is empty)",
                 )
             if not self.state.done("database"):
+                self._resolve_dr_source()
                 try:
                     plan = plan_restore(
                         self._restore_spec(),
@@ -75,7 +81,37 @@ class DatabaseSteps:
                     "target": plan.target,
                     "window": plan.window.to_dict(),
                     "resume": plan.resume,
+                    "source": self.state.data["dr_source"],
                 }
+                self._check_declared_in(plan.window.earliest)
+                latest = plan.window.latest
+                if latest is not None:
+                    age = max((self.clock.now() - latest).total_seconds(), 0.0)
+                    self._would_accept(f"writes after {iso(latest)} ({age:.0f} s before now)", restored_to=iso(latest))
+
+    def _resolve_dr_source(self) -> None:
+        """The serving primary's replicated backups, resolved live (never the stack outputs' ARN when it belongs
+        to an instance that is no longer the primary), pinned in the incident so a resumed run restores the same."""
+        if self.state.data.get("dr_source"):
+            return
+        source = dr_restore_source(self.aws, self.out, read_record(topology_store(self.out, self.aws)))
+        self.report.notes += source.notes
+        self.state.data["dr_source"] = source.to_dict()
+
+    def _check_declared_in(self, earliest: Any) -> None:
+        declared = self.o.declared_at
+        if declared is not None and earliest is not None and declared < earliest:
+            raise InputError(
+                "--declared-at",
+                iso(declared),
+                f"a time within the replicated backups' restore window (from {iso(earliest)})",
+                hint="the incident cannot have begun before the oldest point the backups hold",
+            )
+
+    def _would_accept(self, what: str, **evidence: Any) -> None:
+        """The data loss this failover would accept, shown by a dry run and kept in the incident."""
+        self.state.data["would_accept"] = {"loses": what, **evidence}
+        self.report.check("preflight.rpo", None, f"a failover now loses {what}", **evidence)
 
     def _primary_db_status(self) -> dict[str, Any]:
         db = self.out.database
@@ -98,12 +134,13 @@ class DatabaseSteps:
 
     def _restore_spec(self) -> RestoreSpec:
         request = DrRestoreRequest.from_outputs(self.out.database, self.out.drRegion)
+        pinned = self.state.data.get("dr_source") or {}
         return RestoreSpec(
-            source=request.source,
+            source=pinned.get("source") or request.source,
             target=request.target,
             restore_time=None,
             region=request.region,
-            replicated_backups_arn=request.replicated_backups_arn,
+            replicated_backups_arn=pinned.get("backups_arn") or request.replicated_backups_arn,
             poll_interval=self.o.poll_interval,
             timeout_s=self.o.timeout_s,
             db_subnet_group=request.db_subnet_group,
@@ -143,9 +180,23 @@ class DatabaseSteps:
             raise ExternalError(f"{db_state['instance_id']} is available but reports no endpoint")
         self.state.data["db"] = db_state
         self.state.data["rpo"] = rpo
+        self._record_failed_over(instance)
         self.report.result["database"] = db_state
         self.report.result["rpo"] = rpo
         return {"db": db_state, "rpo": rpo}
+
+    def _record_failed_over(self, instance: dict[str, Any]) -> None:
+        """The primary is in the DR region from now on: the record every later command reads."""
+        store = topology_store(self.out, self.aws)
+        record = read_record(store) or TopologyRecord(PrimaryRecord("", "", ""))
+        record.primary = PrimaryRecord(
+            self.out.drRegion, str(instance.get("DBInstanceIdentifier")), str(instance.get("DbiResourceId"))
+        )
+        record.failed_over_at = iso(self.clock.now())
+        record.reprotected_at = None
+        what = f"{record.primary.instance_id} in {self.out.drRegion} is the primary ({self.o.mode})"
+        record.changed(record.failed_over_at, "failover", f"{self.state.data['incident_id']}: {what}")
+        write_record(store, record)
 
     def _promote(self) -> tuple[dict[str, Any], dict[str, Any]]:
         replica_id = self.out.database.drReplicaInstanceId or ""
@@ -226,3 +277,8 @@ class DatabaseSteps:
             "at": iso(last["Timestamp"]),
             "note": "writes within this lag before the primary failed may be lost",
         }
+
+
+def _lag_text(lag: dict[str, Any]) -> str:
+    seconds = lag.get("replica_lag_s")
+    return f"{seconds:.0f} s of writes (ReplicaLag at {lag.get('at')})" if seconds is not None else str(lag.get("note"))

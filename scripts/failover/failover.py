@@ -102,6 +102,9 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         self.progress = Progress("failover", enabled=not options.quiet)
         self.state = State.open(options.state_dir, outputs, aws, mode=options.mode, now=clock.now())
         self.state_dir = self.state.store.local_dir
+        #: Nothing is written (no incident declared, no clock started) until the run is confirmed: a resumed
+        #: incident was declared by its first run.
+        self.declared = bool(self.state.data.get("declared_at"))
 
     # -- orchestration -----------------------------------------------------------------
     def run(self) -> None:
@@ -119,7 +122,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             outcome = _step_status(exc)  # the run ends as its step did; anything else: "failed"
             raise
         finally:
-            if not self.o.dry_run:
+            if self._persist:
                 run_record["ended_at"] = iso(self.clock.now())
                 run_record["result"] = outcome
                 self.state.save()
@@ -142,8 +145,8 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             "forced": self.o.force,
             "dry_run": self.o.dry_run,
         }
-        if not self.o.dry_run:
-            st.data["runs"].append(run_record)
+        st.data["runs"].append(run_record)
+        if self._persist:
             st.save()
         self.report.result.update(
             {
@@ -171,6 +174,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             self._dry_run_plan()
             return "dry-run"
         self._confirm()
+        self._declare()
         self._step("database", self.database)
         self._step("point-standby", self.point_standby)
         self._step("scale-standby", self.scale_standby)
@@ -195,8 +199,8 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         # A refused step changed nothing: re-running it is a fresh attempt, not a resumption.
         interrupted = bool(previous) and previous.get("status") in _RESUMABLE_STATUSES
         entry = self._new_entry(previous, always)
-        if not self.o.dry_run:
-            st.steps[name] = entry
+        st.steps[name] = entry
+        if self._persist:
             st.save()
         self.progress.update(f"{name} …")
         try:
@@ -220,8 +224,23 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             entry["detail"] = {k: v for k, v in detail.items() if not k.startswith("_")}
         finally:
             entry["ended_at"] = iso(self.clock.now())
-            if not self.o.dry_run:
+            if self._persist:
                 st.save()
+
+    @property
+    def _persist(self) -> bool:
+        return self.declared and not self.o.dry_run
+
+    def _declare(self) -> None:
+        """Confirmed: the incident is declared now (or at --declared-at) and written, with what was read."""
+        st = self.state.data
+        if not st.get("declared_at"):
+            declared = self.o.declared_at or self.clock.now()
+            st["declared_at"] = iso(declared)
+            st["declared_by"] = "--declared-at" if self.o.declared_at else "the first change (confirmed)"
+        self.declared = True
+        self.report.result["declared_at"] = st["declared_at"]
+        self.state.save()
 
     def _new_entry(self, previous: dict[str, Any] | None, always: bool) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -270,11 +289,9 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
                 hint="if users still cannot log in (a failure the checks cannot see), re-run with --force "
                 "--reason '<why>'; the override is recorded in the timeline",
             )
-        now = self.clock.now()
-        self.state.data["declared_at"] = iso(now)
+        self.state.data["detected_at"] = iso(self.clock.now())
         self.state.data["forced"] = bool(reasons)
         self.state.data["reason"] = self.o.reason
-        self.report.result["declared_at"] = iso(now)
         if reasons:
             self.report.notes.append(
                 "failover FORCED over a healthy-looking primary: "
@@ -296,11 +313,30 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         self.preflight_database(detail)
         self.preflight_records(detail)
         self.preflight_standby(detail)
+        detail["dr_site"] = self._dr_site_readiness()
         return detail
+
+    def _dr_site_readiness(self) -> dict[str, Any]:
+        """The DR site as it is before anything changes (a pilot light has no pods: not ready is expected)."""
+        d, sb = self.out.dns, self.out.standby
+        url = site_url(d.drHealthHostname, d.healthPath, self.o.probe_scheme)
+        probe = self.probe(url)
+        pilot = sb.drReplicas == 0
+        message = f"DR site {'ready' if probe.ok else 'not ready'}: {probe.summary()}" + (
+            f" (pilot light: {sb.serverDeployment} runs 0 pods until scale-standby)" if pilot and not probe.ok else ""
+        )
+        self.report.check("preflight.dr-site", None if pilot or probe.ok else False, message)
+        if not (pilot or probe.ok):
+            self.report.notes.append(f"the warm DR site does not answer {url}: validate will wait for it")
+        return {"url": url, "ready": probe.ok, "pilot_light": pilot}
 
     def _dry_run_plan(self) -> None:
         planned = [s for s in STEPS[2:] if not self.state.done(s)]
         self.report.result["would_run"] = planned
+        self.report.result["would_accept"] = self.state.data.get("would_accept")
+        self.report.notes.append(
+            "nothing was declared: the RTO clock starts at --declared-at, or at the first change once confirmed"
+        )
         self.report.check("dry-run", True, "detected and pre-checked; nothing was changed")
 
     def _confirm(self) -> None:

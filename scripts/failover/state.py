@@ -57,6 +57,8 @@ class FailoverOptions:
     dns_wait_s: float = 300.0
     reprotect: bool = True
     quiet: bool = False
+    #: When the incident began (``--declared-at``): the RTO is measured from it; None: from the first change.
+    declared_at: datetime | None = None
 
 
 def default_state_dir(outputs: StackOutputs) -> Path:

@@ -135,11 +135,10 @@ def _backups_of_primary(
             )
         return DrSource(identifier, arn, resolved_by, notes)
     owner = backups_owner(aws, dr, stack_arn)
-    if owner is not None and owner.get("DbiResourceId") == resource_id:
+    if owner is None or owner.get("DbiResourceId") == resource_id:
+        # Ours, or nothing at all under that ARN (the restore's own checks then say what is missing).
         return DrSource(identifier, stack_arn, resolved_by, notes)
-    owned_by = (
-        f"{owner.get('DBInstanceIdentifier')} ({owner.get('DbiResourceId')})" if owner else "no instance (not found)"
-    )
+    owned_by = f"{owner.get('DBInstanceIdentifier')} ({owner.get('DbiResourceId')})"
     raise RefusedError(
         f"the stack's replicated backups {stack_arn} belong to {owned_by}, which is not the primary: the primary is "
         f"{identifier} ({resource_id}), and its backups are not replicated to {dr}",

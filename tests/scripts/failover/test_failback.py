@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scripts.failover.test_failover import health_path, make_kube, primary_down, run_failover
+from tests.scripts.failover_world import health_path, make_kube, primary_down, run_failover
 from tests.scripts.world import error, invoke
 
 

@@ -18,7 +18,7 @@ from scripts.cli import main
 from scripts.verify import BaselineParams, ClientCredentials, Target, capture_baseline
 from tests.fakes.keycloak import FakeKeycloak, generate_keys
 from tests.scripts.failover.test_failback import failback, failed_over, rebuild_primary
-from tests.scripts.failover.test_failover import health_path
+from tests.scripts.failover_world import health_path
 
 failed_over = failed_over  # the fixture, re-exported for this module's tests
 ROUTE53_CHANGE = "route53:UpdateHealthCheck"

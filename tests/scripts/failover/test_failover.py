@@ -13,73 +13,16 @@ from pathlib import Path
 import pytest
 from botocore.stub import Stubber
 
-from contract.secrets import DB_SECRET_KEYS
-from scripts.k8s.adapter import FakeKube, secretsmanager_source
-from scripts.sandbox.command import dr_site_ready, seed_kube
-from tests.scripts.shapes import instance, observations
-from tests.scripts.world import fresh_session, invoke
-
-PLACEHOLDER = "pending-failover.invalid"
-
-
-class InterruptOnce(FakeKube):
-    """A cluster where the first ``scale`` is interrupted (Ctrl-C) before it happens."""
-
-    interrupt = True
-
-    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
-        if self.interrupt:
-            self.interrupt = False
-            raise KeyboardInterrupt
-        super().scale(namespace, deployment, replicas)
-
-
-def make_kube(world, cls=FakeKube) -> FakeKube:
-    kube = cls(secret_source=secretsmanager_source(world.aws(), "eu-central-1"), ready_after=1)
-    seed_kube(kube, world.outputs, fresh_session())
-    return kube
-
-
-@pytest.fixture
-def standby(world, sites):
-    """The DR cluster (fake) and the DR site, ready only when pods run against a writable DR DB."""
-    kube = make_kube(world)
-    _, dr = sites
-    dr.set_ready(lambda: dr_site_ready(kube.state, world.outputs, fresh_session()))
-    # The DR endpoint secret holds a placeholder until a failover writes the real endpoint.
-    sm = world.client("secretsmanager", "eu-central-1")
-    arn = world.outputs["standby"]["drDbEndpointSecretArn"]
-    sm.put_secret_value(
-        SecretId=arn, SecretString=json.dumps({"host": PLACEHOLDER, "port": 5432, "dbname": "keycloak"})
-    )
-    kube.state["secrets"]["identity/keycloak-db"][DB_SECRET_KEYS["keycloak"]["host"]] = PLACEHOLDER
-    return kube
-
-
-def primary_down(world) -> None:
-    """Route 53 checkers all failing on the primary's checks (moto cannot produce this)."""
-    world.faults.add("GetHealthCheckStatus", lambda p: observations(0, 8))
-
-
-def failover(world, *extra: str) -> list[str]:
-    return [
-        "failover",
-        "--stack-outputs",
-        str(world.outputs_path),
-        "--probe-scheme",
-        "http",
-        "--json",
-        *extra,
-    ]
-
-
-def run_failover(world, kube, *extra: str, **inject):
-    return invoke(failover(world, *extra), aws=world.aws(), kube=kube, clock=world.clock, **inject)
-
-
-def health_path(world) -> str:
-    check = world.client("route53").get_health_check(HealthCheckId=world.outputs["dns"]["primaryHealthCheckId"])
-    return check["HealthCheck"]["HealthCheckConfig"]["ResourcePath"]
+from tests.scripts.failover_world import (
+    InterruptOnce,
+    failover,
+    health_path,
+    make_kube,
+    primary_down,
+    run_failover,
+)
+from tests.scripts.shapes import instance
+from tests.scripts.world import invoke
 
 
 def test_failover_promotes_points_scales_validates_and_cuts_traffic(world, standby):
@@ -348,11 +291,11 @@ def test_pulumi_secrets_mode_patches_the_kubernetes_secret(world, standby):
     assert host.startswith("sso-dr-replica.")
 
 
-def test_a_rerun_in_another_mode_is_refused(world, standby, monkeypatch):
-    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+def test_a_rerun_in_another_mode_is_refused(world, monkeypatch):
     primary_down(world)
-    assert run_failover(world, standby).code == 3  # refused at --yes, state recorded
-    result = run_failover(world, standby, "--mode", "restore", "--yes")
+    kube = make_kube(world, InterruptOnce)
+    assert run_failover(world, kube, "--yes").code == 130  # declared in mode promote, interrupted
+    result = run_failover(world, kube, "--mode", "restore", "--yes")
     assert result.code == 3
     assert result.error_line.startswith(
         "conflicting re-run: s3://example-sso-archive-euc1/idp-dr/runbook/sso.example.com/state.json holds a "
@@ -437,7 +380,17 @@ def test_restore_mode_restores_replicated_backups_and_points_the_standby_at_them
             {"DBParameterGroups": [{"DBParameterGroupName": "idp-postgres16"}]},
         )
 
+    primary_rid = world.client("rds").describe_db_instances(DBInstanceIdentifier="sso-db")["DBInstances"][0][
+        "DbiResourceId"
+    ]
     with Stubber(aws.client("rds", "eu-central-1")) as rds:
+        # preflight resolves the serving primary's replicated backups by its DbiResourceId (read live)
+        rds.add_response(
+            "describe_db_instance_automated_backups",
+            {"DBInstanceAutomatedBackups": [automated_backup(arn=arn, region="eu-central-1", status="replicating",
+                                                             KmsKeyId=db["drKmsKeyArn"], DbiResourceId=primary_rid)]},
+            {"DbiResourceId": primary_rid},
+        )  # fmt: skip
         plan(rds)  # preflight validates the restore before anything changes
         plan(rds)  # the database step validates again, then restores
         rds.add_response(
@@ -484,7 +437,9 @@ def test_restore_mode_without_usable_replicated_backups_is_refused_before_any_ch
     primary_down(world)
     aws = world.aws()
     with Stubber(aws.client("rds", "eu-central-1")) as rds:
-        rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": []})
+        rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": []})  # the primary's
+        rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": []})  # the stack's
+        rds.add_response("describe_db_instance_automated_backups", {"DBInstanceAutomatedBackups": []})  # the plan's
         result = invoke(failover(world, "--mode", "restore", "--yes"), aws=aws, kube=standby, clock=world.clock)
     assert result.code == 3
     arn = world.outputs["database"]["replicatedBackupsArn"]

@@ -27,8 +27,7 @@ from scripts.verify import (
     capture_baseline,
 )
 from tests.fakes.keycloak import FakeKeycloak, generate_keys
-from tests.scripts.failover.test_failover import health_path, primary_down, run_failover
-from tests.scripts.failover.test_failover import standby as standby
+from tests.scripts.failover_world import health_path, primary_down, run_failover
 from tests.scripts.world import fresh_session
 
 ISSUER = "https://sso.example.com/realms/company"

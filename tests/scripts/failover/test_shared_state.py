@@ -14,8 +14,7 @@ from botocore.exceptions import ClientError
 
 from scripts.aws.client import Aws
 from scripts.runstate.store import Holder, S3Store
-from tests.scripts.failover.test_failover import InterruptOnce, make_kube, primary_down, run_failover
-from tests.scripts.failover.test_failover import standby as standby
+from tests.scripts.failover_world import InterruptOnce, make_kube, primary_down, run_failover
 from tests.scripts.world import RUNBOOK_PREFIX
 
 PREFIX = f"{RUNBOOK_PREFIX}sso.example.com/"

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from tests.scripts.failover.test_failover import primary_down, run_failover
-from tests.scripts.failover.test_failover import standby as standby  # the fixture
+from tests.scripts.failover_world import primary_down, run_failover
 
 HINT = "this is not a state file this version of idp-dr wrote; move {path} aside to start a new incident"
 
