@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+# The tags naming an incident on the instances it keeps: one place for every command.
+from scripts.lifecycle.replica import TAG_INCIDENT, TAG_ROLE
 from scripts.restore.rds.request import DEFAULT_POLL_S
+
+__all__ = ["METHODS", "STEPS", "TAG_INCIDENT", "TAG_ROLE", "Names", "RecoverOptions"]
 
 #: The steps, in order. Each is journalled: a re-run skips the finished ones.
 STEPS = ("restore", "stop", "cut-over", "start", "verify", "follow", "reprotect")
 METHODS = ("swap", "repoint")
-#: Tags on both instances, naming the incident (the damaged one gets nothing else).
-TAG_INCIDENT = "idp-dr:incident"
-TAG_ROLE = "idp-dr:recover-role"
 
 
 @dataclass

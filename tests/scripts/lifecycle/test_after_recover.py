@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
+from scripts.lifecycle import replica as replica_module
 from scripts.lifecycle.protection import current_dr_source
-from scripts.recover.reprotect import Reprotect
 from scripts.sandbox.motofix import replicated_backups_id
 from tests.scripts.recover_world import instance, recover, replica, topology_record
 from tests.scripts.world import error
@@ -96,13 +96,13 @@ def test_backups_of_an_instance_that_is_no_longer_primary_are_refused_naming_bot
 def test_a_recover_interrupted_while_the_replica_is_created_finishes_without_a_second_one(
     replicated_backups, world, primary, tmp_path, monkeypatch
 ):
-    real = Reprotect._wait_replica
+    real = replica_module._wait
 
-    def interrupted_once(self, *args):
-        monkeypatch.setattr(Reprotect, "_wait_replica", real)
+    def interrupted_once(*args):
+        monkeypatch.setattr(replica_module, "_wait", real)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Reprotect, "_wait_replica", interrupted_once)
+    monkeypatch.setattr(replica_module, "_wait", interrupted_once)
     assert recover(world, primary, tmp_path, "--latest", "--yes").code == 130
     resumed = recover(world, primary, tmp_path, "--latest", "--yes")
     assert resumed.code == 0, resumed.stderr

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from contract.secrets import DB_SECRET_KEYS
+from scripts.lifecycle import replica as replica_module
 from scripts.recover import recover as recover_module
 from scripts.recover.options import STEPS
 from tests.scripts.recover_world import (
@@ -83,7 +84,9 @@ def test_swap_restores_renames_and_brings_the_site_back_on_the_original_name(wor
     assert create["DBInstanceClass"] == stale["DBInstanceClass"]
     assert not any("still replicates the damaged instance: recreate" in n for n in doc["notes"])
     assert any(
-        f"sso-dr-replica-stale-{stamp} still replicates the damaged instance: delete it" in n for n in doc["notes"]
+        f"sso-dr-replica-stale-{stamp} (kept: it was sso-dr-replica) holds no data the new replica lacks: delete it"
+        in n
+        for n in doc["notes"]
     )
     record = topology_record(world)
     assert record["primary"] == {
@@ -151,14 +154,16 @@ def test_a_site_already_at_zero_is_refused_unless_forced_with_a_reason(world, pr
 @pytest.mark.parametrize("step", [s for s in STEPS if s != "follow"] + ["cut-over-half-way", "reprotect-half-way"])
 def test_an_interruption_at_each_step_resumes_there(world, primary, tmp_path, monkeypatch, step):
     backup_replication_answered(world)
-    target = {"cut-over-half-way": "_tag", "reprotect-half-way": "_create_replica"}.get(step, step.replace("-", "_"))
-    real = getattr(recover_module.Recover, target)
+    # Half-way: after the first rename and its tag; after the DR replica's rename, before the new one is created.
+    owner, target = {"cut-over-half-way": (recover_module.Recover, "_tag"), "reprotect-half-way": (replica_module,
+                     "_create")}.get(step, (recover_module.Recover, step.replace("-", "_")))  # fmt: skip
+    real = getattr(owner, target)
 
-    def interrupted_once(self, *args):
-        monkeypatch.setattr(recover_module.Recover, target, real)
+    def interrupted_once(*args):
+        monkeypatch.setattr(owner, target, real)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(recover_module.Recover, target, interrupted_once)
+    monkeypatch.setattr(owner, target, interrupted_once)
     first = recover(world, primary, tmp_path, "--latest", "--yes")
     assert first.code == 130
     second = recover(world, primary, tmp_path, "--latest", "--yes")
