@@ -29,6 +29,7 @@ from scripts.report import Report
 COMMAND_MODULES: list[str] = [
     "scripts.plan.command",
     "scripts.failover.cmd_failover",
+    "scripts.failover.reprotect",
     "scripts.failover.cmd_failback",
     "scripts.sandbox.command",
     "scripts.verify.cmd_baseline",

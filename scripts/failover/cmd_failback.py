@@ -39,9 +39,11 @@ from scripts.failover.confirm import require_confirmation
 from scripts.failover.probe import ValidationContext, Validator
 from scripts.failover.site_validation import PRIMARY_SITE, add_validation_options, build_validator
 from scripts.failover.state import State
+from scripts.failover.switchback import Switchback, planned
 from scripts.failover.timeline import write_timeline
 from scripts.k8s.adapter import KubeAdapter, KubectlAdapter, make_adapter
-from scripts.polling import Clock
+from scripts.lifecycle.record import read_record, topology_store
+from scripts.polling import Clock, check_poll_interval
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
@@ -74,9 +76,45 @@ class Failback:
         self.state_dir = self.state.store.local_dir
 
     def run(self) -> None:
-        """Holding the incident's lock: pre-checks, confirmation, the health path, then the record."""
-        with self.state.locked("failback", self.clock.now(), force=self.args.force, reason=self.args.reason):
-            self._run_locked()
+        """Holding the incident's lock: the planned switchback onto reprotect's copy when there is one; else the
+        pre-checks, confirmation, the health path, then the record."""
+        hold = not self.args.dry_run
+        with self.state.locked("failback", self.clock.now(), force=self.args.force, reason=self.args.reason, hold=hold):
+            if planned(read_record(topology_store(self.out, self.aws))):
+                self._switchback()
+            elif self.args.dry_run:
+                self._pre_checks(iso(self.clock.now()))
+                self.report.notes.append("dry run: nothing was changed (no copy from reprotect: traffic only)")
+            else:
+                self._run_locked()
+
+    def _switchback(self) -> None:
+        if self.primary_kube is None:
+            raise InputError(
+                "--primary-kube-adapter",
+                None,
+                "kubectl or fake:FILE: the planned failback stops and starts the primary site's IdP",
+            )
+        d = self.out.dns
+        Switchback(
+            self.args,
+            self.out,
+            self.report,
+            aws=self.aws,
+            clock=self.clock,
+            validator=self.validator,
+            kube=self.kube,
+            primary_kube=self.primary_kube,
+            state=self.state,
+        ).run(
+            confirm=lambda: require_confirmation(
+                d.recordName,
+                yes=self.args.yes,
+                what="failback",
+                hint="re-run with --yes",
+                question=f"Fail {d.recordName} back to the primary region? Type the record name: ",
+            )
+        )
 
     def _run_locked(self) -> None:
         """Pre-checks, confirmation, the health path restored (traffic may return), then the record."""
@@ -266,9 +304,9 @@ class Failback:
             )
         if created is None or created <= declared:
             return inst, (
-                f"{db_id} was created {iso(created)}, before the failover was declared {iso(declared)}: "
-                "it is "
-                "the pre-failover database and lacks every write made in DR"
+                f"{db_id} was created {iso(created)}, before the failover was declared {iso(declared)}: it is the "
+                "pre-failover database and lacks every write made in DR; 'idp-dr reprotect' builds a copy of the DR "
+                "data to fail back to"
             )
         return inst, ""
 
@@ -318,7 +356,47 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument(
         "--primary-kube-context",
         default=None,
-        help="kubectl context of the primary cluster, to compare the server images",
+        help="kubectl context of the primary cluster (default: standby.primaryKubeContext with "
+        "--primary-kube-adapter kubectl), to compare the server images and, after reprotect, to stop and start "
+        "the primary site's IdP",
+    )
+    p.add_argument(
+        "--primary-kube-adapter",
+        default=None,
+        metavar="kubectl|fake:FILE",
+        help="how to reach the primary cluster (the planned failback after reprotect needs it)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="the pre-checks only; change nothing")
+    p.add_argument(
+        "--timeout",
+        type=duration("m"),
+        default=120,
+        metavar="DURATION",
+        help=duration_help("after reprotect: the promotion and each rename, 1 to 1440 minutes", "m"),
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=duration("s"),
+        default=900,
+        metavar="DURATION",
+        help=duration_help("after reprotect: how long to wait for the copy's lag to reach 0 once writes stop", "s"),
+    )
+    p.add_argument(
+        "--k8s-timeout",
+        type=duration("s"),
+        default=600,
+        metavar="DURATION",
+        help=duration_help("after reprotect: each scale of a site's IdP", "s"),
+    )
+    p.add_argument(
+        "--validate-timeout",
+        type=duration("s"),
+        default=600,
+        metavar="DURATION",
+        help=duration_help("after reprotect: how long to wait for the primary site to become ready", "s"),
+    )
+    p.add_argument(
+        "--poll-interval", type=duration("s"), default=5.0, metavar="DURATION", help="between AWS status polls"
     )
     p.add_argument(
         "--dns-wait",
@@ -353,6 +431,16 @@ def run(
         raise InputError("--reason", args.reason, "a non-empty explanation when --force overrides pre-checks")
     if not 0 <= args.dns_wait <= 3600:
         raise InputError("--dns-wait", args.dns_wait, "seconds from 0 to 3600")
+    if not 1 <= args.timeout <= 24 * 60:
+        raise InputError("--timeout", args.timeout, "minutes from 1 to 1440")
+    for flag, value in (
+        ("--drain-timeout", args.drain_timeout),
+        ("--k8s-timeout", args.k8s_timeout),
+        ("--validate-timeout", args.validate_timeout),
+    ):
+        if not 1 <= value <= 24 * 3600:
+            raise InputError(flag, value, "seconds from 1 to 86400")
+    check_poll_interval("--poll-interval", args.poll_interval)
     if validator is None:
         # Before the first AWS call: a bad baseline or secret file is bad input, nothing contacted.
         validator = build_validator(
@@ -372,7 +460,14 @@ def run(
             aws=aws,
             dr_region=outputs.drRegion,
         )
-    if primary_kube is None and args.primary_kube_context:
+    if primary_kube is None and args.primary_kube_adapter:
+        primary_kube = make_adapter(
+            args.primary_kube_adapter,
+            context=args.primary_kube_context or outputs.standby.primaryKubeContext,
+            aws=aws,
+            dr_region=outputs.primaryRegion,  # a fake cluster's ExternalSecrets read the primary region
+        )
+    elif primary_kube is None and args.primary_kube_context:
         primary_kube = KubectlAdapter(args.primary_kube_context)
     Failback(
         args,

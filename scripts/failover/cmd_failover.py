@@ -61,6 +61,24 @@ def add_shared_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_incident_options(p: argparse.ArgumentParser) -> None:
+    """--dry-run and --declared-at: what the run reads before anything is declared, and when the incident began."""
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="detect and pre-check only, showing what the run would read and decide (replica lag, the DR site's "
+        "readiness, the RPO it would accept); change nothing, declare nothing",
+    )
+    p.add_argument(
+        "--declared-at",
+        metavar="TIME",
+        default=None,
+        help="when the incident began (ISO-8601 with a zone, not in the future, within the last "
+        f"{MAX_DECLARED_AGE_DAYS} days): the RTO is measured from it. Default: from the first change, once "
+        "confirmed (nothing is declared without --yes or the typed confirmation)",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "failover",
@@ -87,20 +105,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         default=None,
         help="why (recorded in the timeline); required with --force, which also takes over a stale incident lock",
     )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="detect and pre-check only, showing what the run would read and decide (replica lag, the DR site's "
-        "readiness, the RPO it would accept); change nothing, declare nothing",
-    )
-    p.add_argument(
-        "--declared-at",
-        metavar="TIME",
-        default=None,
-        help="when the incident began (ISO-8601 with a zone, not in the future, within the last "
-        f"{MAX_DECLARED_AGE_DAYS} days): the RTO is measured from it. Default: from the first change, once "
-        "confirmed (nothing is declared without --yes or the typed confirmation)",
-    )
+    _add_incident_options(p)
     add_validation_options(
         p,
         DR_SITE,

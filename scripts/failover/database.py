@@ -193,7 +193,7 @@ class DatabaseSteps:
             self.out.drRegion, str(instance.get("DBInstanceIdentifier")), str(instance.get("DbiResourceId"))
         )
         record.failed_over_at = iso(self.clock.now())
-        record.reprotected_at = None
+        record.reprotected_at, record.failback_copy = None, None
         what = f"{record.primary.instance_id} in {self.out.drRegion} is the primary ({self.o.mode})"
         record.changed(record.failed_over_at, "failover", f"{self.state.data['incident_id']}: {what}")
         write_record(store, record)

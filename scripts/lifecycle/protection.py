@@ -111,10 +111,14 @@ def dr_restore_source(aws: Aws, out: StackOutputs, record: TopologyRecord | None
         identifier, resource_id, resolved_by = record.primary.instance_id, record.primary.resource_id, "record"
     else:
         return DrSource(
-            str(out.database.primaryInstanceId), stack_arn, "stack outputs",
-            [f"the primary {out.database.primaryInstanceId} cannot be read in {out.primaryRegion} ({why}) and no "
-             "runbook command has changed the topology: the stack outputs' replicated backups are used"],
-        )  # fmt: skip
+            str(out.database.primaryInstanceId),
+            stack_arn,
+            "stack outputs",
+            [
+                f"the primary {out.database.primaryInstanceId} cannot be read in {out.primaryRegion} ({why}) and no "
+                "runbook command has changed the topology: the stack outputs' replicated backups are used"
+            ],
+        )
     return _backups_of_primary(aws, out, identifier, resource_id, resolved_by, why)
 
 
@@ -122,9 +126,13 @@ def _backups_of_primary(
     aws: Aws, out: StackOutputs, identifier: str, resource_id: str, resolved_by: str, why: str
 ) -> DrSource:
     stack_arn, dr = str(out.database.replicatedBackupsArn), out.drRegion
-    notes = [] if resolved_by == "live" else [
-        f"the primary cannot be read in its region ({why}): the topology record names {identifier} ({resource_id})"
-    ]  # fmt: skip
+    notes = (
+        []
+        if resolved_by == "live"
+        else [
+            f"the primary cannot be read in its region ({why}): the topology record names {identifier} ({resource_id})"
+        ]
+    )
     live = replicated_backups_of(aws, dr, resource_id)
     if live is not None:
         arn = str(live["DBInstanceAutomatedBackupsArn"])

@@ -44,12 +44,18 @@ class TopologyRecord:
     primary: PrimaryRecord
     #: Set by failover when the primary moved to the DR region; cleared by failback.
     failed_over_at: str | None = None
-    #: Set when backups (and a replica, where the stack has one) protect the failed-over primary again.
+    #: Set by reprotect when a copy in the primary region has caught up with the failed-over primary.
     reprotected_at: str | None = None
+    #: That copy (a cross-region read replica of the failed-over primary): what failback promotes.
+    failback_copy: PrimaryRecord | None = None
     history: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": VERSION, **asdict(self)}
+
+    @property
+    def failed_over(self) -> bool:
+        return self.failed_over_at is not None
 
     def changed(self, at: str, command: str, what: str) -> None:
         self.history = [*self.history, {"at": at, "command": command, "what": what}][-HISTORY:]
@@ -83,10 +89,11 @@ def parse_record(body: bytes, where: str) -> TopologyRecord:
         raise InputError("topology record", where, f"{allowed}; this one is not JSON", hint=hint) from None
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise InputError("topology record", where, f"{allowed}; this one is not", hint=hint)
-    primary = data.get("primary")
+    primary, copy = data.get("primary"), data.get("failback_copy")
     keys = ("region", "instance_id", "resource_id")
-    if not isinstance(primary, dict) or not all(isinstance(primary.get(k), str) and primary[k] for k in keys):
-        raise InputError("topology record", where, f"{allowed}; its primary lacks {', '.join(keys)}", hint=hint)
+    for name, value in (("primary", primary), ("failback_copy", copy)):
+        if (value is not None or name == "primary") and not _instance(value, keys):
+            raise InputError("topology record", where, f"{allowed}; its {name} lacks {', '.join(keys)}", hint=hint)
     optional = {k: data.get(k) for k in ("failed_over_at", "reprotected_at")}
     if any(v is not None and not isinstance(v, str) for v in optional.values()):
         raise InputError("topology record", where, f"{allowed}; its times are not text", hint=hint)
@@ -97,5 +104,10 @@ def parse_record(body: bytes, where: str) -> TopologyRecord:
         PrimaryRecord(**{k: primary[k] for k in keys}),
         failed_over_at=optional["failed_over_at"],
         reprotected_at=optional["reprotected_at"],
+        failback_copy=PrimaryRecord(**{k: copy[k] for k in keys}) if copy else None,
         history=[{str(k): str(v) for k, v in h.items()} for h in history][-HISTORY:],
     )
+
+
+def _instance(value: Any, keys: tuple[str, ...]) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(k), str) and value[k] for k in keys)

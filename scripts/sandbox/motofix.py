@@ -170,21 +170,6 @@ def apply_replicated_backups() -> Callable[[], None]:
             return ActionResult({"DBInstanceAutomatedBackups": docs})
         return ActionResult({"DBInstanceAutomatedBackups": docs + _listed(original_describe(self))})
 
-    def start_db_instance_automated_backups_replication(self: Any) -> Any:
-        arn = self.params.get("SourceDBInstanceArn")
-        found = [db for db in _all_databases() if db.db_instance_arn == arn]
-        if not found:
-            return _rds_error("DBInstanceNotFound", f"DBInstance {arn} not found.")
-        setattr(found[0], REPLICATED_TO, self.region)
-        return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "pending"}})
-
-    def stop_db_instance_automated_backups_replication(self: Any) -> Any:
-        arn = self.params.get("SourceDBInstanceArn")
-        for db in _all_databases():
-            if db.db_instance_arn == arn and getattr(db, REPLICATED_TO, None) == self.region:
-                setattr(db, REPLICATED_TO, None)
-        return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "retained"}})
-
     def restore_db_instance_to_point_in_time(self: Any) -> Any:
         source = _replicated_source(self.params.get("SourceDBInstanceAutomatedBackupsArn"))
         if source is None:
@@ -206,6 +191,7 @@ def apply_replicated_backups() -> Callable[[], None]:
         # moto reads its parameters case-insensitively (its XFormedDict): hand them over the same way.
         return ActionResult({"DBInstance": self.backend.create_db_instance(type(p)(kwargs))})
 
+    start, stop = _replication_answers()
     originals = {
         name: getattr(RDSResponse, name, None)
         for name in (
@@ -215,8 +201,8 @@ def apply_replicated_backups() -> Callable[[], None]:
     }
     RDSResponse.describe_db_instance_automated_backups = describe_db_instance_automated_backups
     RDSResponse.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
-    RDSResponse.start_db_instance_automated_backups_replication = start_db_instance_automated_backups_replication
-    RDSResponse.stop_db_instance_automated_backups_replication = stop_db_instance_automated_backups_replication
+    RDSResponse.start_db_instance_automated_backups_replication = start
+    RDSResponse.stop_db_instance_automated_backups_replication = stop
 
     def undo() -> None:
         RDSResponse.describe_db_instance_automated_backups = original_describe
@@ -254,6 +240,28 @@ def _replicated_source(arn: Any) -> Any:
                 if replicated_backups_id(db.dbi_resource_id) == wanted:
                     return db
     return None
+
+
+def _replication_answers() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """Start/StopDBInstanceAutomatedBackupsReplication, recorded on the source instance (SIMULATED)."""
+    from moto.core.responses import ActionResult
+
+    def start_db_instance_automated_backups_replication(self: Any) -> Any:
+        arn = self.params.get("SourceDBInstanceArn")
+        found = [db for db in _all_databases() if db.db_instance_arn == arn]
+        if not found:
+            return _rds_error("DBInstanceNotFound", f"DBInstance {arn} not found.")
+        setattr(found[0], REPLICATED_TO, self.region)
+        return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "pending"}})
+
+    def stop_db_instance_automated_backups_replication(self: Any) -> Any:
+        arn = self.params.get("SourceDBInstanceArn")
+        for db in _all_databases():
+            if db.db_instance_arn == arn and getattr(db, REPLICATED_TO, None) == self.region:
+                setattr(db, REPLICATED_TO, None)
+        return ActionResult({"DBInstanceAutomatedBackup": {"DBInstanceArn": arn, "Status": "retained"}})
+
+    return start_db_instance_automated_backups_replication, stop_db_instance_automated_backups_replication
 
 
 #: The attribute of a moto DBInstance naming the region its backups replicate to (SIMULATED).
