@@ -25,3 +25,6 @@ DR_KEYS_METRIC: Final[str] = "DrKeysNotEnabled"
 #: ``check dr-paths --wal-archiver`` (self-managed stacks) publishes whether the primary's WAL archiving fails
 #: (1) or works (0), from ``pg_stat_archiver``; 1 also when the view cannot be read.
 WAL_ARCHIVER_FAILING_METRIC: Final[str] = "WalArchivingFailing"
+#: ``check dr-paths`` (rds stacks) publishes how many protection gaps it found: the DR replica not replicating the
+#: serving primary, the serving primary's backups not replicated, a failover left unprotected too long.
+DR_PROTECTION_GAPS_METRIC: Final[str] = "DrProtectionGaps"

@@ -7,15 +7,21 @@ from pathlib import Path
 
 from psycopg.conninfo import make_conninfo
 
-from contract.backups import DR_KEYS_METRIC, REPLICATED_BACKUP_AGE_METRIC, WAL_ARCHIVER_FAILING_METRIC
+from contract.backups import (
+    DR_KEYS_METRIC,
+    DR_PROTECTION_GAPS_METRIC,
+    REPLICATED_BACKUP_AGE_METRIC,
+    WAL_ARCHIVER_FAILING_METRIC,
+)
 from contract.outputs import StackOutputs
 from scripts.aws.client import Aws
 from scripts.aws.secrets import read_json_secret
 from scripts.check.dr_keys import check_dr_keys
 from scripts.check.drills import check_drills
+from scripts.check.protection import check_protection
 from scripts.check.replicated_backups import check_replicated_backups, publish
 from scripts.check.wal_archiver import check_wal_archiver
-from scripts.cliutil import DefaultsHelpFormatter
+from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
 from scripts.errors import InputError
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
@@ -40,11 +46,14 @@ def register_check(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         "dr-paths",
         parents=[common],
         formatter_class=DefaultsHelpFormatter,
-        help="every scheduled DR-path check: the replicated backups' age (rds), the DR keys usable",
-        description="What the DR cluster's hourly CronJob runs: check replicated-backups (rds mode) and that every "
-        "DR-region key of the stack is enabled (not pending deletion, not disabled), publishing "
-        f"{REPLICATED_BACKUP_AGE_METRIC} and {DR_KEYS_METRIC} (--metric-namespace). Read-only apart from the "
-        "metrics. Exit 0 all good, 1 a check failed, 2 bad input, 5 AWS failure.",
+        help="every scheduled DR-path check: the replicated backups' age and the primary's protection (rds), "
+        "the DR keys usable",
+        description="What the DR cluster's hourly CronJob runs: check replicated-backups (rds mode); that the DR "
+        "replica replicates the serving primary, that the serving primary's backups are replicated and that no "
+        "failover stays unprotected longer than allowed (rds mode, read live and from the topology record); and "
+        "that every DR-region key of the stack is enabled (not pending deletion, not disabled), publishing "
+        f"{REPLICATED_BACKUP_AGE_METRIC}, {DR_PROTECTION_GAPS_METRIC} and {DR_KEYS_METRIC} (--metric-namespace). "
+        "Read-only apart from the metrics. Exit 0 all good, 1 a check failed, 2 bad input, 5 AWS failure.",
     )
     _add_common(paths)
     paths.add_argument(
@@ -53,6 +62,15 @@ def register_check(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         default=100.0,
         metavar="DAYS",
         help="with a drill namespace (runbook.drill): fail when no drill has succeeded for longer, 1-3650",
+    )
+    paths.add_argument(
+        "--failover-max-unprotected",
+        type=duration("h"),
+        default=72.0,
+        metavar="DURATION",
+        help=duration_help(
+            "rds: fail when a failover has been in effect longer without reprotect, 1 h to 90 days", "h"
+        ),
     )
     archiver = paths.add_argument_group("WAL archiving of a self-managed primary (pg_stat_archiver)")
     archiver.add_argument(
@@ -81,6 +99,8 @@ def run(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> 
 def run_dr_paths(args: argparse.Namespace, report: Report, *, aws: Aws | None = None) -> None:
     if not 1 <= args.drill_max_age_days <= 3650:
         raise InputError("--drill-max-age-days", args.drill_max_age_days, "a number of days from 1 to 3650")
+    if not 1 <= args.failover_max_unprotected <= 90 * 24:
+        raise InputError("--failover-max-unprotected", args.failover_max_unprotected, "hours from 1 to 2160 (90 days)")
     aws = aws or Aws()
     outputs = load_stack_outputs(args.stack_outputs, aws=aws)
     if outputs.database.mode == "rds" and outputs.standby.drillNamespace:
@@ -93,6 +113,13 @@ def run_dr_paths(args: argparse.Namespace, report: Report, *, aws: Aws | None = 
             )  # fmt: skip
     if outputs.database.mode == "rds" and outputs.database.replicatedBackupsArn:
         _replicated_backups(args, report, aws, outputs)
+        with report.step("protection", region=outputs.drRegion):
+            gaps = check_protection(outputs, report, aws=aws, now=utcnow(),
+                                    failover_max_unprotected_s=args.failover_max_unprotected * 3600.0)  # fmt: skip
+        report.result["protection_gaps"] = gaps
+        if args.metric_namespace:
+            publish(aws, outputs.drRegion, args.metric_namespace, args.metric_stack, DR_PROTECTION_GAPS_METRIC,
+                    float(gaps), unit="Count")  # fmt: skip
     db = _archiver_db(args, outputs, aws)
     if db is not None:
         with report.step("wal-archiver", server=db.describe()["host"]):

@@ -17,10 +17,17 @@ from tests.scripts.world import invoke
 def replicated(world, *, age_s: float | None, status: str = "replicating"):
     arn = world.outputs["database"]["replicatedBackupsArn"]
 
+    primary = world.client("rds").describe_db_instances(DBInstanceIdentifier="sso-db")["DBInstances"][0]
+
     def answer(params):
-        if params.get("DBInstanceAutomatedBackupsArn") != arn:
+        # by the stack's ARN (the age), or by the serving primary's DbiResourceId (its protection)
+        if (
+            params.get("DBInstanceAutomatedBackupsArn") != arn
+            and params.get("DbiResourceId") != primary["DbiResourceId"]
+        ):
             return None
-        backup = {"DBInstanceAutomatedBackupsArn": arn, "Status": status, "Region": "eu-central-1"}
+        backup = {"DBInstanceAutomatedBackupsArn": arn, "Status": status, "Region": "eu-central-1",
+                  "DbiResourceId": primary["DbiResourceId"]}  # fmt: skip
         if age_s is not None:
             backup["RestoreWindow"] = {
                 "EarliestTime": utcnow() - timedelta(days=7),
@@ -112,7 +119,8 @@ def test_dr_paths_passes_with_fresh_backups_and_enabled_dr_keys(world):
     assert metrics["DrKeysNotEnabled"] == 0 and metrics["ReplicatedBackupAgeSeconds"] < 120
     # The stack has a drill namespace: the days since a successful drill too (none yet: since the DR bucket).
     assert metrics["DaysSinceSuccessfulDrill"] < 0.1
-    assert world.recorder.mutating() == ["cloudwatch:PutMetricData"] * 3
+    assert metrics["DrProtectionGaps"] == 0  # the replica follows the primary, whose backups replicate
+    assert world.recorder.mutating() == ["cloudwatch:PutMetricData"] * 4
 
 
 def test_a_dr_key_scheduled_for_deletion_fails_the_check_naming_it(world):
