@@ -61,26 +61,23 @@ def checks_spec(
     the drill records); self-managed: the primary's WAL archiving."""
     if cfg.runbook.image is None or not cfg.runbook.checks.enabled:
         return None
+    rds = cfg.database.mode == "rds"
     return ChecksSpec(
         image=cfg.runbook.image,
         schedule=cfg.runbook.checks.schedule,
         stack=cfg.name,
+        primary_region=cfg.primary_region,
         dr_region=cfg.dr_region,
         rpo_target_s=cfg.targets.rpo_seconds,
-        rds=cfg.database.mode == "rds",
+        rds=rds,
         dr_key_arn=archive.dr_key_arn,
         alarm_topic_arn=notifications.dr_topic_arn,
-        **(_drill_records(cfg, archive) if cfg.database.mode == "rds" and cfg.runbook.drill.enabled else {}),
+        drill_max_age_days=cfg.runbook.drill.max_days_without_success if rds and cfg.runbook.drill.enabled else None,
+        # rds: the drill records and the topology record (what serves after recover, failover, failback).
+        dr_bucket_name=archive.dr_bucket_name if rds else None,
+        dr_bucket_key_arn=archive.dr_key_arn if rds else None,
         wal_archiver_credentials_arn=access.app_credentials_dr_arn if cfg.database.mode == "self-managed" else None,
     )
-
-
-def _drill_records(cfg: StackConfig, archive: WalArchive) -> dict:
-    return {
-        "drill_max_age_days": cfg.runbook.drill.max_days_without_success,
-        "dr_bucket_name": archive.dr_bucket_name,
-        "dr_bucket_key_arn": archive.dr_key_arn,
-    }
 
 
 def drill_spec(
@@ -93,6 +90,7 @@ def drill_spec(
         return None
     return DrillSpec(
         stack=cfg.name,
+        primary_region=cfg.primary_region,
         dr_region=cfg.dr_region,
         image=cfg.runbook.image,
         schedule=drill.schedule if drill.scheduled and cfg.runbook.image else None,

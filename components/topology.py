@@ -29,6 +29,7 @@ from components.dr_key_watch import DrKeyWatch, DrKeyWatchArgs
 from components.exports import archiver_command, dns_outputs, rds_outputs, self_managed_outputs, standby_outputs
 from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
+from components.rds_event_watch import RdsEventWatch, RdsEventWatchArgs
 from components.runbook_jobs import backup_spec, baseline_spec, checks_spec, drill_spec
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
 from components.standby.spec import BackupSpec, BaselineSpec, BootstrapSpec, ChecksSpec, DrillSpec
@@ -134,6 +135,7 @@ class DrTopology(pulumi.ComponentResource):
         sites = self._build_sites(secrets, archive, access, media, endpoints, jobs)
         dns = self._build_dns(sites, notifications)
         self._watch_dr_keys(archive, database, notifications)
+        self._watch_dr_replica(database, notifications)
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
         self._publish_outputs()
         self.register_outputs({"stack_outputs": self.stack_outputs})
@@ -145,6 +147,17 @@ class DrTopology(pulumi.ComponentResource):
             f"{self._name}-dr-keys",
             DrKeyWatchArgs(self._aws_sites.dr, keys, notifications.dr_topic_arn, f"{self._name}-dr-key-changes",
                            self._tag_base),
+            self._child,
+        )  # fmt: skip
+
+    def _watch_dr_replica(self, database: PitrDatabase | None, notifications: Notifications) -> None:
+        """The DR replica's replication breaking, to the DR topic within minutes (EventBridge on RDS events)."""
+        if database is None or database.dr_replica is None:
+            return
+        RdsEventWatch(
+            f"{self._name}-dr-replica-events",
+            RdsEventWatchArgs(self._aws_sites.dr, database.dr_replica.identifier, notifications.dr_topic_arn,
+                              f"{self._name}-dr-replica-events", self._tag_base),
             self._child,
         )  # fmt: skip
 

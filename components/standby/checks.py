@@ -23,11 +23,13 @@ from components.standby.spec import ChecksSpec
 from contract.backups import (
     DR_KEYS_METRIC,
     DR_PATH_METRIC_NAMESPACE,
+    DR_PROTECTION_GAPS_METRIC,
     REPLICATED_BACKUP_AGE_METRIC,
     WAL_ARCHIVER_FAILING_METRIC,
 )
 from contract.drills import DRILL_RECORD_PREFIX
 from contract.outputs import STACK_OUTPUTS_PARAMETER, stack_outputs_location
+from contract.runbook import TOPOLOGY_RECORD_PREFIX
 
 CHECKS_SA = "idp-dr-checks"
 
@@ -57,6 +59,16 @@ class ChecksBuilder(PodBuilder):
                 "its last success) or cannot be read: the archive, and a point-in-time recovery from the DR "
                 "region, ends at the last segment that made it",
             )
+        if spec.rds:
+            self._dr_path_alarm(
+                spec,
+                "protection-gaps",
+                DR_PROTECTION_GAPS_METRIC,
+                0,
+                "the serving primary is not protected: the DR replica replicates another instance, its backups are "
+                "not replicated to the DR region, or a failover has gone unprotected (no reprotect) too long; see "
+                "the check's protection.* lines",
+            )
         self._dr_path_alarm(
             spec,
             "dr-keys-not-enabled",
@@ -82,6 +94,7 @@ class ChecksBuilder(PodBuilder):
             CHECKS_SA,
             [
                 *self._drill_record_reads(spec),
+                *self._protection_reads(spec),
                 *self._wal_archiver_reads(spec),
                 {
                     "Sid": "ReadTheStackOutputs",
@@ -120,15 +133,60 @@ class ChecksBuilder(PodBuilder):
             lambda b: f"arn:{partition_of(spec.dr_region)}:s3:::{b}"
         )
         return [
-            {"Sid": "ListTheDrillRecords", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket,
-             "Condition": {"StringLike": {"s3:prefix": [f"{DRILL_RECORD_PREFIX}*"]}}},
-            {"Sid": "ReadTheDrillRecords", "Effect": "Allow", "Action": "s3:GetObject",
-             "Resource": pulumi.Output.concat(bucket, f"/{DRILL_RECORD_PREFIX}*")},
+            {
+                "Sid": "ListTheDrillRecords",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket,
+                "Condition": {"StringLike": {"s3:prefix": [f"{DRILL_RECORD_PREFIX}*"]}},
+            },
+            {
+                "Sid": "ReadTheDrillRecords",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": pulumi.Output.concat(bucket, f"/{DRILL_RECORD_PREFIX}*"),
+            },
             {"Sid": "SeeTheDrBucketsCreationDate", "Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
-            {"Sid": "DecryptTheDrillRecordsThroughS3", "Effect": "Allow", "Action": "kms:Decrypt",
-             "Resource": spec.dr_bucket_key_arn,
-             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{spec.dr_region}.amazonaws.com"}}},
-        ]  # fmt: skip
+            {
+                "Sid": "DecryptTheDrillRecordsThroughS3",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": spec.dr_bucket_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{spec.dr_region}.amazonaws.com"}},
+            },
+        ]
+
+    @staticmethod
+    def _protection_reads(spec: ChecksSpec) -> list[dict]:
+        """rds: the serving primary and the DR replica (by identifier, in their regions), and the topology record."""
+        if not spec.rds or spec.dr_bucket_name is None:
+            return []
+        p = partition_of(spec.dr_region)
+        bucket = pulumi.Output.from_input(spec.dr_bucket_name).apply(lambda b: f"arn:{p}:s3:::{b}")
+        instances = account_of(spec.dr_key_arn).apply(
+            lambda account: [f"arn:{p}:rds:{region}:{account}:db:*" for region in (spec.primary_region, spec.dr_region)]
+        )
+        return [
+            {
+                "Sid": "ReadThePrimaryAndTheDrReplica",
+                "Effect": "Allow",
+                "Action": "rds:DescribeDBInstances",
+                "Resource": instances,
+            },
+            {
+                "Sid": "ReadTheTopologyRecord",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": pulumi.Output.concat(bucket, f"/{TOPOLOGY_RECORD_PREFIX}*"),
+            },
+            {
+                "Sid": "DecryptTheTopologyRecordThroughS3",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": spec.dr_bucket_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{spec.dr_region}.amazonaws.com"}},
+            },
+        ]
 
     @staticmethod
     def _wal_archiver_reads(spec: ChecksSpec) -> list[dict]:
@@ -137,11 +195,20 @@ class ChecksBuilder(PodBuilder):
             return []
         via = {"StringEquals": {"kms:ViaService": f"secretsmanager.{spec.dr_region}.amazonaws.com"}}
         return [
-            {"Sid": "ReadTheIdpsDatabaseRole", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-             "Resource": spec.wal_archiver_credentials_arn},
-            {"Sid": "DecryptTheIdpsDatabaseRole", "Effect": "Allow", "Action": "kms:Decrypt",
-             "Resource": spec.dr_key_arn, "Condition": via},
-        ]  # fmt: skip
+            {
+                "Sid": "ReadTheIdpsDatabaseRole",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": spec.wal_archiver_credentials_arn,
+            },
+            {
+                "Sid": "DecryptTheIdpsDatabaseRole",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": spec.dr_key_arn,
+                "Condition": via,
+            },
+        ]
 
     def _wal_archiver_args(self, spec: ChecksSpec) -> tuple[list[str], list[dict], list[dict]]:
         """The flags, and the CA volume and mount, of the WAL-archiving check (the IdP's own TLS settings)."""
@@ -187,7 +254,11 @@ class ChecksBuilder(PodBuilder):
 
     def _dr_path_alarm(self, spec: ChecksSpec, suffix: str, metric: str, threshold: float, why: str) -> None:
         dr_path_alarm(
-            self, self._name, DrPathAlarm(suffix, metric, threshold, f"{why} (or the check stopped reporting)"),
-            stack=spec.stack, topic_arn=spec.alarm_topic_arn, provider=self._args.aws_site.provider,
+            self,
+            self._name,
+            DrPathAlarm(suffix, metric, threshold, f"{why} (or the check stopped reporting)"),
+            stack=spec.stack,
+            topic_arn=spec.alarm_topic_arn,
+            provider=self._args.aws_site.provider,
             tag_base=self._args.tag_base,
-        )  # fmt: skip
+        )

@@ -40,6 +40,7 @@ from contract.drills import (
     pod_references,
 )
 from contract.outputs import STACK_OUTPUTS_PARAMETER, stack_outputs_location
+from contract.runbook import TOPOLOGY_RECORD_PREFIX
 
 DRILL_SA = "idp-dr-drill"
 _WRITE = ["get", "list", "create", "update", "patch", "delete"]
@@ -227,7 +228,8 @@ def drill_policy_statements(spec: DrillSpec, arns: dict[str, str]) -> list[dict[
     """The drill role's policy: only drill-named, drill-tagged instances and groups may be created, changed or
     deleted; everything else it touches it only reads (or, the records and metrics, writes under its prefix).
     ``arns``: the account, the replicated backups, the DR bucket, and the keys and verifier secret, resolved."""
-    p, r, account, backups_arn = partition_of(spec.dr_region), spec.dr_region, arns["account"], arns["backups"]
+    p, r, account = partition_of(spec.dr_region), spec.dr_region, arns["account"]
+    backups_arn = f"arn:{p}:rds:{r}:{account}:auto-backup:*"
     bucket = arns["bucket"]
     rds, ec2 = f"arn:{p}:rds:{r}:{account}", f"arn:{p}:ec2:{r}:{account}"
     drill_tag = {f"aws:RequestTag/{TAG_KIND}": KIND_DRILL}
@@ -239,6 +241,8 @@ def drill_policy_statements(spec: DrillSpec, arns: dict[str, str]) -> list[dict[
     return [
         # One statement per action with every resource type the request names, so the tag condition (on the
         # request, not on a resource) applies to each: no drill tag, no restore, whatever the target.
+        # From any of the DR region's replicated backups: the serving primary's ARN changes with every recover swap
+        # and failback (it is per source instance); the drill-named, drill-tagged target is what keeps it a drill.
         {"Sid": "RestoreOnlyIntoDrillInstances", "Effect": "Allow", "Action": "rds:RestoreDBInstanceToPointInTime",
          "Resource": [f"{rds}:db:{DRILL_PREFIX}*", backups_arn, f"{rds}:subgrp:*", f"{rds}:pg:*", f"{rds}:og:*"],
          "Condition": {"StringEquals": drill_tag}},
@@ -251,6 +255,9 @@ def drill_policy_statements(spec: DrillSpec, arns: dict[str, str]) -> list[dict[
             "rds:DescribeDBInstances", "rds:DescribeDBInstanceAutomatedBackups", "rds:DescribeDBSubnetGroups",
             "rds:DescribeDBParameterGroups", "rds:ListTagsForResource"],
          "Resource": [f"{rds}:db:*", f"{rds}:auto-backup:*", f"{rds}:subgrp:*", f"{rds}:pg:*"]},
+        # The serving primary, read by identifier in its region: its DbiResourceId names its replicated backups.
+        {"Sid": "ReadTheServingPrimary", "Effect": "Allow", "Action": "rds:DescribeDBInstances",
+         "Resource": f"arn:{p}:rds:{spec.primary_region}:{account}:db:*"},
         # DescribeEvents and DescribeSecurityGroups have no resource type (Service Authorization Reference).
         {"Sid": "ReadRdsEvents", "Effect": "Allow", "Action": "rds:DescribeEvents", "Resource": "*"},
         {"Sid": "CreateOnlyDrillGroups", "Effect": "Allow", "Action": "ec2:CreateSecurityGroup",
@@ -275,8 +282,8 @@ def drill_policy_statements(spec: DrillSpec, arns: dict[str, str]) -> list[dict[
          "Resource": f"arn:{p}:ssm:{r}:{account}:parameter" + STACK_OUTPUTS_PARAMETER.format(stack=spec.stack)},
         {"Sid": "ListTheBaselines", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
          "Condition": {"StringLike": {"s3:prefix": [f"{BASELINE_PREFIX}*"]}}},
-        {"Sid": "ReadTheBaselines", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"{bucket_arn}/{BASELINE_PREFIX}*"},
+        {"Sid": "ReadTheBaselinesAndTheTopologyRecord", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [f"{bucket_arn}/{BASELINE_PREFIX}*", f"{bucket_arn}/{TOPOLOGY_RECORD_PREFIX}*"]},
         # Its own outcome, and whether another drill has finished (its record) before removing what it left.
         {"Sid": "WriteAndReadDrillRecords", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
          "Resource": f"{bucket_arn}/{DRILL_RECORD_PREFIX}*"},

@@ -158,6 +158,8 @@ class ChecksSpec:
     image: str
     schedule: str
     stack: str
+    #: rds mode: where the serving primary is read (its protection is checked).
+    primary_region: str
     dr_region: str
     rpo_target_s: int
     #: rds mode: the replicated automated backups are checked too (self-managed stacks have none).
@@ -180,6 +182,8 @@ class DrillSpec:
     """Drills on AWS from the DR site: built for the DR site in rds mode with runbook.drill.enabled."""
 
     stack: str
+    #: Where the serving primary is read (its replicated backups are resolved by its DbiResourceId).
+    primary_region: str
     dr_region: str
     #: The runbook image, and the CronJob's schedule; no CronJob without either (drill --aws by hand).
     image: str | None

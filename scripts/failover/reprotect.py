@@ -31,6 +31,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from contract.outputs import StackOutputs
+from contract.runbook import RUNBOOK_PREFIX
 from scripts.aws.client import Aws, error_code, error_message
 from scripts.aws.rds import describe_instance, read_instance
 from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
@@ -109,7 +110,7 @@ def open_store(state_dir: Path | None, outputs: StackOutputs, aws: Aws) -> State
     if state_dir is not None:
         return LocalStore(state_dir)
     local = default_state_dir(outputs)
-    prefix = f"idp-dr/runbook/{COMMAND}-{local.name}/"
+    prefix = f"{RUNBOOK_PREFIX}{COMMAND}-{local.name}/"
     return S3Store(
         aws, outputs.archive.drBucket, outputs.drRegion, prefix, local_dir=local.with_name(f"{COMMAND}-{local.name}")
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.outputs import StackOutputs
+from contract.runbook import RUNBOOK_PREFIX
 from scripts import __version__
 from scripts.errors import InputError
 from scripts.restore.rds.request import DEFAULT_POLL_S
@@ -72,7 +73,7 @@ def open_store(state_dir: Path | None, outputs: StackOutputs, aws: Any) -> State
     if state_dir is not None:
         return LocalStore(state_dir)
     local = default_state_dir(outputs)
-    return S3Store(aws, outputs.archive.drBucket, outputs.drRegion, f"idp-dr/runbook/{local.name}/", local_dir=local)
+    return S3Store(aws, outputs.archive.drBucket, outputs.drRegion, f"{RUNBOOK_PREFIX}{local.name}/", local_dir=local)
 
 
 class State:

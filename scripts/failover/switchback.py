@@ -32,6 +32,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from contract.outputs import StackOutputs
+from contract.runbook import RUNBOOK_PREFIX
 from scripts.aws import route53 as dns
 from scripts.aws.client import Aws, error_code, error_message
 from scripts.aws.rds import describe_instance, promote_read_replica, read_instance, rename_and_wait
@@ -79,7 +80,7 @@ def journal_store(args: argparse.Namespace, outputs: StackOutputs, aws: Aws, inc
         aws,
         outputs.archive.drBucket,
         outputs.drRegion,
-        f"idp-dr/runbook/{COMMAND}-{name}/",
+        f"{RUNBOOK_PREFIX}{COMMAND}-{name}/",
         local_dir=incident_store.local_dir.with_name(f"{COMMAND}-{name}"),
     )
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from contract.outputs import StackOutputs
+from contract.runbook import TOPOLOGY_RECORD_PREFIX
 from scripts.errors import InputError
 from scripts.runstate.store import STATE, S3Store, StateStore
 
 VERSION = 1
-PREFIX = "idp-dr/runbook/topology/"
+PREFIX = TOPOLOGY_RECORD_PREFIX
 #: How many changes the record keeps (the newest last); older ones are in the incidents' timelines.
 HISTORY = 50
 

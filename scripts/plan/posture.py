@@ -104,7 +104,8 @@ def _alarms(offline: OfflineRun) -> list[str]:
                offline.recorder.of_type("aws:cloudwatch/eventTarget:EventTarget")}  # fmt: skip
     for record in offline.recorder.of_type("aws:cloudwatch/eventRule:EventRule"):
         pattern = json.loads(plain(record.inputs.get("eventPattern")) or "{}")
-        events = "|".join((pattern.get("detail") or {}).get("eventName") or pattern.get("detail-type") or [])
+        detail = pattern.get("detail") or {}
+        events = "|".join(detail.get("eventName") or detail.get("EventID") or pattern.get("detail-type") or [])
         topic = targets.get(plain(record.inputs.get("name"))) or targets.get(record.name) or ""
         out.append(f"{record.name}: EventBridge {','.join(pattern.get('source', []))} {events} -> "
                    f"{region_of_arn(topic) if topic else 'no topic'}")  # fmt: skip

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.outputs import StackOutputs
+from contract.runbook import RUNBOOK_PREFIX
 from scripts.aws.client import Aws
 from scripts.aws.rds import describe_instance
 from scripts.errors import CheckFailed, InputError, RefusedError
@@ -54,7 +55,7 @@ def open_store(options: RecoverOptions, outputs: StackOutputs, aws: Aws) -> Stat
     instance = outputs.database.primaryInstanceId or "self-managed"
     local = Path(".idp-dr") / "recover" / instance
     return S3Store(
-        aws, outputs.archive.drBucket, outputs.drRegion, f"idp-dr/runbook/recover-{instance}/", local_dir=local
+        aws, outputs.archive.drBucket, outputs.drRegion, f"{RUNBOOK_PREFIX}recover-{instance}/", local_dir=local
     )
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from contract.backups import DR_KEYS_METRIC, DR_PATH_METRIC_NAMESPACE, REPLICATED_BACKUP_AGE_METRIC
+from contract.backups import (
+    DR_KEYS_METRIC,
+    DR_PATH_METRIC_NAMESPACE,
+    DR_PROTECTION_GAPS_METRIC,
+    REPLICATED_BACKUP_AGE_METRIC,
+)
 from scripts.check.cli import run_dr_paths
 from scripts.cli import build_parser
 from tests.unit.conftest import run_stack
@@ -43,6 +48,7 @@ def test_its_role_only_reads_and_puts_the_one_metric():
     assert {s["Action"] for s in statements.values()} == {
         "ssm:GetParameter",
         "rds:DescribeDBInstanceAutomatedBackups",
+        "rds:DescribeDBInstances",
         "kms:DescribeKey",
         "cloudwatch:PutMetricData",
         "s3:ListBucket",
@@ -56,6 +62,13 @@ def test_its_role_only_reads_and_puts_the_one_metric():
     account = run.outputs["database"]["drKmsKeyArn"].split(":")[4]
     assert statements["ReadTheReplicatedBackups"]["Resource"] == f"arn:aws:rds:eu-central-1:{account}:auto-backup:*"
     assert statements["ReadTheDrKeysState"]["Resource"] == f"arn:aws:kms:eu-central-1:{account}:key/*"
+    # The serving primary and the DR replica by identifier in their regions, and the topology record: what serves
+    # after a recover, a failover or a failback (the protection checks).
+    assert statements["ReadThePrimaryAndTheDrReplica"]["Resource"] == [
+        f"arn:aws:rds:eu-west-1:{account}:db:*",
+        f"arn:aws:rds:eu-central-1:{account}:db:*",
+    ]
+    assert statements["ReadTheTopologyRecord"]["Resource"] == f"arn:aws:s3:::{bucket}/idp-dr/runbook/topology/*"
     assert statements["PublishTheMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": DR_PATH_METRIC_NAMESPACE}
     }
@@ -73,6 +86,15 @@ def test_the_alarm_fires_above_the_rpo_target_or_when_the_check_stops_reporting(
     assert alarm.inputs["threshold"] == 300 and alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
     assert alarm.inputs["treatMissingData"] == "breaching"
     assert alarm.inputs["dimensions"] == {"Stack": "sso"}
+    assert alarm.inputs["alarmActions"] == [run.recorder.by_name("sso-alarms-dr").outputs["arn"]]
+
+
+def test_a_protection_gap_alarms_in_the_dr_region_and_when_the_check_stops_reporting():
+    run = run_stack(WITH_IMAGE)
+    alarm = run.recorder.by_name("sso-dr-site-protection-gaps")
+    assert alarm.region == "eu-central-1"
+    assert (alarm.inputs["metricName"], alarm.inputs["threshold"]) == (DR_PROTECTION_GAPS_METRIC, 0)
+    assert alarm.inputs["treatMissingData"] == "breaching"
     assert alarm.inputs["alarmActions"] == [run.recorder.by_name("sso-alarms-dr").outputs["arn"]]
 
 
