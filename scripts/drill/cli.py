@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from scripts.cliutil import duration, duration_help
 from scripts.drill.aws.cli import add_arguments as add_aws_arguments
 from scripts.drill.aws.cli import run_aws
+from scripts.drill.lifecycle_cli import add_arguments as add_lifecycle_arguments
+from scripts.drill.lifecycle_cli import run_lifecycle
 from scripts.drill.local import LocalDrillOptions, run_local_drill
 from scripts.drill.options import METHODS
 from scripts.errors import InputError
@@ -35,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", action="store_true", help="run everything on this machine (no cloud account)")
+    where.add_argument(
+        "--lifecycle",
+        action="store_true",
+        help="a year in an hour against one staging stack: baseline, drill, recover, drill, failover, reprotect, "
+        "failback, drill, verifying the IdP and its protection after every step (--yes)",
+    )
     where.add_argument(
         "--aws",
         action="store_true",
@@ -131,6 +139,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="--local: keep the workspace (data directories, logs); --aws: leave the drill instance and IdP running",
     )
     add_aws_arguments(parser)
+    add_lifecycle_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -192,8 +201,24 @@ def _options(args: argparse.Namespace) -> LocalDrillOptions:
     )
 
 
+def _refuse_local_flags(args: argparse.Namespace) -> None:
+    if args.method != "wal":
+        raise InputError("--method", args.method, "wal (not used with --lifecycle)")
+    for dest, default in _LOCAL_DEFAULTS.items():
+        if getattr(args, dest) != default:
+            raise InputError(
+                "--" + dest.replace("_", "-"), getattr(args, dest), "a --local option (not with --lifecycle)"
+            )
+
+
 def run(args: argparse.Namespace, report: Report, **inject: Any) -> None:
     """``inject``: the AWS session, Kubernetes adapter and clock of ``drill --aws`` (tests)."""
+    if args.lifecycle:
+        run_lifecycle(args, report, _refuse_local_flags, **inject)
+        return
+    for flag in ("primary_kube_adapter", "primary_kube_context", "yes"):
+        if getattr(args, flag):
+            raise InputError("--" + flag.replace("_", "-"), getattr(args, flag), "a --lifecycle option")
     if args.aws:
         for flag, value in (("--rpo-target", args.rpo_target), ("--rto-target", args.rto_target)):
             if value is not None and not 1 <= value <= 86400:

@@ -12,6 +12,7 @@ from scripts.sandbox import motofix
 s3_ranges.apply()
 motofix.apply()
 motofix.apply_replicated_backups()
+motofix.apply_replica_lag()
 
 from moto.server import main  # noqa: E402 - moto must be patched before its server imports models
 

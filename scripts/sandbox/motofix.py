@@ -14,6 +14,9 @@
 4. renaming an instance leaves its read replicas naming the old identifier as their source, so after
    ``recover``'s swap the DR replica would seem to follow the restored instance. On AWS a replica keeps
    replicating the instance it was created from, under its new name.
+5. ``create_db_instance_read_replica`` makes the replica a shallow copy of its source: the same
+   ``DbiResourceId``, the same tag list and list of replicas (a tag added to one shows on the other). On AWS
+   a replica is another instance with its own resource ID, tags and replicas, and replicates no backups.
 
 Nothing here is imported by the runbook commands themselves; ``scripts.sandbox.moto_server`` (the
 sandbox) and the tests apply it, and say so.
@@ -83,8 +86,19 @@ def apply() -> None:
             _follow_rename(old, result)
         return result
 
+    original_replica = models.RDSBackend.create_db_instance_read_replica
+
+    def create_db_instance_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        replica = original_replica(self, db_kwargs)
+        replica.dbi_resource_id = "db-" + uuid.uuid4().hex[:26].upper()
+        replica.replicas = []
+        replica.tags = [dict(tag) for tag in (getattr(replica, "tags", None) or [])]
+        replica.__dict__.pop(REPLICATED_TO, None)
+        return replica
+
     models.DBInstance.__init__ = init_with_own_resource_id
     models.RDSBackend.modify_db_instance = modify_db_instance
+    models.RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
     models.RDSBackend.promote_read_replica = promote_read_replica
     models.RDSBackend.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
     _APPLIED = True
@@ -314,3 +328,33 @@ def _backup_doc(arn: str, source: Any, region: str) -> dict[str, Any]:
 def _backup_key(arn: str) -> str:
     """The (simulated) DR-region key the replicated backups, and so their restores, are encrypted with."""
     return arn.split(":auto-backup:")[0].replace(":rds:", ":kms:") + ":key/replicated-backups"
+
+
+def apply_replica_lag() -> Callable[[], None]:
+    """SIMULATED (the sandbox): moto publishes no RDS metrics. Answer ``GetMetricStatistics`` for ``AWS/RDS
+    ReplicaLag`` of an existing read replica with one datapoint of 0 s at the query's end, as CloudWatch shows a
+    replica that has caught up (``reprotect`` waits for it; ``failback`` waits for it after writes stop). No data
+    moves between the sandbox's instances: the lag is always 0. Returns the function that removes the answer."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    original = CloudWatchResponse.get_metric_statistics
+
+    def get_metric_statistics(self: Any) -> Any:
+        if self._get_param("Namespace") != "AWS/RDS" or self._get_param("MetricName") != "ReplicaLag":
+            return original(self)
+        wanted = {d.get("Value") for d in self._get_param("Dimensions", []) if d.get("Name") == "DBInstanceIdentifier"}
+        replicas = [
+            db for db in _all_databases() if db.db_instance_identifier in wanted and db.source_db_instance_identifier
+        ]
+        if not replicas:
+            return original(self)
+        point = {"Timestamp": self._get_param("EndTime"), "Maximum": 0.0, "Unit": "Seconds"}
+        return ActionResult({"Label": "ReplicaLag", "Datapoints": [point]})
+
+    CloudWatchResponse.get_metric_statistics = get_metric_statistics
+
+    def undo() -> None:
+        CloudWatchResponse.get_metric_statistics = original
+
+    return undo
