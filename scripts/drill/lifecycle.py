@@ -32,6 +32,7 @@ from contract.outputs import StackOutputs
 from scripts.aws.client import Aws
 from scripts.check.protection import check_protection
 from scripts.errors import CheckFailed, RefusedError
+from scripts.lifecycle.record import read_record, topology_store
 from scripts.polling import Clock
 from scripts.progress import Progress
 from scripts.report import Report
@@ -117,7 +118,15 @@ class LifecycleDrill:
 
     # -- the steps --------------------------------------------------------------------------------
     def _baseline(self) -> dict[str, Any]:
-        """The baseline every step is verified against: it must exist (refused before any change otherwise)."""
+        """The baseline every step is verified against: it must exist (refused before any change otherwise), and
+        the stack must be home (a game day starts from a protected primary, not mid-incident)."""
+        record = read_record(topology_store(self.out, self.aws))
+        if record is not None and record.failed_over:
+            raise RefusedError(
+                f"a failover is in effect since {record.failed_over_at} (the primary is {record.primary.instance_id} "
+                f"in {record.primary.region}): a lifecycle game day starts from the primary region",
+                hint="finish that incident first: idp-dr reprotect, then idp-dr failback",
+            )
         self.baseline, source = load_baseline(self.o.baseline, outputs=self.out, aws=self.aws)
         if self.baseline.issuer != self.out.issuer:
             raise RefusedError(

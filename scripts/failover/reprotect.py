@@ -109,10 +109,10 @@ def run(args: argparse.Namespace, report: Report, *, aws: Aws | None = None, clo
 def open_store(state_dir: Path | None, outputs: StackOutputs, aws: Aws) -> StateStore:
     if state_dir is not None:
         return LocalStore(state_dir)
-    local = default_state_dir(outputs)
-    prefix = f"{RUNBOOK_PREFIX}{COMMAND}-{local.name}/"
+    name = default_state_dir(outputs).name
+    local = Path(".idp-dr") / COMMAND / name
     return S3Store(
-        aws, outputs.archive.drBucket, outputs.drRegion, prefix, local_dir=local.with_name(f"{COMMAND}-{local.name}")
+        aws, outputs.archive.drBucket, outputs.drRegion, f"{RUNBOOK_PREFIX}{COMMAND}-{name}/", local_dir=local
     )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -81,7 +82,7 @@ def journal_store(args: argparse.Namespace, outputs: StackOutputs, aws: Aws, inc
         outputs.archive.drBucket,
         outputs.drRegion,
         f"{RUNBOOK_PREFIX}{COMMAND}-{name}/",
-        local_dir=incident_store.local_dir.with_name(f"{COMMAND}-{name}"),
+        local_dir=Path(".idp-dr") / COMMAND / name,
     )
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from scripts.aws.rds import describe_instance
 from scripts.errors import DrError, InputError, RefusedError
 from scripts.failover.validation import FailoverValidator
+from scripts.lifecycle.record import read_record, topology_store
 from scripts.recover.options import TAG_INCIDENT
 from scripts.restore.rds.checks import _window_for_instance
 from scripts.restore.rds.request import RestoreSpec, check_restore_time
@@ -34,6 +35,7 @@ class Preflight:
             )
         if pinned.get("damaged_rid"):  # a re-run: the instances are pinned, their names may have changed
             return {"resumed": True, **{k: pinned[k] for k in ("restore_time", "method", "restored", "damaged")}}
+        self._not_failed_over()
         source = self._primary_instance()
         window = _window_for_instance(self.aws, out.primaryRegion, source)
         check_restore_time(self.spec(), window, self.clock.now())
@@ -66,6 +68,19 @@ class Preflight:
             timeout_s=self.o.timeout_s,
             extra_tags={TAG_INCIDENT: self.names.incident},
         )
+
+    def _not_failed_over(self) -> None:
+        """While a failover is in effect the primary region's instance is the stale one: recovering it is wrong."""
+        record = read_record(topology_store(self.out, self.aws))
+        if record is not None and record.failed_over:
+            raise RefusedError(
+                f"a failover is in effect since {record.failed_over_at}: the primary is {record.primary.instance_id} "
+                f"in {record.primary.region}, and {self.names.original} in {self.out.primaryRegion} is the "
+                "pre-failover database",
+                hint="fail back first (idp-dr reprotect, then idp-dr failback); to restore the failed-over primary "
+                f"to a point in time, use idp-dr restore rds --region {record.primary.region} --source "
+                f"{record.primary.instance_id}",
+            )
 
     def _primary_instance(self) -> dict[str, Any]:
         region, name = self.out.primaryRegion, self.names.original

@@ -199,3 +199,16 @@ def _outputs(world):
     from contract.outputs import StackOutputs
 
     return StackOutputs.model_validate(world.outputs)
+
+
+def test_recover_while_a_failover_is_in_effect_is_refused_before_any_change(world, failed_over, primary, tmp_path):
+    from tests.scripts.recover_world import recover
+
+    result = recover(world, primary, tmp_path, "--latest", "--yes")
+    assert result.code == 3
+    record = topology_record(world)
+    assert result.error_line == (
+        f"a failover is in effect since {record['failed_over_at']}: the primary is sso-dr-replica in eu-central-1, "
+        "and sso-db in eu-west-1 is the pre-failover database"
+    )
+    assert world.recorder.mutating() == []

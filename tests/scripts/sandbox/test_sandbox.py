@@ -167,3 +167,37 @@ def test_drill_aws_runs_to_a_green_report_in_the_sandbox_and_leaves_nothing(sand
     rds = boto3.client("rds", region_name="eu-central-1", endpoint_url=env["AWS_ENDPOINT_URL"], **credentials)
     assert not [i for i in rds.describe_db_instances()["DBInstances"]
                 if i["DBInstanceIdentifier"].startswith("idp-dr-drill-")]  # fmt: skip
+
+
+def _documented_lifecycle(workdir: Path) -> list[str]:
+    """The ``drill --lifecycle`` command of docs/runbook/lifecycle.md's sandbox block, on this sandbox's files."""
+    text = (REPO / "docs" / "runbook" / "lifecycle.md").read_text()
+    block = text.split("<!-- lifecycle-sandbox:", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    command = block.replace("\\\n", " ").splitlines()
+    [line] = [c for c in command if c.startswith("python -m scripts drill --lifecycle")]
+    assert "echo '{\"primary_up\": true}' > sandbox/control.json" in command
+    return [arg.replace("sandbox/", f"{workdir}/") for arg in line.split()[3:]]
+
+
+@pytest.mark.integration
+def test_the_lifecycle_game_day_runs_green_in_the_sandbox_from_the_docs_command_twice(sandbox):
+    workdir, env, _ = sandbox
+    (workdir / "control.json").write_text(json.dumps({"primary_up": True}))
+    argv = _documented_lifecycle(workdir)
+    for run in (1, 2):  # a second game day on what the first left: the chain closes
+        done = _cli(env, *argv, "--json", "--report-dir", str(workdir / f"lifecycle-{run}"))
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+        doc = json.loads(done.stdout)
+        assert [(s["name"], s["status"]) for s in doc["steps"]] == [
+            (name, "ok") for name in ("baseline", "drill", "recover", "drill-after-recover", "failover", "reprotect",
+                                      "failback", "drill-after-failback")
+        ]  # fmt: skip
+        checks = {c["name"]: c["status"] for c in doc["checks"]}
+        for step in ("recover", "failover", "failback", "drill-after-failback"):
+            assert checks[f"{step}.idp.token.signature"] == checks[f"{step}.idp.jwks.baseline_overlap"] == "pass"
+        assert checks["failback.protection.replica"] == checks["failback.protection.backups"] == "pass"
+        ran = [s["detail"]["command"]["argv"] for s in doc["steps"] if "command" in s["detail"]]
+        forced = [argv for argv in ran if "--force" in argv]
+        assert [argv[0] for argv in forced] == ["failover"]  # the one override, a game day's failover
+        timeline = json.loads((workdir / f"lifecycle-{run}" / "timeline.json").read_text())
+        assert timeline["completed_at"] and list(timeline["steps"]) == [s["name"] for s in doc["steps"]]
