@@ -43,6 +43,11 @@ def port_forward(kubectl: Any, namespace: str, service: str, ports: list[int]) -
 
 
 def _wait_forwarding(proc: subprocess.Popen, ports: list[int], shown: str) -> dict[int, str]:
+    """The forwarded ports once kubectl printed them all; else an error with what kubectl said.
+
+    The reader thread ends when kubectl closes its stdout, which happens *before* the process is reaped: when it
+    ends early, kubectl is waited for (briefly) before its stderr is read, so a kubectl that failed at once is
+    reported with its own words and how long it ran, not as a 30-second timeout with nothing to say."""
     found: dict[int, str] = {}
     lines: list[str] = []
 
@@ -56,17 +61,37 @@ def _wait_forwarding(proc: subprocess.Popen, ports: list[int], shown: str) -> di
             if all(p in found for p in ports):
                 return
 
+    started = time.monotonic()
     reader = threading.Thread(target=read, name="port-forward-reader", daemon=True)
     reader.start()
-    deadline = time.monotonic() + START_TIMEOUT_S
+    deadline = started + START_TIMEOUT_S
     while time.monotonic() < deadline and reader.is_alive() and proc.poll() is None:
         reader.join(timeout=0.1)
     if all(p in found for p in ports):
         return found
-    stderr = ""
-    if proc.poll() is not None and proc.stderr is not None:
-        stderr = proc.stderr.read().strip()[:300]
+    exited = _exit_code(proc, reader)
+    took = time.monotonic() - started
+    stderr = proc.stderr.read().strip()[:300] if exited is not None and proc.stderr is not None else ""
+    said = stderr or "; ".join(lines)[:300] or "nothing"
+    if exited is not None:
+        what = f"exited with code {exited} after {took:.1f} s without forwarding ports {ports}"
+    else:
+        what = f"did not forward ports {ports} within {START_TIMEOUT_S:.0f} s"
     raise ExternalError(
-        f"{shown} … did not forward ports {ports} within {START_TIMEOUT_S:.0f} s: {stderr or '; '.join(lines)[:300]}",
+        f"{shown} … {what}: {said}",
         hint="is the drill's Service there and its pod ready? (kubectl get svc,pods in the drill namespace)",
     )
+
+
+#: How long a kubectl whose stdout closed may take to exit before it counts as still running.
+EXIT_GRACE_S = 5.0
+
+
+def _exit_code(proc: subprocess.Popen, reader: threading.Thread) -> int | None:
+    """kubectl's exit code, waiting briefly when its output already ended (closed, not yet reaped)."""
+    if reader.is_alive():
+        return proc.poll()
+    try:
+        return proc.wait(timeout=EXIT_GRACE_S)
+    except subprocess.TimeoutExpired:
+        return None

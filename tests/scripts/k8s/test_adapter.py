@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import subprocess
 
@@ -188,7 +189,36 @@ def test_a_port_forward_that_fails_says_what_kubectl_said(tmp_path):
     script.chmod(0o755)
     kube = KubectlAdapter("dr", kubectl=str(script))
     with pytest.raises(
-        ExternalError, match=r'did not forward ports \[8080\] within 30 s: error: services "idp-dr-drill" not found'
+        ExternalError,
+        match=r'exited with code 1 after \d+\.\d s without forwarding ports \[8080\]: error: services "idp-dr-drill" '
+        r"not found",
     ):
         with kube.forward("identity-drill", "idp-dr-drill", [8080]):
             pass
+
+
+class _ClosedButNotReaped:
+    """A kubectl that failed at once: its stdout is closed, its stderr says why, and it is reaped only a few polls
+    later (what a loaded machine shows: the reader thread ends before the process is waited for)."""
+
+    def __init__(self) -> None:
+        self.stdout, self.stderr = io.StringIO(""), io.StringIO('error: services "idp-dr-drill" not found\n')
+        self.polls = 0
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        self.polls += 1
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.returncode = 1
+        return 1
+
+
+def test_a_kubectl_that_exits_before_it_is_reaped_is_reported_with_its_words_not_as_a_timeout():
+    from scripts.k8s.forward import _wait_forwarding
+
+    with pytest.raises(ExternalError) as failed:
+        _wait_forwarding(_ClosedButNotReaped(), [8080], "kubectl port-forward")
+    assert failed.value.message.startswith("kubectl port-forward … exited with code 1 after ")
+    assert failed.value.message.endswith('without forwarding ports [8080]: error: services "idp-dr-drill" not found')
