@@ -151,6 +151,11 @@ class Switchback:
         self.record = record
         if not self.journal.done("cut-back"):
             self._sticky()
+        if self.journal.done("stop-writes"):  # a resumed switch: the copy may be promoted and renamed already
+            self.report.check(
+                "failback.copy", True, "resuming a switch under way: the copy was checked before it began"
+            )
+            return {"resumed": True, **{k: self.journal.pinned.get(k) for k in ("copy", "dr_primary", "stamp")}}
         copy, region = record.failback_copy, record.failback_copy.region
         found, why = read_instance(self.aws, region, copy.instance_id)
         problems: list[str] = []
@@ -161,7 +166,7 @@ class Switchback:
                 f"{copy.instance_id} is another instance ({found.get('DbiResourceId')}) than the copy "
                 f"reprotect built ({copy.resource_id})"
             )
-        elif not self.journal.done("promote"):
+        else:
             problems += self._copy_problems(Instance.of(found, region), record)
         for problem in problems:
             self.report.check("failback.copy", False, problem)
@@ -377,7 +382,8 @@ class Switchback:
     def cut_back(self) -> dict[str, Any]:
         d = self.out.dns
         changed = dns.set_path(self.aws, d.primaryHealthCheckId, d.healthPath)
-        self.state.data["failed_back_at"] = iso(self.clock.now())  # traffic may return from here
+        # Traffic may return from here; the incident is closed (failed_back_at) by the last step, so that a resumed
+        # run finds it open.
         self.state.data["failback"] = {
             "started_at": self.journal.data["started_at"],
             "result": "path-restored",
@@ -448,6 +454,8 @@ class Switchback:
             f"{self.out.primaryRegion} is the primary again; the DR replica follows it",
         )
         write_record(self.topology, record)
+        self.state.data["failed_back_at"] = now
+        self.state.data.setdefault("failback", {"started_at": self.journal.data["started_at"], "planned": True})
         self.state.data["failback"].update(ended_at=now, result="completed")
         self.state.save()
         return {"topology_record": self.topology.location}

@@ -212,3 +212,54 @@ def test_recover_while_a_failover_is_in_effect_is_refused_before_any_change(worl
         "and sso-db in eu-west-1 is the pre-failover database"
     )
     assert world.recorder.mutating() == []
+
+
+@pytest.mark.parametrize("step", ["backups", "copy", "catch_up", "record_copy"])
+def test_reprotect_interrupted_at_each_step_resumes_and_creates_one_copy(
+    world, failed_over, tmp_path, monkeypatch, step
+):
+    from scripts.failover import reprotect as module
+
+    lag_answered(world)
+    real = getattr(module.Reprotect, step)
+
+    def interrupted_once(self):
+        monkeypatch.setattr(module.Reprotect, step, real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module.Reprotect, step, interrupted_once)
+    assert reprotect(world, tmp_path, "--yes").code == 130
+    resumed = reprotect(world, tmp_path, "--yes")
+    assert resumed.code == 0, resumed.stderr
+    assert len(world.recorder.params("CreateDBInstanceReadReplica")) == 1
+    assert topology_record(world)["failback_copy"]["instance_id"] == resumed.json()["result"]["copy"]
+
+
+@pytest.mark.parametrize(
+    "step", ["stop_writes", "drain", "promote", "swap", "start_primary", "verify", "cut_back", "protect", "standby",
+             "record_home"],
+)  # fmt: skip
+def test_failback_interrupted_at_each_step_resumes_and_ends_home(
+    world, failed_over, primary, tmp_path, monkeypatch, step
+):
+    from scripts.failover import switchback
+
+    lag_answered(world)
+    assert reprotect(world, tmp_path, "--yes").code == 0
+    real = getattr(switchback.Switchback, step)
+
+    def interrupted_once(self):
+        monkeypatch.setattr(switchback.Switchback, step, real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(switchback.Switchback, step, interrupted_once)
+    assert failback(world, failed_over, primary, tmp_path, "--yes").code == 130
+    resumed = failback(world, failed_over, primary, tmp_path, "--yes")
+    assert resumed.code == 0, resumed.stderr
+    record = topology_record(world)
+    assert (
+        record["failed_over_at"] is None
+        and record["primary"]["resource_id"] == instance(world, "sso-db")["DbiResourceId"]
+    )
+    assert len(world.recorder.params("PromoteReadReplica")) >= 1
+    assert replica(world, "sso-dr-replica")["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:sso-db")
