@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -144,3 +145,29 @@ def _judge_rename(found: dict[str, Any] | None, rid: str, new: str) -> Verdict[A
         return Verdict("failed", f"{new} is another instance ({found.get('DbiResourceId')})", found)
     status = found.get("DBInstanceStatus")
     return Verdict("done" if status == "available" else "wait", f"{new} is {status}", found)
+
+
+def replica_lag_since(aws: Aws, region: str, identifier: str, since: datetime | None, clock: Clock) -> float | None:
+    """The newest ``ReplicaLag`` (seconds) of the last 10 minutes, taken at or after ``since``; None when CloudWatch
+    has none (yet)."""
+    cloudwatch = aws.client("cloudwatch", region)
+    now = clock.now()
+    start = max(now - timedelta(minutes=10), since) if since else now - timedelta(minutes=10)
+    try:
+        points = aws.call(
+            cloudwatch,
+            "GetMetricStatistics",
+            Namespace="AWS/RDS",
+            MetricName="ReplicaLag",
+            Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
+            StartTime=start,
+            EndTime=now,
+            Period=60,
+            Statistics=["Maximum"],
+        ).get("Datapoints", [])
+    except (ClientError, DrError):
+        return None
+    points = [p for p in points if since is None or p["Timestamp"] >= since]
+    if not points:
+        return None
+    return float(max(points, key=lambda p: p["Timestamp"])["Maximum"])

@@ -14,8 +14,9 @@ After every step two proofs, recorded as that step's checks:
 * the next command's inputs are true: the topology record and AWS agree on what serves, and what protects it
   (:mod:`scripts.check.protection`: the DR replica replicates the serving primary, its backups replicate).
 
-The failover is of a healthy primary (a game day has no disaster): it runs with ``--force --reason`` naming the
-game day, the one override in the chain, recorded in the failover's timeline. The whole chain stops at the first
+The failover is of a healthy primary (a game day has no disaster): it is a planned failover (``--planned``): the
+primary site's IdP is stopped first and the DR replica drained to a lag of zero, so nothing written is lost. No
+command of the chain runs with ``--force``. The whole chain stops at the first
 step that fails (its exit code is the run's); ``timeline.json`` and ``postmortem.md`` of the chain are written to
 ``--report-dir`` either way. It changes production-shaped resources (a restore swapped in, a failover, a failback):
 ``--yes`` is required, and it belongs in a staging account (docs/runbook/lifecycle.md).
@@ -203,9 +204,10 @@ class LifecycleDrill:
                 "--probe-scheme",
                 o.probe_scheme,
                 "--yes",
-                "--force",
-                "--reason",
-                f"lifecycle game day {self.game_day}: a planned failover of a healthy primary",
+                "--planned",
+                "--primary-kube-adapter",
+                o.primary_kube_adapter,
+                *(["--primary-kube-context", o.primary_kube_context] if o.primary_kube_context else []),
                 *poll,
                 *dns,
             ]
@@ -269,7 +271,10 @@ class LifecycleDrill:
             self.journal,
             self.o.report_dir,
             title=f"lifecycle game day {self.game_day} on {self.out.dns.recordName}",
-            facts=[f"Chain: {' -> '.join(STEPS)}", "Failover forced over a healthy primary (a game day)"],
+            facts=[
+                f"Chain: {' -> '.join(STEPS)}",
+                "A planned failover of the healthy primary (its writes stopped first)",
+            ],
             impact=["A recover to the latest restorable time, a failover and a failback of the staging stack"],
             actions=["read each step's checks; file an issue for any step that needed a manual fix"],
         )

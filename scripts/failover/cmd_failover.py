@@ -79,6 +79,19 @@ def _add_incident_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_planned_options(p: argparse.ArgumentParser) -> None:
+    """--planned and the primary cluster it stops."""
+    planned = p.add_argument_group("a planned failover (a game day, an evacuation): nothing written is lost")
+    planned.add_argument(
+        "--planned",
+        action="store_true",
+        help="the primary is healthy and stays reachable: stop its IdP first (stop-primary) and, promoting, wait "
+        "until the DR replica's lag is 0; needs --primary-kube-adapter; not with --force",
+    )
+    planned.add_argument("--primary-kube-adapter", metavar="kubectl|fake:FILE", help="the primary cluster (--planned)")
+    planned.add_argument("--primary-kube-context", metavar="CTX", help="its kubectl context (default: the stack's)")
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "failover",
@@ -100,6 +113,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "stack has a replica)",
     )
     p.add_argument("--force", action="store_true", help="fail over even if the primary looks healthy (recorded)")
+    _add_planned_options(p)
     p.add_argument(
         "--reason",
         default=None,
@@ -189,6 +203,14 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs, now: date
             raise InputError(field_name, value, "seconds from 1 to 86400")
     if not 0 <= args.dns_wait <= 3600:
         raise InputError("--dns-wait", args.dns_wait, "seconds from 0 to 3600")
+    if args.planned and args.force:
+        raise InputError("--planned", True, "not with --force: a planned failover expects a healthy primary")
+    if args.planned and not args.primary_kube_adapter:
+        raise InputError(
+            "--primary-kube-adapter", None, "kubectl or fake:FILE with --planned (it stops the primary site)"
+        )
+    if args.primary_kube_adapter and not args.planned:
+        raise InputError("--primary-kube-adapter", args.primary_kube_adapter, "only with --planned")
     if outputs.database.mode != "rds":
         raise InputError(
             "--stack-outputs",
@@ -217,6 +239,9 @@ def options_from_args(args: argparse.Namespace, outputs: StackOutputs, now: date
         reprotect=args.reprotect,
         quiet=args.quiet,
         declared_at=when,
+        planned=args.planned,
+        primary_kube_adapter=args.primary_kube_adapter,
+        primary_kube_context=args.primary_kube_context,
     )
 
 
@@ -231,6 +256,7 @@ def run(
     probe: Callable[..., ProbeResult] | None = None,
     confirm: Callable[[str], bool] | None = None,
     primary_aws: Aws | None = None,
+    primary_kube: KubeAdapter | None = None,
 ) -> None:
     if args.force and not (args.reason or "").strip():
         raise InputError("--reason", args.reason, "a non-empty explanation when --force is given (it is recorded)")
@@ -257,6 +283,13 @@ def run(
         aws=aws,
         dr_region=outputs.drRegion,
     )
+    if options.planned and primary_kube is None:
+        primary_kube = make_adapter(
+            str(options.primary_kube_adapter),
+            context=options.primary_kube_context or outputs.standby.primaryKubeContext,
+            aws=aws,
+            dr_region=outputs.primaryRegion,
+        )
     Failover(
         options,
         outputs,
@@ -268,4 +301,5 @@ def run(
         probe=probe or http_get,
         confirm=confirm,
         primary_aws=primary_aws,
+        primary_kube=primary_kube,
     ).run()

@@ -85,6 +85,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         probe: Callable[..., ProbeResult] = http_get,
         confirm: Callable[[str], bool] | None = None,
         primary_aws: Aws | None = None,
+        primary_kube: KubeAdapter | None = None,
     ):
         self.o = options
         self.out = outputs
@@ -95,6 +96,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             aws.session, sleep=aws.sleep, max_attempts=2, connect_timeout=3, read_timeout=10
         )
         self.kube = kube
+        self.primary_kube = primary_kube
         self.clock = clock
         self.validator = validator
         self.probe = probe
@@ -175,6 +177,8 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             return "dry-run"
         self._confirm()
         self._declare()
+        if self.o.planned:
+            self._step("stop-primary", self.stop_primary)
         self._step("database", self.database)
         self._step("point-standby", self.point_standby)
         self._step("scale-standby", self.scale_standby)
@@ -227,6 +231,10 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             if self._persist:
                 st.save()
 
+    def _pending(self) -> list[str]:
+        """The steps after preflight this run would do (stop-primary only in a planned failover)."""
+        return [s for s in STEPS[2:] if not self.state.done(s) and (self.o.planned or s != "stop-primary")]
+
     @property
     def _persist(self) -> bool:
         return self.declared and not self.o.dry_run
@@ -272,27 +280,30 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             reasons.append(f"the direct probe succeeds ({probe.summary()})")
         self.report.check(
             "detect.route53",
-            None if (healthy_r53 and self.o.force) or r53.healthy is None else not healthy_r53,
+            None if (healthy_r53 and (self.o.force or self.o.planned)) or r53.healthy is None else not healthy_r53,
             f"primary {'healthy' if healthy_r53 else 'unhealthy' if r53.healthy is False else 'unknown'}"
             f" per Route 53: {r53.detail}",
             status=r53.to_dict(),
         )
         self.report.check(
             "detect.probe",
-            None if probe.ok and self.o.force else not probe.ok,
+            None if probe.ok and (self.o.force or self.o.planned) else not probe.ok,
             f"primary {'answers' if probe.ok else 'does not answer'}: {probe.summary()}",
         )
         self.report.check("detect.primary-db", None, db["message"], **{k: v for k, v in db.items() if k != "message"})
-        if reasons and not self.o.force:
+        if reasons and self.o.planned:
+            self.report.notes.append("a planned failover of a healthy primary: its writes stop first (stop-primary)")
+        elif reasons and not self.o.force:
             raise RefusedError(
                 "refusing to fail over a primary that looks healthy: " + "; ".join(reasons),
                 hint="if users still cannot log in (a failure the checks cannot see), re-run with --force "
                 "--reason '<why>'; the override is recorded in the timeline",
             )
         self.state.data["detected_at"] = iso(self.clock.now())
-        self.state.data["forced"] = bool(reasons)
+        self.state.data["forced"] = bool(reasons) and not self.o.planned
+        self.state.data["planned"] = self.o.planned
         self.state.data["reason"] = self.o.reason
-        if reasons:
+        if reasons and not self.o.planned:
             self.report.notes.append(
                 "failover FORCED over a healthy-looking primary: "
                 + "; ".join(reasons)
@@ -302,7 +313,8 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             "route53": r53.to_dict(),
             "probe": {"url": url, "ok": probe.ok, "status": probe.status, "error": probe.error},
             "primary_db": db,
-            "forced": bool(reasons),
+            "forced": bool(reasons) and not self.o.planned,
+            "planned": self.o.planned,
             "reason": self.o.reason,
         }
 
@@ -331,7 +343,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         return {"url": url, "ready": probe.ok, "pilot_light": pilot}
 
     def _dry_run_plan(self) -> None:
-        planned = [s for s in STEPS[2:] if not self.state.done(s)]
+        planned = self._pending()
         self.report.result["would_run"] = planned
         self.report.result["would_accept"] = self.state.data.get("would_accept")
         self.report.notes.append(
@@ -340,7 +352,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         self.report.check("dry-run", True, "detected and pre-checked; nothing was changed")
 
     def _confirm(self) -> None:
-        pending = [s for s in STEPS[2:] if not self.state.done(s)]
+        pending = self._pending()
         if not pending:
             return
         record = self.out.dns.recordName

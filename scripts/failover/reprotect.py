@@ -24,7 +24,6 @@ and need a second catch-up. Steps (journalled with ``scripts.runstate``; a re-ru
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from botocore.exceptions import ClientError
 from contract.outputs import StackOutputs
 from contract.runbook import RUNBOOK_PREFIX
 from scripts.aws.client import Aws, error_code, error_message
-from scripts.aws.rds import describe_instance, read_instance
+from scripts.aws.rds import describe_instance, read_instance, replica_lag_since
 from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
 from scripts.errors import DrError, ExternalError, InputError, RefusedError
 from scripts.failover.state import default_state_dir
@@ -392,32 +391,6 @@ class Reprotect:
             actions=["run failback in a quiet hour (it stops writes in DR for the switch)"],
         )
         self.report.result["timeline"] = {"json": str(json_path), "postmortem": str(md_path)}
-
-
-def replica_lag_since(aws: Aws, region: str, identifier: str, since: datetime | None, clock: Clock) -> float | None:
-    """The newest ``ReplicaLag`` (seconds) of the last 10 minutes, taken at or after ``since``; None when CloudWatch
-    has none (yet)."""
-    cloudwatch = aws.client("cloudwatch", region)
-    now = clock.now()
-    start = max(now - timedelta(minutes=10), since) if since else now - timedelta(minutes=10)
-    try:
-        points = aws.call(
-            cloudwatch,
-            "GetMetricStatistics",
-            Namespace="AWS/RDS",
-            MetricName="ReplicaLag",
-            Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
-            StartTime=start,
-            EndTime=now,
-            Period=60,
-            Statistics=["Maximum"],
-        ).get("Datapoints", [])
-    except (ClientError, DrError):
-        return None
-    points = [p for p in points if since is None or p["Timestamp"] >= since]
-    if not points:
-        return None
-    return float(max(points, key=lambda p: p["Timestamp"])["Maximum"])
 
 
 def _lag(lag: float | None) -> str:

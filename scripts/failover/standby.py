@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from scripts.aws.rds import replica_lag_since
 from scripts.errors import InputError, RefusedError
 from scripts.k8s.adapter import EXTERNAL_SECRET_KIND
-from scripts.k8s.site import EndpointSink, point_at, read_endpoint_secret
+from scripts.k8s.site import EndpointSink, point_at, read_endpoint_secret, scale_and_wait
 from scripts.polling import Verdict, poll_until
 
 
@@ -43,9 +44,14 @@ class StandbySteps:
     def _sink(self) -> EndpointSink:
         sb = self.out.standby
         return EndpointSink(
-            idp=sb.idp, namespace=sb.namespace, db_secret=sb.dbSecretName, secrets_mode=sb.secretsMode,
-            endpoint_secret=sb.drDbEndpointSecretArn, region=self.out.drRegion, external_secret=sb.externalSecretName,
-        )  # fmt: skip
+            idp=sb.idp,
+            namespace=sb.namespace,
+            db_secret=sb.dbSecretName,
+            secrets_mode=sb.secretsMode,
+            endpoint_secret=sb.drDbEndpointSecretArn,
+            region=self.out.drRegion,
+            external_secret=sb.externalSecretName,
+        )
 
     def _read_endpoint_secret(self) -> dict[str, Any]:
         return read_endpoint_secret(self.aws, self._sink())
@@ -54,9 +60,51 @@ class StandbySteps:
         db = self.state.data.get("db") or {}
         want = {"host": db["host"], "port": str(db["port"]), "dbname": db["dbname"]}
         return point_at(
-            self._sink(), want, aws=self.aws, kube=self.kube, clock=self.clock, timeout=self.o.k8s_timeout_s,
-            register_secret=self.report.register_secret, on_update=self.progress.update,
-        )  # fmt: skip
+            self._sink(),
+            want,
+            aws=self.aws,
+            kube=self.kube,
+            clock=self.clock,
+            timeout=self.o.k8s_timeout_s,
+            register_secret=self.report.register_secret,
+            on_update=self.progress.update,
+        )
+
+    # -- planned only: stop the primary's writes -----------------------------------------------
+    def stop_primary(self) -> dict[str, Any]:
+        """A planned failover loses nothing: the primary site's IdP stopped, then (promoting) the DR replica's lag
+        waited down to 0 after the stop, so the promoted replica holds every write."""
+        sb = self.out.standby
+        detail = scale_and_wait(
+            self.primary_kube,
+            sb.namespace,
+            self._deployments(),
+            0,
+            timeout=self.o.k8s_timeout_s,
+            clock=self.clock,
+            on_update=self.progress.update,
+        )
+        stopped = self.clock.now()
+        if self.o.mode != "promote":
+            self.report.notes.append("planned failover by restore: writes after the newest restorable point are lost")
+            return detail
+        replica = str(self.out.database.drReplicaInstanceId)
+
+        def judge(lag: float | None) -> Verdict[Any]:
+            shown = "not published since the stop" if lag is None else f"{lag:.0f} s"
+            return Verdict("done" if lag == 0 else "wait", f"{replica}: ReplicaLag {shown}", lag)
+
+        lag, _ = poll_until(
+            lambda: replica_lag_since(self.aws, self.out.drRegion, replica, stopped, self.clock),
+            judge,
+            interval=self.o.poll_interval,
+            timeout=self.o.k8s_timeout_s,
+            clock=self.clock,
+            what=f"{replica} to catch up with the stopped primary",
+            on_update=self.progress.update,
+            timeout_hint="the primary site is stopped: re-run to keep waiting (it resumes here), or scale it back up",
+        )
+        return {**detail, "replica_lag_s": lag}
 
     # -- 5. scale the standby ------------------------------------------------------------
     def _deployments(self) -> list[str]:

@@ -22,6 +22,8 @@ from scripts.timeutil import iso
 STEPS = (
     "detect",
     "preflight",
+    # --planned only: the primary site's IdP stopped (and, promoting, the replica drained) before the database moves
+    "stop-primary",
     "database",
     "point-standby",
     "scale-standby",
@@ -60,6 +62,11 @@ class FailoverOptions:
     quiet: bool = False
     #: When the incident began (``--declared-at``): the RTO is measured from it; None: from the first change.
     declared_at: datetime | None = None
+    #: A planned failover (a game day, an evacuation): the healthy primary is expected, and its writes are stopped
+    #: first (the primary cluster through ``primary_kube_adapter``), so nothing written is lost.
+    planned: bool = False
+    primary_kube_adapter: str | None = None
+    primary_kube_context: str | None = None
 
 
 def default_state_dir(outputs: StackOutputs) -> Path:

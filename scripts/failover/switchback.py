@@ -36,10 +36,9 @@ from contract.outputs import StackOutputs
 from contract.runbook import RUNBOOK_PREFIX
 from scripts.aws import route53 as dns
 from scripts.aws.client import Aws, error_code, error_message
-from scripts.aws.rds import describe_instance, promote_read_replica, read_instance, rename_and_wait
+from scripts.aws.rds import describe_instance, promote_read_replica, read_instance, rename_and_wait, replica_lag_since
 from scripts.errors import CheckFailed, ExternalError, RefusedError
 from scripts.failover.probe import ValidationContext, Validator
-from scripts.failover.reprotect import replica_lag_since
 from scripts.failover.state import State
 from scripts.failover.switchback_home import home_standby, restore_protection
 from scripts.k8s.site import scale_and_wait

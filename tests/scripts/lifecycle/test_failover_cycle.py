@@ -236,9 +236,20 @@ def test_reprotect_interrupted_at_each_step_resumes_and_creates_one_copy(
 
 
 @pytest.mark.parametrize(
-    "step", ["stop_writes", "drain", "promote", "swap", "start_primary", "verify", "cut_back", "protect", "standby",
-             "record_home"],
-)  # fmt: skip
+    "step",
+    [
+        "stop_writes",
+        "drain",
+        "promote",
+        "swap",
+        "start_primary",
+        "verify",
+        "cut_back",
+        "protect",
+        "standby",
+        "record_home",
+    ],
+)
 def test_failback_interrupted_at_each_step_resumes_and_ends_home(
     world, failed_over, primary, tmp_path, monkeypatch, step
 ):
@@ -263,3 +274,42 @@ def test_failback_interrupted_at_each_step_resumes_and_ends_home(
     )
     assert len(world.recorder.params("PromoteReadReplica")) >= 1
     assert replica(world, "sso-dr-replica")["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:sso-db")
+
+
+def test_a_planned_failover_stops_the_primary_drains_the_replica_and_needs_no_force(
+    replicated_backups, world, standby, primary, sites, tmp_path
+):
+    sites[1].set_ready(True)
+    lag_answered(world)
+    result = run_failover(world, standby, "--yes", "--planned", "--dns-wait", "0", "--primary-kube-adapter", "kubectl",
+                          primary_kube=primary)  # fmt: skip
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    steps = [s["name"] for s in doc["steps"] if "." not in s["name"]]
+    assert steps[:4] == ["detect", "preflight", "stop-primary", "database"]
+    assert primary.state["deployments"]["identity/keycloak"]["replicas"] == 0  # nothing writes to the old primary
+    stop = next(s for s in doc["steps"] if s["name"] == "stop-primary")
+    assert stop["detail"]["replica_lag_s"] == 0
+    assert not any("FORCED" in n for n in doc["notes"])
+    assert topology_record(world)["failed_over_at"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ("--planned",),
+            "invalid --primary-kube-adapter None: kubectl or fake:FILE with --planned (it stops the primary site)",
+        ),
+        (
+            ("--planned", "--primary-kube-adapter", "kubectl", "--force", "--reason", "x"),
+            "invalid --planned True: not with --force: a planned failover expects a healthy primary",
+        ),
+        (("--primary-kube-adapter", "kubectl"), "invalid --primary-kube-adapter 'kubectl': only with --planned"),
+    ],
+)
+def test_planned_flags_are_refused_before_any_call(world, standby, extra, message):
+    result = run_failover(world, standby, "--yes", *extra)
+    assert result.code == 2
+    assert result.error_line == message
+    assert world.recorder.operations == []

@@ -197,7 +197,7 @@ def test_the_lifecycle_game_day_runs_green_in_the_sandbox_from_the_docs_command_
             assert checks[f"{step}.idp.token.signature"] == checks[f"{step}.idp.jwks.baseline_overlap"] == "pass"
         assert checks["failback.protection.replica"] == checks["failback.protection.backups"] == "pass"
         ran = [s["detail"]["command"]["argv"] for s in doc["steps"] if "command" in s["detail"]]
-        forced = [argv for argv in ran if "--force" in argv]
-        assert [argv[0] for argv in forced] == ["failover"]  # the one override, a game day's failover
+        assert not [argv for argv in ran if "--force" in argv]  # no override anywhere in the chain
+        assert [argv[0] for argv in ran if "--planned" in argv] == ["failover"]  # the game day's planned failover
         timeline = json.loads((workdir / f"lifecycle-{run}" / "timeline.json").read_text())
         assert timeline["completed_at"] and list(timeline["steps"]) == [s["name"] for s in doc["steps"]]
