@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from scripts.lifecycle import replica as replica_module
 from scripts.lifecycle.protection import current_dr_source
 from scripts.sandbox.motofix import replicated_backups_id
@@ -147,3 +149,53 @@ def _outputs(world):
     from contract.outputs import StackOutputs
 
     return StackOutputs.model_validate(world.outputs)
+
+
+def test_a_failover_by_restore_after_recover_restores_the_restored_primarys_backups(
+    replicated_backups, world, primary, standby, sites, tmp_path
+):
+    from tests.scripts.failover_world import primary_down, run_failover
+
+    damaged_arn = world.outputs["database"]["replicatedBackupsArn"]
+    serving = _swap(world, primary, tmp_path)
+    sites[1].set_ready(True)
+    primary.scale("identity", "keycloak", 0)  # then the region is lost
+    primary_down(world)
+    world.recorder.calls.clear()
+    result = run_failover(world, standby, "--mode", "restore", "--yes", "--dns-wait", "0", "--state-dir",
+                          str(tmp_path / "failover"))  # fmt: skip
+    assert result.code == 0, result.stderr
+    [request] = world.recorder.params("RestoreDBInstanceToPointInTime")
+    assert request["SourceDBInstanceAutomatedBackupsArn"] == _arn(world, serving["DbiResourceId"]) != damaged_arn
+    assert any(f"database.replicatedBackupsArn ({damaged_arn}) is stale" in n for n in result.json()["notes"])
+
+
+@pytest.mark.parametrize(
+    ("body", "allowed"),
+    [
+        (b"not json", "a topology record written by idp-dr (version 1); this one is not JSON"),
+        (b"[" * 100000, "a topology record written by idp-dr (version 1); this one is not JSON"),
+        (b'{"version": 2, "primary": {}}', "a topology record written by idp-dr (version 1); this one is not"),
+        (
+            b'{"version": 1, "primary": {"region": "eu-west-1"}}',
+            "a topology record written by idp-dr (version 1); its primary lacks region, instance_id, resource_id",
+        ),
+        (
+            b'{"version": 1, "primary": {"region": "r", "instance_id": "i", "resource_id": "d"}, "failed_over_at": 5}',
+            "a topology record written by idp-dr (version 1); its times are not text",
+        ),
+        (b"x" * (1 << 21), "a topology record written by idp-dr (version 1) of at most 1 MiB; it has 2097152 bytes"),
+    ],
+)
+def test_a_damaged_or_crafted_topology_record_is_refused_before_any_change(world, tmp_path, body, allowed):
+    from tests.scripts.world import invoke
+
+    bucket = world.outputs["archive"]["drBucket"]
+    world.client("s3", "eu-central-1").put_object(Bucket=bucket, Key="idp-dr/runbook/topology/state.json", Body=body)
+    world.recorder.calls.clear()
+    argv = ["check", "dr-paths", "--stack-outputs", str(world.outputs_path)]
+    result = invoke(argv, aws=world.aws())
+    where = f"s3://{bucket}/idp-dr/runbook/topology/state.json"
+    assert result.code == 2, result.stderr
+    assert result.error_line == f"invalid topology record {where!r}: {allowed}"
+    assert world.recorder.mutating() == []

@@ -313,3 +313,20 @@ def test_planned_flags_are_refused_before_any_call(world, standby, extra, messag
     assert result.code == 2
     assert result.error_line == message
     assert world.recorder.operations == []
+
+
+def test_dry_runs_of_reprotect_and_failback_change_nothing(world, failed_over, primary, tmp_path):
+    lag_answered(world)
+    dry = reprotect(world, tmp_path, "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert [line.split(" ", 1)[0] for line in dry.json()["result"]["plan"]] == [
+        "rds:StartDBInstanceAutomatedBackupsReplication", "rds:CreateDBInstanceReadReplica", "wait", "s3:PutObject",
+    ]  # fmt: skip
+    assert world.recorder.mutating() == [] and world.recorder.runbook_writes() == []
+    assert reprotect(world, tmp_path, "--yes").code == 0
+    world.recorder.calls.clear()
+    would = failback(world, failed_over, primary, tmp_path, "--dry-run")
+    assert would.code == 0, would.stderr
+    assert would.json()["result"]["would_run"][:3] == ["stop-writes", "drain", "promote"]
+    assert world.recorder.mutating() == [] and world.recorder.runbook_writes() == []
+    assert failed_over.state["deployments"]["identity/keycloak"]["replicas"] > 0  # the DR site still serves
