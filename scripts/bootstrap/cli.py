@@ -12,7 +12,13 @@ from contract.tls import RDS_CA_BUNDLE, RDS_SSLMODE, is_rds_host
 from scripts.aws.client import Aws
 from scripts.aws.secrets import read_json_secret
 from scripts.bootstrap.db import DbBootstrapRequest, bootstrap_db
-from scripts.bootstrap.verifier import DEFAULT_CLIENT_ID, VerifierRequest, bootstrap_verifier
+from scripts.bootstrap.verifier import (
+    DEFAULT_CLIENT_ID,
+    VerifierRequest,
+    bootstrap_verifier,
+    check_client_id,
+    check_realm,
+)
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import InputError
 from scripts.inputs import check_http_url, read_text
@@ -67,6 +73,8 @@ def run_verifier(args: argparse.Namespace, report: Report) -> None:
     realm = args.realm or (_realm_of(outputs.issuer) if outputs else None)
     if not realm:
         raise InputError("--realm", None, "the Keycloak realm (or --stack-outputs)")
+    check_realm(realm)
+    check_client_id(args.client_id)
     secret = args.secret or (outputs.standby.verifierSecret if outputs else None)
     if not secret:
         raise InputError("--secret", None, "the verifier secret's name (or --stack-outputs)")

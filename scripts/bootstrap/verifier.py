@@ -17,6 +17,7 @@ A re-run on a correct realm changes nothing. The secret never reaches output.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,24 @@ CLIENT_SETTINGS: dict[str, Any] = {
 DESCRIPTION = "idp-dr verify: client credentials only"
 
 
+#: A realm name as this tool accepts it: it is put into admin-API paths (``../master`` must never reach them).
+REALM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+#: Keycloak lists *every* client for an empty ``clientId``: an ID must be printable and hold no whitespace.
+CLIENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def check_realm(value: str | None) -> str:
+    if not isinstance(value, str) or not REALM_NAME.fullmatch(value) or value in (".", ".."):
+        raise InputError("--realm", value, "a realm name: letters, digits, '_', '.', '-' (at most 255, not . or ..)")
+    return value
+
+
+def check_client_id(value: str | None) -> str:
+    if not isinstance(value, str) or not CLIENT_ID.fullmatch(value):
+        raise InputError("--client-id", value, "a client ID of 1 to 255 printable characters without spaces")
+    return value
+
+
 @dataclass(frozen=True)
 class VerifierRequest:
     admin: KeycloakAdminApi
@@ -53,6 +72,10 @@ class VerifierRequest:
     secret_name: str
     region: str
     dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        check_realm(self.realm)
+        check_client_id(self.client_id)
 
 
 def bootstrap_verifier(req: VerifierRequest, aws: Aws, report: Report) -> dict[str, Any]:
@@ -80,7 +103,10 @@ def bootstrap_verifier(req: VerifierRequest, aws: Aws, report: Report) -> dict[s
 
 # ---------------------------------------------------------------------------- phases
 def _ensure_client(req: VerifierRequest, changes: list[str]) -> str | None:
-    found = req.admin.request("GET", f"/realms/{req.realm}/clients", params={"clientId": req.client_id}).json()
+    listed = req.admin.request("GET", f"/realms/{req.realm}/clients", params={"clientId": req.client_id}).json()
+    # Only the exact ID: never another client the search happened to return (it is made client-credentials only,
+    # stripped of its roles, and its secret stored).
+    found = [c for c in listed if isinstance(c, dict) and c.get("clientId") == req.client_id]
     if not found:
         changes.append("create client")
         if req.dry_run:
