@@ -237,6 +237,16 @@ def _database(cfg: StackConfig) -> list[ConfigValueError]:
         )
     if db.dr_read_replica and db.mode != "rds":
         problems.append(ConfigValueError("database.drReadReplica", True, "only with database.mode 'rds'"))
+    if cfg.app_username == db.master_username:
+        # The bootstrap Job would rewrite the master's password and revoke its privileges on every `pulumi up`.
+        problems.append(
+            ConfigValueError(
+                "database.appUsername",
+                cfg.app_username,
+                f"a role other than database.masterUsername ({db.master_username}): the IdP's role is made to own "
+                "its database and nothing more, which would strip the master user",
+            )
+        )
     return problems
 
 

@@ -57,6 +57,8 @@ class RoleState:
     memberships: list[str] = field(default_factory=list)
     can_login: bool = True
     database_owner: str | None = None
+    #: The admin connection's own role (the master user): never the one made into the IdP's.
+    admin_user: str | None = None
 
 
 def bootstrap_db(req: DbBootstrapRequest, report: Report) -> dict[str, Any]:
@@ -66,6 +68,12 @@ def bootstrap_db(req: DbBootstrapRequest, report: Report) -> dict[str, Any]:
         state = _inspect(req)
     if state.database_owner is None:
         raise ExternalError(f"database {req.dbname!r} does not exist on the server", hint="check --dbname")
+    if state.admin_user == req.app_username:
+        raise RefusedError(
+            f"role {req.app_username!r} is the user this command connects as (the master user): making it the IdP's "
+            "role would rewrite its password and take its CREATEROLE and CREATEDB away",
+            hint="set database.appUsername to another role (the program's config refuses it too)",
+        )
     if state.superuser:
         raise RefusedError(
             f"role {req.app_username!r} is a superuser: an IdP must not run as one, and RDS's master user cannot "
@@ -95,6 +103,7 @@ def _inspect(req: DbBootstrapRequest) -> RoleState:
         owner = conn.execute(
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (req.dbname,)
         ).fetchone()
+        [(admin_user,)] = conn.execute("SELECT current_user").fetchall()
         row = conn.execute(
             "SELECT rolsuper, rolcanlogin, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls "
             "FROM pg_roles WHERE rolname = %s",
@@ -112,7 +121,9 @@ def _inspect(req: DbBootstrapRequest) -> RoleState:
                 (req.app_username,),
             )
         ]
-    return RoleState(True, login_ok, login_error, superuser, extra, memberships, can_login, owner[0] if owner else None)
+    return RoleState(
+        True, login_ok, login_error, superuser, extra, memberships, can_login, owner[0] if owner else None, admin_user
+    )
 
 
 def _plan(req: DbBootstrapRequest, state: RoleState) -> list[tuple[str, sql.Composable]]:

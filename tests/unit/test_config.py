@@ -314,6 +314,12 @@ REFUSED = [
         "invalid idp-dr:standby.outpost.enabled True: only with idp.kind 'authentik'",
         id="outpost-on-keycloak",
     ),
+    pytest.param(
+        {"idp-dr:database": {"appUsername": "idp_admin"}},
+        "invalid idp-dr:database.appUsername 'idp_admin': a role other than database.masterUsername (idp_admin): "
+        "the IdP's role is made to own its database and nothing more, which would strip the master user",
+        id="app-user-is-the-master",
+    ),
 ]
 
 

@@ -252,3 +252,16 @@ def test_a_secret_without_the_expected_keys_is_bad_input(rds_like, monkeypatch):
         "error: invalid --app-credentials-secret 'half': a JSON secret with the keys username, password"
         in err.getvalue()
     )
+
+
+def test_the_master_user_as_the_app_role_is_refused_and_keeps_its_password_and_privileges(rds_like):
+    dbname = rds_like.fresh_database()
+    before = role_facts(rds_like, dbname, MASTER)
+    code, doc, _ = bootstrap(rds_like, dbname, MASTER, "a-new-password-for-the-master")
+    assert code == ExitCode.REFUSED
+    assert doc["error"]["message"] == (
+        f"role {MASTER!r} is the user this command connects as (the master user): making it the IdP's role would "
+        "rewrite its password and take its CREATEROLE and CREATEDB away"
+    )
+    assert role_facts(rds_like, dbname, MASTER) == before and before["createrole"] and before["createdb"]
+    assert can_login(rds_like, dbname, MASTER, rds_like.master_password)  # its password is untouched
