@@ -97,17 +97,16 @@ class LifecycleDrill:
     def run(self) -> None:
         self.report.result.update(game_day=self.game_day, steps=list(STEPS))
         try:
-            for name in STEPS:
-                self.progress.update(f"{name} …")
-                self.journal.run(self.report, name, lambda name=name: self._step(name))
-            self.journal.finish("the lifecycle closed: every step verified and protected", completed=True)
-        except BaseException as exc:
-            self.journal.finish(f"stopped: {getattr(exc, 'message', None) or type(exc).__name__}", completed=False)
-            raise
+            self.journal.run_all(
+                self.report,
+                [(name, lambda name=name: self._step(name)) for name in STEPS],
+                done="the lifecycle closed: every step verified and protected",
+            )
         finally:
             self._timeline()
 
     def _step(self, name: str) -> dict[str, Any]:
+        self.progress.update(f"{name} …")
         detail: dict[str, Any] = {}
         if name == "baseline":
             detail = self._baseline()

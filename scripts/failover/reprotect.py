@@ -172,12 +172,11 @@ class Reprotect:
     def _run_steps(self) -> None:
         steps = {"backups": self.backups, "copy": self.copy, "catch-up": self.catch_up, "record": self.record_copy}
         try:
-            for name in STEPS:
-                self.journal.run(self.report, name, steps[name])
-            self.journal.finish("reprotected: a caught-up copy waits in the primary region", completed=True)
-        except BaseException as exc:
-            self.journal.finish(f"stopped: {getattr(exc, 'message', None) or type(exc).__name__}", completed=False)
-            raise
+            self.journal.run_all(
+                self.report,
+                [(name, steps[name]) for name in STEPS],
+                done="reprotected: a caught-up copy waits in the primary region",
+            )
         finally:
             self._timeline()
         self.report.result["next"] = [

@@ -132,12 +132,11 @@ class Switchback:
         }
         self.journal.data.setdefault("incident", self.state.data.get("incident_id"))
         try:
-            for name in STEPS:
-                self.journal.run(self.report, name, steps[name])
-            self.journal.finish("failed back: the primary region serves and is protected again", completed=True)
-        except BaseException as exc:
-            self.journal.finish(f"stopped: {getattr(exc, 'message', None) or type(exc).__name__}", completed=False)
-            raise
+            self.journal.run_all(
+                self.report,
+                [(name, steps[name]) for name in STEPS],
+                done="failed back: the primary region serves and is protected again",
+            )
         finally:
             self._timeline()
 

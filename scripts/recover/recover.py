@@ -125,12 +125,7 @@ class Recover(Preflight, CutOver, Follow, Reprotect):
         self.journal.data["forced"] = self.o.force
         self.journal.data["reason"] = self.o.reason
         try:
-            for name in STEPS:
-                self.journal.run(self.report, name, steps[name])
-            self.journal.finish("recovered and verified", completed=True)
-        except BaseException as exc:
-            self.journal.finish(f"stopped: {_why(exc)}", completed=False)
-            raise
+            self.journal.run_all(self.report, [(name, steps[name]) for name in STEPS], done="recovered and verified")
         finally:
             self._record()
         self.report.notes += self.todo
@@ -300,9 +295,3 @@ class Recover(Preflight, CutOver, Follow, Reprotect):
         )
         self.report.result["timeline"] = {"json": str(json_path), "postmortem": str(md_path)}
         self.report.result["incident"] = pinned.get("incident")
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    return getattr(exc, "message", None) or type(exc).__name__

@@ -106,6 +106,17 @@ class Journal:
         self.save()
         return result
 
+    def run_all(self, report: Report, steps: list[tuple[str, Callable[[], Any]]], *, done: str) -> None:
+        """Every step in order (a finished one skipped), then the run finished as ``done``; a step that raises
+        finishes the run as stopped, with why, and the exception goes on."""
+        try:
+            for name, action in steps:
+                self.run(report, name, action)
+            self.finish(done, completed=True)
+        except BaseException as exc:
+            self.finish(f"stopped: {_message(exc)}", completed=False)
+            raise
+
     def finish(self, result: str, *, completed: bool) -> None:
         self.data["runs"][-1].update(ended_at=iso(utcnow()), result=result)
         if completed:
