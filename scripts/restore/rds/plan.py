@@ -179,12 +179,7 @@ def _read_backups(spec: RestoreSpec, aws: Aws, region: str) -> _Source:
             hint=f"is backup replication running? aws rds describe-db-instance-automated-backups --region {region}",
         )
     if backup.get("DBInstanceIdentifier") not in (None, spec.source):
-        raise InputError(
-            "--source",
-            spec.source,
-            f"the instance the replicated backups belong to ({backup['DBInstanceIdentifier']})",
-            hint=f"use --source {backup['DBInstanceIdentifier']}",
-        )
+        _refuse_another_instances_backups(spec, aws, region, backup)
     rw = backup.get("RestoreWindow") or {}
     if not rw.get("LatestTime"):
         raise InputError(
@@ -202,6 +197,32 @@ def _read_backups(spec: RestoreSpec, aws: Aws, region: str) -> _Source:
     if spec.read_source_region and source_region and source_region != region:
         _read_source_in_its_region(spec, aws, source_region, source)
     return source
+
+
+def _refuse_another_instances_backups(spec: RestoreSpec, aws: Aws, region: str, backup: dict[str, Any]) -> None:
+    """The ARN names another instance's backups (after a recover swap, the stack's ARN names the damaged one): point
+    at --source's own replicated backups when it has some, never suggest restoring the other instance's data."""
+    owner = f"{backup['DBInstanceIdentifier']} ({backup.get('DbiResourceId')})"
+    own = [
+        b["DBInstanceAutomatedBackupsArn"]
+        for b in automated_backups(aws, region)
+        if b.get("DBInstanceIdentifier") == spec.source and b.get("Status") == "replicating"
+    ]
+    if own:
+        raise InputError(
+            "--from-replicated-backups",
+            spec.replicated_backups_arn,
+            f"the replicated backups of --source {spec.source}: {own[0]}; these belong to {owner}",
+            hint=f"use --from-replicated-backups {own[0]}",
+        )
+    raise InputError(
+        "--source",
+        spec.source,
+        f"the instance the replicated backups belong to ({owner})",
+        hint=f"restoring them brings back {backup['DBInstanceIdentifier']}'s data: pass --source "
+        f"{backup['DBInstanceIdentifier']} only if that is what you want; {spec.source}'s own backups are not "
+        f"replicated to {region}",
+    )
 
 
 def _read_source_in_its_region(spec: RestoreSpec, aws: Aws, source_region: str, source: _Source) -> None:

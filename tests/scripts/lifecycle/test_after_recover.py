@@ -199,3 +199,27 @@ def test_a_damaged_or_crafted_topology_record_is_refused_before_any_change(world
     assert result.code == 2, result.stderr
     assert result.error_line == f"invalid topology record {where!r}: {allowed}"
     assert world.recorder.mutating() == []
+
+
+def test_restore_rds_from_the_stale_stack_arn_points_at_the_primarys_own_backups(
+    replicated_backups, world, primary, tmp_path
+):
+    """The stack's restoreCommand output, pasted after a recover: it names the damaged instance's backups."""
+    from tests.scripts.world import invoke
+
+    stale = world.outputs["database"]["replicatedBackupsArn"]
+    serving = _swap(world, primary, tmp_path)
+    world.recorder.calls.clear()
+    argv = ["restore", "rds", "--region", "eu-central-1", "--source", "sso-db", "--from-replicated-backups", stale,
+            "--target", "sso-dr-restore", "--latest", "--master-secret-kms-key",
+            world.outputs["database"]["drKmsKeyArn"]]  # fmt: skip
+    result = invoke(argv, aws=world.aws(), clock=world.clock)
+    assert result.code == 2
+    live = _arn(world, serving["DbiResourceId"])
+    damaged = instance(world, _damaged_name(world))
+    assert result.error_line == (
+        f"invalid --from-replicated-backups {stale!r}: the replicated backups of --source sso-db: {live}; these "
+        f"belong to {damaged['DBInstanceIdentifier']} ({damaged['DbiResourceId']})"
+    )
+    assert result.hint_line == f"use --from-replicated-backups {live}"
+    assert world.recorder.mutating() == []
