@@ -413,8 +413,10 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         self.report.result["rpo_target_s"] = self.out.rpo_target_s
         self.report.result["next"] = [
             "watch authentication error rates for the next minutes",
-            "rebuild the primary region and re-establish replication from the DR database",
-            f"then: python -m scripts failback --stack-outputs <file> (restores {self.out.dns.healthPath})",
+            "once the primary region answers: idp-dr reprotect --stack-outputs <file> --yes (a caught-up copy of the "
+            "DR database there; check dr-paths alarms if none follows within --failover-max-unprotected)",
+            f"then: idp-dr failback --stack-outputs <file> --yes (switches back to it and restores "
+            f"{self.out.dns.healthPath})",
         ]
 
     def _write_timeline(self) -> None:
