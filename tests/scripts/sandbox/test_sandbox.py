@@ -122,11 +122,13 @@ def test_recover_swaps_a_restored_instance_in_on_the_sandbox(sandbox):
     ]
     dry = _cli(env, *base, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert len(json.loads(dry.stdout)["result"]["plan"]) == 8
+    plan = json.loads(dry.stdout)["result"]["plan"]
+    assert len(plan) == 11  # with the topology record and the DR replica's rename and rebuild
+    assert plan[-1].startswith("rds:CreateDBInstanceReadReplica sso-dr-replica of sso-db (eu-central-1")
     done = _cli(env, *base, "--yes")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert [s["status"] for s in doc["steps"] if "." not in s["name"]] == ["ok"] * 7
+    assert [s["status"] for s in doc["steps"] if "." not in s["name"]] == ["ok"] * 8
     stamp = doc["result"]["restore"]["target"].removeprefix("sso-db-recover-")
     import boto3
 
@@ -139,6 +141,18 @@ def test_recover_swaps_a_restored_instance_in_on_the_sandbox(sandbox):
     )
     ids = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
     assert {"sso-db", f"sso-db-damaged-{stamp}"} <= ids and f"sso-db-recover-{stamp}" not in ids
+    dr = boto3.client(
+        "rds",
+        region_name="eu-central-1",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    [rebuilt] = dr.describe_db_instances(DBInstanceIdentifier="sso-dr-replica")["DBInstances"]
+    assert rebuilt["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:sso-db")  # follows the restored primary
+    assert f"sso-dr-replica-stale-{stamp}" in {
+        i["DBInstanceIdentifier"] for i in dr.describe_db_instances()["DBInstances"]
+    }
     assert (workdir / "recover" / "postmortem.md").read_text().startswith("# Post-mortem: recover of sso-db")
     kube = json.loads((workdir / "primary-kube.json").read_text())
     assert kube["deployments"]["identity/keycloak"]["replicas"] == 2
