@@ -6,13 +6,18 @@ Steps (each recorded with start, end and result; each idempotent):
 
 1. ``detect``       Route 53's view of the primary (the PRIMARY record's calculated check and its
                     children) plus a direct HTTPS probe. A primary that looks healthy to either is
-                    refused (exit 3) unless ``--force``; the declaration time starts the RTO clock.
-2. ``preflight``    read-only: the DR database (replica or replicated backups), the sticky-failover
-                    health-check semantics, the failover records, the DR secrets and Deployments.
-                    Then ``--yes`` (or a typed confirmation on a terminal) is required.
+                    refused (exit 3) unless ``--force`` or ``--planned``.
+2. ``preflight``    read-only: the DR database (replica or replicated backups: the serving primary's,
+                    resolved live), the sticky-failover health-check semantics, the failover records,
+                    the DR secrets and Deployments, the DR site's readiness, the loss a failover would
+                    accept. Then ``--yes`` (or a typed confirmation on a terminal) is required; only then
+                    is the incident declared and written (the RTO runs from ``--declared-at``, else from
+                    now). ``--planned`` then stops the primary site's IdP and drains the replica
+                    (``stop-primary``).
 3. ``database``     promote the cross-region read replica (``--mode promote``) or restore the
                     replicated automated backups at their latest restorable time (``--mode restore``,
-                    through ``scripts.restore.rds``), and wait until it accepts writes.
+                    through ``scripts.restore.rds``), and wait until it accepts writes; the topology
+                    record then names it as the primary.
 4. ``point-standby``write the new endpoint where the standby reads it: the DR endpoint secret in
                     Secrets Manager + an ExternalSecret force-sync (waiting until the Kubernetes
                     Secret shows it), or the Kubernetes Secret directly (``secretsMode=pulumi``).
@@ -25,7 +30,8 @@ Steps (each recorded with start, end and result; each idempotent):
                     so Route 53 keeps answering with the SECONDARY even if the old primary returns;
                     optionally wait until Route 53 reports the primary unhealthy.
 8. ``reprotect``    best effort: replicate the new primary's automated backups back to the primary
-                    region (skipped, and retried by a later re-run, while that region is down).
+                    region (skipped, and retried by a later re-run, while that region is down). The
+                    copy to fail back to is ``idp-dr reprotect``'s (:mod:`scripts.failover.reprotect`).
 
 Progress is persisted in ``<state-dir>/state.json``; a re-run skips completed steps and resumes at
 the interrupted one. ``timeline.json`` and a Markdown post-mortem skeleton are written there after
