@@ -352,7 +352,9 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                     {
                         "Sid": "WriteDestinationObjects",
                         "Effect": "Allow",
-                        "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                        # No s3:ReplicateDelete: delete markers are not replicated (a deletion in the
+                        # primary bucket must never reach the DR copy).
+                        "Action": ["s3:ReplicateObject", "s3:ReplicateTags"],
                         "Resource": pulumi.Output.concat(dst, "/*"),
                     },
                     {

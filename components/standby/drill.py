@@ -248,9 +248,9 @@ def drill_policy_statements(spec: DrillSpec, arns: dict[str, str]) -> list[dict[
          "Condition": {"StringEquals": drill_tag}},
         {"Sid": "TagOnlyDrillInstances", "Effect": "Allow", "Action": "rds:AddTagsToResource",
          "Resource": f"{rds}:db:{DRILL_PREFIX}*", "Condition": {"StringEquals": drill_tag}},
-        {"Sid": "ChangeAndDeleteOnlyDrillInstances", "Effect": "Allow",
-         "Action": ["rds:ModifyDBInstance", "rds:DeleteDBInstance"], "Resource": f"{rds}:db:{DRILL_PREFIX}*",
-         "Condition": {"StringEquals": tagged_drill}},
+        # The drill restores without deletion protection, so deleting needs no ModifyDBInstance first: none granted.
+        {"Sid": "DeleteOnlyDrillInstances", "Effect": "Allow", "Action": "rds:DeleteDBInstance",
+         "Resource": f"{rds}:db:{DRILL_PREFIX}*", "Condition": {"StringEquals": tagged_drill}},
         {"Sid": "ReadRds", "Effect": "Allow", "Action": [
             "rds:DescribeDBInstances", "rds:DescribeDBInstanceAutomatedBackups", "rds:DescribeDBSubnetGroups",
             "rds:DescribeDBParameterGroups", "rds:ListTagsForResource"],

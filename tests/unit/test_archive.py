@@ -166,6 +166,8 @@ def test_replication_role_is_least_privilege(default_run):
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["ReadSourceObjects"]["Resource"] == f"{src}/*"
     assert by_sid["WriteDestinationObjects"]["Resource"] == f"{dst}/*"
+    # Delete markers are not replicated (a deletion in the primary must never reach the DR copy): no ReplicateDelete.
+    assert by_sid["WriteDestinationObjects"]["Action"] == ["s3:ReplicateObject", "s3:ReplicateTags"]
     assert by_sid["DecryptSource"]["Condition"]["StringLike"]["kms:ViaService"] == "s3.eu-west-1.amazonaws.com"
     assert by_sid["EncryptDestination"]["Condition"]["StringLike"]["kms:ViaService"] == "s3.eu-central-1.amazonaws.com"
 

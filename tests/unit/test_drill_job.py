@@ -66,7 +66,7 @@ def test_it_may_not_restore_into_anything_else(policy, arns, target, context):
     assert not allowed(policy, "rds:RestoreDBInstanceToPointInTime", _restore_resources(arns, target), context)
 
 
-@pytest.mark.parametrize("action", ["rds:DeleteDBInstance", "rds:ModifyDBInstance"])
+@pytest.mark.parametrize("action", ["rds:DeleteDBInstance"])
 def test_it_may_change_and_delete_only_drill_named_drill_tagged_instances(policy, arns, action):
     r = arns["rds"]
     assert decide(policy, action, f"{r}:db:idp-dr-drill-20261201-051000", TAGGED_DRILL) == "allow"
@@ -74,6 +74,13 @@ def test_it_may_change_and_delete_only_drill_named_drill_tagged_instances(policy
     for production in ("sso-db", "sso-dr-replica", "sso-dr-restore"):
         assert decide(policy, action, f"{r}:db:{production}", TAGGED_DRILL) == "implicit-deny", production
         assert decide(policy, action, f"{r}:db:{production}", {}) == "implicit-deny", production
+
+
+def test_it_may_modify_no_instance_at_all_not_even_a_drills(policy, arns):
+    """The drill never calls ModifyDBInstance (it restores without deletion protection): the role has no such grant."""
+    r = arns["rds"]
+    for name in ("idp-dr-drill-20261201-051000", "sso-db", "sso-dr-replica"):
+        assert decide(policy, "rds:ModifyDBInstance", f"{r}:db:{name}", TAGGED_DRILL) == "implicit-deny", name
 
 
 @pytest.mark.parametrize(
