@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components._common import Site, Sites, customer_managed_key, opts, partition_of, policy_json, tags
+from components._common import Site, Sites, account_of, customer_managed_key, opts, partition_of, policy_json, tags
 from components.config.sections import DatabaseConfig
 
 PG_PORT = 5432
@@ -187,13 +187,15 @@ class PitrDatabase(pulumi.ComponentResource):
             performance_insights_enabled=args.config.performance_insights,
             performance_insights_kms_key_id=primary.key_arn if args.config.performance_insights else None,
             performance_insights_retention_period=7 if args.config.performance_insights else None,
-            **self._monitoring(args.sites.primary),
+            **self._monitoring(args.sites.primary, primary.key_arn),
             tags=tags(args.tag_base, **{"idp-dr:role": "primary"}),
             opts=opts(self, args.sites.primary.provider, protect=True),
         )
 
-    def _monitoring(self, site: Site) -> dict:
-        """Enhanced Monitoring (OS metrics every ``enhancedMonitoringSeconds``) through one role per site."""
+    def _monitoring(self, site: Site, key_arn: pulumi.Output[str]) -> dict:
+        """Enhanced Monitoring (OS metrics every ``enhancedMonitoringSeconds``) through one role per site, which only
+        RDS acting for this account may assume (``aws:SourceAccount``: no confused deputy); ``key_arn`` names the
+        account without a data-source call."""
         interval = self._args.config.enhanced_monitoring_seconds
         if not interval:
             return {"monitoring_interval": 0}
@@ -206,6 +208,7 @@ class PitrDatabase(pulumi.ComponentResource):
                         "Effect": "Allow",
                         "Principal": {"Service": "monitoring.rds.amazonaws.com"},
                         "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": account_of(key_arn)}},
                     }
                 ]
             ),
@@ -259,7 +262,7 @@ class PitrDatabase(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             performance_insights_enabled=args.config.performance_insights,
             performance_insights_kms_key_id=dr.key_arn if args.config.performance_insights else None,
-            **self._monitoring(args.sites.dr),
+            **self._monitoring(args.sites.dr, dr.key_arn),
             tags=tags(args.tag_base, **{"idp-dr:role": "dr-replica"}),
             opts=opts(self, args.sites.dr.provider, protect=True),
         )

@@ -201,6 +201,9 @@ def test_primary_and_dr_replica_send_enhanced_monitoring_through_their_sites_rol
         assert role.provider_name == instance.provider_name
         [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
         assert trust["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+        # Only RDS acting for this stack's account: another account's instance cannot use the role.
+        account = warm_run.outputs["database"]["drKmsKeyArn"].split(":")[4]
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
         [attachment] = [
             a
             for a in rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
