@@ -36,11 +36,10 @@ from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
 from scripts.errors import InputError, RefusedError
 from scripts.failover.cmd_failover import add_shared_options
 from scripts.failover.confirm import require_confirmation
+from scripts.failover.incident import IncidentLog
 from scripts.failover.probe import ValidationContext, Validator
 from scripts.failover.site_validation import PRIMARY_SITE, add_validation_options, build_validator
-from scripts.failover.state import State
 from scripts.failover.switchback import Switchback, planned
-from scripts.failover.timeline import write_timeline
 from scripts.k8s.adapter import KubeAdapter, KubectlAdapter, make_adapter
 from scripts.lifecycle.record import read_record, topology_store
 from scripts.polling import Clock, check_poll_interval
@@ -72,14 +71,15 @@ class Failback:
         self.kube = kube
         self.primary_kube = primary_kube
         self.progress = Progress("failback", enabled=not args.quiet)
-        self.state = State.open(args.state_dir, outputs, aws, mode="unknown", now=clock.now())
-        self.state_dir = self.state.store.local_dir
+        self.log = IncidentLog.open(args.state_dir, outputs, aws, mode="unknown", clock=clock, as_run=False)
+        self.incident = self.log.incident
+        self.state_dir = self.log.store.local_dir
 
     def run(self) -> None:
         """Holding the incident's lock: the planned switchback onto reprotect's copy when there is one; else the
         pre-checks, confirmation, the health path, then the record."""
         hold = not self.args.dry_run
-        with self.state.locked("failback", self.clock.now(), force=self.args.force, reason=self.args.reason, hold=hold):
+        with self.log.locked("failback", self.clock.now(), force=self.args.force, reason=self.args.reason, hold=hold):
             if planned(read_record(topology_store(self.out, self.aws))):
                 self._switchback()
             elif self.args.dry_run:
@@ -105,7 +105,7 @@ class Failback:
             validator=self.validator,
             kube=self.kube,
             primary_kube=self.primary_kube,
-            state=self.state,
+            incident=self.log,
         ).run(
             confirm=lambda: require_confirmation(
                 d.recordName,
@@ -203,16 +203,14 @@ class Failback:
 
     def _finish(self) -> None:
         d = self.out.dns
-        st = self.state.data
-        st["failback"].update({"ended_at": iso(self.clock.now()), "result": "completed"})
-        self.state.save()
-        json_path, md_path = write_timeline(
-            self.state, self.out, getattr(self.kube, "description", "n/a"), self.state_dir
-        )
+        i = self.incident
+        i.failback = {**(i.failback or {}), "ended_at": iso(self.clock.now()), "result": "completed"}
+        self.log.close("failback")
+        json_path, md_path = self.log.write_timeline(self.out, getattr(self.kube, "description", "n/a"))
         self.report.result.update(
             {
                 "record": d.recordName,
-                "failed_back_at": st["failed_back_at"],
+                "failed_back_at": i.failed_back_at,
                 "timeline": str(json_path),
                 "postmortem": str(md_path),
                 "next": [
@@ -226,26 +224,26 @@ class Failback:
         )
 
     def _record_failback(self, started: str, overridden: list[str], result: str) -> None:
-        st = self.state.data
-        st["failed_back_at"] = iso(self.clock.now())
-        st["failback"] = {
+        i = self.incident
+        i.failed_back_at = iso(self.clock.now())
+        i.failback = {
             "started_at": started,
-            "ended_at": st["failed_back_at"],
+            "ended_at": i.failed_back_at,
             "result": result,
             "overridden": overridden,
             "reason": self.args.reason,
         }
-        self.state.save()
+        self.log.close(result)
 
     def _close_stale_incident(self, started: str) -> None:
         """A completed failover whose health path is already restored (an earlier failback that
         was interrupted before it recorded itself, or a manual fix): close it, so that the next
         failover is a new incident rather than a resumed, "already completed" one."""
-        st = self.state.data
-        if st.get("completed_at") and not st.get("failed_back_at"):
+        i = self.incident
+        if i.completed_at and not i.failed_back_at:
             self._record_failback(started, [], "found-restored")
             self.report.notes.append(
-                f"closed the failover completed at {st['completed_at']}: its health path was already restored"
+                f"closed the failover completed at {i.completed_at}: its health path was already restored"
             )
 
     def _checks(self) -> list[tuple[str, bool | None, str, dict[str, Any]]]:
@@ -296,7 +294,7 @@ class Failback:
                 f"{db_id} is still a read replica of {inst['ReadReplicaSourceDBInstanceIdentifier']}: stop "
                 "writes in DR and promote it first"
             )
-        declared = parse_iso(self.state.data.get("declared_at"))
+        declared = parse_iso(self.incident.declared_at)
         created = inst.get("InstanceCreateTime")
         if declared is None:
             return inst, (
@@ -311,7 +309,7 @@ class Failback:
         return inst, ""
 
     def _versions(self, primary_db: dict[str, Any] | None) -> tuple[str, bool | None, str, dict[str, Any]]:
-        dr_id = (self.state.data.get("db") or {}).get("instance_id") or self.out.database.drReplicaInstanceId
+        dr_id = (self.incident.db.instance_id if self.incident.db else None) or self.out.database.drReplicaInstanceId
         dr = read_instance(self.aws, self.out.drRegion, dr_id)[0] if dr_id else None
         evidence: dict[str, Any] = {}
         messages = []

@@ -15,9 +15,9 @@ from scripts.aws.client import Aws
 from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
 from scripts.errors import InputError
 from scripts.failover.failover import Failover
+from scripts.failover.options import FailoverOptions
 from scripts.failover.probe import ProbeResult, Validator, http_get
 from scripts.failover.site_validation import DR_SITE, add_validation_options, build_validator
-from scripts.failover.state import FailoverOptions
 from scripts.k8s.adapter import (
     KubeAdapter,
     make_adapter,

@@ -7,6 +7,7 @@ will be a third) is a method that returns the step's detail.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from contract.restore import DrRestoreRequest
 from scripts.aws.client import error_code, error_message
 from scripts.aws.rds import describe_instance, promote_read_replica, read_instance
 from scripts.errors import DrError, ExternalError, InputError, RefusedError
+from scripts.failover.incident import FailoverDatabase
 from scripts.lifecycle.protection import dr_restore_source
 from scripts.lifecycle.record import PrimaryRecord, TopologyRecord, read_record, topology_store, write_record
 from scripts.polling import Verdict, poll_until
@@ -61,7 +63,7 @@ class DatabaseSteps:
                     "restore",
                     "promote: the stack has no replicated backups (database.replicatedBackupsArn is empty)",
                 )
-            if not self.state.done("database"):
+            if not self.log.done("database"):
                 self._resolve_dr_source()
                 try:
                     plan = plan_restore(
@@ -81,7 +83,7 @@ class DatabaseSteps:
                     "target": plan.target,
                     "window": plan.window.to_dict(),
                     "resume": plan.resume,
-                    "source": self.state.data["dr_source"],
+                    "source": self.incident.dr_source,
                 }
                 self._check_declared_in(plan.window.earliest)
                 latest = plan.window.latest
@@ -92,11 +94,11 @@ class DatabaseSteps:
     def _resolve_dr_source(self) -> None:
         """The serving primary's replicated backups, resolved live (never the stack outputs' ARN when it belongs
         to an instance that is no longer the primary), pinned in the incident so a resumed run restores the same."""
-        if self.state.data.get("dr_source"):
+        if self.incident.dr_source:
             return
         source = dr_restore_source(self.aws, self.out, read_record(topology_store(self.out, self.aws)))
         self.report.notes += source.notes
-        self.state.data["dr_source"] = source.to_dict()
+        self.incident.dr_source = source.to_dict()
 
     def _check_declared_in(self, earliest: Any) -> None:
         declared = self.o.declared_at
@@ -110,7 +112,7 @@ class DatabaseSteps:
 
     def _would_accept(self, what: str, **evidence: Any) -> None:
         """The data loss this failover would accept, shown by a dry run and kept in the incident."""
-        self.state.data["would_accept"] = {"loses": what, **evidence}
+        self.incident.would_accept = {"loses": what, **evidence}
         self.report.check("preflight.rpo", None, f"a failover now loses {what}", **evidence)
 
     def _primary_db_status(self) -> dict[str, Any]:
@@ -134,7 +136,7 @@ class DatabaseSteps:
 
     def _restore_spec(self) -> RestoreSpec:
         request = DrRestoreRequest.from_outputs(self.out.database, self.out.drRegion)
-        pinned = self.state.data.get("dr_source") or {}
+        pinned = self.incident.dr_source or {}
         return RestoreSpec(
             source=pinned.get("source") or request.source,
             target=request.target,
@@ -148,7 +150,7 @@ class DatabaseSteps:
             db_parameter_group=request.db_parameter_group,
             master_secret_kms_key=request.master_secret_kms_key,
             read_source_region=False,
-            extra_tags={"idp-dr-incident": self.state.data["incident_id"]},
+            extra_tags={"idp-dr-incident": self.incident.incident_id},
         )
 
     def database(self) -> dict[str, Any]:
@@ -167,20 +169,20 @@ class DatabaseSteps:
         else:
             instance, rpo = self._promote()
         endpoint = instance.get("Endpoint") or {}
-        db_state = {
-            "instance_id": instance.get("DBInstanceIdentifier"),
-            "arn": instance.get("DBInstanceArn"),
-            "host": endpoint.get("Address"),
-            "port": int(endpoint.get("Port") or self.out.database.port),
-            "dbname": self.out.database.dbName,
-            "region": self.out.drRegion,
-            "engine_version": instance.get("EngineVersion"),
-        }
-        if not db_state["host"]:
-            raise ExternalError(f"{db_state['instance_id']} is available but reports no endpoint")
-        self.state.data["db"] = db_state
-        self.state.data["rpo"] = rpo
+        if not endpoint.get("Address"):
+            raise ExternalError(f"{instance.get('DBInstanceIdentifier')} is available but reports no endpoint")
+        self.incident.db = FailoverDatabase(
+            instance_id=str(instance.get("DBInstanceIdentifier")),
+            arn=str(instance.get("DBInstanceArn")),
+            host=str(endpoint["Address"]),
+            port=int(endpoint.get("Port") or self.out.database.port),
+            dbname=self.out.database.dbName,
+            region=self.out.drRegion,
+            engine_version=instance.get("EngineVersion"),
+        )
+        self.incident.rpo = rpo
         self._record_failed_over(instance)
+        db_state = asdict(self.incident.db)
         self.report.result["database"] = db_state
         self.report.result["rpo"] = rpo
         return {"db": db_state, "rpo": rpo}
@@ -195,7 +197,7 @@ class DatabaseSteps:
         record.failed_over_at = iso(self.clock.now())
         record.reprotected_at, record.failback_copy = None, None
         what = f"{record.primary.instance_id} in {self.out.drRegion} is the primary ({self.o.mode})"
-        record.changed(record.failed_over_at, "failover", f"{self.state.data['incident_id']}: {what}")
+        record.changed(record.failed_over_at, "failover", f"{self.incident.incident_id}: {what}")
         write_record(store, record)
 
     def _promote(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -206,7 +208,7 @@ class DatabaseSteps:
         rpo = (
             self._replica_lag(replica_id)
             if current.get("ReadReplicaSourceDBInstanceIdentifier")
-            else (self.state.data.get("rpo") or {"note": "promoted in an earlier run"})
+            else (self.incident.rpo or {"note": "promoted in an earlier run"})
         )
         if current.get("ReadReplicaSourceDBInstanceIdentifier") and current.get("DBInstanceStatus") == "available":
             try:

@@ -33,9 +33,9 @@ Steps (each recorded with start, end and result; each idempotent):
                     region (skipped, and retried by a later re-run, while that region is down). The
                     copy to fail back to is ``idp-dr reprotect``'s (:mod:`scripts.failover.reprotect`).
 
-Progress is persisted in ``<state-dir>/state.json``; a re-run skips completed steps and resumes at
-the interrupted one. ``timeline.json`` and a Markdown post-mortem skeleton are written there after
-every run, successful or not.
+Progress is kept on the runbook's journal (:mod:`scripts.failover.incident`: ``<state-dir>/state.json``,
+else the DR bucket); a re-run skips completed steps and resumes at the interrupted one. ``timeline.json``
+and a Markdown post-mortem skeleton are written beside it after every run, successful or not.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ from scripts.aws.client import Aws
 from scripts.errors import CheckFailed, RefusedError, WaitTimeout
 from scripts.failover.confirm import require_confirmation
 from scripts.failover.database import DatabaseSteps
+from scripts.failover.incident import STEPS, IncidentLog
+from scripts.failover.options import FailoverOptions
 from scripts.failover.probe import ProbeResult, ValidationContext, Validator, http_get, site_url
 from scripts.failover.standby import StandbySteps
-from scripts.failover.state import STEPS, FailoverOptions, State
-from scripts.failover.timeline import write_timeline
 from scripts.failover.traffic import TrafficSteps
 from scripts.k8s.adapter import (
     KubeAdapter,
@@ -60,21 +60,8 @@ from scripts.k8s.adapter import (
 from scripts.polling import Clock
 from scripts.progress import Progress
 from scripts.report import Report
+from scripts.runstate.journal import status_after
 from scripts.timeutil import format_duration, iso, parse_iso
-
-#: Step statuses a re-run resumes (a refused step changed nothing: it is simply tried again).
-_RESUMABLE_STATUSES = ("running", "interrupted", "failed", "timed-out", "skipped-deferred")
-
-
-def _step_status(exc: BaseException) -> str:
-    """A step's (and the run's) status after it raised ``exc``."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(exc, WaitTimeout):
-        return "timed-out"
-    if isinstance(exc, RefusedError):
-        return "refused"
-    return "failed"
 
 
 class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
@@ -108,74 +95,64 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         self.probe = probe
         self.confirm = confirm
         self.progress = Progress("failover", enabled=not options.quiet)
-        self.state = State.open(options.state_dir, outputs, aws, mode=options.mode, now=clock.now())
-        self.state_dir = self.state.store.local_dir
-        #: Nothing is written (no incident declared, no clock started) until the run is confirmed: a resumed
+        #: Held (nothing written, no incident declared, no clock started) until the run is confirmed: a resumed
         #: incident was declared by its first run.
-        self.declared = bool(self.state.data.get("declared_at"))
+        self.log = IncidentLog.open(options.state_dir, outputs, aws, mode=options.mode, clock=clock)
+        self.incident = self.log.incident
+        self.state_dir = self.log.store.local_dir
+        if options.dry_run:
+            self.log.journal.held = True
 
     # -- orchestration -----------------------------------------------------------------
     def run(self) -> None:
         # One run per incident at a time, from whichever machine (a dry run changes nothing: no lock).
         o = self.o
-        with self.state.locked("failover", self.clock.now(), force=o.force, reason=o.reason, hold=not o.dry_run):
+        with self.log.locked("failover", self.clock.now(), force=o.force, reason=o.reason, hold=not o.dry_run):
             self._run_locked()
 
     def _run_locked(self) -> None:
-        run_record = self._begin_run()
+        self._begin_run()
         outcome = "failed"
         try:
             outcome = self._run_steps()
         except (WaitTimeout, KeyboardInterrupt, RefusedError) as exc:
-            outcome = _step_status(exc)  # the run ends as its step did; anything else: "failed"
+            outcome = status_after(exc)  # the run ends as its step did; anything else: "failed"
             raise
         finally:
-            if self._persist:
-                run_record["ended_at"] = iso(self.clock.now())
-                run_record["result"] = outcome
-                self.state.save()
+            if not self.log.journal.held:
+                self.log.journal.data["runs"][-1].update(forced=self.o.force)
+                self.log.journal.pinned["incident"] = self.incident.to_dict()
+                self.log.journal.finish(outcome, completed=False)  # the incident stays open until failback
                 self._write_timeline()
 
-    def _begin_run(self) -> dict[str, Any]:
-        """Refuse a conflicting re-run, record this run, say what is being resumed."""
-        st = self.state
-        if st.data["mode"] != self.o.mode:
+    def _begin_run(self) -> None:
+        """Refuse a conflicting re-run, say what is being resumed."""
+        i = self.incident
+        if i.mode != self.o.mode:
             raise RefusedError(
-                f"conflicting re-run: {st.location} holds a failover in mode {st.data['mode']} started "
-                f"{st.data['started_at']}, not mode {self.o.mode}",
-                hint=f"re-run with --mode {st.data['mode']} to resume it, or use another --state-dir",
+                f"conflicting re-run: {self.log.location} holds a failover in mode {i.mode} started "
+                f"{self.log.journal.data['started_at']}, not mode {self.o.mode}",
+                hint=f"re-run with --mode {i.mode} to resume it, or use another --state-dir",
             )
-        resumed = bool(st.steps)
-        run_record = {
-            "started_at": iso(self.clock.now()),
-            "ended_at": None,
-            "result": "running",
-            "forced": self.o.force,
-            "dry_run": self.o.dry_run,
-        }
-        st.data["runs"].append(run_record)
-        if self._persist:
-            st.save()
         self.report.result.update(
             {
-                "incident_id": st.data["incident_id"],
+                "incident_id": i.incident_id,
                 "mode": self.o.mode,
                 "record": self.out.dns.recordName,
                 "state_dir": str(self.state_dir),
-                "state": st.location,
+                "state": self.log.location,
                 "kubernetes": self.kube.description,
-                "resumed": resumed,
+                "resumed": bool(self.log.steps),
             }
         )
         if self.kube.simulated:
             self.report.notes.append(f"{self.kube.description}: no real cluster was touched")
-        if st.data.get("completed_at"):
-            self.report.notes.append(f"this failover already completed at {st.data['completed_at']}; nothing to do")
-        return run_record
+        if i.completed_at:
+            self.report.notes.append(f"this failover already completed at {i.completed_at}; nothing to do")
 
     def _run_steps(self) -> str:
         """The runbook's steps in order; returns the run's outcome."""
-        st = self.state
+        i = self.incident
         self._step("detect", self.detect)
         self._step("preflight", self.preflight, always=True)
         if self.o.dry_run:
@@ -194,82 +171,37 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
             self._step("reprotect", self.reprotect)
         else:
             self.report.skip_step("reprotect", "--no-reprotect")
-        if not st.data.get("completed_at"):
-            st.data["completed_at"] = st.steps.get("cut-traffic", {}).get("ended_at") or iso(self.clock.now())
+        if not i.completed_at:
+            i.completed_at = self.log.steps.get("cut-traffic", {}).get("ended_at") or iso(self.clock.now())
         self._summary()
         return "completed"
 
     def _step(self, name: str, fn: Callable[[], dict[str, Any] | None], *, always: bool = False) -> None:
-        """Run one step, persisting its status before and after: a re-run resumes at this step."""
-        st = self.state
-        previous = st.steps.get(name)
-        if previous and previous.get("status") == "ok" and not always:
-            self.report.skip_step(name, f"done in an earlier run (ended {previous.get('ended_at')})")
-            return
-        # A refused step changed nothing: re-running it is a fresh attempt, not a resumption.
-        interrupted = bool(previous) and previous.get("status") in _RESUMABLE_STATUSES
-        entry = self._new_entry(previous, always)
-        st.steps[name] = entry
-        if self._persist:
-            st.save()
+        """One step on the incident's journal: its status saved before and after, so a re-run resumes here."""
         self.progress.update(f"{name} …")
+        self.log.journal.pinned["incident"] = self.incident.to_dict()
+        self.log.journal.run(self.report, name, lambda: self._saving(fn), always=always)
+
+    def _saving(self, fn: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+        """``fn``, then what it decided (the typed incident) into the journal, saved with the step's status."""
         try:
-            with self.report.step(name) as record:
-                detail = fn() or {}
-                record.detail.update(detail)
-                if detail.get("_deferred"):
-                    record.status = "skipped"
-                    entry["status"] = "skipped-deferred"
-                elif interrupted:
-                    record.status = "resumed"
-                    record.detail["resumed_after"] = previous.get("status") if previous else None
-        except BaseException as exc:
-            entry["status"] = _step_status(exc)
-            if not isinstance(exc, KeyboardInterrupt):
-                entry["error"] = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            raise
-        else:
-            if entry["status"] == "running":
-                entry["status"] = "ok"
-            entry["detail"] = {k: v for k, v in detail.items() if not k.startswith("_")}
+            return fn()
         finally:
-            entry["ended_at"] = iso(self.clock.now())
-            if self._persist:
-                st.save()
+            self.log.journal.pinned["incident"] = self.incident.to_dict()
 
     def _pending(self) -> list[str]:
         """The steps after preflight this run would do (stop-primary only in a planned failover)."""
-        return [s for s in STEPS[2:] if not self.state.done(s) and (self.o.planned or s != "stop-primary")]
-
-    @property
-    def _persist(self) -> bool:
-        return self.declared and not self.o.dry_run
+        return [s for s in STEPS[2:] if not self.log.done(s) and (self.o.planned or s != "stop-primary")]
 
     def _declare(self) -> None:
         """Confirmed: the incident is declared now (or at --declared-at) and written, with what was read."""
-        st = self.state.data
-        if not st.get("declared_at"):
-            declared = self.o.declared_at or self.clock.now()
-            st["declared_at"] = iso(declared)
-            st["declared_by"] = "--declared-at" if self.o.declared_at else "the first change (confirmed)"
-        self.declared = True
-        self.report.result["declared_at"] = st["declared_at"]
-        self.state.save()
-
-    def _new_entry(self, previous: dict[str, Any] | None, always: bool) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "status": "running",
-            "started_at": iso(self.clock.now()),
-            "ended_at": None,
-            "detail": {},
-            "attempts": int((previous or {}).get("attempts", 0)) + 1,
-        }
-        # The timeline shows when a step was first attempted (an RTO view); preflight re-runs every time.
-        if always or not previous:
-            entry["first_started_at"] = entry["started_at"]
-        else:
-            entry["first_started_at"] = previous.get("first_started_at") or previous.get("started_at")
-        return entry
+        i = self.incident
+        if not i.declared_at:
+            i.declared_at = iso(self.o.declared_at or self.clock.now())
+            i.declared_by = "--declared-at" if self.o.declared_at else "the first change (confirmed)"
+        self.log.journal.held = False
+        self.report.result["declared_at"] = i.declared_at
+        self.log.save()
 
     # -- 1. detect and declare ----------------------------------------------------------
     def detect(self) -> dict[str, Any]:
@@ -305,10 +237,10 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
                 hint="if users still cannot log in (a failure the checks cannot see), re-run with --force "
                 "--reason '<why>'; the override is recorded in the timeline",
             )
-        self.state.data["detected_at"] = iso(self.clock.now())
-        self.state.data["forced"] = bool(reasons) and not self.o.planned
-        self.state.data["planned"] = self.o.planned
-        self.state.data["reason"] = self.o.reason
+        self.incident.detected_at = iso(self.clock.now())
+        self.incident.forced = bool(reasons) and not self.o.planned
+        self.incident.planned = self.o.planned
+        self.incident.reason = self.o.reason
         if reasons and not self.o.planned:
             self.report.notes.append(
                 "failover FORCED over a healthy-looking primary: "
@@ -351,7 +283,7 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
     def _dry_run_plan(self) -> None:
         planned = self._pending()
         self.report.result["would_run"] = planned
-        self.report.result["would_accept"] = self.state.data.get("would_accept")
+        self.report.result["would_accept"] = self.incident.would_accept
         self.report.notes.append(
             "nothing was declared: the RTO clock starts at --declared-at, or at the first change once confirmed"
         )
@@ -396,16 +328,16 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
 
     # -- summary and timeline ---------------------------------------------------------------------
     def _summary(self) -> None:
-        st = self.state.data
+        i = self.incident
         for key, value in (
-            ("declared_at", st.get("declared_at")),
-            ("database", st.get("db")),
-            ("rpo", st.get("rpo")),
+            ("declared_at", i.declared_at),
+            ("database", i.to_dict()["db"]),
+            ("rpo", i.rpo),
         ):
             self.report.result.setdefault(key, value)
-        self.report.result["traffic_cut_at"] = (st["steps"].get("cut-traffic") or {}).get("ended_at")
-        declared = parse_iso(st.get("declared_at"))
-        cut = parse_iso((st["steps"].get("cut-traffic") or {}).get("ended_at"))
+        cut_at = (self.log.steps.get("cut-traffic") or {}).get("ended_at")
+        self.report.result["traffic_cut_at"] = cut_at
+        declared, cut = parse_iso(i.declared_at), parse_iso(cut_at)
         if declared and cut:
             rto = (cut - declared).total_seconds()
             self.report.result["rto_s"] = round(rto, 1)
@@ -426,6 +358,6 @@ class Failover(DatabaseSteps, StandbySteps, TrafficSteps):
         ]
 
     def _write_timeline(self) -> None:
-        json_path, md_path = write_timeline(self.state, self.out, self.kube.description, self.state_dir)
+        json_path, md_path = self.log.write_timeline(self.out, self.kube.description)
         self.report.result["timeline"] = str(json_path)
         self.report.result["postmortem"] = str(md_path)

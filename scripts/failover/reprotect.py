@@ -35,7 +35,7 @@ from scripts.aws.client import Aws, error_code, error_message
 from scripts.aws.rds import describe_instance, read_instance, replica_lag_since
 from scripts.cliutil import DefaultsHelpFormatter, duration, duration_help
 from scripts.errors import DrError, ExternalError, InputError, RefusedError
-from scripts.failover.state import default_state_dir
+from scripts.failover.incident import default_state_dir
 from scripts.lifecycle.protection import Instance
 from scripts.lifecycle.record import PrimaryRecord, TopologyRecord, read_record, topology_store, write_record
 from scripts.lifecycle.replica import TAG_INCIDENT, TAG_ROLE
@@ -139,7 +139,7 @@ class Reprotect:
         self.primary_aws = Aws(aws.session, sleep=aws.sleep, max_attempts=2, connect_timeout=3, read_timeout=10)
         self.store = open_store(args.state_dir, outputs, aws)
         self.topology = topology_store(outputs, aws)
-        self.journal = Journal.open(self.store, command=COMMAND, subject=outputs.dns.recordName)
+        self.journal = Journal.open(self.store, command=COMMAND, subject=outputs.dns.recordName, clock=clock.now)
         self.record: TopologyRecord | None = None
         self.dr_primary: Instance | None = None
         self.old_primary: dict[str, Any] = {}

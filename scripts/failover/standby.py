@@ -57,8 +57,12 @@ class StandbySteps:
         return read_endpoint_secret(self.aws, self._sink())
 
     def point_standby(self) -> dict[str, Any]:
-        db = self.state.data.get("db") or {}
-        want = {"host": db["host"], "port": str(db["port"]), "dbname": db["dbname"]}
+        db = self.incident.db
+        if db is None:
+            raise RefusedError(
+                "no database in the incident to point the standby at", hint="re-run: the database step runs first"
+            )
+        want = {"host": db.host, "port": str(db.port), "dbname": db.dbname}
         return point_at(
             self._sink(),
             want,

@@ -38,8 +38,8 @@ from scripts.aws import route53 as dns
 from scripts.aws.client import Aws, error_code, error_message
 from scripts.aws.rds import describe_instance, promote_read_replica, read_instance, rename_and_wait, replica_lag_since
 from scripts.errors import CheckFailed, ExternalError, RefusedError
+from scripts.failover.incident import IncidentLog
 from scripts.failover.probe import ValidationContext, Validator
-from scripts.failover.state import State
 from scripts.failover.switchback_home import home_standby, restore_protection
 from scripts.k8s.site import scale_and_wait
 from scripts.lifecycle.protection import Instance
@@ -97,14 +97,14 @@ class Switchback:
         validator: Validator,
         kube: Any,
         primary_kube: Any,
-        state: State,
+        incident: IncidentLog,
     ):
         self.args, self.out, self.report, self.aws, self.clock = args, outputs, report, aws, clock
-        self.validator, self.kube, self.primary_kube, self.state = validator, kube, primary_kube, state
+        self.validator, self.kube, self.primary_kube, self.log = validator, kube, primary_kube, incident
         self.progress = Progress(COMMAND, enabled=not args.quiet)
         self.topology = topology_store(outputs, aws)
-        self.store = journal_store(args, outputs, aws, state.store)
-        self.journal = Journal.open(self.store, command=COMMAND, subject=outputs.dns.recordName)
+        self.store = journal_store(args, outputs, aws, incident.store)
+        self.journal = Journal.open(self.store, command=COMMAND, subject=outputs.dns.recordName, clock=clock.now)
         self.record: TopologyRecord | None = None
         sb = outputs.standby
         self.deployments = [sb.serverDeployment] + ([sb.workerDeployment] if sb.workerDeployment else [])
@@ -130,7 +130,7 @@ class Switchback:
             "standby": self.standby,
             "record": self.record_home,
         }
-        self.journal.data.setdefault("incident", self.state.data.get("incident_id"))
+        self.journal.data.setdefault("incident", self.log.incident.incident_id)
         try:
             self.journal.run_all(
                 self.report,
@@ -382,14 +382,14 @@ class Switchback:
         changed = dns.set_path(self.aws, d.primaryHealthCheckId, d.healthPath)
         # Traffic may return from here; the incident is closed (failed_back_at) by the last step, so that a resumed
         # run finds it open.
-        self.state.data["failback"] = {
+        self.log.incident.failback = {
             "started_at": self.journal.data["started_at"],
             "result": "path-restored",
             "overridden": [],
             "reason": None,
             "planned": True,
         }
-        self.state.save()
+        self.log.save()
         detail: dict[str, Any] = {
             "health_check": d.primaryHealthCheckId,
             "resource_path": d.healthPath,
@@ -452,10 +452,11 @@ class Switchback:
             f"{self.out.primaryRegion} is the primary again; the DR replica follows it",
         )
         write_record(self.topology, record)
-        self.state.data["failed_back_at"] = now
-        self.state.data.setdefault("failback", {"started_at": self.journal.data["started_at"], "planned": True})
-        self.state.data["failback"].update(ended_at=now, result="completed")
-        self.state.save()
+        incident = self.log.incident
+        incident.failed_back_at = now
+        incident.failback = {**(incident.failback or {"started_at": self.journal.data["started_at"], "planned": True})}
+        incident.failback.update(ended_at=now, result="completed")
+        self.log.close("failback")
         return {"topology_record": self.topology.location}
 
     def _timeline(self) -> None:

@@ -86,7 +86,9 @@ class TrafficSteps:
     # -- 8. re-protect ---------------------------------------------------------------------------
     def reprotect(self) -> dict[str, Any]:
         """Replicate the new primary's automated backups to the old primary region (best effort)."""
-        db = self.state.data.get("db") or {}
+        db = self.incident.db
+        if db is None:
+            raise RefusedError("no database in the incident to replicate", hint="re-run: the database step runs first")
         primary_rds = self.primary_aws.client("rds", self.out.primaryRegion)
         try:
             old = self.primary_aws.call(
@@ -96,7 +98,7 @@ class TrafficSteps:
             self.primary_aws.call(
                 primary_rds,
                 "StartDBInstanceAutomatedBackupsReplication",
-                SourceDBInstanceArn=db["arn"],
+                SourceDBInstanceArn=db.arn,
                 KmsKeyId=kms,
                 BackupRetentionPeriod=int(old.get("BackupRetentionPeriod") or 7),
                 SourceRegion=self.out.drRegion,
@@ -107,8 +109,8 @@ class TrafficSteps:
                 return {"replicating_to": self.out.primaryRegion, "note": "already replicating"}
             text = exc.message if isinstance(exc, DrError) else f"{code}: {error_message(exc)}" if code else str(exc)
             self.report.notes.append(
-                f"reprotect deferred: backups of {db.get('instance_id')} are NOT replicated to "
+                f"reprotect deferred: backups of {db.instance_id} are NOT replicated to "
                 f"{self.out.primaryRegion} yet ({text[:200]}); re-run failover later to retry"
             )
             return {"_deferred": True, "reason": text[:300]}
-        return {"replicating_to": self.out.primaryRegion, "source": db["arn"], "kms_key": kms}
+        return {"replicating_to": self.out.primaryRegion, "source": db.arn, "kms_key": kms}

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from scripts import __version__
-from scripts.errors import DrError, InputError
+from scripts.errors import DrError, InputError, RefusedError, WaitTimeout
 from scripts.report import Report
 from scripts.runstate.store import STATE, StateStore
 from scripts.timeutil import format_duration, iso, parse_iso, utcnow
@@ -34,6 +35,10 @@ class Journal:
     data: dict[str, Any]
     #: A finished run's stamp: its state is archived (``state-<stamp>.json``) before this run's first save.
     archive_first: str | None = None
+    #: True: nothing is written yet (a failover before it is confirmed: no incident declared, no clock started).
+    held: bool = False
+    #: The time steps and runs are stamped with (the command's clock, so that a timeline and an RTO agree).
+    clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def in_memory(cls, command: str = "", subject: str = "") -> Journal:
@@ -46,11 +51,23 @@ class Journal:
         return cls(store, _new(command, subject), archive_first=archive_first)
 
     @classmethod
-    def open(cls, store: StateStore, *, command: str, subject: str) -> Journal:
-        """The unfinished run of ``command`` on ``subject`` in ``store``, or a new one."""
+    def open(
+        cls,
+        store: StateStore,
+        *,
+        command: str,
+        subject: str,
+        upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        as_run: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Journal:
+        """The unfinished run of ``command`` on ``subject`` in ``store``, or a new one. ``upgrade`` turns an
+        older format this command wrote into this one (an incident left open across an upgrade);
+        ``as_run=False`` opens it without counting a run (failback reads and closes failover's journal); ``clock``
+        stamps its steps and runs."""
         found = store.read_state()
         if found is not None:
-            data = _read(found[0], store.location + STATE, command)
+            data = _read(found[0], store.location + STATE, command, upgrade)
             if data["subject"] != subject:
                 raise InputError(
                     "--state-dir", store.location,
@@ -58,11 +75,13 @@ class Journal:
                     hint="use another --state-dir for another database",
                 )  # fmt: skip
             if data.get("completed_at") is None:
-                data["runs"].append({"started_at": iso(utcnow()), "ended_at": None, "result": None})
-                return cls(store, data)
+                if as_run:
+                    data["runs"].append({"started_at": iso(clock()), "ended_at": None, "result": None})
+                return cls(store, data, clock=clock)
             # The finished run is kept for the record, but only once this one writes: a dry run writes nothing.
-            return cls(store, _new(command, subject), archive_first=data["completed_at"].replace(":", ""))
-        return cls(store, _new(command, subject))
+            stamp = data["completed_at"].replace(":", "")
+            return cls(store, _new(command, subject, clock()), archive_first=stamp, clock=clock)
+        return cls(store, _new(command, subject, clock()), clock=clock)
 
     @property
     def location(self) -> str:
@@ -84,25 +103,39 @@ class Journal:
         if name in self.data["steps"]:
             self.data["steps"][name]["status"] = "redo"
 
-    def run(self, report: Report, name: str, action: Callable[[], T], **detail: Any) -> T | None:
-        """``action`` as the timed step ``name``, unless an earlier run finished it (then skipped)."""
+    def run(
+        self, report: Report, name: str, action: Callable[[], T], *, always: bool = False, **detail: Any
+    ) -> T | None:
+        """``action`` as the timed step ``name``, unless an earlier run finished it (then skipped; ``always``: a
+        read-only step done again every run). A step that returns ``{"_deferred": True, ...}`` did not do its work
+        (it waits for something, like a region that is down): it is kept ``deferred`` and tried by the next run.
+        A step resumed after an interruption or a failure is reported ``resumed``."""
         step = self.data["steps"].setdefault(name, {"first_started_at": None, "attempts": 0})
-        if step.get("status") == "ok":
+        previous = step.get("status")
+        if previous == "ok" and not always:
             report.skip_step(name, f"done in an earlier run ({step['ended_at']})")
             return None
-        step.update(first_started_at=step["first_started_at"] or iso(utcnow()), status="running",
-                    attempts=step["attempts"] + 1, error=None)  # fmt: skip
+        now = iso(self.clock())
+        step.update(first_started_at=now if always else step["first_started_at"] or now, status="running",
+                    attempts=step["attempts"] + 1, error=None, ended_at=None)  # fmt: skip
         self.save()
         try:
             with report.step(name, **detail) as record:
                 result = action()
                 if isinstance(result, dict):  # what the step found, as its evidence
                     record.detail.update(result)
+                    step["detail"] = {k: v for k, v in result.items() if not k.startswith("_")}
+                deferred = isinstance(result, dict) and bool(result.get("_deferred"))
+                if deferred:
+                    record.status = "skipped"
+                elif previous in RESUMABLE and not always:
+                    record.status = "resumed"
+                    record.detail["resumed_after"] = previous
         except BaseException as exc:
-            step.update(status="failed", ended_at=iso(utcnow()), error=_message(exc))
+            step.update(status=status_after(exc), ended_at=iso(self.clock()), error=_message(exc))
             self.save()
             raise
-        step.update(status="ok", ended_at=iso(utcnow()))
+        step.update(status="deferred" if deferred else "ok", ended_at=iso(self.clock()))
         self.save()
         return result
 
@@ -118,13 +151,13 @@ class Journal:
             raise
 
     def finish(self, result: str, *, completed: bool) -> None:
-        self.data["runs"][-1].update(ended_at=iso(utcnow()), result=result)
+        self.data["runs"][-1].update(ended_at=iso(self.clock()), result=result)
         if completed:
-            self.data["completed_at"] = iso(utcnow())
+            self.data["completed_at"] = iso(self.clock())
         self.save()
 
     def save(self) -> None:
-        if self.store is None:
+        if self.store is None or self.held:
             return
         if self.archive_first:
             self.store.archive_state(self.archive_first)
@@ -132,8 +165,23 @@ class Journal:
         self.store.write_state(self.data)  # the store replaces the file whole: never a half-written journal
 
 
-def _new(command: str, subject: str) -> dict[str, Any]:
-    now = iso(utcnow())
+#: Statuses of a step that an earlier run began and did not finish: the next run resumes it.
+RESUMABLE = ("running", "interrupted", "failed", "timed-out", "deferred")
+
+
+def status_after(exc: BaseException) -> str:
+    """A step's status after it raised ``exc`` (a refused step changed nothing: it is simply tried again)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, WaitTimeout):
+        return "timed-out"
+    if isinstance(exc, RefusedError):
+        return "refused"
+    return "failed"
+
+
+def _new(command: str, subject: str, at: datetime | None = None) -> dict[str, Any]:
+    now = iso(at or utcnow())
     return {
         "version": JOURNAL_VERSION, "command": command, "subject": subject, "tool_version": __version__,
         "started_at": now, "completed_at": None, "pinned": {}, "steps": {},
@@ -210,7 +258,9 @@ _SHAPE: dict[str, type] = {
 }
 
 
-def _read(body: bytes, path: str, command: str) -> dict[str, Any]:
+def _read(
+    body: bytes, path: str, command: str, upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+) -> dict[str, Any]:
     hint = f"move {path} aside to start over (it stays there for the record)"
     allowed = f"a journal written by {command} (version {JOURNAL_VERSION})"
     try:
@@ -219,7 +269,11 @@ def _read(body: bytes, path: str, command: str) -> dict[str, Any]:
         raise InputError("--state-dir", path, f"{allowed}; this one is not JSON", hint=hint) from None
     if not isinstance(data, dict):
         raise InputError("--state-dir", path, f"{allowed}; it holds {type(data).__name__}", hint=hint)
-    wrong = [key for key, kind in _SHAPE.items() if not isinstance(data.get(key), kind)]
+    if upgrade is not None and "command" not in data:
+        data = upgrade(data)
+    wrong = [
+        key for key, kind in _SHAPE.items() if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool)
+    ]
     if wrong:
         raise InputError("--state-dir", path, f"{allowed}; missing or mistyped: {', '.join(wrong)}", hint=hint)
     if data["command"] != command or data["version"] != JOURNAL_VERSION:

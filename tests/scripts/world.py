@@ -160,11 +160,15 @@ class AwsWorld:
         return Aws(self.session, sleep=self.clock.sleep, **kwargs)
 
     def incident_state(self) -> dict[str, Any]:
-        """The failover state the runbook keeps in the DR bucket (its default store)."""
+        """The failover incident's journal the runbook keeps in the DR bucket (its default store)."""
         body = self.client("s3", self.outputs["drRegion"]).get_object(
             Bucket=self.outputs["archive"]["drBucket"], Key=f"{RUNBOOK_PREFIX}sso.example.com/state.json"
         )["Body"]
         return json.loads(body.read())
+
+    def incident(self) -> dict[str, Any]:
+        """What the failover decided (the journal's typed facts, ``pinned.incident``)."""
+        return self.incident_state()["pinned"]["incident"]
 
     def client(self, service: str, region: str = "eu-west-1") -> Any:
         """A client for test setup and assertions: its calls are not recorded as the command's."""

@@ -43,7 +43,7 @@ def test_declared_at_moves_the_start_of_the_rto_and_is_recorded(world, standby):
     doc = result.json()
     assert doc["result"]["declared_at"] == iso(began)
     assert doc["result"]["rto_s"] >= 20 * 60
-    assert world.incident_state()["declared_by"] == "--declared-at"
+    assert world.incident()["declared_by"] == "--declared-at"
 
 
 @pytest.mark.parametrize(

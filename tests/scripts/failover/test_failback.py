@@ -81,7 +81,9 @@ def test_failback_after_the_primary_is_rebuilt_restores_the_health_path(world, f
     assert health_path(world) == "/health/ready"
     assert world.recorder.mutating() == ["route53:UpdateHealthCheck"]
     timeline = json.loads(Path(result.json()["result"]["timeline"]).read_text())
-    assert timeline["failback"]["result"] == "completed" and timeline["failback"]["overridden"] == []
+    failback_record = timeline["pinned"]["incident"]["failback"]
+    assert failback_record["result"] == "completed" and failback_record["overridden"] == []
+    assert timeline["completed_at"]  # the incident is closed: the next failover is a new one
 
 
 def test_force_needs_a_reason(world, failed_over):
@@ -98,8 +100,9 @@ def test_forced_failback_records_what_was_overridden(world, failed_over, sites):
     assert checks["failback.primary-db"]["status"] == "skipped"
     assert checks["failback.primary-db"]["message"].startswith("FAILED, overridden by --force: sso-db was created")
     timeline = json.loads(Path(result.json()["result"]["timeline"]).read_text())
-    assert timeline["failback"]["reason"] == "data loss accepted by the CTO"
-    assert [o.split(":")[0] for o in timeline["failback"]["overridden"]] == ["failback.primary-db"]
+    failback_record = timeline["pinned"]["incident"]["failback"]
+    assert failback_record["reason"] == "data loss accepted by the CTO"
+    assert [o.split(":")[0] for o in failback_record["overridden"]] == ["failback.primary-db"]
     assert (
         "pre-checks overridden with --force (data loss accepted by the CTO)"
         in (Path(result.json()["result"]["postmortem"])).read_text()
@@ -151,8 +154,9 @@ def test_a_failback_whose_route53_wait_times_out_is_recorded_and_the_next_failov
     result = failback(world, failed_over, "--yes", "--dns-wait", "20")
     assert result.code == 4
     assert health_path(world) == "/health/ready"
-    state = world.incident_state()
-    assert state["failed_back_at"] and state["failback"]["result"] == "path-restored"
+    incident = world.incident()
+    assert incident["failed_back_at"] and incident["failback"]["result"] == "path-restored"
+    assert world.incident_state()["completed_at"] == incident["failed_back_at"]  # closed
 
     # The next disaster: a new failover runs its steps and makes the cut sticky again.
     sites[0].set_ready(False)

@@ -84,7 +84,7 @@ def test_timeline_and_postmortem_are_written(world, standby, tmp_path):
     result = run_failover(world, standby, "--yes", "--dns-wait", "0", "--state-dir", str(tmp_path / "incident"))
     assert result.code == 0, result.stderr
     timeline = json.loads((tmp_path / "incident" / "timeline.json").read_text())
-    assert [s["name"] for s in timeline["steps"]] == [
+    assert list(timeline["steps"]) == [
         "detect",
         "preflight",
         "database",
@@ -94,12 +94,15 @@ def test_timeline_and_postmortem_are_written(world, standby, tmp_path):
         "cut-traffic",
         "reprotect",
     ]
-    assert all(s["started_at"] and s["ended_at"] for s in timeline["steps"])
-    assert [s["status"] for s in timeline["steps"]][:-1] == ["ok"] * 7
-    assert timeline["steps"][-1]["status"] == "skipped-deferred"
-    assert timeline["declared_at"] and timeline["completed_at"]
+    steps = list(timeline["steps"].values())
+    assert all(s["first_started_at"] and s["ended_at"] for s in steps)
+    assert [s["status"] for s in steps][:-1] == ["ok"] * 7
+    assert steps[-1]["status"] == "deferred"  # the primary region is down: a later run retries it
+    incident = timeline["pinned"]["incident"]
+    assert incident["declared_at"] and incident["completed_at"]
     postmortem = (tmp_path / "incident" / "postmortem.md").read_text()
-    assert postmortem.startswith(f"# Post-mortem: failover of sso.example.com ({timeline['incident_id']})")
+    assert postmortem.startswith(f"# Post-mortem: failover of sso.example.com ({incident['incident_id']})")
+    assert "Measured RTO (declared → traffic cut): **" in postmortem
     assert "| cut-traffic | " in postmortem and "## Root cause" in postmortem
 
 
@@ -133,7 +136,9 @@ def test_force_overrides_a_healthy_primary_and_is_recorded(world, standby, tmp_p
     doc = result.json()
     assert any("failover FORCED" in n and "users cannot log in" in n for n in doc["notes"])
     timeline = json.loads(Path(doc["result"]["timeline"]).read_text())
-    assert timeline["forced"] is True and timeline["reason"] == "users cannot log in"
+    incident = timeline["pinned"]["incident"]
+    assert incident["forced"] is True and incident["reason"] == "users cannot log in"
+    assert timeline["runs"][-1]["forced"] is True
 
 
 def test_without_yes_nothing_changes_in_a_non_interactive_run(world, standby, monkeypatch):
@@ -201,7 +206,7 @@ def test_an_interrupted_failover_resumes_at_the_interrupted_step(world):
     assert world.recorder.operations.count("PromoteReadReplica") == 1
     timeline = json.loads(Path(second.json()["result"]["timeline"]).read_text())
     assert [r["result"] for r in timeline["runs"]] == ["interrupted", "completed"]
-    assert [s["attempts"] for s in timeline["steps"] if s["name"] == "scale-standby"] == [2]
+    assert timeline["steps"]["scale-standby"]["attempts"] == 2
 
 
 def test_a_completed_failover_rerun_changes_nothing(world, standby):

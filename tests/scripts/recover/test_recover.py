@@ -223,7 +223,7 @@ def test_a_failed_verify_stops_there_and_a_rerun_verifies_again(world, primary, 
     again = recover(world, primary, tmp_path, "--latest", "--yes")
     assert again.code == 0, again.stderr
     steps = names(again.json())
-    assert steps["restore"] == steps["cut-over"] == "skipped" and steps["verify"] == "ok"
+    assert steps["restore"] == steps["cut-over"] == "skipped" and steps["verify"] == "resumed"
 
 
 @pytest.mark.parametrize(
