@@ -13,7 +13,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 TOOLS       := .venv-tools
 STAMP_TOOLS := $(TOOLS)/.installed
 
-.PHONY: drill test plan lint bench system-deps keycloak clean
+.PHONY: drill test plan lint bench system-deps keycloak kube clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,9 +56,14 @@ lint: $(STAMP_DEV)
 keycloak: $(STAMP_RUN)
 	$(PY) -m scripts.lab.keycloak prepare
 
+# The Kubernetes tests run a real control plane (kube-apiserver, controller-manager, scheduler, etcd, kwok),
+# built from the Go module proxy into the cache once (pins: tools/kube; minutes the first time).
+kube: $(STAMP_RUN)
+	$(PY) -m scripts.lab.kube_plane prepare
+
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
 # IDP_DR_REQUIRE_INTEGRATION=1 turns "PostgreSQL/Keycloak missing" into a failure instead of a skip.
-test: system-deps $(STAMP_DEV) $(STAMP_TOOLS) keycloak lint
+test: system-deps $(STAMP_DEV) $(STAMP_TOOLS) keycloak kube lint
 	IDP_DR_REQUIRE_INTEGRATION=1 $(PY) -m pytest
 
 bench: system-deps $(STAMP_DEV)

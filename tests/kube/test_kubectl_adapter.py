@@ -1,0 +1,144 @@
+"""The runbook's ``kubectl`` adapter against a real kube-apiserver (with its controllers, the scheduler and a kwok
+node that makes pods Running and Ready): every operation failover, failback, recover and the drill use, and the
+Kubernetes half of their steps (``scale_and_wait``, ``point_at`` in ``secretsMode=pulumi``).
+
+The JSON fake (``fake:FILE``) stays for the AWS-side tests, where the cluster's behaviour is not under test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.errors import ExternalError, WaitTimeout
+from scripts.k8s.adapter import KubectlAdapter
+from scripts.k8s.site import EndpointSink, point_at, scale_and_wait
+from scripts.polling import Clock
+from tests.kube.conftest import Cluster
+from tests.kube.crds import EXTERNAL_SECRETS_CRDS
+
+
+def _deployment(ns: str, name: str, replicas: int, image: str = "quay.io/keycloak/keycloak:26.4.5") -> dict:
+    labels = {"app.kubernetes.io/name": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name, "image": image}]}},
+        },
+    }
+
+
+def _secret(ns: str, name: str, data: dict[str, str]) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "stringData": data}
+
+
+@pytest.fixture
+def site(cluster: Cluster, monkeypatch) -> tuple[Cluster, str, KubectlAdapter]:
+    """A namespace with the IdP's Deployment (2 pods) and its DB Secret; the adapter as the runbook builds it."""
+    ns = cluster.namespace("identity")
+    cluster.apply(
+        _deployment(ns, "keycloak", 2),
+        _secret(ns, "keycloak-db", {"KC_DB_URL_HOST": "old.db", "KC_DB_URL_PORT": "5432",
+                                    "KC_DB_URL_DATABASE": "keycloak", "KC_DB_USERNAME": "keycloak",
+                                    "KC_DB_PASSWORD": "s3cret-in-the-cluster"}),
+    )  # fmt: skip
+    monkeypatch.setenv("KUBECONFIG", str(cluster.plane.kubeconfig))
+    return cluster, ns, KubectlAdapter("idp-dr-test")
+
+
+def test_scale_and_wait_sees_pods_become_ready_and_gone(site):
+    _, ns, kube = site
+    scale_and_wait(kube, ns, ["keycloak"], 3, timeout=60, clock=Clock(), interval=0.3)
+    status = kube.deployment_status(ns, "keycloak")
+    assert (status.replicas, status.ready, status.available) == (3, 3, 3)
+    scale_and_wait(kube, ns, ["keycloak"], 0, timeout=60, clock=Clock(), interval=0.3)
+    status = kube.deployment_status(ns, "keycloak")
+    assert (status.replicas, status.ready) == (0, 0)
+
+
+def test_a_scale_that_never_becomes_ready_times_out_naming_what_it_saw(site):
+    cluster, ns, kube = site
+    cluster.kubectl("cordon", "kwok-node-0")  # nothing can be scheduled: the new pods stay Pending
+    try:
+        with pytest.raises(WaitTimeout) as caught:
+            scale_and_wait(kube, ns, ["keycloak"], 4, timeout=3, clock=Clock(), interval=0.3)
+    finally:
+        cluster.kubectl("uncordon", "kwok-node-0")
+    assert "2/4 ready" in caught.value.message
+
+
+def test_rollout_restart_replaces_the_pods_and_they_become_ready_again(site):
+    cluster, ns, kube = site
+    scale_and_wait(kube, ns, ["keycloak"], 2, timeout=60, clock=Clock(), interval=0.3)
+    before = set(kube.list_names(ns, "pods", "app.kubernetes.io/name=keycloak"))
+    kube.rollout_restart(ns, "keycloak")
+    cluster.kubectl("rollout", "status", "deployment/keycloak", "-n", ns, "--timeout=60s")
+    after = set(kube.list_names(ns, "pods", "app.kubernetes.io/name=keycloak"))
+    status = kube.deployment_status(ns, "keycloak")
+    assert status.rolled_out(2) and status.generation == 2
+    assert before and after and not before & after
+
+
+def test_the_db_secret_is_read_and_patched_and_the_credentials_kept(site):
+    _, ns, kube = site
+    data = kube.get_secret_data(ns, "keycloak-db")
+    assert data["KC_DB_PASSWORD"] == "s3cret-in-the-cluster"
+    kube.patch_secret_data(ns, "keycloak-db", {"KC_DB_URL_HOST": "new.db"})
+    after = kube.get_secret_data(ns, "keycloak-db")
+    assert after == {**data, "KC_DB_URL_HOST": "new.db"}
+
+
+def test_point_at_in_pulumi_mode_moves_the_standby_to_the_new_database(site):
+    _, ns, kube = site
+    sink = EndpointSink(idp="keycloak", namespace=ns, db_secret="keycloak-db", secrets_mode="pulumi")
+    seen: list[str | None] = []
+    want = {"host": "sso-dr-replica.eu-central-1.rds.amazonaws.com", "port": "5432", "dbname": "keycloak"}
+    detail = point_at(sink, want, aws=None, kube=kube, clock=Clock(), timeout=30, register_secret=seen.append)
+    data = kube.get_secret_data(ns, "keycloak-db")
+    assert (data["KC_DB_URL_HOST"], data["KC_DB_URL_PORT"], data["KC_DB_URL_DATABASE"]) == tuple(want.values())
+    assert "s3cret-in-the-cluster" in seen  # registered for masking before anything is printed
+    assert detail["endpoint"] == want
+
+
+def test_objects_are_applied_found_listed_and_deleted(site):
+    _, ns, kube = site
+    assert kube.exists(ns, "deployment", "keycloak") and not kube.exists(ns, "deployment", "nothing")
+    assert kube.get_object(ns, "service", "nothing") is None
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "drill", "namespace": ns,
+               "labels": {"idp-dr/drill": "x"}}, "spec": {"ports": [{"port": 8080}],
+               "selector": {"app.kubernetes.io/name": "keycloak"}}}  # fmt: skip
+    kube.apply(service)
+    kube.apply({**service, "metadata": {**service["metadata"], "annotations": {"again": "yes"}}})
+    found = kube.get_object(ns, "service", "drill")
+    assert found["metadata"]["annotations"]["again"] == "yes" and found["spec"]["clusterIP"]
+    assert kube.list_names(ns, "services", "idp-dr/drill=x") == ["drill"]
+    kube.delete(ns, "service", "drill")
+    kube.delete(ns, "service", "drill")  # absent: not an error
+    assert kube.list_names(ns, "services", "idp-dr/drill=x") == []
+
+
+def test_an_external_secret_is_annotated_to_force_a_sync(site):
+    cluster, ns, kube = site
+    cluster.apply(*EXTERNAL_SECRETS_CRDS)
+    cluster.kubectl("wait", "--for=condition=Established", "crd/externalsecrets.external-secrets.io", "--timeout=30s")
+    cluster.apply({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                   "metadata": {"name": "keycloak-db", "namespace": ns},
+                   "spec": {"refreshInterval": "1h", "target": {"name": "keycloak-db"}}})  # fmt: skip
+    kube.annotate(ns, "externalsecret", "keycloak-db", {"force-sync": "1765152000"})
+    found = kube.get_object(ns, "externalsecret", "keycloak-db")
+    assert found["metadata"]["annotations"]["force-sync"] == "1765152000"
+
+
+def test_the_images_a_deployment_runs_are_read_for_the_version_check(site):
+    _, ns, kube = site
+    assert kube.deployment_status(ns, "keycloak").images == ["quay.io/keycloak/keycloak:26.4.5"]
+
+
+def test_a_missing_deployment_is_an_error_naming_kubectls_answer(site):
+    _, ns, kube = site
+    with pytest.raises(ExternalError) as caught:
+        kube.scale(ns, "keyclaok", 1)
+    assert 'deployments.apps "keyclaok" not found' in caught.value.message
