@@ -15,6 +15,7 @@ import pytest
 
 from scripts.lab.kube_plane import BINARIES, ControlPlane, bin_dir
 from tests.conftest import need
+from tests.scripts.world import aws_env, moto_session, sites, world  # noqa: F401 - the AWS world, shared
 
 _names = itertools.count(1)
 
