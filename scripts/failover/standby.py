@@ -10,7 +10,14 @@ from typing import Any
 from scripts.aws.rds import replica_lag_since
 from scripts.errors import InputError, RefusedError
 from scripts.k8s.adapter import EXTERNAL_SECRET_KIND
-from scripts.k8s.site import EndpointSink, point_at, read_endpoint_secret, scale_and_wait
+from scripts.k8s.site import (
+    EndpointSink,
+    point_at,
+    read_endpoint_secret,
+    rollout_failed,
+    rollout_verdict,
+    scale_and_wait,
+)
 from scripts.polling import Verdict, poll_until
 
 
@@ -136,7 +143,7 @@ class StandbySteps:
 
             def judge(s: Any, target: int = target, name: str = name) -> Verdict[Any]:
                 msg = f"{name}: {s.ready}/{target} ready, {s.updated} updated"
-                return Verdict("done" if s.rolled_out(target) else "wait", msg, s)
+                return rollout_verdict(s, target, msg)
 
             final, _ = poll_until(
                 lambda name=name: self.kube.deployment_status(sb.namespace, name),
@@ -147,6 +154,7 @@ class StandbySteps:
                 what=f"rollout of {name}",
                 on_update=self.progress.update,
                 timeout_hint="check the pods (kubectl describe / logs); re-run to resume",
+                on_failed=rollout_failed,
             )
             detail[name]["final"] = final.to_dict()
         return detail

@@ -38,6 +38,9 @@ class DeploymentStatus:
     generation: int
     observed_generation: int
     images: list[str] = field(default_factory=list)
+    #: Why the Deployment cannot get there, as the controller says: a ``ReplicaFailure`` (pods refused by the API
+    #: server: a missing ServiceAccount, a quota, an admission webhook) or ``ProgressDeadlineExceeded``.
+    failure: str | None = None
 
     def rolled_out(self, want: int) -> bool:
         return (
@@ -55,6 +58,7 @@ class DeploymentStatus:
             "updated": self.updated,
             "available": self.available,
             "images": self.images,
+            **({"failure": self.failure} if self.failure else {}),
         }
 
 
@@ -160,6 +164,7 @@ class KubectlAdapter:
             generation=int(meta.get("generation", 0)),
             observed_generation=int(status.get("observedGeneration", 0)),
             images=[c.get("image", "") for c in containers],
+            failure=_failure(status.get("conditions") or []),
         )
 
     def get_object(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
@@ -185,6 +190,16 @@ class KubectlAdapter:
         from scripts.k8s.forward import port_forward
 
         return port_forward(self, namespace, service, ports)
+
+
+def _failure(conditions: list[dict[str, Any]]) -> str | None:
+    """What stops a rollout for good, from the Deployment's conditions (None: nothing, or only not yet)."""
+    for c in conditions:
+        if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
+            return f"{c.get('reason')}: {c.get('message')}"
+        if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
+            return f"ProgressDeadlineExceeded: {c.get('message')}"
+    return None
 
 
 # ---------------------------------------------------------------------------------------

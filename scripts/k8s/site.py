@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from contract.secrets import DB_SECRET_KEYS
 from scripts.aws.client import error_code, error_message
-from scripts.errors import RefusedError
+from scripts.errors import ExternalError, RefusedError
 from scripts.k8s.adapter import EXTERNAL_SECRET_KIND, FORCE_SYNC_ANNOTATION, DeploymentStatus
 from scripts.polling import Clock, Verdict, poll_until
 
@@ -43,13 +43,32 @@ def scale_and_wait(
             what=f"{namespace}/{name} at {replicas} pod(s)",
             on_update=on_update,
             timeout_hint="check the pods (kubectl describe / logs); re-run to resume",
+            on_failed=rollout_failed,
         )
     return {"replicas": replicas, "from": before}
 
 
 def _judge(status: DeploymentStatus, replicas: int) -> Verdict[DeploymentStatus]:
-    done = status.replicas == 0 and status.ready == 0 if replicas == 0 else status.rolled_out(replicas)
-    return Verdict("done" if done else "wait", f"{status.ready}/{replicas} ready, {status.replicas} pod(s)", status)
+    if replicas == 0:
+        done = status.replicas == 0 and status.ready == 0
+        return Verdict("done" if done else "wait", f"{status.ready}/0 ready, {status.replicas} pod(s)", status)
+    return rollout_verdict(status, replicas, f"{status.ready}/{replicas} ready, {status.replicas} pod(s)")
+
+
+def rollout_verdict(status: DeploymentStatus, want: int, message: str) -> Verdict[DeploymentStatus]:
+    """Rolled out to ``want`` ready pods; failed at once when the controller says it cannot (a missing
+    ServiceAccount, a quota, a webhook): waiting the whole timeout would only hide why."""
+    if status.failure:
+        return Verdict("failed", f"{status.name}: {status.failure}", status)
+    return Verdict("done" if status.rolled_out(want) else "wait", message, status)
+
+
+def rollout_failed(verdict: Verdict[DeploymentStatus]) -> ExternalError:
+    return ExternalError(
+        f"the rollout cannot finish: {verdict.message}",
+        hint="fix what the Deployment's controller reports (kubectl describe deployment/replicaset), then re-run: "
+        "it resumes here",
+    )
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,13 @@ def serving_instance(
     if not deployment.get("replicas") or deployment.get("ready", 0) < 1:
         return None
     host = state["secrets"].get(f"{namespace}/{sb['dbSecretName']}", {}).get(DB_SECRET_KEYS[sb["idp"]]["host"])
-    rds = session.client("rds", region_name=outputs["drRegion"])
+    return instance_at(host, outputs["drRegion"], session)
+
+
+def instance_at(host: str | None, region: str, session: boto3.Session) -> dict[str, Any] | None:
+    """The instance in ``region`` whose endpoint is ``host``, if any."""
+    rds = session.client("rds", region_name=region)
     for instance in rds.describe_db_instances()["DBInstances"]:
-        if (instance.get("Endpoint") or {}).get("Address") == host:
+        if host and (instance.get("Endpoint") or {}).get("Address") == host:
             return instance
     return None

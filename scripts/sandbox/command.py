@@ -40,6 +40,7 @@ from scripts.processes import Supervisor, free_port, wait_for_port
 from scripts.report import Report
 from scripts.sandbox.cluster_state import serving_instance
 from scripts.sandbox.drill_site import drill_ready, drill_service_key, publish_baseline, seed_verifier
+from scripts.sandbox.real_cluster import DR_CONTEXT, PRIMARY_CONTEXT
 from scripts.sandbox.sites import FakeIdpSite, SigningKeys
 from scripts.sandbox.topology import SiteHosts, seed_topology
 
@@ -59,7 +60,19 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--dir", type=Path, default=Path("sandbox"), help="where outputs.json, kube.json, env.sh go")
     p.add_argument("--port", type=int, default=None, help="moto_server port (default: a free one)")
     p.add_argument("--idp", choices=["keycloak", "authentik"], default="keycloak")
-    p.add_argument("--secrets-mode", choices=["external-secrets", "pulumi"], default="external-secrets")
+    p.add_argument(
+        "--secrets-mode",
+        choices=["external-secrets", "pulumi"],
+        default=None,
+        help="how the standby reads its DB endpoint (default: external-secrets; pulumi with --kube real)",
+    )
+    p.add_argument(
+        "--kube",
+        choices=["fake", "real"],
+        default="fake",
+        help="the clusters: fake (JSON files for --kube-adapter fake:FILE) or real (two Kubernetes control planes "
+        "built by 'make kube', with kwok's fake nodes; --kube-adapter kubectl --kube-context sandbox-dr)",
+    )
     p.add_argument("--dr-replicas", type=int, default=0, help="standby replicas in normal times (0 = pilot light)")
     p.add_argument("--exit-after", type=duration("s"), default=None, metavar="DURATION", help=argparse.SUPPRESS)
     p.set_defaults(handler=run)
@@ -74,14 +87,26 @@ def _aws_session() -> boto3.Session:
     )
 
 
-def run(args: argparse.Namespace, report: Report) -> None:
+def _check(args: argparse.Namespace) -> None:
+    """Every flag checked before anything starts; ``--secrets-mode`` resolved for ``--kube``."""
     if args.port is not None and not 1024 <= args.port <= 65535:
         raise InputError("--port", args.port, "a TCP port from 1024 to 65535")
     if args.dr_replicas < 0:
         raise InputError("--dr-replicas", args.dr_replicas, "0 or more")
+    if args.kube == "real" and args.secrets_mode == "external-secrets":
+        raise InputError(
+            "--secrets-mode",
+            "external-secrets",
+            "pulumi with --kube real (no External Secrets Operator runs on the sandbox's control planes)",
+        )
+    args.secrets_mode = args.secrets_mode or ("pulumi" if args.kube == "real" else "external-secrets")
+
+
+def run(args: argparse.Namespace, report: Report) -> None:
+    _check(args)
     workdir: Path = args.dir
     workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("outputs.json", "kube.json", "primary-kube.json", "control.json", "env.sh"):
+    for stale in ("outputs.json", "kube.json", "primary-kube.json", "control.json", "env.sh", "kubeconfig"):
         (workdir / stale).unlink(missing_ok=True)
     port = args.port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -105,7 +130,6 @@ def run(args: argparse.Namespace, report: Report) -> None:
         control = workdir / "control.json"
         control.write_text(json.dumps({"primary_up": False}) + "\n")
 
-        kube_path, primary_kube_path = workdir / "kube.json", workdir / "primary-kube.json"
         keys = SigningKeys()  # the realm's keys: what the database holds, so every site publishes them
         primary_site, dr_site, drill_site = (
             FakeIdpSite(health_path="/", issuer="https://placeholder/", keys=keys) for _ in range(3)
@@ -120,11 +144,10 @@ def run(args: argparse.Namespace, report: Report) -> None:
         seed_verifier(session, outputs, keys)
         for site in (primary_site, dr_site, drill_site):
             site.configure(health_path=outputs["dns"]["healthPath"], issuer=outputs["issuer"])
-        primary_site.set_ready(lambda: _primary_ready(control, primary_kube_path, outputs))
-        dr_site.set_ready(lambda: _dr_ready(kube_path, outputs, session))
-        drill_site.set_ready(lambda: drill_ready(kube_path, outputs, session))
-        _write_kube_state(kube_path, outputs, session, drill_site.hostport)
-        _write_primary_kube_state(primary_kube_path, outputs, session)
+        if args.kube == "real":
+            kube_lines = _real_clusters(sup, workdir, outputs, session, control, (primary_site, dr_site))
+        else:
+            kube_lines = _fake_clusters(workdir, outputs, session, control, (primary_site, dr_site, drill_site))
         outputs_path = workdir / "outputs.json"
         outputs_path.write_text(json.dumps(outputs, indent=2) + "\n")
         env_lines = [
@@ -132,6 +155,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
             f"export AWS_ACCESS_KEY_ID={LAB_AWS_ENV['AWS_ACCESS_KEY_ID']}",
             f"export AWS_SECRET_ACCESS_KEY={LAB_AWS_ENV['AWS_SECRET_ACCESS_KEY']}",
             f"export AWS_REGION={outputs['primaryRegion']}",
+            *kube_lines,
         ]
         for site in (primary_site, dr_site, drill_site):
             site.start()
@@ -142,14 +166,13 @@ def run(args: argparse.Namespace, report: Report) -> None:
         control.write_text(json.dumps({"primary_up": False}) + "\n")
         (workdir / "env.sh").write_text("\n".join(env_lines) + "\n")
         sys.stderr.write(_banner(endpoint, log, outputs, workdir, control, env_lines, baseline,
-                                 (primary_site, dr_site, drill_site)))  # fmt: skip
+                                 (primary_site, dr_site, drill_site), real=args.kube == "real"))  # fmt: skip
         sys.stderr.flush()
         report.result.update(
             {
                 "endpoint": endpoint,
                 "outputs": str(outputs_path),
-                "kube_state": str(kube_path),
-                "primary_kube_state": str(primary_kube_path),
+                **_clusters_result(args.kube, workdir),
                 "env": env_lines,
             }
         )
@@ -166,7 +189,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
 
 def _banner(
     endpoint: str, log: Path, outputs: dict[str, Any], workdir: Path, control: Path, env_lines: list[str],
-    baseline: str, sites: tuple[FakeIdpSite, FakeIdpSite, FakeIdpSite],
+    baseline: str, sites: tuple[FakeIdpSite, FakeIdpSite, FakeIdpSite], *, real: bool = False,
 ) -> str:  # fmt: skip
     kube_path, primary_kube_path, outputs_path = (
         workdir / "kube.json",
@@ -174,12 +197,24 @@ def _banner(
         workdir / "outputs.json",
     )
     primary_site, dr_site, drill_site = sites
+    dr_kube = f"--kube-adapter kubectl --kube-context {DR_CONTEXT}" if real else f"--kube-adapter fake:{kube_path}"
+    clusters = (
+        [
+            f"  DR cluster:         kubectl --kubeconfig {workdir / 'kubeconfig'} --context {DR_CONTEXT}  (real API)",
+            f"  primary cluster:    kubectl --kubeconfig {workdir / 'kubeconfig'} --context {PRIMARY_CONTEXT}",
+            "  (no pod runs on kwok's node: drill --aws needs the fake cluster, without --kube real)",
+        ]
+        if real
+        else [
+            f"  simulated cluster:  {kube_path}  (use --kube-adapter fake:{kube_path})",
+            f"  primary cluster:    {primary_kube_path}  (recover --kube-adapter fake:{primary_kube_path})",
+        ]
+    )
     return "\n".join(
         [
             f"sandbox ready: moto_server on {endpoint} (log {log})",
             f"  stack outputs:      {outputs_path}",
-            f"  simulated cluster:  {kube_path}  (use --kube-adapter fake:{kube_path})",
-            f"  primary cluster:    {primary_kube_path}  (recover --kube-adapter fake:{primary_kube_path})",
+            *clusters,
             f"  primary site:       http://{primary_site.hostport}  (DOWN: {control} says primary_up=false)",
             f"  DR site:            http://{dr_site.hostport}  (ready once the failover has run)",
             f"  drill site:         http://{drill_site.hostport}  (ready once drill --aws has started its IdP)",
@@ -188,13 +223,85 @@ def _banner(
             *[f"  {line}" for line in env_lines],
             f"  python -m scripts restore rds --source {outputs['database']['primaryInstanceId']} "
             "--target pitr-test --latest",
-            f"  python -m scripts drill --aws --stack-outputs {outputs_path} --kube-adapter fake:{kube_path}",
-            f"  python -m scripts failover --stack-outputs {outputs_path} --kube-adapter fake:{kube_path} "
+            *([] if real else [f"  python -m scripts drill --aws --stack-outputs {outputs_path} {dr_kube}"]),
+            f"  python -m scripts failover --stack-outputs {outputs_path} {dr_kube} "
             "--probe-scheme http --force --reason sandbox --dns-wait 0 --yes",
             "Ctrl-C stops the sandbox.",
             "",
         ]
     )
+
+
+def _clusters_result(kube: str, workdir: Path) -> dict[str, Any]:
+    if kube == "real":
+        contexts = {"dr": DR_CONTEXT, "primary": PRIMARY_CONTEXT}
+        return {"kube": kube, "kubeconfig": str(workdir / "kubeconfig"), "contexts": contexts}
+    kube_state, primary_state = str(workdir / "kube.json"), str(workdir / "primary-kube.json")
+    return {"kube": kube, "kube_state": kube_state, "primary_kube_state": primary_state}
+
+
+def _fake_clusters(
+    workdir: Path, outputs: dict[str, Any], session: boto3.Session, control: Path,
+    sites: tuple[FakeIdpSite, FakeIdpSite, FakeIdpSite],
+) -> list[str]:  # fmt: skip
+    """Both sites' clusters as JSON files (``--kube-adapter fake:FILE``), seeded; the stand-in sites read them."""
+    kube_path, primary_kube_path = workdir / "kube.json", workdir / "primary-kube.json"
+    primary_site, dr_site, drill_site = sites
+    primary_site.set_ready(lambda: _primary_ready(control, primary_kube_path, outputs))
+    dr_site.set_ready(lambda: _dr_ready(kube_path, outputs, session))
+    drill_site.set_ready(lambda: drill_ready(kube_path, outputs, session))
+    _write_kube_state(kube_path, outputs, session, drill_site.hostport)
+    _write_primary_kube_state(primary_kube_path, outputs, session)
+    return []
+
+
+def _real_clusters(
+    sup: Supervisor, workdir: Path, outputs: dict[str, Any], session: boto3.Session, control: Path,
+    sites: tuple[FakeIdpSite, FakeIdpSite],
+) -> list[str]:  # fmt: skip
+    """Both sites' clusters as real control planes, seeded; the stand-in sites read them. Returns env.sh's lines."""
+    from scripts.k8s.adapter import KubectlAdapter
+    from scripts.sandbox import real_cluster
+
+    kubeconfig = real_cluster.start_planes(sup, workdir)
+    os.environ["KUBECONFIG"] = str(kubeconfig)  # this process's kubectl: the seeding and the sites' checks
+    dr, primary = KubectlAdapter(DR_CONTEXT), KubectlAdapter(PRIMARY_CONTEXT)
+    db, creds = outputs["database"], _app_credentials(outputs, session)
+    dr_db = {**_endpoint(outputs, session), **creds}
+    real_cluster.seed(dr, outputs, dr_db, outputs["standby"]["drReplicas"], standby_deployment)
+    real_cluster.seed_drill_namespace(dr, outputs)
+    primary_db = {"host": db["primaryEndpoint"], "port": str(db["port"]), "dbname": db["dbName"], **creds}
+    real_cluster.seed(primary, outputs, primary_db, outputs["standby"]["primaryReplicas"], standby_deployment)
+    primary_site, dr_site = sites
+
+    def dr_ready() -> bool:
+        instance = real_cluster.site_instance(dr, outputs, session)
+        writable = instance is not None and not instance.get("ReadReplicaSourceDBInstanceIdentifier")
+        return writable and instance.get("DBInstanceStatus") == "available"
+
+    dr_site.set_ready(dr_ready)
+    primary_site.set_ready(lambda: _control_says_up(control) and real_cluster.primary_running(primary, outputs))
+    return [f"export KUBECONFIG={kubeconfig}"]
+
+
+def _control_says_up(control: Path) -> bool:
+    try:
+        return bool(json.loads(control.read_text()).get("primary_up"))
+    except (OSError, ValueError):
+        return False
+
+
+def _endpoint(outputs: dict[str, Any], session: boto3.Session) -> dict[str, str]:
+    """The DR endpoint secret's host, port and dbname (what the standby starts with)."""
+    sm = session.client("secretsmanager", region_name=outputs["drRegion"])
+    doc = json.loads(sm.get_secret_value(SecretId=outputs["standby"]["drDbEndpointSecretArn"])["SecretString"])
+    return {"host": doc["host"], "port": str(doc["port"]), "dbname": doc["dbname"]}
+
+
+def _app_credentials(outputs: dict[str, Any], session: boto3.Session) -> dict[str, str]:
+    sm = session.client("secretsmanager", region_name=outputs["drRegion"])
+    doc = json.loads(sm.get_secret_value(SecretId=f"{outputs['standby']['idp']}/db-app-credentials")["SecretString"])
+    return {"username": doc["username"], "password": doc["password"]}
 
 
 def _write_kube_state(path: Path, outputs: dict[str, Any], session: boto3.Session, drill_host: str) -> None:

@@ -70,6 +70,19 @@ def test_a_scale_that_never_becomes_ready_times_out_naming_what_it_saw(site):
     assert "2/4 ready" in caught.value.message
 
 
+def test_a_rollout_the_controller_cannot_do_fails_at_once_naming_why(site):
+    """Pods refused by the API server (here: a ServiceAccount that does not exist) are a failure to report now,
+    not a wait of the whole timeout: the sandbox's first real-cluster run found exactly this."""
+    cluster, ns, kube = site
+    broken = _deployment(ns, "worker", 0)
+    broken["spec"]["template"]["spec"]["serviceAccountName"] = "worker-missing"
+    cluster.apply(broken)
+    with pytest.raises(ExternalError) as caught:
+        scale_and_wait(kube, ns, ["worker"], 1, timeout=120, clock=Clock(), interval=0.3)
+    assert caught.value.message.startswith("the rollout cannot finish: worker: FailedCreate: pods \"worker-")
+    assert 'serviceaccount "worker-missing" not found' in caught.value.message
+
+
 def test_rollout_restart_replaces_the_pods_and_they_become_ready_again(site):
     cluster, ns, kube = site
     scale_and_wait(kube, ns, ["keycloak"], 2, timeout=60, clock=Clock(), interval=0.3)

@@ -42,8 +42,9 @@ from scripts.drill.aws.database import admit_drill_clients, client_sources, rest
 from scripts.drill.aws.options import RTO_PHASES, AwsDrillOptions
 from scripts.drill.timing import _Clock, _Phase
 from scripts.errors import CheckFailed, ExternalError, InputError, RefusedError
+from scripts.k8s.site import rollout_failed, rollout_verdict
 from scripts.lifecycle.protection import DrSource, current_dr_source
-from scripts.polling import Clock, Verdict, poll_until
+from scripts.polling import Clock, poll_until
 from scripts.progress import Progress
 from scripts.report import Report
 from scripts.restore.rds.execute import restore_rds
@@ -311,13 +312,14 @@ class AwsDrill(DrillArtefacts):
         self.kube.apply(self.service)
         poll_until(
             lambda: self.kube.deployment_status(self.ns, sb.serverDeployment),
-            lambda s: Verdict("done" if s.rolled_out(1) else "wait", f"{s.ready}/1 ready", s),
+            lambda s: rollout_verdict(s, 1, f"{s.ready}/1 ready"),
             interval=min(self.o.poll_interval, 5.0),
             timeout=self.o.k8s_timeout_s,
             clock=self.clock,
             what=f"{self.ns}/{sb.serverDeployment} ready",
             on_update=self.progress.update,
             timeout_hint=f"kubectl -n {self.ns} describe pods; logs show why the IdP does not start",
+            on_failed=rollout_failed,
         )
         return {"copied": {k: sorted(v) for k, v in refs.items()}, "deployment": f"{self.ns}/{sb.serverDeployment}"}
 

@@ -352,7 +352,7 @@ def test_an_interrupted_restore_resumes_with_the_dump_and_owner_it_chose(lab, aw
     code, doc, text = run_restore(lab, "--yes", "--dump", "latest", state=state)  # no --owner: it is pinned
     assert code == ExitCode.OK, text
     steps = {s["name"]: s["status"] for s in doc["steps"]}
-    assert (steps["terminate"], steps["recreate"], steps["restore"]) == ("skipped", "ok", "ok")
+    assert (steps["terminate"], steps["recreate"], steps["restore"]) == ("skipped", "ok", "resumed")
     assert doc["result"]["dump"] == f"s3://{BUCKET}/{first['key']}" and markers(lab) == dumped_rows
     [(comment,)] = lab.pg.execute(
         "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'keycloak'"

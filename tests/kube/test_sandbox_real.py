@@ -1,0 +1,79 @@
+"""``sandbox --kube real``: the sandbox with real Kubernetes control planes for both sites, and the documented
+failover run against it with real ``kubectl`` (``--kube-adapter kubectl --kube-context sandbox-dr``), each in its
+own process, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scripts.lab.kube_plane import BINARIES, bin_dir
+from tests.conftest import need
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scripts", *argv], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=180)  # fmt: skip
+
+
+def _kubectl(env: dict[str, str], *argv: str) -> str:
+    return subprocess.run(["kubectl", *argv], capture_output=True, text=True, env=env, check=True).stdout
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    need(all((bin_dir() / b).is_file() for b in BINARIES), f"the test control plane in {bin_dir()} (make kube)")
+    workdir = tmp_path / "sandbox"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "KUBECONFIG"}
+    argv = [sys.executable, "-m", "scripts", "sandbox", "--dir", str(workdir), "--kube", "real", "--exit-after", "300"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (workdir / "env.sh").is_file():
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "sandbox did not start within 120 s"
+            time.sleep(0.2)
+        for line in (workdir / "env.sh").read_text().splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = value
+        yield workdir, env, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def test_the_failover_runs_with_kubectl_against_the_sandboxs_real_clusters(sandbox):
+    workdir, env, proc = sandbox
+    assert env["KUBECONFIG"] == str(workdir / "kubeconfig")
+    contexts = _kubectl(env, "config", "get-contexts", "-o", "name").split()
+    assert sorted(contexts) == ["sandbox-dr", "sandbox-primary"]
+    assert _kubectl(env, "--context", "sandbox-dr", "-n", "identity", "get", "deployment", "keycloak",
+                    "-o", "jsonpath={.spec.replicas}") == "0"  # fmt: skip  # a pilot light
+    done = _cli(env, "failover", "--stack-outputs", str(workdir / "outputs.json"), "--kube-adapter", "kubectl",
+                "--kube-context", "sandbox-dr", "--probe-scheme", "http", "--state-dir", str(workdir / "incident"),
+                "--yes", "--force", "--reason", "sandbox: moto reports every check healthy", "--dns-wait", "0",
+                "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert {s["name"]: s["status"] for s in doc["steps"]}["validate"] == "ok"
+    assert doc["result"]["kubernetes"] == "kubectl --context sandbox-dr"
+    ready = _kubectl(env, "--context", "sandbox-dr", "-n", "identity", "get", "deployment", "keycloak",
+                     "-o", "jsonpath={.status.readyReplicas}")  # fmt: skip
+    assert int(ready) == json.loads((workdir / "outputs.json").read_text())["standby"]["primaryReplicas"]
+
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    leftovers = subprocess.run(["pgrep", "-f", str(workdir / "sandbox-dr")], capture_output=True, text=True)
+    assert leftovers.stdout == ""  # every server of both planes stopped
