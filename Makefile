@@ -13,7 +13,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 TOOLS       := .venv-tools
 STAMP_TOOLS := $(TOOLS)/.installed
 
-.PHONY: drill test plan lint bench system-deps keycloak kube clean
+.PHONY: drill test plan lint bench system-deps keycloak kube kube-background clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,9 +61,13 @@ keycloak: $(STAMP_RUN)
 kube: $(STAMP_RUN)
 	$(PY) -m scripts.lab.kube_plane prepare
 
+# make test starts the build in the background (niced, beside the tests); tests/kube run last and wait for it.
+kube-background: $(STAMP_RUN)
+	$(PY) -m scripts.lab.kube_plane prepare --background
+
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
 # IDP_DR_REQUIRE_INTEGRATION=1 turns "PostgreSQL/Keycloak missing" into a failure instead of a skip.
-test: system-deps $(STAMP_DEV) $(STAMP_TOOLS) keycloak kube lint
+test: system-deps $(STAMP_DEV) kube-background $(STAMP_TOOLS) keycloak lint
 	IDP_DR_REQUIRE_INTEGRATION=1 $(PY) -m pytest
 
 bench: system-deps $(STAMP_DEV)

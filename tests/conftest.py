@@ -40,6 +40,12 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/kube last: under make test their control plane builds in the background meanwhile."""
+    kube = [i for i in items if "tests/kube/" in i.nodeid]
+    items[:] = [i for i in items if "tests/kube/" not in i.nodeid] + kube
+
+
 @pytest.fixture
 def supervisor() -> Iterator[Supervisor]:
     with Supervisor() as sup:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from scripts.lab.kube_plane import BINARIES, ControlPlane, bin_dir
+from scripts.lab.kube_plane import BINARIES, ControlPlane, bin_dir, building, wait_for_binaries
 from tests.conftest import need
 from tests.scripts.world import aws_env, moto_session, sites, world  # noqa: F401 - the AWS world, shared
 
@@ -22,6 +22,8 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def plane(tmp_path_factory) -> Iterator[ControlPlane]:
+    if building():  # make test's background build: these tests run last, and wait for it
+        wait_for_binaries(timeout=30 * 60)
     need(all((bin_dir() / b).is_file() for b in BINARIES), f"the test control plane in {bin_dir()} (make kube)")
     with ControlPlane(tmp_path_factory.mktemp("kube")) as cp:
         yield cp

@@ -79,7 +79,7 @@ def test_a_rollout_the_controller_cannot_do_fails_at_once_naming_why(site):
     cluster.apply(broken)
     with pytest.raises(ExternalError) as caught:
         scale_and_wait(kube, ns, ["worker"], 1, timeout=120, clock=Clock(), interval=0.3)
-    assert caught.value.message.startswith("the rollout cannot finish: worker: FailedCreate: pods \"worker-")
+    assert caught.value.message.startswith('the rollout cannot finish: worker: FailedCreate: pods "worker-')
     assert 'serviceaccount "worker-missing" not found' in caught.value.message
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.lab.kube_plane import BINARIES, bin_dir
+from scripts.lab.kube_plane import BINARIES, bin_dir, building, wait_for_binaries
 from tests.conftest import need
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +31,8 @@ def _kubectl(env: dict[str, str], *argv: str) -> str:
 
 @pytest.fixture
 def sandbox(tmp_path):
+    if building():  # make test's background build
+        wait_for_binaries(timeout=30 * 60)
     need(all((bin_dir() / b).is_file() for b in BINARIES), f"the test control plane in {bin_dir()} (make kube)")
     workdir = tmp_path / "sandbox"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "KUBECONFIG"}

@@ -7,16 +7,18 @@ set -euo pipefail
 out=${1:?usage: build.sh <out-dir>}
 here=$(cd "$(dirname "$0")" && pwd)
 export GOSUMDB=off GOFLAGS="-mod=readonly -trimpath" CGO_ENABLED=0
+# IDP_DR_GO_PARALLEL=1: one package at a time (a background build beside the tests).
+par=${IDP_DR_GO_PARALLEL:+-p $IDP_DR_GO_PARALLEL}
 mkdir -p "$out/bin.partial"
 start=$SECONDS
-(cd "$here/etcd" && go build -o "$out/bin.partial/etcd" .)
-(cd "$here/kwok" && go build -o "$out/bin.partial/" sigs.k8s.io/kwok/cmd/kwok)
+(cd "$here/etcd" && go build $par -o "$out/bin.partial/etcd" .)
+(cd "$here/kwok" && go build $par -o "$out/bin.partial/" sigs.k8s.io/kwok/cmd/kwok)
 # The version the servers report (kubectl picks its client by it): the one go.mod pins.
 version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$here/kubernetes/go.mod")
 minor=$(echo "$version" | cut -d. -f2)
 pkg=k8s.io/component-base/version
 ldflags="-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-(cd "$here/kubernetes" && go build -ldflags "$ldflags" -o "$out/bin.partial/" k8s.io/kubernetes/cmd/kube-apiserver \
+(cd "$here/kubernetes" && go build $par -ldflags "$ldflags" -o "$out/bin.partial/" k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
 rm -rf "$out/bin" && mv "$out/bin.partial" "$out/bin"
 echo "control plane built in $((SECONDS - start)) s: $out/bin"
