@@ -156,9 +156,18 @@ class Supervisor:
         return proc
 
     def close(self) -> None:
+        """Every cleanup, even when one fails or a second Ctrl-C/SIGTERM arrives meanwhile (an impatient operator,
+        a supervisor that signals twice): the children run in their own sessions, so an aborted cleanup would
+        leave them running."""
+        interrupted = False
         while self._cleanups:
             name, fn = self._cleanups.pop()
             try:
                 fn()
+            except KeyboardInterrupt:
+                interrupted = True
+                self.errors.append(f"{name}: interrupted; going on with the rest")
             except Exception as exc:  # noqa: BLE001 - keep cleaning up the rest
                 self.errors.append(f"{name}: {exc}")
+        if interrupted:
+            raise KeyboardInterrupt

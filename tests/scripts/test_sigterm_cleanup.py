@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.processes import unwind_on_sigterm
+from scripts.processes import Supervisor, unwind_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,3 +85,21 @@ def test_with_no_handler_sigterm_raises_keyboard_interrupt():
                 pass
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_second_interrupt_during_cleanup_does_not_leave_the_rest_running():
+    """Ctrl-C (or a second SIGTERM) while the supervisor stops its children: the interrupted cleanup is recorded,
+    every other one still runs, and the interrupt goes on afterwards."""
+    ran = []
+    sup = Supervisor()
+    sup.add_cleanup("first", lambda: ran.append("first"))
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    sup.add_cleanup("second", interrupted)
+    sup.add_cleanup("third", lambda: ran.append("third"))
+    with pytest.raises(KeyboardInterrupt):
+        sup.close()
+    assert ran == ["third", "first"]
+    assert sup.errors == ["second: interrupted; going on with the rest"]
