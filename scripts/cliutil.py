@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from contract.messages import describe_invalid
+from scripts.errors import InputError
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -57,3 +60,17 @@ def duration_help(text: str, bare: str = "s") -> str:
     marker = " (default: "
     head, default = (text.rsplit(marker, 1)[0], marker + text.rsplit(marker, 1)[1]) if marker in text else (text, "")
     return f"{head}; a duration such as 90s, 30m or 2h, a bare number is {_UNIT_WORDS[bare]}{default}"
+
+
+def report_dir(flag: str, path: Path) -> Path:
+    """A directory the run can write its report into, created when missing; refused (before anything runs) when
+    it is a file, under /proc, or not writable. A run that only found out at its end would lose its report."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".idp-dr-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(flag, str(path), f"a directory this run can write its report into ({reason})") from None
+    return path

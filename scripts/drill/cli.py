@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from scripts.cliutil import duration, duration_help
+from scripts.cliutil import duration, duration_help, report_dir
 from scripts.drill.aws.cli import add_arguments as add_aws_arguments
 from scripts.drill.aws.cli import run_aws
 from scripts.drill.lifecycle_cli import add_arguments as add_lifecycle_arguments
@@ -192,7 +192,7 @@ def _options(args: argparse.Namespace) -> LocalDrillOptions:
         seed_users=args.seed_users,
         rpo_target_s=args.rpo_target,
         rto_target_s=args.rto_target,
-        report_dir=args.report_dir,
+        report_dir=report_dir("--report-dir", args.report_dir),
         keep=args.keep,
         keycloak_timeout_s=args.keycloak_timeout,
         progress=not args.quiet,

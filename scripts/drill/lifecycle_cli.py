@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from scripts.aws.client import Aws
-from scripts.cliutil import duration, duration_help
+from scripts.cliutil import duration, duration_help, report_dir
 from scripts.errors import InputError, RefusedError
 from scripts.polling import Clock, check_poll_interval
 from scripts.report import Report
@@ -70,7 +70,7 @@ def run_lifecycle(args: argparse.Namespace, report: Report, refuse_local: Any, *
         primary_kube_adapter=args.primary_kube_adapter,
         baseline=args.baseline,
         verifier_secret=args.verifier_secret,
-        report_dir=args.report_dir,
+        report_dir=report_dir("--report-dir", args.report_dir),
         probe_scheme=args.probe_scheme,
         poll_interval=poll,
         dns_wait_s=args.dns_wait,

@@ -464,9 +464,10 @@ def run(
             context=args.primary_kube_context or outputs.standby.primaryKubeContext,
             aws=aws,
             dr_region=outputs.primaryRegion,  # a fake cluster's ExternalSecrets read the primary region
+            flag="--primary-kube-context",
         )
     elif primary_kube is None and args.primary_kube_context:
-        primary_kube = KubectlAdapter(args.primary_kube_context)
+        primary_kube = KubectlAdapter(args.primary_kube_context, flag="--primary-kube-context")
     Failback(
         args,
         outputs,

@@ -289,6 +289,7 @@ def run(
             context=options.primary_kube_context or outputs.standby.primaryKubeContext,
             aws=aws,
             dr_region=outputs.primaryRegion,
+            flag="--primary-kube-context",
         )
     Failover(
         options,

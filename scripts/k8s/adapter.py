@@ -95,10 +95,13 @@ class KubectlAdapter:
         self,
         context: str | None,
         *,
+        flag: str = "--kube-context",
         kubectl: str = "kubectl",
         timeout: float = 60.0,
         runner: Runner = subprocess.run,
     ):
+        if context is not None and not (0 < len(context) <= 253 and context.isprintable() and context.strip()):
+            raise InputError(flag, context, "a kubeconfig context name: 1 to 253 printable characters")
         self.context = context
         self.kubectl = kubectl
         self.timeout = timeout
@@ -483,13 +486,15 @@ def secretsmanager_source(aws: Any, region: str) -> SecretSource:
     return read
 
 
-def make_adapter(spec: str, *, context: str | None, aws: Any = None, dr_region: str | None = None) -> KubeAdapter:
+def make_adapter(
+    spec: str, *, context: str | None, aws: Any = None, dr_region: str | None = None, flag: str = "--kube-context"
+) -> KubeAdapter:
     """``kubectl`` (default) or ``fake:<state.json>``; a fake's ExternalSecrets read Secrets Manager in
     ``dr_region`` (the region of the cluster's site: the DR region for failover, the primary for recover)."""
     if spec == "kubectl":
         if context == IN_CLUSTER:  # a CronJob's pod: kubectl uses its service account's token
             return KubectlAdapter(None)
-        return KubectlAdapter(context)
+        return KubectlAdapter(context, flag=flag)
     if spec.startswith("fake:") and len(spec) > 5:
         source = secretsmanager_source(aws, dr_region) if aws is not None and dr_region else None
         return FileKube(Path(spec[5:]), secret_source=source)

@@ -157,8 +157,13 @@ class LocalStore(StateStore):
 
     def __init__(self, directory: Path):
         super().__init__()
-        if directory.exists() and not directory.is_dir():
+        try:
+            is_file = directory.exists() and not directory.is_dir()
+        except (OSError, ValueError):
+            is_file = False
+        if is_file:
             raise InputError("--state-dir", str(directory), "a directory for the incident's state (this is a file)")
+        _check_writable(directory)
         self.directory = directory
         self.local_dir = directory
         self.location = f"{directory}{os.sep}"
@@ -190,6 +195,23 @@ class LocalStore(StateStore):
 
     def _delete(self, name: str) -> None:
         (self.directory / name).unlink(missing_ok=True)
+
+
+def _check_writable(directory: Path) -> None:
+    """An existing ``--state-dir`` must take files (not /proc, not read-only): found now, not at the first save."""
+    if "\x00" in str(directory):
+        raise InputError("--state-dir", str(directory), "a directory path (this one holds a NUL byte)")
+    try:
+        if not directory.is_dir():
+            return  # created at the first save
+        probe = directory / f".idp-dr-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(
+            "--state-dir", str(directory), f"a directory this run can write its state into ({reason})"
+        ) from None
 
 
 class S3Store(StateStore):

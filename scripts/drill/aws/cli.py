@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from scripts.aws.client import Aws
-from scripts.cliutil import duration, duration_help
+from scripts.cliutil import duration, duration_help, report_dir
 from scripts.drill.aws.drill import AwsDrill
 from scripts.drill.aws.options import REACH, AwsDrillOptions
 from scripts.errors import InputError
@@ -96,7 +96,7 @@ def options_from_args(args: argparse.Namespace, defaults: dict[str, Any]) -> Aws
         metric_stack=args.metric_stack,
         rto_target_s=args.rto_target,
         rpo_target_s=args.rpo_target,
-        report_dir=args.report_dir,
+        report_dir=report_dir("--report-dir", args.report_dir),
         quiet=args.quiet,
     )
 

@@ -41,18 +41,19 @@ def _check_exists(aws: Aws, region: str, kind: str, name: str, field: str) -> di
     rds = aws.client("rds", region)
     try:
         if kind == "subnet-group":
-            return aws.call(rds, "DescribeDBSubnetGroups", DBSubnetGroupName=name)["DBSubnetGroups"][0]
+            return _first(aws.call(rds, "DescribeDBSubnetGroups", DBSubnetGroupName=name)["DBSubnetGroups"])
         if kind == "parameter-group":
-            return aws.call(rds, "DescribeDBParameterGroups", DBParameterGroupName=name)["DBParameterGroups"][0]
+            found = aws.call(rds, "DescribeDBParameterGroups", DBParameterGroupName=name)["DBParameterGroups"]
+            return _first(found)
         if kind == "option-group":
-            return aws.call(rds, "DescribeOptionGroups", OptionGroupName=name)["OptionGroupsList"][0]
+            return _first(aws.call(rds, "DescribeOptionGroups", OptionGroupName=name)["OptionGroupsList"])
         if kind == "kms-key":
             meta = aws.call(aws.client("kms", region), "DescribeKey", KeyId=name)["KeyMetadata"]
             if meta.get("KeyState") not in (None, "Enabled"):
                 raise InputError(field, name, f"an enabled KMS key in {region} (state {meta.get('KeyState')})")
             return meta
-    except ClientError as exc:
-        code = error_code(exc)
+    except (ClientError, _Empty) as exc:
+        code = "NotFound: none listed" if isinstance(exc, _Empty) else error_code(exc)
         if "NotFound" in code or code in (
             "InvalidParameterValue",
             "InvalidArnException",
@@ -67,6 +68,16 @@ def _check_exists(aws: Aws, region: str, kind: str, name: str, field: str) -> di
             ) from None
         raise ExternalError(f"checking {kind} {name} in {region} failed: {code}: {error_message(exc)}") from None
     raise AssertionError(kind)  # pragma: no cover
+
+
+class _Empty(Exception):
+    """A describe call that answered with no item for the name (what moto does for a name AWS would refuse)."""
+
+
+def _first(items: list[dict[str, Any]]) -> dict[str, Any]:
+    if not items:
+        raise _Empty
+    return items[0]
 
 
 def _check_security_groups(aws: Aws, region: str, ids: list[str], vpc_id: str | None) -> None:

@@ -1,0 +1,65 @@
+"""What the hostile-input test found, one named test each, with the exact message and no change made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts.errors import InputError
+from scripts.k8s.adapter import KubectlAdapter, make_adapter
+from scripts.runstate.store import LocalStore
+from tests.scripts.failover_world import run_failover
+from tests.scripts.world import invoke
+
+
+def test_a_report_dir_that_is_a_file_is_refused_before_the_drill_starts(world, standby, tmp_path):
+    not_a_dir = tmp_path / "reports"
+    not_a_dir.write_text("x")
+    argv = ["drill", "--aws", "--stack-outputs", str(world.outputs_path), "--report-dir", str(not_a_dir)]
+    result = invoke(argv, aws=world.aws(), kube=standby, clock=world.clock)
+    assert result.code == 2
+    assert result.error_line == (
+        f"invalid --report-dir '{not_a_dir}': a directory this run can write its report into (File exists)"
+    )
+    assert world.recorder.calls == []  # nothing read, nothing written
+
+
+def test_a_state_dir_under_proc_is_refused_before_the_lock_is_taken(world, standby):
+    result = run_failover(world, standby, "--yes", "--dns-wait", "0", "--state-dir", "/proc/self")
+    assert result.code == 2
+    assert result.error_line.startswith(
+        "invalid --state-dir '/proc/self': a directory this run can write its state into ("
+    )
+    assert world.recorder.mutating() == []
+
+
+@pytest.mark.parametrize("context", ["\x00", "", " ", "a\nb", "x" * 254])
+def test_a_kube_context_that_kubectl_cannot_take_is_bad_input_naming_its_flag(context):
+    with pytest.raises(InputError) as caught:
+        make_adapter("kubectl", context=context)
+    assert caught.value.message == (
+        f"invalid --kube-context {context!r}: a kubeconfig context name: 1 to 253 printable characters"
+    )
+    with pytest.raises(InputError) as primary:
+        KubectlAdapter(context, flag="--primary-kube-context")
+    assert primary.value.message.startswith("invalid --primary-kube-context ")
+
+
+def test_a_restore_into_a_parameter_group_that_lists_nothing_is_bad_input(world):
+    """moto lists no group for an odd name where AWS answers DBParameterGroupNotFound: both are refused alike."""
+    argv = ["restore", "rds", "--source", "sso-db", "--target", "fuzz-target", "--latest",
+            "--db-parameter-group", "9999-12-31T23:59:59+14:00"]  # fmt: skip
+    result = invoke(argv, aws=world.aws(), clock=world.clock)
+    assert result.code == 2
+    assert result.error_line == (
+        "invalid --db-parameter-group '9999-12-31T23:59:59+14:00': an existing parameter group in eu-west-1 "
+        "(NotFound: none listed)"
+    )
+    assert world.recorder.mutating() == []
+
+
+def test_a_state_dir_with_a_nul_byte_is_bad_input():
+    with pytest.raises(InputError) as caught:
+        LocalStore(Path("a\x00b"))
+    assert caught.value.message == "invalid --state-dir 'a\\x00b': a directory path (this one holds a NUL byte)"
