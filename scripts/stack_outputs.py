@@ -47,6 +47,10 @@ def load_stack_outputs(source: str, *, aws: Any = None) -> StackOutputs:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(field, source, f"expected JSON from 'pulumi stack output --json' ({exc})") from None
+    except RecursionError:
+        raise InputError(
+            field, source, "expected JSON from 'pulumi stack output --json' (this one nests too deep)"
+        ) from None
     try:
         return StackOutputs.model_validate(data)
     except ValidationError as exc:

@@ -265,7 +265,7 @@ def _read(
     allowed = f"a journal written by {command} (version {JOURNAL_VERSION})"
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InputError("--state-dir", path, f"{allowed}; this one is not JSON", hint=hint) from None
     if not isinstance(data, dict):
         raise InputError("--state-dir", path, f"{allowed}; it holds {type(data).__name__}", hint=hint)

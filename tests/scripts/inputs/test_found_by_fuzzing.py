@@ -63,3 +63,14 @@ def test_a_state_dir_with_a_nul_byte_is_bad_input():
     with pytest.raises(InputError) as caught:
         LocalStore(Path("a\x00b"))
     assert caught.value.message == "invalid --state-dir 'a\\x00b': a directory path (this one holds a NUL byte)"
+
+
+def test_stack_outputs_nested_too_deep_are_bad_input_not_a_recursion_error(world, standby, tmp_path):
+    deep = tmp_path / "outputs.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = invoke(["failover", "--stack-outputs", str(deep), "--yes"], aws=world.aws(), kube=standby)
+    assert result.code == 2
+    assert result.error_line == (
+        f"invalid --stack-outputs '{deep}': expected JSON from 'pulumi stack output --json' (this one nests too deep)"
+    )
+    assert world.recorder.calls == []

@@ -93,7 +93,9 @@ def test_every_flag_takes_hostile_values_without_a_traceback_or_a_change(command
     # the clusters: the fake DR cluster (its state in memory) for both sites
     inject = {k: v for k, v in {"aws": world.aws(), "clock": world.clock, "kube": standby}.items() if k in accepts}
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    # derandomize: the same examples every run, so .ci/run is repeatable; explore more with --hypothesis-seed=N
+    # and a larger max_examples (how the deep --stack-outputs below was found).
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
     @given(flag=st.sampled_from(flags), value=_hostile(values))
     def one(flag: str, value: str) -> None:
         world.recorder.calls.clear()
