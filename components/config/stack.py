@@ -290,6 +290,17 @@ def _secrets(cfg: StackConfig) -> list[ConfigValueError]:
 
 
 def _archive(cfg: StackConfig) -> list[ConfigValueError]:
+    names = cfg.archive.bucket_name, cfg.archive.dr_bucket_name
+    if names[0] is not None and names[0] == names[1]:
+        # S3 names are global: the second bucket would fail to create, half-way through `pulumi up`.
+        return [
+            ConfigValueError(
+                "archive.drBucketName",
+                names[1],
+                f"a name other than archive.bucketName ({names[0]}): S3 bucket names are global, and the DR "
+                "copy must be a second bucket in the DR region",
+            )
+        ]
     window = cfg.database.backup_retention_days
     dr_lock_days = cfg.archive.dr_object_lock.days
     if cfg.archive.dr_object_lock.enabled and dr_lock_days is not None and dr_lock_days < window:

@@ -320,6 +320,12 @@ REFUSED = [
         "the IdP's role is made to own its database and nothing more, which would strip the master user",
         id="app-user-is-the-master",
     ),
+    pytest.param(
+        {"idp-dr:archive": {"bucketName": "acme-sso-archive", "drBucketName": "acme-sso-archive"}},
+        "invalid idp-dr:archive.drBucketName 'acme-sso-archive': a name other than archive.bucketName "
+        "(acme-sso-archive): S3 bucket names are global, and the DR copy must be a second bucket in the DR region",
+        id="dr-bucket-named-like-the-primary",
+    ),
 ]
 
 
