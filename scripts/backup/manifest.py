@@ -79,6 +79,41 @@ class Manifest:
             raise InputError("--dump", source, allowed)
         names = {f.name for f in fields(cls)}
         missing = sorted(n for n in names - set(doc) if n != "problem")
-        if missing or doc.get("status") not in STATUSES:
-            raise InputError("--dump", source, f"{allowed}; missing or wrong: {', '.join(missing) or 'status'}")
+        wrong = sorted(n for n, kinds in _KINDS.items() if n in doc and not _is(doc[n], kinds))
+        if doc.get("status") not in STATUSES:
+            wrong.append("status")
+        for stamp in ("started_at", "ended_at"):
+            if stamp not in wrong and stamp in doc and _when(doc[stamp]) is None:
+                wrong.append(stamp)
+        if missing or wrong:
+            raise InputError("--dump", source, f"{allowed}; missing or wrong: {', '.join(missing + wrong)}")
         return cls(**{k: v for k, v in doc.items() if k in names})
+
+    @property
+    def ended(self) -> datetime:
+        when = _when(self.ended_at)
+        assert when is not None  # checked by from_dict
+        return when
+
+
+_STR, _OPT_STR = (str,), (str, type(None))
+#: Each field's type: a crafted manifest with a list for a time or a string for a size is refused, not guessed.
+_KINDS: dict[str, tuple[type, ...]] = {
+    "idp": _STR, "idp_version": _OPT_STR, "database": _STR, "source_host": _STR, "source_is_replica": (bool,),
+    "pg_server_version": _STR, "pg_server_major": (int,), "pg_dump_version": _STR, "key": _STR,
+    "kms_key_arn": _OPT_STR, "size_bytes": (int,), "sha256": _STR, "started_at": _STR, "ended_at": _STR,
+    "tool_version": _STR, "status": _STR, "problem": _OPT_STR,
+}  # fmt: skip
+
+
+def _is(value: Any, kinds: tuple[type, ...]) -> bool:
+    return isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+
+
+def _when(text: str) -> datetime | None:
+    """A manifest's time (ISO 8601 with a zone), or None when it is not one."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, AttributeError):
+        return None
+    return when if when.tzinfo is not None else None

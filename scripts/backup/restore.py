@@ -40,7 +40,7 @@ from scripts.pg.bindir import find_pg_bindir
 from scripts.polling import Clock
 from scripts.report import Report
 from scripts.runstate import Journal
-from scripts.timeutil import iso, parse_iso, utcnow
+from scripts.timeutil import iso, utcnow
 from scripts.verify import DbParams, Target, VerifyParams, verify
 from scripts.verify.model import Baseline, ClientCredentials
 
@@ -92,7 +92,8 @@ def restore_dump(req: RestoreRequest, s3: Any, report: Report, journal: Journal 
     """Preflight, then the procedure's steps; ``journal`` (default: kept in memory) makes it resumable."""
     journal = journal or Journal.in_memory("restore dump", req.dbname)
     with report.step("preflight") as step:
-        manifest = _resolve(req, s3, journal)
+        manifest, skipped = _resolve(req, s3, journal)
+        report.notes += [f"skipped a manifest that cannot be trusted: {why}" for why in skipped]
         _check_object(s3, req.bucket, manifest)
         owner, connections, target_major = _target(req, journal.pinned.get("owner"))
         _compatible(req, manifest, target_major)
@@ -134,7 +135,10 @@ def restore_dump(req: RestoreRequest, s3: Any, report: Report, journal: Journal 
 
 
 # ---------------------------------------------------------------------------- preflight
-def _resolve(req: RestoreRequest, s3: Any, journal: Journal) -> Manifest:
+def _resolve(req: RestoreRequest, s3: Any, journal: Journal) -> tuple[Manifest, list[str]]:
+    """The dump to restore and the manifests ``latest`` skipped (why each). A manifest counts only for the dump
+    beside it (its ``key`` is its own object's), at a time no later than S3 wrote it (a crafted ``ended_at`` in
+    9999 does not win ``latest``); one that does not parse or lies is skipped and reported, never blocking."""
     pinned = journal.pinned.get("dump")
     if pinned and req.dump not in ("latest", pinned):
         raise RefusedError(
@@ -143,21 +147,28 @@ def _resolve(req: RestoreRequest, s3: Any, journal: Journal) -> Manifest:
             hint=f"re-run with --dump {pinned} (or latest) to finish it, or move {journal.location} aside to restart",
         )
     if pinned or req.dump != "latest":
-        return _manifest(s3, req.bucket, manifest_key(pinned or req.dump), require_verified=True)
-    found = []
+        return _manifest(s3, req.bucket, manifest_key(pinned or req.dump), require_verified=True), []
+    found, skipped = [], []
     paginator = s3.get_paginator("list_objects_v2")
     root = f"{req.prefix}/{DUMP_PREFIX}/" if req.prefix else f"{DUMP_PREFIX}/"
     for page in paginator.paginate(Bucket=req.bucket, Prefix=root):
         for obj in page.get("Contents", []):
-            if obj["Key"].endswith(".manifest.json"):
+            if not obj["Key"].endswith(".manifest.json"):
+                continue
+            try:
                 manifest = _manifest(s3, req.bucket, obj["Key"], require_verified=False)
-                ended = parse_iso(manifest.ended_at)
-                if manifest.status == "verified" and (req.before is None or ended <= req.before):
-                    found.append((ended, manifest))
+            except InputError as exc:
+                skipped.append(exc.message)
+                continue
+            ended = min(manifest.ended, obj["LastModified"])  # written when S3 says, whatever it claims
+            if manifest.status == "verified" and (req.before is None or ended <= req.before):
+                found.append((ended, manifest))
     if not found:
         within = f" before {req.before.isoformat()}" if req.before else ""
-        raise InputError("--dump", "latest", f"a verified dump in s3://{req.bucket}/{root}{within} (there is none)")
-    return max(found, key=lambda pair: pair[0])[1]
+        allowed = f"a verified dump in s3://{req.bucket}/{root}{within} (there is none"
+        allowed += f"; {len(skipped)} manifest(s) skipped: {skipped[0]})" if skipped else ")"
+        raise InputError("--dump", "latest", allowed)
+    return max(found, key=lambda pair: pair[0])[1], skipped
 
 
 def _manifest(s3: Any, bucket: str, key: str, *, require_verified: bool) -> Manifest:
@@ -166,9 +177,13 @@ def _manifest(s3: Any, bucket: str, key: str, *, require_verified: bool) -> Mani
     except s3.exceptions.NoSuchKey:
         raise InputError("--dump", key.replace(".manifest.json", ".dump"), "a dump with its manifest") from None
     try:
-        manifest = Manifest.from_dict(json.loads(body), source=key)
-    except ValueError:
-        raise InputError("--dump", key, "a dump manifest (JSON)") from None
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InputError("--dump", key, "a dump manifest (JSON, nested no deeper than JSON allows)") from None
+    manifest = Manifest.from_dict(doc, source=key)
+    own = key.removesuffix(".manifest.json") + ".dump"
+    if manifest.key != own:
+        raise InputError("--dump", key, f"a manifest of the dump beside it ({own}); this one names {manifest.key}")
     if require_verified and manifest.status != "verified":
         raise RefusedError(f"dump {manifest.key} failed its verification at backup time: {manifest.problem}")
     return manifest
