@@ -1,8 +1,8 @@
 """Reading a file the operator names on the command line: one place for its refusals.
 
-A missing file, a directory, an unreadable or a binary file, or text that does not parse is bad
-input (``invalid <flag> <value>: <what is allowed>``, exit 2) before anything is contacted, never a
-traceback.
+A missing file, a directory, a device (``/dev/zero`` never ends), a file over the flag's size limit, an
+unreadable or a binary file, or text that does not parse or nests too deep is bad input
+(``invalid <flag> <value>: <what is allowed>``, exit 2) before anything is contacted, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,19 +16,39 @@ import yaml
 
 from scripts.errors import InputError
 
+#: The largest file a flag reads by default (stack outputs, baselines, configs are kilobytes).
+MAX_BYTES = 16 << 20
 
-def read_text(field: str, path: Path, allowed: str, *, shown: str | None = None, hint: str | None = None) -> str:
-    """The file's UTF-8 text; ``allowed`` says what the flag takes (e.g. "a stack config file")."""
+
+def read_text(
+    field: str, path: Path, allowed: str, *, shown: str | None = None, hint: str | None = None, limit: int = MAX_BYTES
+) -> str:
+    """The file's UTF-8 text, at most ``limit`` bytes; ``allowed`` says what the flag takes (e.g. "a stack config
+    file")."""
     value = shown if shown is not None else str(path)
-    if not path.is_file():
-        what = "a directory" if path.is_dir() else "no such file"
-        raise InputError(field, value, f"{allowed} ({what})", hint=hint)
     try:
-        return path.read_text(encoding="utf-8")
+        regular = path.is_file()
+    except (OSError, ValueError):
+        regular = False
+    if not regular:
+        raise InputError(field, value, f"{allowed} ({_not_regular(path)})", hint=hint)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise InputError(field, value, f"{allowed} (at most {limit} bytes; this one is larger)", hint=hint)
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(field, value, f"{allowed} (this file is not UTF-8 text)", hint=hint) from None
     except OSError as exc:
         raise InputError(field, value, f"{allowed} ({exc.strerror})", hint=hint) from None
+
+
+def _not_regular(path: Path) -> str:
+    try:
+        return "a directory" if path.is_dir() else "not a regular file" if path.exists() else "no such file"
+    except (OSError, ValueError):
+        return "no such file"
 
 
 def read_json(field: str, path: Path, allowed: str, *, shown: str | None = None, hint: str | None = None) -> Any:
@@ -39,6 +59,9 @@ def read_json(field: str, path: Path, allowed: str, *, shown: str | None = None,
     except json.JSONDecodeError as exc:
         value = shown if shown is not None else str(path)
         raise InputError(field, value, f"{allowed} (not JSON: {exc})", hint=hint) from None
+    except RecursionError:
+        value = shown if shown is not None else str(path)
+        raise InputError(field, value, f"{allowed} (not JSON a reader can hold: nested too deep)", hint=hint) from None
 
 
 def read_yaml(field: str, path: Path, allowed: str, *, shown: str | None = None, hint: str | None = None) -> Any:

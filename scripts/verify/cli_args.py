@@ -8,6 +8,7 @@ from typing import Any
 
 from scripts.cliutil import duration, duration_help
 from scripts.errors import InputError
+from scripts.inputs import read_text
 from scripts.verify.model import IDPS, SSL_MODES, VERIFIER_SECRET_KEYS, ClientCredentials, DbParams, Target
 
 
@@ -109,10 +110,9 @@ def client_from_args(args: argparse.Namespace) -> ClientCredentials | None:
 
 
 def read_secret_file(field: str, path: Path) -> str:
-    try:
-        secret = path.read_text().strip()
-    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError):
-        raise InputError(field, str(path), "a readable file holding the secret") from None
+    """The secret in ``path``: a regular file of at most 64 KiB (``/dev/zero`` or a log file is refused, never
+    read to the end)."""
+    secret = read_text(field, path, "a readable file holding the secret", limit=64 << 10).strip()
     if not secret:
         raise InputError(field, str(path), "a file holding the secret (this one is empty)")
     return secret

@@ -283,7 +283,7 @@ def test_a_bad_baseline_is_refused_before_any_aws_call(world, standby, baseline_
         ),
         (
             ["--baseline", "{baseline}", "--client-id", "dr-verifier", "--client-secret-file", "{tmp}/none"],
-            "invalid --client-secret-file '{tmp}/none': a readable file holding the secret",
+            "invalid --client-secret-file '{tmp}/none': a readable file holding the secret (no such file)",
         ),
         (
             ["--baseline", "{baseline}", "--dr-base-url", "10.1.4.20:8080"],

@@ -74,3 +74,39 @@ def test_stack_outputs_nested_too_deep_are_bad_input_not_a_recursion_error(world
         f"invalid --stack-outputs '{deep}': expected JSON from 'pulumi stack output --json' (this one nests too deep)"
     )
     assert world.recorder.calls == []
+
+
+def test_a_secret_file_that_never_ends_is_refused_without_reading_it():
+    """``--client-secret-file /dev/zero`` ran out of memory: a device is not a regular file."""
+    from scripts.verify.cli_args import read_secret_file
+
+    with pytest.raises(InputError) as caught:
+        read_secret_file("--client-secret-file", Path("/dev/zero"))
+    assert caught.value.message == (
+        "invalid --client-secret-file '/dev/zero': a readable file holding the secret (not a regular file)"
+    )
+
+
+def test_a_secret_file_over_64_kib_is_refused(tmp_path):
+    from scripts.verify.cli_args import read_secret_file
+
+    big = tmp_path / "secret"
+    big.write_text("s" * (64 * 1024 + 1))
+    with pytest.raises(InputError) as caught:
+        read_secret_file("--client-secret-file", big)
+    assert caught.value.message == (
+        f"invalid --client-secret-file '{big}': a readable file holding the secret (at most 65536 bytes; this one "
+        "is larger)"
+    )
+
+
+def test_a_json_file_nested_too_deep_is_bad_input(tmp_path):
+    from scripts.inputs import read_json
+
+    deep = tmp_path / "baseline.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError) as caught:
+        read_json("--baseline", deep, "a baseline file")
+    assert caught.value.message == (
+        f"invalid --baseline '{deep}': a baseline file (not JSON a reader can hold: nested too deep)"
+    )

@@ -152,7 +152,7 @@ def test_secret_files_that_are_missing_or_empty(fake, tmp_path):
     )
     assert (
         err.splitlines()[0] == f"error: invalid --client-secret-file '{tmp_path / 'nope'}': a readable file "
-        "holding the secret"
+        "holding the secret (no such file)"
     )
     assert code == ExitCode.BAD_INPUT
     assert fake.requests == 0
