@@ -166,10 +166,12 @@ def test_port_forward_reads_the_local_ports_kubectl_chose_and_stops_it(tmp_path)
     script = tmp_path / "kubectl"
     script.write_text(
         "#!/bin/sh\n"
+        # The trap before the first line: the adapter stops it as soon as both ports are printed (a trap set
+        # after them lost that race once under load, and the script died without saying it was stopped).
+        'trap \'echo stopped > "$(dirname "$0")/stopped"; exit 0\' TERM\n'
         'echo "$@" > "$(dirname "$0")/argv"\n'
         "echo 'Forwarding from 127.0.0.1:41001 -> 8080'\n"
         "echo 'Forwarding from 127.0.0.1:41002 -> 9000'\n"
-        'trap \'echo stopped > "$(dirname "$0")/stopped"; exit 0\' TERM\n'
         "while :; do sleep 0.1; done\n"
     )
     script.chmod(0o755)
