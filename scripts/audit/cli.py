@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import requests
 
 from scripts.audit.realm_config import ROLES, compare, export_realm, normalise, render
+from scripts.bootstrap.verifier import check_client_id, check_realm
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import CheckFailed, ExternalError, InputError
 from scripts.inputs import check_http_url
@@ -45,6 +47,11 @@ def register_audit(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
 
 def run(args: argparse.Namespace, report: Report) -> None:
     base = check_http_url("--base-url", args.base_url, "an http(s) URL where this machine reaches Keycloak")
+    # A realm with a path in it ('../master') would reach another admin URL; a timeout of -1 or inf never ends.
+    check_realm(args.realm)
+    check_client_id(args.client_id)
+    if not (isinstance(args.timeout, float) and math.isfinite(args.timeout) and 1 <= args.timeout <= 300):
+        raise InputError("--timeout", args.timeout, "seconds from 1 to 300")
     secret = read_secret_file("--client-secret-file", args.client_secret_file)
     report.register_secret(secret)
     reference = _read_reference(args.against) if args.against else None
