@@ -36,7 +36,9 @@ def parse_archive_url(value: str, field: str = "--archive") -> tuple[str, str]:
     if not match:
         raise InputError(field, value, ARCHIVE_URL_ALLOWED)
     prefix = (match.group("prefix") or "").strip("/")
-    if "//" in prefix or any(part in (".", "..") for part in prefix.split("/")):
+    if "//" in prefix:
+        raise InputError(field, value, ARCHIVE_URL_ALLOWED)
+    if any(part in (".", "..") for part in prefix.split("/")):
         # S3 keeps '..' literally, but a prefix that reads like a path escape is a mistake or worse.
         raise InputError(field, value, ARCHIVE_URL_ALLOWED + " without '.' or '..' segments")
     return match.group("bucket"), prefix
