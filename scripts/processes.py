@@ -89,8 +89,19 @@ class ManagedProcess:
             self.popen.wait(timeout=10)
 
 
+#: The signal that last unwound this process (None: Ctrl-C, or nothing yet): reports say which it was.
+last_signal: int | None = None
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
+    global last_signal
+    last_signal = signum
     raise KeyboardInterrupt
+
+
+def interrupted_by() -> str:
+    """What stopped this process: "SIGTERM" when that signal unwound it, else "Ctrl-C"."""
+    return "SIGTERM" if last_signal == signal.SIGTERM else "Ctrl-C"
 
 
 def unwind_on_sigterm() -> None:

@@ -36,7 +36,7 @@ from scripts.cliutil import DefaultsHelpFormatter, duration
 from scripts.errors import InputError
 from scripts.k8s.adapter import FakeKube, FileKube
 from scripts.lab.s3 import LAB_AWS_ENV
-from scripts.processes import Supervisor, free_port, wait_for_port
+from scripts.processes import Supervisor, free_port, interrupted_by, wait_for_port
 from scripts.report import Report
 from scripts.sandbox.cluster_state import serving_instance
 from scripts.sandbox.drill_site import drill_ready, drill_service_key, publish_baseline, seed_verifier
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
                     raise InputError("moto_server", proc.popen.returncode, "a running server", hint=f"see {log}")
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            report.notes.append("stopped by Ctrl-C")
+            report.notes.append(f"stopped by {interrupted_by()}")
         os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
