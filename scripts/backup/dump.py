@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -215,7 +216,14 @@ def _publish_metric(req: DumpRequest) -> None:
 
 def _pg_dump_version() -> str:
     out = subprocess.run([str(find_pg_bindir() / "pg_dump"), "--version"], capture_output=True, text=True, check=False)
-    return out.stdout.strip().rsplit(" ", 1)[-1]
+    return pg_dump_version(out.stdout)
+
+
+def pg_dump_version(text: str) -> str:
+    """The version in ``pg_dump --version``'s line: ``pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`` is
+    ``15.18`` (the last word was ``15.18-0+deb12u1)``, the packager's, with a parenthesis)."""
+    match = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)*\w*)", text)
+    return match.group(1) if match else text.strip()[:64]
 
 
 def _prefixed(prefix: str, key: str) -> str:
