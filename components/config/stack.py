@@ -328,4 +328,26 @@ def _archive(cfg: StackConfig) -> list[ConfigValueError]:
 def _features(cfg: StackConfig) -> list[ConfigValueError]:
     if cfg.standby.outpost.enabled and cfg.idp.kind != "authentik":
         return [ConfigValueError("standby.outpost.enabled", True, "only with idp.kind 'authentik'")]
+    policy = cfg.standby.ingress_annotations.get(ALB_SSL_POLICY)
+    if cfg.standby.ingress_class_name == "alb" and policy is not None and not tls12_or_later(policy):
+        return [
+            ConfigValueError(
+                f"standby.ingressAnnotations.{ALB_SSL_POLICY}",
+                policy,
+                f"an ELB security policy that allows TLS 1.2 and later only (e.g. {ALB_DEFAULT_SSL_POLICY}, the "
+                "default): the IdP's logins and tokens cross it",
+            )
+        ]
     return []
+
+
+#: The AWS Load Balancer Controller's annotation for an ALB listener's TLS policy, and the one the program sets
+#: unless told otherwise (AWS's recommended policy: TLS 1.3 and 1.2).
+ALB_SSL_POLICY = "alb.ingress.kubernetes.io/ssl-policy"
+ALB_DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+def tls12_or_later(policy: str) -> bool:
+    """ELB policy names that allow no TLS below 1.2 (the TLS13-1-2-*, TLS13-1-3-*, TLS-1-2-* and FS-1-2-* families)."""
+    return policy.startswith(("ELBSecurityPolicy-TLS13-1-2", "ELBSecurityPolicy-TLS13-1-3",
+                              "ELBSecurityPolicy-TLS-1-2", "ELBSecurityPolicy-FS-1-2"))  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
+from components.config.stack import ALB_DEFAULT_SSL_POLICY, ALB_SSL_POLICY
 from components.standby.base import StandbyBase
 from components.standby.spec import KEYCLOAK_HTTP_PORT, KEYCLOAK_MGMT_PORT
 
@@ -44,6 +45,13 @@ class IngressBuilder(StandbyBase):
     def _backend(service: k8s.core.v1.Service, port_name: str) -> dict:
         return {"service": {"name": service.metadata.name, "port": {"name": port_name}}}
 
+    def _ingress_annotations(self) -> dict[str, str]:
+        """The configured annotations; on an ALB, TLS 1.2 and later only unless a (checked) policy is configured."""
+        annotations = dict(self._args.config.ingress_annotations)
+        if self._args.config.ingress_class_name == "alb":
+            annotations.setdefault(ALB_SSL_POLICY, ALB_DEFAULT_SSL_POLICY)
+        return annotations
+
     def _ingress(self, resource_name: str, ingress_name: str, host: str, paths: list[dict]):
         args = self._args
         spec: dict = {
@@ -58,7 +66,7 @@ class IngressBuilder(StandbyBase):
                 "name": ingress_name,
                 "namespace": self._ns,
                 "labels": self.labels,
-                "annotations": dict(args.config.ingress_annotations),
+                "annotations": self._ingress_annotations(),
             },
             spec=spec,
             opts=self._k8s(),

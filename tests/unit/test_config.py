@@ -20,6 +20,8 @@ SELF_MANAGED_TLS = {"mode": "self-managed", "tls": {"caConfigMap": "pg-ca"}}
 BASE_NETWORK = BASE["idp-dr:network"]
 
 #: (changes, exact message). One case per rule; several per rule where bounds matter.
+ALB_POLICY = "alb.ingress.kubernetes.io/ssl-policy"
+
 REFUSED = [
     pytest.param(
         {"idp-dr:database": {"backupRetentionDays": 0}},
@@ -325,6 +327,17 @@ REFUSED = [
         "invalid idp-dr:archive.drBucketName 'acme-sso-archive': a name other than archive.bucketName "
         "(acme-sso-archive): S3 bucket names are global, and the DR copy must be a second bucket in the DR region",
         id="dr-bucket-named-like-the-primary",
+    ),
+    pytest.param(
+        {
+            "idp-dr:standby": {
+                "ingressAnnotations": {"alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-2016-08"}
+            }
+        },
+        "invalid idp-dr:standby.ingressAnnotations.alb.ingress.kubernetes.io/ssl-policy 'ELBSecurityPolicy-2016-08': "
+        "an ELB security policy that allows TLS 1.2 and later only (e.g. ELBSecurityPolicy-TLS13-1-2-2021-06, the "
+        "default): the IdP's logins and tokens cross it",
+        id="alb-policy-allowing-tls-1-0",
     ),
 ]
 

@@ -472,3 +472,23 @@ def test_without_a_cds_archive_the_jvm_options_are_the_discovery_query_only(defa
     for deployment in deployments(default_run, "keycloak"):
         env = {e["name"]: e.get("value") for e in _pod(deployment)["containers"][0]["env"]}
         assert env["JAVA_OPTS_APPEND"] == "-Djgroups.dns.query=keycloak-discovery.identity.svc.cluster.local"
+
+
+def test_alb_ingresses_accept_tls_12_and_later_only_by_default(default_run):
+    """The review found no TLS policy on the ALB Ingresses: older controllers' default allows TLS 1.0."""
+    ingresses = [r for r in default_run.recorder.resources.values() if r.typ.endswith(":Ingress")]
+    assert len(ingresses) == 4
+    for ingress in ingresses:
+        annotations = ingress.inputs["metadata"]["annotations"]
+        assert annotations["alb.ingress.kubernetes.io/ssl-policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06", (
+            ingress.name
+        )
+
+
+def test_a_configured_tls_13_only_policy_is_kept():
+    run = run_stack({"idp-dr:standby": {"ingressAnnotations": {
+        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-3-2021-06"}}})  # fmt: skip
+    ingress = next(r for r in run.recorder.resources.values() if r.typ.endswith(":Ingress"))
+    assert ingress.inputs["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-policy"] == (
+        "ELBSecurityPolicy-TLS13-1-3-2021-06"
+    )
