@@ -65,6 +65,29 @@ def test_the_preview_runs_only_after_an_environment_approval_with_its_own_read_o
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_job_that_reads_a_secret_names_its_environment_and_only_it_may_mint_an_oidc_token(path):
+    """The review found id-token and pull-requests write granted to a whole workflow (its ungated job ran the pull
+    request's code with them) and drift's secrets used without an environment."""
+    document = load(path)
+    top = document.get("permissions", {})
+    assert top in ({}, {"contents": "read"}) or path.name == "runbook-image.yml", top
+    for name, job in document["jobs"].items():
+        uses_secrets = "secrets." in json.dumps(job).replace("secrets.GITHUB_TOKEN", "")
+        if uses_secrets:
+            assert job.get("environment"), f"{path.name}: job {name} reads secrets without an environment"
+        writes = {k for k, v in (job.get("permissions") or {}).items() if v == "write"}
+        if "id-token" in writes:
+            assert job.get("environment"), f"{path.name}: job {name} mints OIDC tokens without an environment"
+        if not job.get("environment"):
+            assert not writes, f"{path.name}: ungated job {name} may write {writes}"
+
+
+def test_the_oidc_trust_policy_shown_restricts_sub_to_the_environment():
+    text = (REPO_ROOT / "docs" / "reference" / "cli.md").read_text()
+    assert '"token.actions.githubusercontent.com:sub": "repo:acme/sso-infra:environment:pulumi-preview"' in text
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_secrets_are_never_echoed(path):
     for step in steps(load(path)):
         run = step.get("run", "")
@@ -74,7 +97,11 @@ def test_secrets_are_never_echoed(path):
 def test_pull_requests_get_a_pulumi_preview_comment_and_the_dr_gate():
     document = load(REPO_ROOT / ".github/workflows/pulumi-preview.yml")
     assert "pull_request" in document["on"]
-    assert document["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    assert document["permissions"] == {}  # each job names its own
+    assert document["jobs"]["preview"]["permissions"] == {
+        "contents": "read", "id-token": "write", "pull-requests": "write"
+    }  # fmt: skip
+    assert document["jobs"]["dr-policy"]["permissions"] == {"contents": "read"}
     preview = [s for s in steps(document) if s.get("uses", "").startswith("pulumi/actions@")]
     assert len(preview) == 1
     assert preview[0]["with"]["command"] == "preview"
