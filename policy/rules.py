@@ -314,6 +314,19 @@ def _pinned_images(r: Resource) -> list[str]:
     ]
 
 
+def _runbook_digest(r: Resource) -> list[str]:
+    """The runbook's jobs (part of idp-dr) hold the keys to restore, fail over and read the archive: their image is
+    pinned by digest, since a tag can be pushed again by whoever can push to the registry."""
+    if _get(r.props, "metadata", "labels", "app.kubernetes.io/part-of") != "idp-dr":
+        return []
+    return [
+        f"container {c.get('name')} runs {c.get('image')!r}: pin the runbook image by digest (@sha256:…); a tag "
+        "can be pushed again"
+        for c in _containers(r)
+        if isinstance(c.get("image"), str) and "@sha256:" not in c["image"]
+    ]
+
+
 def _hardened_pods(r: Resource) -> list[str]:
     pod = _pod_spec(r)
     problems = []
@@ -441,6 +454,9 @@ RULES: tuple[Rule, ...] = (
          "PRIMARY/SECONDARY records with a health check", stack_check=_failover_pair),
     Rule("k8s.pinned-images", "Every container image is pinned by version tag or digest.", "every image pinned",
          WORKLOADS, _pinned_images),
+    Rule("k8s.runbook-image-digest", "The runbook's jobs run their image pinned by digest.",
+         "the runbook's jobs run a digest", ("kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob"),
+         _runbook_digest),
     Rule("k8s.hardened-pods", "Containers run as non-root, without privilege escalation or capabilities.",
          "every container non-root, no escalation, capabilities dropped", WORKLOADS, _hardened_pods),
     Rule("k8s.no-public-admin", "No Ingress routes Keycloak's admin console or master realm.",

@@ -14,6 +14,7 @@ from policy.rules import RULES, Resource, Rule
 from scripts.plan.posture import rule_resources
 from tests.unit.conftest import AUTHENTIK, run_stack
 
+RUNBOOK_IMAGE = "ghcr.io/example/idp-dr:0.1.0@sha256:" + "4f1c" * 16
 EXAMPLE = {
     "idp-dr:network": {
         "primary": {"loadBalancerCidrs": ["10.10.128.0/20"]},
@@ -21,6 +22,7 @@ EXAMPLE = {
     },
     "idp-dr:standby": {"drReplicas": 1},
     "idp-dr:database": {"drReadReplica": True},
+    "idp-dr:runbook": {"image": RUNBOOK_IMAGE},
 }
 BY_NAME = {rule.name: rule for rule in RULES}
 PRIMARY_REGION_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -154,6 +156,12 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]], str]] = 
                                                        lambda p: p["spec"]["template"]["spec"]["containers"][0]
                                                        .update(image="quay.io/keycloak/keycloak:latest")),
                           "container keycloak runs 'quay.io/keycloak/keycloak:latest': pin a version tag or a digest"),
+    "k8s.runbook-image-digest": ("keycloak", lambda s: broken(s, of_type("CronJob", "idp-dr-checks"),
+                                                              lambda p: p["spec"]["jobTemplate"]["spec"]["template"]
+                                                              ["spec"]["containers"][0]
+                                                              .update(image="ghcr.io/example/idp-dr:0.1.0")),
+                                 "container check-dr-paths runs 'ghcr.io/example/idp-dr:0.1.0': pin the runbook image "
+                                 "by digest (@sha256:…); a tag can be pushed again"),
     "k8s.hardened-pods": ("keycloak", lambda s: broken(s, of_type("Deployment", "keycloak"),
                                                        lambda p: p["spec"]["template"]["spec"]["containers"][0]
                                                        ["securityContext"].update(allowPrivilegeEscalation=True)),
