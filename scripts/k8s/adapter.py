@@ -38,8 +38,7 @@ class DeploymentStatus:
     generation: int
     observed_generation: int
     images: list[str] = field(default_factory=list)
-    #: Why the Deployment cannot get there, as the controller says: a ``ReplicaFailure`` (pods refused by the API
-    #: server: a missing ServiceAccount, a quota, an admission webhook) or ``ProgressDeadlineExceeded``.
+    #: Why it cannot roll out, as its controller says (a missing ServiceAccount, a quota; a stalled rollout).
     failure: str | None = None
 
     def rolled_out(self, want: int) -> bool:
