@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from contract.outputs import STACK_OUTPUTS_PARAMETER, StackOutputs
 from scripts.errors import ExternalError, InputError
-from scripts.inputs import read_text
+from scripts.inputs import mask_userinfo, read_text
 
 
 def load_stack_outputs(source: str, *, aws: Any = None) -> StackOutputs:
@@ -77,7 +77,7 @@ def _from_ssm(source: str, aws: Any) -> str:
     if not match:
         raise InputError(
             "--stack-outputs",
-            source,
+            mask_userinfo(source),  # an ssm://user:password@… must not be echoed into reports and logs
             "a file, '-', or ssm://<region><parameter>, e.g. ssm://eu-central-1"
             + STACK_OUTPUTS_PARAMETER.format(stack="sso"),
         )

@@ -51,3 +51,10 @@ def test_an_archive_url_with_dot_segments_is_refused(url):
         f"error: invalid --archive '{url}': an S3 URL such as s3://bucket/prefix (lower-case bucket name, "
         "optional prefix) without '.' or '..' segments" in err
     )
+
+
+def test_an_ssm_url_with_credentials_is_refused_without_echoing_them():
+    code, err = _run("failover", "--stack-outputs", "ssm://admin:hunter2@eu-central-1/idp-dr/sso/stack-outputs")
+    assert code == 2
+    assert "hunter2" not in err
+    assert "error: invalid --stack-outputs 'ssm://***@eu-central-1/idp-dr/sso/stack-outputs': a file, '-', or " in err
