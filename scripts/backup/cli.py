@@ -7,7 +7,7 @@ import argparse
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from contract.tls import RDS_CA_BUNDLE, RDS_SSLMODE, is_rds_host
-from scripts.aws.client import Aws
+from scripts.aws.client import Aws, validate_region
 from scripts.aws.secrets import read_json_secret
 from scripts.backup.archive import archive_errors, check_bucket
 from scripts.backup.dump import DumpRequest, backup_dump
@@ -85,6 +85,8 @@ def run_dump(args: argparse.Namespace, report: Report) -> None:
         report.register_secret(str(params["password"]))
     endpoint = check_http_url("--endpoint-url", args.endpoint_url, "an http(s) URL") if args.endpoint_url else None
     tier_for(utcnow(), args.tier)  # a bad --tier is refused before the database is touched
+    if args.metric_region is not None:  # checked now: after the upload, a bad region would fail a verified dump
+        validate_region("--metric-region", args.metric_region)
     request = DumpRequest(
         args.idp, args.db_dsn, bucket, prefix, tier=args.tier, kms_key_arn=args.kms_key_arn,
         metric_namespace=args.metric_namespace, metric_stack=args.metric_stack, metric_region=args.metric_region,

@@ -58,3 +58,12 @@ def test_an_ssm_url_with_credentials_is_refused_without_echoing_them():
     assert code == 2
     assert "hunter2" not in err
     assert "error: invalid --stack-outputs 'ssm://***@eu-central-1/idp-dr/sso/stack-outputs': a file, '-', or " in err
+
+
+def test_backup_dump_refuses_a_bad_metric_region_before_it_dumps_or_uploads():
+    """It used to upload the dump first and fail at the metric: a verified dump reported as a failure."""
+    dsn = "host=127.0.0.1 port=9 dbname=keycloak"
+    metric = ["--metric-namespace", "IdpDr", "--metric-region", "nowhere"]
+    code, err = _run("backup", "dump", "--idp", "keycloak", "--db-dsn", dsn, "--archive", "s3://acme-archive", *metric)
+    assert code == 2
+    assert "error: invalid --metric-region 'nowhere': an AWS region name such as us-east-1 or eu-central-1" in err
