@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from scripts.aws.client import Aws
@@ -15,6 +16,7 @@ from scripts.polling import Clock, check_poll_interval
 from scripts.report import Report
 from scripts.stack_outputs import load_stack_outputs
 from scripts.verify.cli_args import client_from_secret
+from scripts.verify.model import Baseline
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +109,10 @@ def run_aws(
 ) -> None:  # fmt: skip
     options = options_from_args(args, defaults)
     outputs = load_stack_outputs(args.stack_outputs)
+    if args.baseline not in (None, "latest") and not str(args.baseline).startswith("s3://"):
+        # A file the operator named is checked before the drill begins: a bad one is bad input and records no
+        # failed drill. A missing or broken baseline in the DR bucket is the DR path's problem: recorded, alarmed.
+        Baseline.load(Path(args.baseline))
     aws = aws or Aws()
     kube = kube or make_adapter(
         args.kube_adapter, context=args.kube_context or outputs.standby.drKubeContext, aws=aws,

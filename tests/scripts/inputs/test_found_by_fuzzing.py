@@ -110,3 +110,18 @@ def test_a_json_file_nested_too_deep_is_bad_input(tmp_path):
     assert caught.value.message == (
         f"invalid --baseline '{deep}': a baseline file (not JSON a reader can hold: nested too deep)"
     )
+
+
+def test_a_drill_with_a_bad_baseline_file_writes_no_failed_drill_record(world, standby, tmp_path):
+    """The review's finding: a bad --baseline file made drill --aws record a failed drill (and a metric): a file
+    the operator names is bad input, which changes nothing. (No baseline in the DR bucket stays a failed drill:
+    test_drill_aws.py, the DR path's problem, alarmed.)"""
+    bad = tmp_path / "baseline.json"
+    bad.write_text("[1, 2]")
+    argv = ["drill", "--aws", "--stack-outputs", str(world.outputs_path), "--baseline", str(bad),
+            "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+    result = invoke(argv, aws=world.aws(), kube=standby, clock=world.clock)
+    assert result.code == 2, result.stderr
+    assert result.error_line.startswith(f"invalid --baseline '{bad}'")
+    assert world.recorder.mutating() == []
+    assert list((tmp_path / "reports").iterdir()) == []
