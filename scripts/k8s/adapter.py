@@ -15,50 +15,17 @@ import json
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from scripts.errors import ExternalError, InputError
 from scripts.inputs import read_json
+from scripts.k8s.status import DeploymentStatus, rollout_failure, selector_of
 
 EXTERNAL_SECRET_KIND = "externalsecrets.external-secrets.io"  # noqa: S105 - a resource kind
 FORCE_SYNC_ANNOTATION = "force-sync"
 #: ``--kube-context in-cluster``: no kubeconfig context; kubectl reads the pod's service account.
 IN_CLUSTER = "in-cluster"
-
-
-@dataclass
-class DeploymentStatus:
-    name: str
-    replicas: int
-    ready: int
-    updated: int
-    available: int
-    generation: int
-    observed_generation: int
-    images: list[str] = field(default_factory=list)
-    #: Why it cannot roll out, as its controller says (a missing ServiceAccount, a quota; a stalled rollout).
-    failure: str | None = None
-
-    def rolled_out(self, want: int) -> bool:
-        return (
-            self.replicas >= want
-            and self.observed_generation >= self.generation
-            and self.updated >= want
-            and self.ready >= want
-            and self.available >= want
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "replicas": self.replicas,
-            "ready": self.ready,
-            "updated": self.updated,
-            "available": self.available,
-            "images": self.images,
-            **({"failure": self.failure} if self.failure else {}),
-        }
 
 
 class KubeAdapter(Protocol):
@@ -157,7 +124,7 @@ class KubectlAdapter:
         doc = json.loads(self._run(namespace, "get", "deployment", deployment, "-o", "json").stdout)
         spec, status, meta = doc.get("spec", {}), doc.get("status", {}), doc.get("metadata", {})
         containers = ((spec.get("template") or {}).get("spec") or {}).get("containers", [])
-        return DeploymentStatus(
+        found = DeploymentStatus(
             name=deployment,
             replicas=int(spec.get("replicas", 1)),
             ready=int(status.get("readyReplicas", 0)),
@@ -166,8 +133,11 @@ class KubectlAdapter:
             generation=int(meta.get("generation", 0)),
             observed_generation=int(status.get("observedGeneration", 0)),
             images=[c.get("image", "") for c in containers],
-            failure=_failure(status.get("conditions") or []),
+            failure=rollout_failure(status.get("conditions") or []),
         )
+        if found.replicas == 0 and found.ready == 0 and selector_of(doc):  # its status no longer counts them
+            found.terminating = self.list_names(namespace, "pod", selector_of(doc))
+        return found
 
     def get_object(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
         proc = self._run(namespace, "get", kind, name, "-o", "json", check=False)
@@ -192,16 +162,6 @@ class KubectlAdapter:
         from scripts.k8s.forward import port_forward
 
         return port_forward(self, namespace, service, ports)
-
-
-def _failure(conditions: list[dict[str, Any]]) -> str | None:
-    """What stops a rollout for good, from the Deployment's conditions (None: nothing, or only not yet)."""
-    for c in conditions:
-        if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
-            return f"{c.get('reason')}: {c.get('message')}"
-        if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
-            return f"ProgressDeadlineExceeded: {c.get('message')}"
-    return None
 
 
 # ---------------------------------------------------------------------------------------

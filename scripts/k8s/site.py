@@ -1,8 +1,8 @@
 """What the runbook does to a site's IdP through the adapter: scale it and wait, point it at a database.
 
 * :func:`scale_and_wait` scales Deployments and waits until they are at that count: for 0, until no
-  pod is left (``restore dump`` and ``recover`` stop the IdP before its database is replaced); else
-  until rolled out and ready.
+  pod is left, terminating ones included (``restore dump`` and ``recover`` stop the IdP before its
+  database is replaced; see :mod:`scripts.k8s.status`); else until rolled out and ready.
 * :func:`point_at` writes a database endpoint where a site's IdP reads it: the Secrets Manager
   endpoint secret plus an ExternalSecret force-sync, waiting until the Kubernetes Secret shows it
   (``secretsMode=external-secrets``), or the Kubernetes Secret itself (``secretsMode=pulumi``).
@@ -21,7 +21,8 @@ from botocore.exceptions import ClientError
 from contract.secrets import DB_SECRET_KEYS
 from scripts.aws.client import error_code, error_message
 from scripts.errors import ExternalError, RefusedError
-from scripts.k8s.adapter import EXTERNAL_SECRET_KIND, FORCE_SYNC_ANNOTATION, DeploymentStatus
+from scripts.k8s.adapter import EXTERNAL_SECRET_KIND, FORCE_SYNC_ANNOTATION
+from scripts.k8s.status import DeploymentStatus
 from scripts.polling import Clock, Verdict, poll_until
 
 
@@ -50,8 +51,8 @@ def scale_and_wait(
 
 def _judge(status: DeploymentStatus, replicas: int) -> Verdict[DeploymentStatus]:
     if replicas == 0:
-        done = status.replicas == 0 and status.ready == 0
-        return Verdict("done" if done else "wait", f"{status.ready}/0 ready, {status.replicas} pod(s)", status)
+        left = f", still terminating: {', '.join(status.terminating)}" if status.terminating else ""
+        return Verdict("done" if status.stopped() else "wait", f"{status.ready}/0 ready{left}", status)
     return rollout_verdict(status, replicas, f"{status.ready}/{replicas} ready, {status.replicas} pod(s)")
 
 

@@ -3,8 +3,11 @@
 What is real: etcd, kube-apiserver (authentication by client certificate, RBAC, admission, server-side apply),
 kube-controller-manager (ServiceAccounts, ReplicaSets, Deployments' status, garbage collection) and
 kube-scheduler (binds pods). What is simulated: the node. kwok plays a kubelet, so scheduled pods become
-Running and Ready without containers; no CNI, so NetworkPolicies are stored and validated, not enforced; no
-EKS, so no IRSA.
+Running and Ready without containers, and a deleted pod stays Terminating for its grace period as on a
+kubelet (``scripts/lab/kwok/stages.yaml``); ``kubectl port-forward`` goes through the API server to kwok's
+server, which connects it to the address a ``ClusterPortForward`` names (:meth:`ControlPlane.forward_pods`:
+a stand-in IdP on this machine). No CNI, so NetworkPolicies are stored and validated, not enforced; no EKS,
+so no IRSA.
 
 Two stages:
 
@@ -40,6 +43,7 @@ TOOLS = Path(__file__).resolve().parents[2] / "tools" / "kube"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 CONTEXT = "idp-dr-test"
 NODE = "kwok-node-0"
+KWOK_CONFIG = Path(__file__).resolve().parent / "kwok"
 
 
 def pins_digest() -> str:
@@ -148,7 +152,7 @@ class ControlPlane:
         d = self.directory
         (d / "logs").mkdir(parents=True, exist_ok=True)
         self.pki = pki = write_pki(d / "pki")
-        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+        etcd_port, peer_port, api_port, node_port = free_port(), free_port(), free_port(), free_port()
         self.server = f"https://127.0.0.1:{api_port}"
         self.kubeconfig = write_kubeconfig(d / "admin.kubeconfig", pki, self.server, context=CONTEXT)
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
@@ -172,9 +176,10 @@ class ControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki.sa_pub}", f"--service-account-signing-key-file={pki.sa_key}",
                 "--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
-                "--enable-priority-and-fairness=false",
+                "--enable-priority-and-fairness=false", "--kubelet-preferred-address-types=InternalIP",
             )  # fmt: skip
             self._wait_ready(api, timeout)
+            self._create_crd(KWOK_CONFIG / "clusterportforwards.crd.yaml")
             common = [f"--kubeconfig={self.kubeconfig}", "--leader-elect=false"]
             self._run(
                 "kube-controller-manager", bins, env, *common,
@@ -185,7 +190,10 @@ class ControlPlane:
             self._run("kube-scheduler", bins, env, *common, "--secure-port=0")
             self._run(
                 "kwok", bins, env, f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=true",
-                "--node-ip=127.0.0.1", "--cidr=10.0.0.1/24",
+                "--node-ip=127.0.0.1", "--cidr=10.0.0.1/24", f"--config={KWOK_CONFIG / 'stages.yaml'}",
+                "--enable-crds=ClusterPortForward", f"--node-port={node_port}",
+                f"--server-address=127.0.0.1:{node_port}", f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
             )  # fmt: skip
             self._create_node()
             self._wait_default_service_account(timeout)
@@ -242,6 +250,34 @@ class ControlPlane:
                 last = str(exc)
             time.sleep(0.2)
         raise WaitTimeout(f"kube-apiserver not ready within {timeout:.0f} s ({last})", hint=f"see {api.log_path}")
+
+    def forward_pods(self, name: str, namespaces: list[str], address: str, port: int) -> None:
+        """``kubectl port-forward`` to any pod of ``namespaces`` reaches ``address:port`` on this machine
+        (kwok's ClusterPortForward: there is no container to forward to)."""
+        body = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterPortForward", "metadata": {"name": name},
+                "spec": {"selector": {"matchNamespaces": namespaces},
+                         "forwards": [{"target": {"address": address, "port": port}}]}}  # fmt: skip
+        status, answer = self.request("POST", "/apis/kwok.x-k8s.io/v1alpha1/clusterportforwards", body)
+        if status != 201:
+            raise ExternalError(f"could not create ClusterPortForward {name}: HTTP {status} {answer}")
+
+    def _create_crd(self, path: Path) -> None:
+        import yaml
+
+        status, body = self.request(
+            "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", yaml.safe_load(path.read_text())
+        )
+        if status not in (201, 409):
+            raise ExternalError(f"could not create the CRD in {path.name}: HTTP {status} {body}")
+        deadline = time.monotonic() + 30
+        name = yaml.safe_load(path.read_text())["metadata"]["name"]
+        while time.monotonic() < deadline:  # established: kwok's informer can list it
+            _, crd = self.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            if any(c.get("type") == "Established" and c.get("status") == "True"
+                   for c in (crd.get("status") or {}).get("conditions") or []):  # fmt: skip
+                return
+            time.sleep(0.1)
+        raise WaitTimeout(f"CRD {name} not established within 30 s")
 
     def _create_node(self) -> None:
         node = {

@@ -31,6 +31,7 @@ from typing import Any
 
 import boto3
 
+from contract.drills import DRILL_PREFIX
 from contract.secrets import DB_SECRET_KEYS
 from scripts.cliutil import DefaultsHelpFormatter, duration
 from scripts.errors import InputError
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
         for site in (primary_site, dr_site, drill_site):
             site.configure(health_path=outputs["dns"]["healthPath"], issuer=outputs["issuer"])
         if args.kube == "real":
-            kube_lines = _real_clusters(sup, workdir, outputs, session, control, (primary_site, dr_site))
+            kube_lines = _real_clusters(sup, workdir, outputs, session, control, (primary_site, dr_site, drill_site))
         else:
             kube_lines = _fake_clusters(workdir, outputs, session, control, (primary_site, dr_site, drill_site))
         outputs_path = workdir / "outputs.json"
@@ -202,7 +203,6 @@ def _banner(
         [
             f"  DR cluster:         kubectl --kubeconfig {workdir / 'kubeconfig'} --context {DR_CONTEXT}  (real API)",
             f"  primary cluster:    kubectl --kubeconfig {workdir / 'kubeconfig'} --context {PRIMARY_CONTEXT}",
-            "  (no pod runs on kwok's node: drill --aws needs the fake cluster, without --kube real)",
         ]
         if real
         else [
@@ -223,7 +223,7 @@ def _banner(
             *[f"  {line}" for line in env_lines],
             f"  python -m scripts restore rds --source {outputs['database']['primaryInstanceId']} "
             "--target pitr-test --latest",
-            *([] if real else [f"  python -m scripts drill --aws --stack-outputs {outputs_path} {dr_kube}"]),
+            f"  python -m scripts drill --aws --stack-outputs {outputs_path} {dr_kube}",
             f"  python -m scripts failover --stack-outputs {outputs_path} {dr_kube} "
             "--probe-scheme http --force --reason sandbox --dns-wait 0 --yes",
             "Ctrl-C stops the sandbox.",
@@ -257,13 +257,14 @@ def _fake_clusters(
 
 def _real_clusters(
     sup: Supervisor, workdir: Path, outputs: dict[str, Any], session: boto3.Session, control: Path,
-    sites: tuple[FakeIdpSite, FakeIdpSite],
+    sites: tuple[FakeIdpSite, FakeIdpSite, FakeIdpSite],
 ) -> list[str]:  # fmt: skip
-    """Both sites' clusters as real control planes, seeded; the stand-in sites read them. Returns env.sh's lines."""
+    """Both sites' clusters as real control planes, seeded; the stand-in sites read them, and the drill's pods are
+    port-forwarded to the stand-in drill IdP. Returns env.sh's lines."""
     from scripts.k8s.adapter import KubectlAdapter
     from scripts.sandbox import real_cluster
 
-    kubeconfig = real_cluster.start_planes(sup, workdir)
+    kubeconfig, planes = real_cluster.start_planes(sup, workdir)
     os.environ["KUBECONFIG"] = str(kubeconfig)  # this process's kubectl: the seeding and the sites' checks
     dr, primary = KubectlAdapter(DR_CONTEXT), KubectlAdapter(PRIMARY_CONTEXT)
     db, creds = outputs["database"], _app_credentials(outputs, session)
@@ -272,7 +273,15 @@ def _real_clusters(
     real_cluster.seed_drill_namespace(dr, outputs)
     primary_db = {"host": db["primaryEndpoint"], "port": str(db["port"]), "dbname": db["dbName"], **creds}
     real_cluster.seed(primary, outputs, primary_db, outputs["standby"]["primaryReplicas"], standby_deployment)
-    primary_site, dr_site = sites
+    primary_site, dr_site, drill_site = sites
+    drill_ns = outputs["standby"].get("drillNamespace")
+    if drill_ns:
+        host, port = drill_site.hostport.rsplit(":", 1)
+        planes[DR_CONTEXT].forward_pods("sandbox-drill", [drill_ns], host, int(port))
+
+    def drill_ready() -> bool:
+        instance = real_cluster.site_instance(dr, outputs, session, namespace=drill_ns)
+        return instance is not None and instance["DBInstanceIdentifier"].startswith(DRILL_PREFIX)
 
     def dr_ready() -> bool:
         instance = real_cluster.site_instance(dr, outputs, session)
@@ -280,6 +289,7 @@ def _real_clusters(
         return writable and instance.get("DBInstanceStatus") == "available"
 
     dr_site.set_ready(dr_ready)
+    drill_site.set_ready(drill_ready)
     primary_site.set_ready(lambda: _control_says_up(control) and real_cluster.primary_running(primary, outputs))
     return [f"export KUBECONFIG={kubeconfig}"]
 
@@ -378,6 +388,8 @@ def standby_deployment(sb: dict[str, Any], name: str, replicas: int) -> dict[str
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": name,
+                    # A real cluster (sandbox --kube real) keeps a deleted pod this long, as a kubelet would.
+                    "terminationGracePeriodSeconds": 5,
                     "containers": [{"name": name, "image": f"{sb['idp']}:26.4.2", "env": env, "ports": ports,
                                     "volumeMounts": [{"name": "rds-ca", "mountPath": "/etc/rds-ca"}]}],
                     "volumes": [{"name": "rds-ca", "configMap": {"name": "rds-ca"}}],

@@ -5,7 +5,9 @@ drill namespace on the DR side. One kubeconfig (``<dir>/kubeconfig``) holds both
 ``sandbox-primary``; the runbook's commands use ``--kube-adapter kubectl --kube-context sandbox-dr``.
 
 What stays simulated: no External Secrets Operator runs (``--secrets-mode pulumi``: the runbook patches the DB
-Secret), no container runs, so ``drill --aws`` (which port-forwards to its IdP) needs the JSON fake.
+Secret), and no container runs: ``kubectl port-forward`` to the drill's pods reaches the stand-in drill IdP through
+the DR plane's API server and kwok (a ClusterPortForward for the drill namespace), so ``drill --aws`` runs on the
+real API too.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ from scripts.sandbox.cluster_state import instance_at
 DR_CONTEXT, PRIMARY_CONTEXT = "sandbox-dr", "sandbox-primary"
 
 
-def start_planes(sup: Supervisor, workdir: Path) -> Path:
-    """Both clusters, stopped with the sandbox; returns the kubeconfig that names them."""
+def start_planes(sup: Supervisor, workdir: Path) -> tuple[Path, dict[str, ControlPlane]]:
+    """Both clusters, stopped with the sandbox; returns the kubeconfig that names them, and the planes."""
     planes = {}
     for context in (DR_CONTEXT, PRIMARY_CONTEXT):
         plane = ControlPlane(workdir / context).start()
         sup.add_cleanup(f"stop {context}", plane.stop)
         planes[context] = plane
-    return write_merged_kubeconfig(workdir / "kubeconfig", planes)
+    return write_merged_kubeconfig(workdir / "kubeconfig", planes), planes
 
 
 def write_merged_kubeconfig(path: Path, planes: dict[str, ControlPlane]) -> Path:
@@ -75,13 +77,17 @@ def seed_drill_namespace(kube: KubectlAdapter, outputs: dict[str, Any]) -> None:
         )
 
 
-def site_instance(kube: KubectlAdapter, outputs: dict[str, Any], session: boto3.Session) -> dict[str, Any] | None:
-    """The DR-region instance the site's server pods use, when one of them is Ready (read from the real API)."""
+def site_instance(
+    kube: KubectlAdapter, outputs: dict[str, Any], session: boto3.Session, namespace: str | None = None
+) -> dict[str, Any] | None:
+    """The DR-region instance the server pods in ``namespace`` (the standby's by default; the drill's) use,
+    when one of them is Ready (read from the real API)."""
     sb = outputs["standby"]
+    ns = namespace or sb["namespace"]
     try:
-        if kube.deployment_status(sb["namespace"], sb["serverDeployment"]).ready < 1:
+        if kube.deployment_status(ns, sb["serverDeployment"]).ready < 1:
             return None
-        host = kube.get_secret_data(sb["namespace"], sb["dbSecretName"]).get(DB_SECRET_KEYS[sb["idp"]]["host"])
+        host = kube.get_secret_data(ns, sb["dbSecretName"]).get(DB_SECRET_KEYS[sb["idp"]]["host"])
     except Exception:  # noqa: BLE001 - a cluster that does not answer: the site is not ready
         return None
     return instance_at(host, outputs["drRegion"], session)

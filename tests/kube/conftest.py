@@ -73,3 +73,35 @@ class Cluster:
 @pytest.fixture
 def cluster(plane) -> Cluster:
     return Cluster(plane)
+
+
+def idp_site(cluster: Cluster, aws_world, *, replicas: int, host: str, namespace: str | None = None) -> str:
+    """A site's IdP as the program leaves it, in a namespace of this test: the Deployment at ``replicas`` (pods
+    with a 2 s grace period, which kwok honours like a kubelet) and its DB Secret (``host`` and the credentials).
+    The stack outputs name this namespace, with ``secretsMode=pulumi``: no External Secrets Operator runs here,
+    so the ExternalSecret path (a force-sync annotation ESO turns into a Secret) stays with the JSON fake."""
+    ns = namespace or cluster.namespace("identity")
+    if namespace:  # the other site's namespace, in this cluster too
+        cluster.kubectl("create", "namespace", namespace)
+    outputs = dict(aws_world.outputs)
+    outputs["standby"] = {**outputs["standby"], "namespace": ns, "secretsMode": "pulumi", "externalSecretName": None}
+    aws_world.outputs = outputs
+    aws_world.outputs_path.write_text(json.dumps(outputs))
+    labels = {"app.kubernetes.io/name": "keycloak"}
+    cluster.apply(
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "keycloak", "namespace": ns},
+         "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": {"containers": [{"name": "keycloak", "image": "keycloak:26.4.2"}],
+                                        "terminationGracePeriodSeconds": 2}}}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "keycloak-db", "namespace": ns},
+         "stringData": {"KC_DB_URL_HOST": host, "KC_DB_URL_PORT": "5432", "KC_DB_URL_DATABASE": "keycloak",
+                        "KC_DB_USERNAME": "keycloak", "KC_DB_PASSWORD": "app-password-in-the-cluster"}},
+    )  # fmt: skip
+    return ns
+
+
+def pods(cluster: Cluster, ns: str) -> set[str]:
+    """Every pod of the IdP's Deployment, terminating ones included."""
+    found = cluster.kubectl("get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=keycloak", "-o", "name")
+    return set(found.stdout.split())

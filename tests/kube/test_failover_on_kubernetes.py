@@ -2,8 +2,7 @@
 ``tests/scripts/failover``), the DR cluster is the session's control plane, and the DR site (a stand-in IdP over
 HTTP) is ready only when the real Deployment has Ready pods and the real DB Secret names a writable DR instance.
 
-The standby reads its endpoint in ``secretsMode=pulumi`` here: no External Secrets Operator runs on this plane,
-so the ExternalSecret path (a force-sync annotation that ESO turns into a Secret) stays with the fake cluster.
+The standby reads its endpoint in ``secretsMode=pulumi`` here (``tests.kube.conftest.idp_site``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import json
 import pytest
 
 from scripts.k8s.adapter import KubectlAdapter
-from tests.kube.conftest import Cluster
+from tests.kube.conftest import idp_site
 from tests.scripts.failover_world import primary_down, run_failover
 from tests.scripts.world import fresh_session
 
@@ -32,28 +31,6 @@ class InterruptFirstScale(KubectlAdapter):
         super().scale(namespace, deployment, replicas)
 
 
-def _standby_on(cluster: Cluster, world, replicas: int) -> str:
-    """The DR site as the program leaves it, in a namespace of this test: the IdP's Deployment at ``replicas`` and
-    its DB Secret (the real credentials, a placeholder host until a failover writes the DR endpoint)."""
-    ns = cluster.namespace("identity")
-    outputs = dict(world.outputs)
-    outputs["standby"] = {**outputs["standby"], "namespace": ns, "secretsMode": "pulumi", "externalSecretName": None,
-                          "drReplicas": replicas}  # fmt: skip
-    world.outputs = outputs
-    world.outputs_path.write_text(json.dumps(outputs))
-    labels = {"app.kubernetes.io/name": "keycloak"}
-    cluster.apply(
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "keycloak", "namespace": ns},
-         "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                  "template": {"metadata": {"labels": labels},
-                               "spec": {"containers": [{"name": "keycloak", "image": "keycloak:26.4.2"}]}}}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "keycloak-db", "namespace": ns},
-         "stringData": {"KC_DB_URL_HOST": PLACEHOLDER, "KC_DB_URL_PORT": "5432", "KC_DB_URL_DATABASE": "keycloak",
-                        "KC_DB_USERNAME": "keycloak", "KC_DB_PASSWORD": "app-password-in-the-cluster"}},
-    )  # fmt: skip
-    return ns
-
-
 def _site_ready(kube: KubectlAdapter, ns: str, region: str) -> bool:
     """Ready = Ready pods AND their DB host is an available, writable DR instance (as Keycloak would need)."""
     if kube.deployment_status(ns, "keycloak").ready == 0:
@@ -69,7 +46,9 @@ def _site_ready(kube: KubectlAdapter, ns: str, region: str) -> bool:
 @pytest.fixture
 def dr_cluster(cluster, world, sites, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(cluster.plane.kubeconfig))
-    ns = _standby_on(cluster, world, replicas=0)  # a pilot light
+    ns = idp_site(cluster, world, replicas=0, host=PLACEHOLDER)  # a pilot light
+    world.outputs["standby"]["drReplicas"] = 0
+    world.outputs_path.write_text(json.dumps(world.outputs))
     kube = KubectlAdapter("idp-dr-test")
     sites[1].set_ready(lambda: _site_ready(kube, ns, world.outputs["drRegion"]))
     return kube, ns

@@ -7,7 +7,12 @@ The JSON fake (``fake:FILE``) stays for the AWS-side tests, where the cluster's 
 
 from __future__ import annotations
 
+import http.server
+import threading
+import time
+
 import pytest
+import requests
 
 from scripts.errors import ExternalError, WaitTimeout
 from scripts.k8s.adapter import KubectlAdapter
@@ -26,9 +31,10 @@ def _deployment(ns: str, name: str, replicas: int, image: str = "quay.io/keycloa
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name, "image": image}]}},
+            "template": {"metadata": {"labels": labels},
+                         "spec": {"containers": [{"name": name, "image": image}], "terminationGracePeriodSeconds": 2}},
         },
-    }
+    }  # fmt: skip
 
 
 def _secret(ns: str, name: str, data: dict[str, str]) -> dict:
@@ -57,6 +63,51 @@ def test_scale_and_wait_sees_pods_become_ready_and_gone(site):
     scale_and_wait(kube, ns, ["keycloak"], 0, timeout=60, clock=Clock(), interval=0.3)
     status = kube.deployment_status(ns, "keycloak")
     assert (status.replicas, status.ready) == (0, 0)
+
+
+def test_scaled_to_zero_means_no_pod_left_terminating_ones_included(site):
+    """A Deployment's status stops counting a pod the moment it is deleted, while the pod (and the IdP in it,
+    with its database connections) still runs out its grace period: the wait is for the pods themselves."""
+    cluster, ns, kube = site
+    slow = _deployment(ns, "worker", 2)
+    slow["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 4
+    cluster.apply(slow)
+    scale_and_wait(kube, ns, ["worker"], 2, timeout=60, clock=Clock(), interval=0.3)
+    seen: list[str] = []
+    scale_and_wait(kube, ns, ["worker"], 0, timeout=60, clock=Clock(), interval=0.3, on_update=seen.append)
+    assert kube.list_names(ns, "pods", "app.kubernetes.io/name=worker") == []
+    assert any("0/0 ready, still terminating: worker-" in line for line in seen), seen
+
+
+def test_a_port_forward_reaches_the_pod_through_the_api_server(site):
+    """kubectl port-forward → kube-apiserver → the node's server (kwok) → the address its ClusterPortForward
+    names: here a stand-in IdP on this machine, answering for the Service's pods."""
+    cluster, ns, kube = site
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"hello from {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cluster.plane.forward_pods(f"stand-in-{ns}", [ns], "127.0.0.1", server.server_address[1])
+        scale_and_wait(kube, ns, ["keycloak"], 1, timeout=60, clock=Clock(), interval=0.3)
+        kube.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "idp", "namespace": ns},
+                    "spec": {"ports": [{"name": "http", "port": 8080}],
+                             "selector": {"app.kubernetes.io/name": "keycloak"}}})  # fmt: skip
+        with kube.forward(ns, "idp", [8080]) as hosts:
+            answer = requests.get(f"http://{hosts[8080]}/realms/company", timeout=10)
+        assert (answer.status_code, answer.text) == (200, "hello from /realms/company")
+    finally:
+        server.shutdown()
 
 
 def test_a_scale_that_never_becomes_ready_times_out_naming_what_it_saw(site):
@@ -89,7 +140,10 @@ def test_rollout_restart_replaces_the_pods_and_they_become_ready_again(site):
     before = set(kube.list_names(ns, "pods", "app.kubernetes.io/name=keycloak"))
     kube.rollout_restart(ns, "keycloak")
     cluster.kubectl("rollout", "status", "deployment/keycloak", "-n", ns, "--timeout=60s")
-    after = set(kube.list_names(ns, "pods", "app.kubernetes.io/name=keycloak"))
+    deadline = time.monotonic() + 30  # the old pods run out their grace period after the rollout is done
+    while len(after := set(kube.list_names(ns, "pods", "app.kubernetes.io/name=keycloak"))) > 2:
+        assert time.monotonic() < deadline, after
+        time.sleep(0.3)
     status = kube.deployment_status(ns, "keycloak")
     assert status.rolled_out(2) and status.generation == 2
     assert before and after and not before & after

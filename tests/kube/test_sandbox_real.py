@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.drills import LABEL_MANAGED_BY, MANAGED_BY_DRILL
 from scripts.lab.kube_plane import BINARIES, bin_dir, building, wait_for_binaries
 from tests.conftest import need
 
@@ -79,3 +80,21 @@ def test_the_failover_runs_with_kubectl_against_the_sandboxs_real_clusters(sandb
     assert proc.returncode == 0
     leftovers = subprocess.run(["pgrep", "-f", str(workdir / "sandbox-dr")], capture_output=True, text=True)
     assert leftovers.stdout == ""  # every server of both planes stopped
+
+
+def test_the_documented_drill_runs_on_the_sandboxs_real_dr_cluster(sandbox):
+    """drill --aws as the sandbox prints it: its pods on the real DR plane, reached by kubectl port-forward through
+    the API server (kwok forwards the drill namespace to the stand-in drill IdP), everything removed after."""
+    workdir, env, _ = sandbox
+    done = _cli(env, "drill", "--aws", "--stack-outputs", str(workdir / "outputs.json"), "--kube-adapter", "kubectl",
+                "--kube-context", "sandbox-dr", "--report-dir", str(workdir / "drills"), "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    checks = {c["name"]: c["status"] for c in doc["checks"]}
+    assert (checks["verify.issuer"], checks["verify.token.signature"]) == ("pass", "pass")
+    preflight = next(s for s in doc["steps"] if s["name"] == "preflight")
+    assert preflight["detail"]["kubernetes"] == "kubectl --context sandbox-dr"
+    drill_ns = json.loads((workdir / "outputs.json").read_text())["standby"]["drillNamespace"]
+    left = _kubectl(env, "--context", "sandbox-dr", "-n", drill_ns, "get", "deployments,services,secrets",
+                    "-l", f"{LABEL_MANAGED_BY}={MANAGED_BY_DRILL}", "-o", "name")  # fmt: skip
+    assert left == ""

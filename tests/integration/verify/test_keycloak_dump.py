@@ -13,7 +13,7 @@ import pytest
 from scripts.backup.restore import RestoreRequest, Site, VerifySpec, restore_dump
 from scripts.cli import main
 from scripts.errors import ExitCode
-from scripts.k8s.adapter import DeploymentStatus
+from scripts.k8s.status import DeploymentStatus
 from scripts.lab.s3 import LAB_AWS_ENV, S3Server
 from scripts.processes import free_port
 from scripts.report import Report
