@@ -191,6 +191,9 @@ class ControlPlane:
             self._run(
                 "kwok", bins, env, f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=true",
                 "--node-ip=127.0.0.1", "--cidr=10.0.0.1/24", f"--config={KWOK_CONFIG / 'stages.yaml'}",
+                # Explicit: with --config, kwok no longer defaults the node's lease, and without one the node
+                # controller marks the node NotReady (and every pod with it) after its 50 s grace period.
+                "--node-lease-duration-seconds=40",
                 "--enable-crds=ClusterPortForward", f"--node-port={node_port}",
                 f"--server-address=127.0.0.1:{node_port}", f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",
