@@ -57,6 +57,11 @@ def account_of(arn: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.from_input(arn).apply(lambda value: value.split(":", 5)[4])
 
 
+def root_of(account: str, partition: str = "aws") -> str:
+    """An account as a policy principal (every principal of that account)."""
+    return f"arn:{partition}:iam::{account}:root"
+
+
 def policy_json(statements: pulumi.Input[list[dict[str, Any]]]) -> pulumi.Output[str]:
     """An IAM policy document; statements may contain Outputs (ARNs)."""
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
@@ -70,18 +75,24 @@ def customer_managed_key(
     description: str,
     alias: str,
     tag_base: dict[str, str],
+    policy: pulumi.Input[str] | None = None,
+    bypass_lockout_check: bool = False,
 ) -> aws.kms.Key:
     """A symmetric CMK with yearly rotation and a 30-day deletion window.
 
-    The default key policy (account root) is kept on purpose: access is granted
-    by IAM policies scoped to the roles that need it, and a custom key policy is
-    the classic way to lock everyone out of a DR key.
+    By default the default key policy (account root) is kept: access is granted by IAM policies scoped to the
+    roles that need it, and a custom key policy is the classic way to lock everyone out of a DR key. A
+    ``policy`` is given only by :mod:`components.protection` (a DR key only a break-glass role may destroy:
+    it denies ``PutKeyPolicy`` to the deployer, which KMS's lockout safety check refuses unless
+    ``bypass_lockout_check``; the break-glass role keeps the way back) and :mod:`components.vault`.
     """
     key = aws.kms.Key(
         name,
         description=description,
         enable_key_rotation=True,
         deletion_window_in_days=30,
+        policy=policy,
+        bypass_policy_lockout_safety_check=bypass_lockout_check,
         tags=tags(tag_base),
         opts=opts(parent, provider, protect=True),
     )

@@ -24,7 +24,10 @@ import pulumi_aws as aws
 
 from components._common import Site, Sites, customer_managed_key, opts, policy_json, tags
 from components.buckets import ObjectLockSettings, ReplicatedBuckets, ReplicatedBucketsArgs
+from components.config.protection import VaultConfig
 from components.config.sections import ArchiveConfig
+from components.protection import KeyPolicies
+from components.vault import VaultStore, VaultStoreArgs
 from contract.backups import DUMP_PREFIX
 
 
@@ -56,6 +59,12 @@ class WalArchiveArgs:
     tag_base: dict[str, str] = field(default_factory=dict)
     #: The primary region's alarm topic, for the replication alarms (None: none).
     alarm_topic_arn: pulumi.Input[str] | None = None
+    #: A vault account holding one more copy (components.vault), and its COMPLIANCE days.
+    vault: VaultConfig | None = None
+    vault_lock_days: int = 0
+    #: Production's account and the keys' policies (components.protection): needed with a vault or a break-glass
+    #: role (the DR key guarded; the vault denies production everything but replication).
+    key_policies: KeyPolicies | None = None
 
 
 def _service_account_subject(subject: IrsaSubject) -> str:
@@ -89,6 +98,7 @@ class WalArchive(pulumi.ComponentResource):
     dr_key_arn: pulumi.Output[str]
     writer_role_arn: pulumi.Output[str] | None
     dr_writer_role_arn: pulumi.Output[str] | None
+    vault: VaultStore | None
 
     def __init__(self, name: str, args: WalArchiveArgs, opts_: pulumi.ResourceOptions | None = None):
         super().__init__("idp-dr:archive:WalArchive", name, None, opts_)
@@ -107,7 +117,17 @@ class WalArchive(pulumi.ComponentResource):
             description=f"idp-dr {name}: replicated WAL, base backups and dumps ({args.sites.dr.region})",
             alias=f"idp-dr/{name}/archive",
             tag_base=args.tag_base,
+            **(args.key_policies.for_key("dr") if args.key_policies else {}),
         )
+        self.vault = None
+        if args.vault is not None and args.key_policies is not None:
+            keys = args.key_policies
+            self.vault = VaultStore(
+                f"{name}-vault",
+                VaultStoreArgs(args.vault, keys.production_account, keys.partition, args.vault_lock_days,
+                               self._lifecycle_rules(args), args.tag_base),
+                pulumi.ResourceOptions(parent=self),
+            )  # fmt: skip
         buckets = ReplicatedBuckets(
             f"{name}-buckets",
             ReplicatedBucketsArgs(
@@ -122,9 +142,13 @@ class WalArchive(pulumi.ComponentResource):
                 # What the bucket holds: the policy pack requires Object Lock on the archive's DR copy.
                 tag_base={**args.tag_base, "idp-dr:data": "archive"},
                 alarm_topic_arn=args.alarm_topic_arn,
+                vault=self.vault.destination if self.vault else None,
+                break_glass_role_arn=args.key_policies.break_glass_role_arn if args.key_policies else None,
             ),
             pulumi.ResourceOptions(parent=self),
         )
+        if self.vault is not None:
+            self.vault.admit_replication(f"{name}-vault", buckets.replication_role_arn)
         self.primary_bucket_name = buckets.primary_bucket_name
         self.dr_bucket_name = buckets.dr_bucket_name
         self.primary_key_arn = primary_key.arn

@@ -17,6 +17,11 @@ Replication: every object to the DR bucket with Replication Time Control
 the DR key, through a role that can read only the source and write only the
 destination. Delete markers are deliberately *not* replicated, so a deletion
 (or ransomware) in the primary region never empties the DR copy.
+
+With a vault account (:mod:`components.vault`), a second rule replicates every object into the vault's
+bucket too, handing the replicas to the vault account (ownership override) under its key. With a
+break-glass role and no vault (:mod:`components.protection`), the DR bucket's policy lets only that role
+bypass or change its lock or its policy.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components._common import Sites, account_of, opts, policy_json, tags
+from components.protection import guarded_bucket_statements
+from components.vault import VaultDestination
 
 NONCURRENT_VERSION_DAYS = 30
 ABORT_MULTIPART_DAYS = 7
@@ -40,8 +47,10 @@ class ObjectLockSettings:
     days: int
 
 
-#: The one replication rule: every object to the DR bucket (its ID names it in the RTC metrics).
+#: The replication rule every stack has: every object to the DR bucket (its ID names it in the RTC metrics).
 REPLICATION_RULE = "all-objects-to-dr"
+#: With a vault account: every object to the vault's bucket as well.
+VAULT_RULE = "all-objects-to-vault"
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,10 @@ class ReplicatedBucketsArgs:
     #: The primary region's alarm topic: S3 reports replication metrics in the source bucket's region.
     #: None: no replication alarms (a caller without notifications).
     alarm_topic_arn: pulumi.Input[str] | None = None
+    #: A vault account's bucket: a second destination for every object (None: no vault).
+    vault: VaultDestination | None = None
+    #: The break-glass role: the only one that may bypass or change the DR bucket's lock or policy.
+    break_glass_role_arn: str | None = None
 
 
 class ReplicatedBuckets(pulumi.ComponentResource):
@@ -101,7 +114,8 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                         "replication_time": {"status": "Enabled", "time": {"minutes": RTC_MINUTES}},
                         "metrics": {"status": "Enabled", "event_threshold": {"minutes": RTC_MINUTES}},
                     },
-                }
+                },
+                *self._vault_rules(),
             ],
             # S3 refuses replication until versioning is on at both ends.
             opts=opts(self, args.sites.primary.provider, depends_on=[primary_versioning, dr_versioning]),
@@ -120,6 +134,29 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         )
 
     # ------------------------------------------------------------------ pieces
+    def _vault_rules(self) -> list[dict[str, Any]]:
+        vault = self._args.vault
+        if vault is None:
+            return []
+        return [
+            {
+                "id": VAULT_RULE,
+                "status": "Enabled",
+                "priority": 2,
+                "filter": {"prefix": ""},
+                "delete_marker_replication": {"status": "Disabled"},
+                "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
+                "destination": {
+                    "bucket": vault.bucket_arn,
+                    "account": vault.account_id,
+                    # The replicas belong to the vault account: production cannot touch them afterwards.
+                    "access_control_translation": {"owner": "Destination"},
+                    "storage_class": "STANDARD",
+                    "encryption_configuration": {"replica_kms_key_id": vault.key_arn},
+                },
+            }
+        ]
+
     def _replication_alarms(self, name: str, topic_arn: pulumi.Input[str]) -> None:
         """The DR copy falling behind (latency above the RTC threshold) or objects failing to replicate.
 
@@ -218,10 +255,11 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             ],
             opts=opts(self, provider),
         )
+        guard = args.break_glass_role_arn if site == "dr" else None
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
-            policy=self._deny_insecure_policy(bucket.arn, key_arn),
+            policy=self._deny_insecure_policy(bucket.arn, key_arn, guard),
             # A policy PUT racing the public-access block is rejected by S3.
             opts=opts(self, provider, depends_on=[access_block]),
         )
@@ -256,10 +294,14 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         return bucket, versioning
 
     @staticmethod
-    def _deny_insecure_policy(bucket_arn: pulumi.Output[str], key_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    def _deny_insecure_policy(
+        bucket_arn: pulumi.Output[str], key_arn: pulumi.Input[str], break_glass_role_arn: str | None = None
+    ) -> pulumi.Output[str]:
         objects = pulumi.Output.concat(bucket_arn, "/*")
+        guarded = guarded_bucket_statements(bucket_arn, break_glass_role_arn) if break_glass_role_arn else []
         return policy_json(
             [
+                *guarded,
                 {
                     "Sid": "DenyInsecureTransport",
                     "Effect": "Deny",
@@ -323,6 +365,16 @@ class ReplicatedBuckets(pulumi.ComponentResource):
             tags=tags(args.tag_base),
             opts=opts(self, args.sites.primary.provider),
         )
+        aws.iam.RolePolicy(
+            f"{name}-replication-policy",
+            role=role.id,
+            policy=policy_json(self._replication_statements()),
+            opts=opts(self, args.sites.primary.provider),
+        )
+        return role
+
+    def _replication_statements(self) -> list[dict[str, Any]]:
+        args = self._args
         src, dst = self.primary_bucket.arn, self.dr_bucket.arn
         read_source = [
             "s3:GetObjectVersionForReplication",
@@ -332,51 +384,64 @@ class ReplicatedBuckets(pulumi.ComponentResource):
         if args.object_lock or args.dr_object_lock:
             # S3 reads the source's retention and legal hold to replicate them to the locked bucket.
             read_source += ["s3:GetObjectRetention", "s3:GetObjectLegalHold"]
-        aws.iam.RolePolicy(
-            f"{name}-replication-policy",
-            role=role.id,
-            policy=policy_json(
-                [
-                    {
-                        "Sid": "ReadSourceConfiguration",
-                        "Effect": "Allow",
-                        "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                        "Resource": src,
-                    },
-                    {
-                        "Sid": "ReadSourceObjects",
-                        "Effect": "Allow",
-                        "Action": read_source,
-                        "Resource": pulumi.Output.concat(src, "/*"),
-                    },
-                    {
-                        "Sid": "WriteDestinationObjects",
-                        "Effect": "Allow",
-                        # No s3:ReplicateDelete: delete markers are not replicated (a deletion in the
-                        # primary bucket must never reach the DR copy).
-                        "Action": ["s3:ReplicateObject", "s3:ReplicateTags"],
-                        "Resource": pulumi.Output.concat(dst, "/*"),
-                    },
-                    {
-                        "Sid": "DecryptSource",
-                        "Effect": "Allow",
-                        "Action": "kms:Decrypt",
-                        "Resource": args.primary_key_arn,
-                        "Condition": {
-                            "StringLike": {
-                                "kms:ViaService": f"s3.{args.sites.primary.region}.amazonaws.com",
-                            }
-                        },
-                    },
-                    {
-                        "Sid": "EncryptDestination",
-                        "Effect": "Allow",
-                        "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
-                        "Resource": args.dr_key_arn,
-                        "Condition": {"StringLike": {"kms:ViaService": f"s3.{args.sites.dr.region}.amazonaws.com"}},
-                    },
-                ]
-            ),
-            opts=opts(self, args.sites.primary.provider),
-        )
-        return role
+        return [
+            {
+                "Sid": "ReadSourceConfiguration",
+                "Effect": "Allow",
+                "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                "Resource": src,
+            },
+            {
+                "Sid": "ReadSourceObjects",
+                "Effect": "Allow",
+                "Action": read_source,
+                "Resource": pulumi.Output.concat(src, "/*"),
+            },
+            {
+                "Sid": "WriteDestinationObjects",
+                "Effect": "Allow",
+                # No s3:ReplicateDelete: delete markers are not replicated (a deletion in the
+                # primary bucket must never reach the DR copy).
+                "Action": ["s3:ReplicateObject", "s3:ReplicateTags"],
+                "Resource": pulumi.Output.concat(dst, "/*"),
+            },
+            {
+                "Sid": "DecryptSource",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": args.primary_key_arn,
+                "Condition": {
+                    "StringLike": {
+                        "kms:ViaService": f"s3.{args.sites.primary.region}.amazonaws.com",
+                    }
+                },
+            },
+            {
+                "Sid": "EncryptDestination",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": args.dr_key_arn,
+                "Condition": {"StringLike": {"kms:ViaService": f"s3.{args.sites.dr.region}.amazonaws.com"}},
+            },
+            *self._vault_statements(),
+        ]
+
+    def _vault_statements(self) -> list[dict[str, Any]]:
+        vault = self._args.vault
+        if vault is None:
+            return []
+        return [
+            {
+                "Sid": "WriteVaultObjects",
+                "Effect": "Allow",
+                "Action": ["s3:ReplicateObject", "s3:ReplicateTags", "s3:ObjectOwnerOverrideToBucketOwner"],
+                "Resource": pulumi.Output.concat(vault.bucket_arn, "/*"),
+            },
+            {
+                "Sid": "EncryptVault",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": vault.key_arn,
+                "Condition": {"StringLike": {"kms:ViaService": f"s3.{vault.region}.amazonaws.com"}},
+            },
+        ]

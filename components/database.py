@@ -34,6 +34,7 @@ import pulumi_aws as aws
 
 from components._common import Site, Sites, account_of, customer_managed_key, opts, partition_of, policy_json, tags
 from components.config.sections import DatabaseConfig
+from components.protection import KeyPolicies
 
 PG_PORT = 5432
 GIB = 1024**3
@@ -63,6 +64,8 @@ class PitrDatabaseArgs:
     tag_base: dict[str, str]
     #: RDS identifiers are '<prefix>-db' and '<prefix>-dr-replica' (what operators type in runbooks).
     identifier_prefix: str
+    #: The keys' policies beyond the default: None, or what components.protection / components.vault need.
+    key_policies: KeyPolicies | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class PitrDatabase(pulumi.ComponentResource):
                 description=f"idp-dr {name}: {what} ({site.region})",
                 alias=f"idp-dr/{name}/db",
                 tag_base=args.tag_base,
+                **(args.key_policies.for_key(site.name) if args.key_policies else {}),
             ).arn
         subnets_what = "DR database subnets (restores and promotions land here)" if is_dr else "database subnets"
         return _Placement(

@@ -14,7 +14,8 @@ from components.credentials import DatabaseAccess
 from components.database import PG_PORT, PitrDatabase
 from components.failover_dns import FailoverDns
 from components.standby import IdentityStandby
-from contract.outputs import FAILED_OVER_PATH, DatabaseOutputs, DnsOutputs, StandbyOutputs, exported
+from components.vault import VaultBackups
+from contract.outputs import FAILED_OVER_PATH, DatabaseOutputs, DnsOutputs, ProtectionOutputs, StandbyOutputs, exported
 from contract.restore import DrRestoreRequest, command_line, wal_archiver_argv, wal_restore_argv
 
 
@@ -122,5 +123,20 @@ def dns_outputs(cfg: StackConfig, dns: FailoverDns) -> dict:
             "healthPath": cfg.health_path,
             "failedOverPath": FAILED_OVER_PATH,
             "detectionSeconds": cfg.detection_seconds,
+        },
+    )
+
+
+def protection_outputs(cfg: StackConfig, archive: WalArchive, backups: VaultBackups | None) -> dict:
+    vault = cfg.vault
+    return exported(
+        ProtectionOutputs,
+        {
+            "posture": cfg.posture,
+            "breakGlassRoleArn": cfg.protection.break_glass_role_arn,
+            "vaultAccountId": vault.account_id if vault else None,
+            "vaultRegion": vault.region if vault else None,
+            "vaultBucket": archive.vault.bucket.bucket if archive.vault else None,
+            "vaultBackupVaultArn": backups.vault_arn if backups else None,
         },
     )

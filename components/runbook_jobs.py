@@ -13,7 +13,7 @@ from components.config import StackConfig
 from components.credentials import DatabaseAccess
 from components.database import PitrDatabase
 from components.notifications import Notifications
-from components.standby.spec import BackupSpec, BaselineSpec, ChecksSpec, DrillSpec
+from components.standby.spec import BackupSpec, BaselineSpec, BootstrapSpec, ChecksSpec, DrillSpec
 
 
 def backup_spec(cfg: StackConfig, archive: WalArchive, notifications: Notifications) -> BackupSpec | None:
@@ -104,4 +104,24 @@ def drill_spec(
         verifier_secret_arn=access.verifier_secret_dr_arn,
         verifier_key_arn=database.dr_key_arn,
         alarm_topic_arn=notifications.dr_topic_arn,
+    )
+
+
+def bootstrap_spec(
+    cfg: StackConfig, database: PitrDatabase | None, access: DatabaseAccess, *, host: pulumi.Input[str],
+    key_arn: pulumi.Input[str],
+) -> BootstrapSpec | None:  # fmt: skip
+    """The primary site's bootstrap Job: with a runbook image, in rds mode with the master password managed
+    by RDS (its secret is what the Job logs in with; otherwise run 'bootstrap db --admin-dsn' by hand)."""
+    if database is None or cfg.runbook.image is None or not cfg.database.manage_master_password:
+        return None
+    return BootstrapSpec(
+        image=cfg.runbook.image,
+        region=cfg.primary_region,
+        host=host,
+        dbname=cfg.db_name,
+        master_secret_arn=database.master_secret_arn.apply(lambda arn: arn or ""),
+        app_credentials_name=access.app_credentials_name,
+        app_credentials_arn=access.app_credentials_arn,
+        kms_key_arns=(key_arn,),
     )

@@ -26,13 +26,22 @@ from components.config import StackConfig
 from components.credentials import DatabaseAccess, DatabaseAccessArgs
 from components.database import PG_PORT, PitrDatabase, PitrDatabaseArgs, RegionNetworkArgs
 from components.dr_key_watch import DrKeyWatch, DrKeyWatchArgs
-from components.exports import archiver_command, dns_outputs, rds_outputs, self_managed_outputs, standby_outputs
+from components.exports import (
+    archiver_command,
+    dns_outputs,
+    protection_outputs,
+    rds_outputs,
+    self_managed_outputs,
+    standby_outputs,
+)
 from components.failover_dns import FailoverDns, FailoverDnsArgs, SiteTarget
 from components.notifications import Notifications, NotificationsArgs
+from components.protection import KeyPolicies
 from components.rds_event_watch import RdsEventWatch, RdsEventWatchArgs
-from components.runbook_jobs import backup_spec, baseline_spec, checks_spec, drill_spec
+from components.runbook_jobs import backup_spec, baseline_spec, bootstrap_spec, checks_spec, drill_spec
 from components.standby import IdentityStandby, IdentityStandbyArgs, IdpSpec, SecretSources
 from components.standby.spec import BackupSpec, BaselineSpec, BootstrapSpec, ChecksSpec, DrillSpec
+from components.vault import vault_backups
 from contract.outputs import STACK_OUTPUTS_PARAMETER, ArchiveOutputs, StackOutputs, exported
 
 #: Endpoint written into the DR endpoint secret of a pilot-light site without a DR replica: it
@@ -123,7 +132,9 @@ class DrTopology(pulumi.ComponentResource):
         database, endpoints = self._build_database(secrets, notifications, archive)
         access = self._build_access(secrets, endpoints)
         media = self._build_media(archive, notifications)
-        bootstrap = _bootstrap_spec(cfg, database, access, endpoints)
+        bootstrap = bootstrap_spec(
+            cfg, database, access, host=endpoints.primary_host, key_arn=endpoints.primary_key_arn
+        )
         baseline = baseline_spec(cfg, archive, access, secrets_key_arn=endpoints.primary_key_arn)
         jobs = (
             bootstrap,
@@ -136,7 +147,13 @@ class DrTopology(pulumi.ComponentResource):
         dns = self._build_dns(sites, notifications)
         self._watch_dr_keys(archive, database, notifications)
         self._watch_dr_replica(database, notifications)
+        backups = vault_backups(
+            f"{name}-vault-backups", cfg, archive.vault, instance_arn=database.instance.arn if database else None,
+            source_key_arn=database.primary_key_arn if database else None, sites=self._aws_sites, tag_base=tag_base,
+            parent_opts=child,
+        )  # fmt: skip
         self.stack_outputs = self._outputs(name, cfg, archive, database, access, sites, dns)
+        self.stack_outputs["protection"] = protection_outputs(cfg, archive, backups)
         self._publish_outputs()
         self.register_outputs({"stack_outputs": self.stack_outputs})
 
@@ -225,6 +242,9 @@ class DrTopology(pulumi.ComponentResource):
                 writers=writers,
                 tag_base=tag_base,
                 alarm_topic_arn=notifications.primary_topic_arn,
+                vault=cfg.vault,
+                vault_lock_days=cfg.vault_lock_days,
+                key_policies=KeyPolicies.of(cfg),
             ),
             child,
         )
@@ -255,6 +275,7 @@ class DrTopology(pulumi.ComponentResource):
                     dr_alarm_topic_arn=notifications.dr_topic_arn,
                     tag_base=tag_base,
                     identifier_prefix=name,
+                    key_policies=KeyPolicies.of(cfg),
                 ),
                 child,
             )
@@ -468,22 +489,3 @@ class DrTopology(pulumi.ComponentResource):
                 "restoreCommand": restore_command,
             },
         )
-
-
-def _bootstrap_spec(
-    cfg: StackConfig, database: PitrDatabase | None, access: DatabaseAccess, endpoints: _DbEndpoints
-) -> BootstrapSpec | None:
-    """The primary site's bootstrap Job: with a runbook image, in rds mode with the master password managed
-    by RDS (its secret is what the Job logs in with; otherwise run 'bootstrap db --admin-dsn' by hand)."""
-    if database is None or cfg.runbook.image is None or not cfg.database.manage_master_password:
-        return None
-    return BootstrapSpec(
-        image=cfg.runbook.image,
-        region=cfg.primary_region,
-        host=endpoints.primary_host,
-        dbname=cfg.db_name,
-        master_secret_arn=database.master_secret_arn.apply(lambda arn: arn or ""),
-        app_credentials_name=access.app_credentials_name,
-        app_credentials_arn=access.app_credentials_arn,
-        kms_key_arns=(endpoints.primary_key_arn,),
-    )

@@ -134,6 +134,19 @@ class DnsOutputs(_Out):
     detectionSeconds: int | None = None
 
 
+class ProtectionOutputs(_Out):
+    """What survives production's credentials being stolen (components.config.protection)."""
+
+    posture: Literal["vault", "guarded-keys", "none"] = "none"
+    #: guarded-keys: the only role that may destroy the DR keys or unlock the DR bucket.
+    breakGlassRoleArn: str | None = None
+    #: vault: the account, region and bucket holding the archive's locked copy, and the locked backup vault.
+    vaultAccountId: str | None = None
+    vaultRegion: str | None = None
+    vaultBucket: str | None = None
+    vaultBackupVaultArn: str | None = None
+
+
 class StackOutputs(_Out):
     primaryRegion: str
     drRegion: str
@@ -146,6 +159,8 @@ class StackOutputs(_Out):
     standby: StandbyOutputs
     dns: DnsOutputs
     restoreCommand: str
+    #: Absent in outputs written before it existed: posture "none" until the next pulumi up says otherwise.
+    protection: ProtectionOutputs = Field(default_factory=ProtectionOutputs)
     rto_target_s: int = Field(alias="rtoTargetSeconds")
     rpo_target_s: int = Field(alias="rpoTargetSeconds")
 

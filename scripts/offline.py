@@ -100,7 +100,8 @@ class Recorder(pulumi.runtime.Mocks):
         provider_urn_str = "::".join(provider_urn) if provider_urn else ""
         provider_name = provider_urn_str.rsplit("::", 1)[-1] if provider_urn_str else ""
         region = self._region_of(provider_urn_str, args.inputs)
-        resource_id, computed = self._computed(args.typ, args.name, args.inputs, region)
+        account = self._account_of(provider_urn_str)
+        resource_id, computed = self._computed(args.typ, args.name, args.inputs, region, account)
         outputs = {**args.inputs, **computed}
         self.resources[key] = Recorded(
             typ=args.typ,
@@ -126,13 +127,23 @@ class Recorder(pulumi.runtime.Mocks):
     def _region_of(self, provider_urn: str, inputs: dict[str, Any]) -> str | None:
         if "region" in inputs and isinstance(inputs["region"], str):
             return inputs["region"]
-        for record in self.resources.values():
+        for record in list(self.resources.values()):  # resources arrive from several threads
             if record.is_provider and record.urn == provider_urn:
                 return record.inputs.get("region")
         return None
 
+    def _account_of(self, provider_urn: str) -> str:
+        """A provider pinned to another account (the vault's ``allowedAccountIds``) creates its ARNs there."""
+        for record in list(self.resources.values()):  # resources arrive from several threads
+            if record.is_provider and record.urn == provider_urn and record.inputs.get("allowedAccountIds"):
+                allowed = record.inputs["allowedAccountIds"]  # providers' list inputs arrive JSON-encoded
+                return str((json.loads(allowed) if isinstance(allowed, str) else allowed)[0])
+        return ACCOUNT
+
     @staticmethod
-    def _computed(typ: str, name: str, inputs: dict[str, Any], region: str | None) -> tuple[str, dict]:
+    def _computed(
+        typ: str, name: str, inputs: dict[str, Any], region: str | None, account: str = ACCOUNT
+    ) -> tuple[str, dict]:
         digest = hashlib.sha256(f"{typ}/{name}".encode()).hexdigest()
         region = region or "us-east-1"
         partition = _partition(region)
@@ -142,12 +153,12 @@ class Recorder(pulumi.runtime.Mocks):
         if typ == "aws:kms/key:Key":
             key_id = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
             rid = key_id
-            out = {"arn": f"{arn_prefix}:kms:{region}:{ACCOUNT}:key/{key_id}", "keyId": key_id}
+            out = {"arn": f"{arn_prefix}:kms:{region}:{account}:key/{key_id}", "keyId": key_id}
         elif typ == "aws:rds/instance:Instance":
             ident = inputs.get("identifier") or name
             rid = ident
             out = {
-                "arn": f"{arn_prefix}:rds:{region}:{ACCOUNT}:db:{ident}",
+                "arn": f"{arn_prefix}:rds:{region}:{account}:db:{ident}",
                 "identifier": ident,
                 "address": f"{ident}.c{digest[:12]}.{region}.rds.amazonaws.com",
                 "endpoint": f"{ident}.c{digest[:12]}.{region}.rds.amazonaws.com:5432",
@@ -155,7 +166,7 @@ class Recorder(pulumi.runtime.Mocks):
                 "masterUserSecrets": (
                     [
                         {
-                            "secretArn": f"{arn_prefix}:secretsmanager:{region}:{ACCOUNT}:secret:rds!db-{digest[:8]}",
+                            "secretArn": f"{arn_prefix}:secretsmanager:{region}:{account}:secret:rds!db-{digest[:8]}",
                             "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
                             "secretStatus": "active",
                         }
@@ -165,10 +176,10 @@ class Recorder(pulumi.runtime.Mocks):
                 ),
             }
         elif typ == "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
-            rid = f"{arn_prefix}:rds:{region}:{ACCOUNT}:auto-backup:ab-{digest[:26]}"
+            rid = f"{arn_prefix}:rds:{region}:{account}:auto-backup:ab-{digest[:26]}"
         elif typ in ("aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup"):
             rid = inputs.get("name") or f"{name}-{digest[:7]}"
-            out = {"name": rid, "arn": f"{arn_prefix}:rds:{region}:{ACCOUNT}:pg:{rid}"}
+            out = {"name": rid, "arn": f"{arn_prefix}:rds:{region}:{account}:pg:{rid}"}
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
             rid = f"sg-{digest[:17]}"
         elif typ == "aws:s3/bucket:Bucket":
@@ -177,14 +188,18 @@ class Recorder(pulumi.runtime.Mocks):
             out = {"bucket": bucket, "arn": f"{arn_prefix}:s3:::{bucket}", "region": region}
         elif typ == "aws:secretsmanager/secret:Secret":
             secret_name = inputs.get("name") or name
-            arn = f"{arn_prefix}:secretsmanager:{region}:{ACCOUNT}:secret:{secret_name}-{digest[:6]}"
+            arn = f"{arn_prefix}:secretsmanager:{region}:{account}:secret:{secret_name}-{digest[:6]}"
             rid = arn
             out = {"arn": arn, "name": secret_name}
         elif typ == "aws:iam/role:Role":
-            out = {"arn": f"{arn_prefix}:iam::{ACCOUNT}:role/{name}", "name": name}
+            out = {"arn": f"{arn_prefix}:iam::{account}:role/{name}", "name": name}
             rid = name
+        elif typ == "aws:backup/vault:Vault":
+            vault = inputs.get("name") or name
+            out = {"arn": f"{arn_prefix}:backup:{region}:{account}:backup-vault:{vault}", "name": vault}
+            rid = vault
         elif typ == "aws:sns/topic:Topic":
-            out = {"arn": f"{arn_prefix}:sns:{region}:{ACCOUNT}:{name}", "name": name}
+            out = {"arn": f"{arn_prefix}:sns:{region}:{account}:{name}", "name": name}
         elif typ == "aws:route53/healthCheck:HealthCheck":
             rid = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
             out = {"arn": f"{arn_prefix}:route53:::healthcheck/{rid}"}

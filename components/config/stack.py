@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from components.config.protection import ProtectionConfig, VaultConfig, account_of_arn, posture
 from components.config.rules import KMS_KEY_ARN_RE, Region, StackName, Tags, known_regions
 from components.config.runbook import RunbookConfig
 from components.config.sections import (
@@ -60,6 +61,8 @@ class StackConfig(Section):
     kubernetes: ClustersConfig = Field(description=ClustersConfig.__doc__)
     dns: DnsConfig = Field(description=DnsConfig.__doc__)
     runbook: RunbookConfig = Field(default_factory=RunbookConfig, description=RunbookConfig.__doc__)
+    vault: VaultConfig | None = Field(None, description=VaultConfig.__doc__)
+    protection: ProtectionConfig = Field(default_factory=ProtectionConfig, description=ProtectionConfig.__doc__)
     #: Names of the secret keys present (their values are read as Pulumi secrets, never here).
     secrets_present: SkipJsonSchema[frozenset[str]] = Field(default_factory=frozenset, exclude=True)
 
@@ -96,6 +99,23 @@ class StackConfig(Section):
         return self.archive.wal_retention_days or self.database.backup_retention_days + 7
 
     @property
+    def production_account(self) -> str:
+        """Production's AWS account: the one whose IAM trusts the primary cluster's OIDC provider."""
+        return account_of_arn(self.kubernetes.primary.oidc_provider_arn)
+
+    @property
+    def posture(self) -> str:
+        """What survives production's credentials being stolen: vault, guarded-keys or none."""
+        return posture(self.vault, self.protection)
+
+    @property
+    def vault_lock_days(self) -> int:
+        """COMPLIANCE days in the vault bucket: set, or the longer of the WAL retention and the daily dumps."""
+        if self.vault is None:
+            return 0
+        return self.vault.lock_days or max(self.wal_retention_days, self.archive.dump_retention.daily_days)
+
+    @property
     def server_name(self) -> str:
         return self.archive.server_name or self.name
 
@@ -115,7 +135,39 @@ def cross_field_problems(cfg: StackConfig) -> list[ConfigValueError]:
     within_sections = [problem for rule in (_idp, _database) for problem in rule(cfg)]
     if within_sections:
         return within_sections
-    return [problem for rule in (_regions, _secrets, _archive, _features) for problem in rule(cfg)]
+    return [problem for rule in (_regions, _secrets, _archive, _features, _vault) for problem in rule(cfg)]
+
+
+def _vault(cfg: StackConfig) -> list[ConfigValueError]:
+    """The vault is another account, built with that account's role; the break-glass role is production's."""
+    production = cfg.production_account
+    problems = []
+    vault = cfg.vault
+    if vault is not None and vault.account_id == production:
+        problems.append(ConfigValueError(
+            "vault.accountId", vault.account_id,
+            f"an account other than production's ({production}, from kubernetes.primary.oidcProviderArn): a "
+            "vault in the production account falls with its credentials",
+        ))  # fmt: skip
+    if vault is not None and account_of_arn(vault.role_arn) != vault.account_id:
+        problems.append(ConfigValueError(
+            "vault.roleArn", vault.role_arn, f"a role in the vault account ({vault.account_id})",
+        ))  # fmt: skip
+    if (
+        vault is not None
+        and vault.bucket_name
+        and vault.bucket_name in (cfg.archive.bucket_name, cfg.archive.dr_bucket_name)
+    ):
+        problems.append(ConfigValueError(
+            "vault.bucketName", vault.bucket_name, "a name other than the archive's buckets (S3 names are global)",
+        ))  # fmt: skip
+    glass = cfg.protection.break_glass_role_arn
+    if glass and account_of_arn(glass) != production:
+        problems.append(ConfigValueError(
+            "protection.breakGlassRoleArn", glass,
+            f"a role in the production account ({production}), whose DR keys and bucket it alone may unlock",
+        ))  # fmt: skip
+    return problems
 
 
 def _regions(cfg: StackConfig) -> list[ConfigValueError]:

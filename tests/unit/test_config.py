@@ -339,6 +339,47 @@ REFUSED = [
         "default): the IdP's logins and tokens cross it",
         id="alb-policy-allowing-tls-1-0",
     ),
+    pytest.param(
+        {
+            "idp-dr:vault": {
+                "accountId": "123456789012",
+                "region": "eu-west-1",
+                "roleArn": "arn:aws:iam::123456789012:role/vault",
+            }
+        },
+        "invalid idp-dr:vault.accountId '123456789012': an account other than production's (123456789012, from "
+        "kubernetes.primary.oidcProviderArn): a vault in the production account falls with its credentials",
+        id="vault-in-the-production-account",
+    ),
+    pytest.param(
+        {
+            "idp-dr:vault": {
+                "accountId": "210987654321",
+                "region": "eu-west-1",
+                "roleArn": "arn:aws:iam::123456789012:role/vault",
+            }
+        },
+        "invalid idp-dr:vault.roleArn 'arn:aws:iam::123456789012:role/vault': a role in the vault account "
+        "(210987654321)",
+        id="vault-built-by-a-production-role",
+    ),
+    pytest.param(
+        {
+            "idp-dr:vault": {
+                "accountId": "21098765432",
+                "region": "eu-west-1",
+                "roleArn": "arn:aws:iam::210987654321:role/vault",
+            }
+        },
+        "invalid idp-dr:vault.accountId '21098765432': a 12-digit AWS account ID",
+        id="vault-account-not-12-digits",
+    ),
+    pytest.param(
+        {"idp-dr:protection": {"breakGlassRoleArn": "arn:aws:iam::210987654321:role/break-glass"}},
+        "invalid idp-dr:protection.breakGlassRoleArn 'arn:aws:iam::210987654321:role/break-glass': a role in the "
+        "production account (123456789012), whose DR keys and bucket it alone may unlock",
+        id="break-glass-role-elsewhere",
+    ),
 ]
 
 
