@@ -62,6 +62,41 @@ def root_of(account: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account}:root"
 
 
+def encryption_statements(objects_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """A bucket policy's denials of uploads that ask for another encryption or another key than the bucket's."""
+    return [
+        {
+            # Only a WRONG header is denied. A request without the header gets the bucket's
+            # default encryption (SSE-KMS with this region's key). Denying a missing header
+            # would deny every UploadPart (authorised as s3:PutObject, never carrying the
+            # header), i.e. every multipart upload: barman-cloud base backups, large dumps.
+            # Null false is needed: StringNotEquals is true when the key is absent.
+            "Sid": "DenyUploadsRequestingOtherEncryption",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects_arn,
+            "Condition": {
+                "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                "Null": {"s3:x-amz-server-side-encryption": "false"},
+            },
+        },
+        {
+            # A writer naming another key (a known ransomware pattern: encrypt with a key the
+            # owner cannot use) is refused; no key header gets the bucket's own, as above.
+            "Sid": "DenyUploadsWithAForeignKey",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects_arn,
+            "Condition": {
+                "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
+                "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+            },
+        },
+    ]
+
+
 def policy_json(statements: pulumi.Input[list[dict[str, Any]]]) -> pulumi.Output[str]:
     """An IAM policy document; statements may contain Outputs (ARNs)."""
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})

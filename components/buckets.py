@@ -32,7 +32,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._common import Sites, account_of, opts, policy_json, tags
+from components._common import Sites, account_of, encryption_statements, opts, policy_json, tags
 from components.protection import guarded_bucket_statements
 from components.vault import VaultDestination
 
@@ -310,35 +310,7 @@ class ReplicatedBuckets(pulumi.ComponentResource):
                     "Resource": [bucket_arn, objects],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                 },
-                {
-                    # Only a WRONG header is denied. A request without the header gets the bucket's
-                    # default encryption (SSE-KMS with this region's key). Denying a missing header
-                    # would deny every UploadPart (authorised as s3:PutObject, never carrying the
-                    # header), i.e. every multipart upload: barman-cloud base backups, large dumps.
-                    # Null false is needed: StringNotEquals is true when the key is absent.
-                    "Sid": "DenyUploadsRequestingOtherEncryption",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:PutObject",
-                    "Resource": objects,
-                    "Condition": {
-                        "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
-                        "Null": {"s3:x-amz-server-side-encryption": "false"},
-                    },
-                },
-                {
-                    # A writer naming another key (a known ransomware pattern: encrypt with a key the
-                    # owner cannot use) is refused; no key header gets the bucket's own, as above.
-                    "Sid": "DenyUploadsWithAForeignKey",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:PutObject",
-                    "Resource": objects,
-                    "Condition": {
-                        "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
-                        "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
-                    },
-                },
+                *encryption_statements(objects, key_arn),
             ]
         )
 

@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
-from components._common import Sites, customer_managed_key, opts, partition_of, policy_json, root_of, tags
+from components._common import (
+    Sites,
+    customer_managed_key,
+    encryption_statements,
+    opts,
+    partition_of,
+    policy_json,
+    root_of,
+    tags,
+)
 from components.config.protection import VaultConfig
 
 if TYPE_CHECKING:
@@ -140,6 +149,7 @@ class VaultStore(pulumi.ComponentResource):
         statements = [
             {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
              "Resource": [arn, objects], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            *encryption_statements(objects, self.key.arn),
             {"Sid": "ProductionReplicatesIn", "Effect": "Allow", "Principal": {"AWS": replication_role_arn},
              "Action": REPLICATION_INTO_VAULT, "Resource": objects},
             {"Sid": "ProductionSeesVersioning", "Effect": "Allow", "Principal": {"AWS": replication_role_arn},

@@ -31,6 +31,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 BUCKET_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+KMS_KEY = "aws:kms/key:Key"
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 RECORD = "aws:route53/record:Record"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -253,11 +254,13 @@ def _replication_rtc(resources: list[Resource]) -> list[str]:
     replications = [r for r in resources if r.type == BUCKET_REPLICATION]
     if not replications:
         return ["bucket replication with Replication Time Control is missing"]
+    # A rule into another account is the vault's copy: the last resort, not the RPO path (the vault drill proves it).
     late = [
         r.name
         for r in replications
         for rule in r.props.get("rules") or [{}]
         if _get(rule, "destination", "replicationTime", "status") != "Enabled"
+        and not _get(rule, "destination", "account")
     ]
     return [f"replication without Replication Time Control: {', '.join(sorted(set(late)))}"] if late else []
 
@@ -279,6 +282,24 @@ def _dr_object_lock(resources: list[Resource]) -> list[str]:
                 "primary's credentials could delete the only off-region copy"
             )
     return problems
+
+
+def _last_copy(resources: list[Resource]) -> list[str]:
+    """One copy survives production's credentials: a vault bucket (another account, COMPLIANCE lock), or DR keys
+    only a break-glass role may destroy (components.config.protection)."""
+    vault = [b for b in resources if b.type == BUCKET and (b.props.get("tags") or {}).get("idp-dr:site") == "vault"]
+    guarded = [
+        k for k in resources if k.type == KMS_KEY and any(
+            st.get("Effect") == "Deny" and "kms:ScheduleKeyDeletion" in _actions(st)
+            for st in _statements(k.props.get("policy")))
+    ]  # fmt: skip
+    if vault or guarded:
+        return []
+    return [
+        "every copy lives in the production account and its administrators can destroy it (schedule the DR keys' "
+        "deletion, bypass the GOVERNANCE lock): set idp-dr:vault (a second account), or at least "
+        "idp-dr:protection.breakGlassRoleArn"
+    ]
 
 
 # ---------------------------------------------------------------------------- network
@@ -446,6 +467,8 @@ RULES: tuple[Rule, ...] = (
          "every bucket denies uploads under a foreign KMS key", (BUCKET_POLICY,), _kms_pinned),
     Rule("s3.replication-rtc", "Bucket replication runs with Replication Time Control (15 min).",
          "bucket replication with RTC 15 min", stack_check=_replication_rtc),
+    Rule("protection.last-copy", "One copy survives a compromised production account (a vault, or guarded keys).",
+         "a copy out of reach of production's administrators", stack_check=_last_copy, mandatory=False),
     Rule("s3.dr-object-lock", "The archive's DR copy has an Object Lock default retention.",
          "the archive's DR copy is locked by default", stack_check=_dr_object_lock),
     Rule("network.private-app-cidrs", "The database admits only private address ranges.",

@@ -55,7 +55,29 @@ def posture_of(cfg, offline: OfflineRun) -> dict[str, Any]:
         "issuer_health_check": cfg.dns.health_check.issuer_check,
         "secondary_record_health_check": cfg.dns.secondary_record_health_check,
         "targets": {"rpo_s": cfg.targets.rpo_seconds, "rto_s": cfg.targets.rto_seconds},
+        "last_copy": _last_copy(cfg),
     }
+
+
+def _last_copy(cfg) -> dict[str, Any]:
+    """What survives production's credentials being stolen (components.config.protection)."""
+    if cfg.vault is not None:
+        v = cfg.vault
+        text = (
+            f"vault: account {v.account_id} ({v.region}) holds the archive under a COMPLIANCE lock of "
+            f"{cfg.vault_lock_days} d and the database's snapshots under Vault Lock ({v.backup_retention_days} d)"
+        )
+    elif cfg.protection.break_glass_role_arn:
+        text = (
+            f"guarded keys: only {cfg.protection.break_glass_role_arn} may destroy the DR keys or unlock the "
+            "DR bucket; every copy is still in the production account"
+        )
+    else:
+        text = (
+            "none: every copy is in the production account, and its administrators can destroy them all "
+            "(set idp-dr:vault, or at least idp-dr:protection.breakGlassRoleArn)"
+        )
+    return {"posture": cfg.posture, "text": text}
 
 
 def _replication_targets(offline: OfflineRun) -> list[str]:
@@ -70,11 +92,13 @@ def _replication_targets(offline: OfflineRun) -> list[str]:
         if record.inputs.get("replicateSourceDb"):
             out.append(f"RDS read replica -> {record.region} ({record.inputs.get('identifier')})")
     for record in rec.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
-        dest = record.inputs["rules"][0]["destination"]
-        out.append(
-            f"S3 {record.name.removesuffix('-replication')} -> {dest['bucket'].split(':::')[-1]} (RTC "
-            f"{'on' if dest.get('replicationTime', {}).get('status') == 'Enabled' else 'off'})"
-        )
+        for rule in record.inputs["rules"]:
+            dest = rule["destination"]
+            account = f", account {dest['account']}" if dest.get("account") else ""
+            out.append(
+                f"S3 {record.name.removesuffix('-replication')} -> {dest['bucket'].split(':::')[-1]} (RTC "
+                f"{'on' if dest.get('replicationTime', {}).get('status') == 'Enabled' else 'off'}{account})"
+            )
     for record in rec.of_type("aws:secretsmanager/secret:Secret"):
         for replica in record.inputs.get("replicas", []):
             out.append(f"secret {record.inputs.get('name')} -> {replica.get('region')}")
@@ -130,6 +154,7 @@ def render_posture(posture: dict[str, Any]) -> list[str]:
         + (f" (estimate {estimate // 60} min: {posture['database_failover_estimate_source']})" if estimate else ""),
         f"  issuer         {posture['issuer']}" + (" (checked by Route 53)" if posture["issuer_health_check"] else ""),
         f"  targets        RPO {posture['targets']['rpo_s']} s, RTO {posture['targets']['rto_s']} s",
+        f"  last copy      {posture['last_copy']['text']}",
         "  replication:",
         *[f"    {line}" for line in posture["replication"]],
         "  alarms (each to the SNS topic of the region named):",

@@ -23,6 +23,7 @@ EXAMPLE = {
     "idp-dr:standby": {"drReplicas": 1},
     "idp-dr:database": {"drReadReplica": True},
     "idp-dr:runbook": {"image": RUNBOOK_IMAGE},
+    "idp-dr:protection": {"breakGlassRoleArn": "arn:aws:iam::123456789012:role/break-glass"},
 }
 BY_NAME = {rule.name: rule for rule in RULES}
 PRIMARY_REGION_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -178,6 +179,11 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]], str]] = 
     "db.tls-verified": ("authentik", lambda s: broken(s, of_type("Deployment", "authentik-worker"),
                                                       env_set("AUTHENTIK_POSTGRESQL__SSLMODE", "require")),
                         "worker connects with sslmode=require: the database server is not verified"),
+    "protection.last-copy": ("keycloak", lambda s: dropped(s, lambda r: r.type == "aws:kms/key:Key"
+                                                        and "OnlyBreakGlassDestroys" in json.dumps(r.props)),
+                             "every copy lives in the production account and its administrators can destroy it "
+                             "(schedule the DR keys' deletion, bypass the GOVERNANCE lock): set idp-dr:vault (a "
+                             "second account), or at least idp-dr:protection.breakGlassRoleArn"),
     "standby.same-image": ("keycloak", lambda s: broken(s, of_type("Deployment", "keycloak"),
                                                         lambda p: p["spec"]["template"]["spec"]["containers"][0]
                                                         .update(image="quay.io/keycloak/keycloak:26.4.4")),
@@ -227,3 +233,12 @@ def test_self_managed_mode_needs_no_rds_backup_replication():
         }
     )
     assert BY_NAME["rds.cross-region-backups"].violations(rule_resources(run)) == []
+
+
+def test_a_vault_account_holds_the_last_copy_and_its_copy_needs_no_rtc():
+    """The vault's cross-account rule is the last resort, not the RPO path: exempt from s3.replication-rtc."""
+    vault = {"idp-dr:vault": {"accountId": "210987654321", "region": "eu-west-1",
+                              "roleArn": "arn:aws:iam::210987654321:role/vault"}}  # fmt: skip
+    stack = rule_resources(run_stack({**EXAMPLE, "idp-dr:protection": None, **vault}))
+    assert BY_NAME["protection.last-copy"].violations(stack) == []
+    assert BY_NAME["s3.replication-rtc"].violations(stack) == []

@@ -140,3 +140,23 @@ def test_the_plan_shows_how_each_image_is_pinned():
         run = run_stack({"idp-dr:idp": {"image": image, "version": "26.4.5"}})
         lines = [settings_line(d) for d in run.recorder.of_type("kubernetes:apps/v1:Deployment")]
         assert lines and all(f"{image}, {pin}" in line for line in lines), lines
+
+
+def test_the_posture_says_what_survives_stolen_production_credentials(tmp_path):
+    code, out, err = run_cli("--stack", "prod")
+    assert code == ExitCode.OK, err
+    assert ("last copy      guarded keys: only arn:aws:iam::123456789012:role/idp-dr-break-glass may destroy the DR "
+            "keys or unlock the DR bucket") in out  # fmt: skip
+    vault = {"accountId": "210987654321", "region": "eu-west-1", "roleArn": "arn:aws:iam::210987654321:role/v"}
+    code, out, err = run_cli("--stack-file", str(stack_file(tmp_path, vault=vault)), "--json")
+    assert code == ExitCode.OK, err
+    doc = json.loads(out)
+    assert doc["result"]["posture"]["last_copy"]["posture"] == "vault"
+    assert any("account 210987654321" in line for line in doc["result"]["posture"]["replication"])
+
+
+def test_a_stack_with_neither_posture_is_warned_not_failed(tmp_path):
+    code, out, err = run_cli("--stack-file", str(stack_file(tmp_path, protection={"breakGlassRoleArn": None})))
+    assert code == ExitCode.OK, err
+    assert "last copy      none: every copy is in the production account" in out
+    assert "warn    protection.last-copy" in out
