@@ -67,3 +67,11 @@ def test_backup_dump_refuses_a_bad_metric_region_before_it_dumps_or_uploads():
     code, err = _run("backup", "dump", "--idp", "keycloak", "--db-dsn", dsn, "--archive", "s3://acme-archive", *metric)
     assert code == 2
     assert "error: invalid --metric-region 'nowhere': an AWS region name such as us-east-1 or eu-central-1" in err
+
+
+@pytest.mark.parametrize("dsn", ["", "   "])
+def test_backup_dump_refuses_an_empty_dsn_instead_of_a_traceback(dsn):
+    """'' used to fall through to the stack outputs that were not given (AttributeError on None)."""
+    code, err = _run("backup", "dump", "--idp", "keycloak", "--db-dsn", dsn, "--archive", "s3://idp-dr-dumps")
+    assert code == 2
+    assert err.startswith(f"error: invalid --db-dsn {dsn!r}: a libpq connection string, e.g. postgresql://")
