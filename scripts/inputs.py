@@ -26,11 +26,7 @@ def read_text(
     """The file's UTF-8 text, at most ``limit`` bytes; ``allowed`` says what the flag takes (e.g. "a stack config
     file")."""
     value = shown if shown is not None else str(path)
-    try:
-        regular = path.is_file()
-    except (OSError, ValueError):
-        regular = False
-    if not regular:
+    if not is_regular_file(path):
         raise InputError(field, value, f"{allowed} ({_not_regular(path)})", hint=hint)
     try:
         with path.open("rb") as handle:
@@ -42,6 +38,15 @@ def read_text(
         raise InputError(field, value, f"{allowed} (this file is not UTF-8 text)", hint=hint) from None
     except OSError as exc:
         raise InputError(field, value, f"{allowed} ({exc.strerror})", hint=hint) from None
+
+
+def is_regular_file(path: Path) -> bool:
+    """``path.is_file()`` that says False for any path the OS refuses to look at (a name over 255 bytes, a NUL
+    byte, a loop) instead of raising: a user's path is input, not a reason for a traceback."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _not_regular(path: Path) -> str:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from contract.outputs import STACK_OUTPUTS_PARAMETER, StackOutputs
 from scripts.errors import ExternalError, InputError
-from scripts.inputs import mask_userinfo, read_text
+from scripts.inputs import MAX_BYTES, is_regular_file, mask_userinfo, read_text
 
 
 def load_stack_outputs(source: str, *, aws: Any = None) -> StackOutputs:
@@ -26,10 +26,12 @@ def load_stack_outputs(source: str, *, aws: Any = None) -> StackOutputs:
     if source.startswith("ssm:"):
         text = _from_ssm(source, aws)
     elif source == "-":
-        text = sys.stdin.read()
+        text = sys.stdin.read(MAX_BYTES + 1)
+        if len(text) > MAX_BYTES:
+            raise InputError(field, source, f"at most {MAX_BYTES} bytes of JSON on stdin (this is more)")
     else:
         path = Path(source)
-        if not path.is_file():
+        if not is_regular_file(path):
             raise InputError(
                 field,
                 source,

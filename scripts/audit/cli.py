@@ -13,7 +13,7 @@ from scripts.audit.realm_config import ROLES, compare, export_realm, normalise, 
 from scripts.bootstrap.verifier import check_client_id, check_realm
 from scripts.cliutil import DefaultsHelpFormatter
 from scripts.errors import CheckFailed, ExternalError, InputError
-from scripts.inputs import check_http_url
+from scripts.inputs import check_http_url, is_regular_file, read_text
 from scripts.report import Report
 from scripts.verify.cli_args import read_secret_file
 
@@ -85,11 +85,12 @@ def run(args: argparse.Namespace, report: Report) -> None:
 
 
 def _read_reference(path: Path) -> dict:
+    if not is_regular_file(path):
+        raise InputError("--against", str(path), "a readable reference file written by --write")
+    text = read_text("--against", path, "a reference file written by --write")  # bounded, UTF-8, regular
     try:
-        doc = json.loads(path.read_text())
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise InputError("--against", str(path), "a readable reference file written by --write") from None
-    except (UnicodeDecodeError, ValueError):
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
         raise InputError("--against", str(path), "a reference file written by --write (this one is not JSON)") from None
     if not isinstance(doc, dict) or "realm" not in doc:
         raise InputError("--against", str(path), "a reference file written by --write (no realm in it)")

@@ -69,7 +69,9 @@ def register_backup(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run_dump(args: argparse.Namespace, report: Report) -> None:
     if args.db_dsn is not None and not args.db_dsn.strip():  # '' would silently mean "use the stack outputs"
-        raise InputError("--db-dsn", args.db_dsn, "a libpq connection string, e.g. postgresql://backup@replica/keycloak")
+        raise InputError(
+            "--db-dsn", args.db_dsn, "a libpq connection string, e.g. postgresql://backup@replica/keycloak"
+        )
     dsn, archive = (args.db_dsn, args.archive) if args.db_dsn else source_from_outputs(args, report)
     if not archive:
         raise InputError("--archive", None, "the archive bucket, s3://BUCKET (or --stack-outputs)")

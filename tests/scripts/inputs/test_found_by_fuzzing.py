@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from scripts.cli import main
 from scripts.errors import InputError
+from scripts.inputs import MAX_BYTES
 from scripts.k8s.adapter import KubectlAdapter, make_adapter
 from scripts.runstate.store import LocalStore
+from scripts.stack_outputs import load_stack_outputs
 from tests.scripts.failover_world import run_failover
 from tests.scripts.world import invoke
 
@@ -125,3 +129,32 @@ def test_a_drill_with_a_bad_baseline_file_writes_no_failed_drill_record(world, s
     assert result.error_line.startswith(f"invalid --baseline '{bad}'")
     assert world.recorder.mutating() == []
     assert list((tmp_path / "reports").iterdir()) == []
+
+
+def _cli(*argv: str) -> tuple[int, str]:
+    err = io.StringIO()
+    return main([*argv, "--quiet"], stdout=io.StringIO(), stderr=err), err.getvalue()
+
+
+LONG_NAME = "é" * 300  # 600 bytes: over the 255 a file name may have (ENAMETOOLONG, not "no such file")
+
+
+def test_a_stack_outputs_name_too_long_for_the_os_is_bad_input():
+    code, err = _cli("check", "dr-paths", "--stack-outputs", LONG_NAME)
+    assert code == 2
+    assert err.startswith(f"error: invalid --stack-outputs {LONG_NAME!r}: expected a readable file (or '-' for stdin)")
+
+
+def test_an_audit_reference_name_too_long_for_the_os_is_bad_input(tmp_path):
+    (tmp_path / "secret").write_text("x")
+    code, err = _cli("audit", "realm-config", "--base-url", "http://127.0.0.1:9", "--realm", "company", "--client-id",
+                     "auditor", "--client-secret-file", str(tmp_path / "secret"), "--against", LONG_NAME)  # fmt: skip
+    assert code == 2
+    assert err.startswith(f"error: invalid --against {LONG_NAME!r}: a readable reference file written by --write")
+
+
+def test_stack_outputs_on_stdin_are_bounded(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(" " * (MAX_BYTES + 1)))
+    with pytest.raises(InputError) as caught:
+        load_stack_outputs("-")
+    assert caught.value.allowed == f"at most {MAX_BYTES} bytes of JSON on stdin (this is more)"

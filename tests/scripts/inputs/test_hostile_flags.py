@@ -22,7 +22,10 @@ from hypothesis import strategies as st
 from scripts import cli
 from tests.scripts.world import invoke
 
-#: The commands under test, with the flags each needs to get past its parser (``{outputs}``: the stack outputs).
+CLOSED = "127.0.0.1:9"  # the discard port: nothing listens, a connection is refused at once
+
+#: The commands under test, with the flags each needs to get past its parser (``{outputs}``: the stack outputs;
+#: ``{tmp}``: the test's directory, holding a secret file).
 COMMANDS: dict[str, list[str]] = {
     "failover": ["failover", "--stack-outputs", "{outputs}", "--probe-scheme", "http"],
     "failback": ["failback", "--stack-outputs", "{outputs}", "--probe-scheme", "http"],
@@ -31,7 +34,22 @@ COMMANDS: dict[str, list[str]] = {
     "restore rds": ["restore", "rds", "--source", "sso-db", "--target", "fuzz-target", "--latest"],
     "drill": ["drill", "--aws", "--stack-outputs", "{outputs}"],
     "check dr-paths": ["check", "dr-paths", "--stack-outputs", "{outputs}"],
-}
+    # The backup and verification side: databases and IdPs at a closed port (a run that gets past its inputs
+    # fails to connect, exit 4), S3 is moto's; restores only as dry runs.
+    "backup dump": ["backup", "dump", "--idp", "keycloak", "--db-dsn", f"postgresql://u:p@{CLOSED}/keycloak",
+                    "--archive", "s3://fuzz-archive"],
+    "restore dump": ["restore", "dump", "--archive", "s3://fuzz-archive", "--db-dsn",
+                     f"postgresql://u:p@{CLOSED}/postgres", "--dbname", "keycloak", "--dry-run"],
+    "restore wal": ["restore", "wal", "--archive", "s3://fuzz-archive", "--server-name", "sso", "--pgdata",
+                    "{tmp}/pgdata", "--latest", "--dry-run"],
+    "baseline": ["baseline", "--idp", "keycloak", "--base-url", f"http://{CLOSED}"],
+    "verify": ["verify", "--idp", "keycloak", "--base-url", f"http://{CLOSED}"],
+    "audit realm-config": ["audit", "realm-config", "--base-url", f"http://{CLOSED}", "--realm", "company",
+                           "--client-id", "auditor", "--client-secret-file", "{tmp}/secret",
+                           "--against", "{tmp}/reference.json"],
+    "bootstrap verifier": ["bootstrap", "verifier", "--admin-url", f"http://{CLOSED}", "--admin-password-file",
+                           "{tmp}/secret", "--dry-run"],
+}  # fmt: skip
 
 _EDGE_TIMES = [
     "9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00-14:00", "0001-01-01", "9999-12-31T23:59:59Z",
@@ -83,7 +101,8 @@ def _hostile(tmp: Path) -> st.SearchStrategy[str]:
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_flag_takes_hostile_values_without_a_traceback_or_a_change(command, world, standby, tmp_path):
-    base = [a.format(outputs=world.outputs_path) for a in COMMANDS[command]]
+    (tmp_path / "secret").write_text("s3cret")
+    base = [a.format(outputs=world.outputs_path, tmp=tmp_path) for a in COMMANDS[command]]
     flags = _value_flags(base)
     assert flags, command
     values = tmp_path / "values"
