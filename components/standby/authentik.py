@@ -15,6 +15,8 @@ from components.standby.spec import (
     AUTHENTIK_HTTP_PORT,
     AUTHENTIK_KEY_SECRET,
     AUTHENTIK_METRICS_PORT,
+    REDIS_CONF_DIR,
+    REDIS_CONF_KEY,
     REDIS_IMAGE,
     REDIS_PORT,
     REDIS_SECRET,
@@ -122,7 +124,15 @@ class AuthentikBuilder(PodBuilder):
         k8s.core.v1.Secret(
             f"{self._name}-redis-secret",
             metadata={"name": REDIS_SECRET, "namespace": self._ns, "labels": self.labels},
-            string_data=pulumi.Output.secret({"AUTHENTIK_REDIS__PASSWORD": password}),
+            string_data=pulumi.Output.secret(
+                password.apply(
+                    lambda pw: {
+                        "AUTHENTIK_REDIS__PASSWORD": pw,
+                        # Redis reads its password from this file, not its argv (which /proc shows to every process).
+                        REDIS_CONF_KEY: f'requirepass {pw}\nsave ""\nappendonly no\n',
+                    }
+                )
+            ),
             opts=self._k8s(),
         )
 
@@ -142,13 +152,19 @@ class AuthentikBuilder(PodBuilder):
                     "metadata": {"labels": labels},
                     "spec": {
                         "automountServiceAccountToken": False,
-                        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                        # fsGroup: the config file (mode 0440) is readable by redis's user and nobody else.
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "fsGroup": 999,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
                         "containers": [
                             {
                                 "name": "redis",
                                 "image": REDIS_IMAGE,
-                                # Kubernetes expands $(REDISCLI_AUTH); redis-cli (the probe) reads it too.
-                                "args": ["--save", "", "--appendonly", "no", "--requirepass", "$(REDISCLI_AUTH)"],
+                                # The password from a file of the Secret, never in argv; redis-cli (the
+                                # probe) reads REDISCLI_AUTH from its environment.
+                                "args": [f"{REDIS_CONF_DIR}/{REDIS_CONF_KEY}"],
                                 "env": [
                                     {
                                         "name": "REDISCLI_AUTH",
@@ -169,10 +185,23 @@ class AuthentikBuilder(PodBuilder):
                                 },
                                 "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10},
                                 "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 10},
-                                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                                "volumeMounts": [
+                                    {"name": "data", "mountPath": "/data"},
+                                    {"name": "config", "mountPath": REDIS_CONF_DIR, "readOnly": True},
+                                ],
                             }
                         ],
-                        "volumes": [{"name": "data", "emptyDir": {}}],
+                        "volumes": [
+                            {"name": "data", "emptyDir": {}},
+                            {
+                                "name": "config",
+                                "secret": {
+                                    "secretName": REDIS_SECRET,
+                                    "defaultMode": 0o440,
+                                    "items": [{"key": REDIS_CONF_KEY, "path": REDIS_CONF_KEY}],
+                                },
+                            },
+                        ],
                     },
                 },
             },

@@ -29,6 +29,8 @@ AUTHENTIK_METRICS_PORT = 9300
 
 REDIS_PORT = 6379
 REDIS_SECRET = "authentik-redis"  # noqa: S105 - a Secret *name*
+#: Where Redis reads its configuration (the password included) from that Secret.
+REDIS_CONF_DIR, REDIS_CONF_KEY = "/etc/redis", "redis.conf"
 
 
 REDIS_IMAGE = "docker.io/library/redis:7.4.2-alpine"

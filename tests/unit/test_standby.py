@@ -296,6 +296,24 @@ def test_authentik_gets_redis_only_before_2025_10(image, redis):
     assert ("AUTHENTIK_REDIS__HOST" in env_of(server)) is redis
 
 
+def test_redis_reads_its_password_from_a_file_never_from_its_argv():
+    """argv is in /proc/<pid>/cmdline, readable by every process of the pod (and the node's agents)."""
+    idp = {**AUTHENTIK["idp-dr:idp"], "image": "ghcr.io/goauthentik/server:2025.8.4"}
+    run = run_stack({**AUTHENTIK, "idp-dr:idp": idp})
+    redis = deployments(run, "authentik-redis")[0]  # the same on both sites
+    pod = redis.inputs["spec"]["template"]["spec"]
+    args = container(redis)["args"]
+    assert args == ["/etc/redis/redis.conf"] and not any("pass" in a.lower() or "$(" in a for a in args)
+    [config] = [v for v in pod["volumes"] if v["name"] == "config"]
+    assert config["secret"]["items"] == [{"key": "redis.conf", "path": "redis.conf"}]
+    assert config["secret"]["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == 999
+    secret = next(r for r in run.recorder.of_type("kubernetes:core/v1:Secret")
+                  if r.inputs["metadata"]["name"] == "authentik-redis")  # fmt: skip
+    data = unwrap(secret.inputs["stringData"])
+    assert data["redis.conf"].startswith(f"requirepass {data['AUTHENTIK_REDIS__PASSWORD']}\n")
+    assert is_secret(secret.inputs["stringData"])
+
+
 def test_authentik_outpost_keeps_sessions_in_postgres(authentik_run):
     blueprint_map = next(
         c

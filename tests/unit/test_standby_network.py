@@ -110,7 +110,7 @@ def test_redis_admits_only_authentik_and_requires_a_password():
         }
     ]
     redis = container(deployments(run, "authentik-redis")[0])
-    assert redis["args"][-2:] == ["--requirepass", "$(REDISCLI_AUTH)"]
+    assert redis["args"] == ["/etc/redis/redis.conf"]  # requirepass in a file of the Secret (test_standby)
     assert redis["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "authentik-redis"
     server_env = env_of(deployments(run, "authentik-server")[0])
     assert server_env["AUTHENTIK_REDIS__PASSWORD"]["secretKeyRef"]["name"] == "authentik-redis"

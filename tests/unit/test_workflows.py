@@ -168,3 +168,13 @@ def test_the_runbook_image_is_built_checked_and_pushed_with_short_lived_credenti
     assert 'test "$(docker run --rm --entrypoint id' in runs  # the Job's UID, checked before the push
     creds = next(s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
     assert creds["with"]["role-to-assume"] == "${{ secrets.ECR_PUSH_ROLE_ARN }}"
+
+
+def test_the_runbook_image_is_pushed_only_for_a_release_tag_into_an_immutable_repository():
+    document = load(REPO_ROOT / ".github/workflows/runbook-image.yml")
+    assert document["on"]["push"] == {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]}
+    job = document["jobs"]["image"]
+    assert job["if"] == "startsWith(github.ref, 'refs/tags/v')"  # workflow_dispatch on a branch pushes nothing
+    push = next(s for s in job["steps"] if s.get("name") == "Push")["run"]
+    assert push.index("imageTagMutability") < push.index("docker push")
+    assert 'if [ "$mutability" != IMMUTABLE ]; then' in push
