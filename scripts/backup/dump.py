@@ -90,13 +90,16 @@ def backup_dump(req: DumpRequest, s3: Any, report: Report) -> dict[str, Any]:
     with report.step("upload", key=key) as step:
         sha, size, problem = _upload(req, source, key, s3)
         step.detail.update(bytes=size)
-    with report.step("verify", key=key):
-        problem = problem or _verify_object(s3, req.bucket, key, sha, size)
+    with report.step("verify", key=key) as step:
+        found, kms_key = _verify_object(s3, req.bucket, key, sha, size)
+        problem = problem or found
+        step.detail.update(kms_key=kms_key)
     manifest = Manifest(
         idp=req.idp, idp_version=source.idp_version, database=source.database, source_host=source.host,
         source_is_replica=source.is_replica, pg_server_version=source.server_version,
         pg_server_major=source.server_major, pg_dump_version=_pg_dump_version(), key=key,
-        kms_key_arn=req.kms_key_arn, size_bytes=size, sha256=sha, started_at=iso(started), ended_at=iso(utcnow()),
+        kms_key_arn=kms_key or req.kms_key_arn, size_bytes=size, sha256=sha, started_at=iso(started),
+        ended_at=iso(utcnow()),
         tool_version=__version__, status="failed" if problem else "verified", problem=problem,
     )  # fmt: skip
     with report.step("manifest"):
@@ -169,9 +172,11 @@ def _error_line(stderr: str) -> str:
     return (errors or lines or ["no output"])[0 if errors else -1]
 
 
-def _verify_object(s3: Any, bucket: str, key: str, sha: str, size: int) -> str | None:
-    """Read the uploaded object back: its size and SHA-256, and pg_restore's table of contents."""
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+def _verify_object(s3: Any, bucket: str, key: str, sha: str, size: int) -> tuple[str | None, str | None]:
+    """Read the uploaded object back: its size and SHA-256, and pg_restore's table of contents. Returns the
+    problem (None: whole) and the KMS key S3 says encrypts it (what the manifest records; None without SSE-KMS)."""
+    response = s3.get_object(Bucket=bucket, Key=key)
+    body, kms_key = response["Body"], response.get("SSEKMSKeyId")
     lister = subprocess.Popen(
         [str(find_pg_bindir() / "pg_restore"), "--list"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -192,10 +197,12 @@ def _verify_object(s3: Any, bucket: str, key: str, sha: str, size: int) -> str |
         pass
     errors = lister.stderr.read().decode(errors="replace").strip() if lister.stderr else ""
     if seen != size or digest.hexdigest() != sha:
-        return f"the uploaded object differs from what pg_dump wrote ({seen} of {size} bytes, SHA-256 mismatch)"
+        differs = f"the uploaded object differs from what pg_dump wrote ({seen} of {size} bytes, SHA-256 mismatch)"
+        return differs, kms_key
     if lister.wait() != 0:
-        return f"pg_restore --list rejects the uploaded object: {errors.splitlines()[-1] if errors else 'no output'}"
-    return None
+        last = errors.splitlines()[-1] if errors else "no output"
+        return f"pg_restore --list rejects the uploaded object: {last}", kms_key
+    return None, kms_key
 
 
 def _publish_metric(req: DumpRequest) -> None:

@@ -5,8 +5,9 @@ in-process). It creates what the Pulumi program creates for the RDS mode, with t
 semantics, and returns a dict that validates against :class:`contract.outputs.StackOutputs`:
 
 * primary region: VPC, subnets, security group, subnet group, parameter group, KMS key and a
-  PostgreSQL 16 instance with Multi-AZ, gp3, deletion protection, 7-day backups, a managed
-  master secret and tags;
+  PostgreSQL instance as the example production stack (``Pulumi.prod.yaml``: its version, class, storage and
+  PITR window, :func:`example_database`) with Multi-AZ, gp3, deletion protection, a managed master secret
+  and tags;
 * DR region: the same network/parameter/KMS resources, a cross-region read replica, the app's
   DB credentials and the DR endpoint secret ``{"host","port","dbname"}`` in Secrets Manager;
 * Route 53: per site a readiness check and an issuer string-match check combined into a
@@ -27,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import yaml
 
+from components.config.sections import DatabaseConfig
 from contract.outputs import FAILED_OVER_PATH
 from contract.secrets import DB_SECRET_NAMES
 from scripts.sandbox.motofix import replicated_backups_id
@@ -35,6 +38,15 @@ from scripts.sandbox.motofix import replicated_backups_id
 PRIMARY_REGION = "eu-west-1"
 DR_REGION = "eu-central-1"
 ZONE = "example.com"
+
+
+def example_database() -> DatabaseConfig:
+    """The example production stack's database section (``Pulumi.prod.yaml``, with the config's defaults for
+    what it leaves out): one place for the numbers the guide and the sandbox share."""
+    from scripts.offline import REPO_ROOT
+
+    document = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())
+    return DatabaseConfig.model_validate(document["config"].get("idp-dr:database") or {})
 
 
 @dataclass
@@ -120,13 +132,13 @@ def _network(session: boto3.Session, region: str, name: str) -> dict[str, Any]:
     }
 
 
-def _replicate_backups(dr_rds: Any, primary: dict[str, Any], key: str, primary_region: str) -> None:
+def _replicate_backups(dr_rds: Any, primary: dict[str, Any], key: str, primary_region: str, days: int) -> None:
     """As the program does: the primary's automated backups replicate to the DR region. Plain moto has no such
     call (NotImplementedError: nothing replicates, as the failover tests expect); the sandbox and the tests that
     apply :func:`scripts.sandbox.motofix.apply_replicated_backups` first record it (SIMULATED)."""
     with contextlib.suppress(NotImplementedError):
         dr_rds.start_db_instance_automated_backups_replication(
-            SourceDBInstanceArn=primary["DBInstanceArn"], KmsKeyId=key, BackupRetentionPeriod=7,
+            SourceDBInstanceArn=primary["DBInstanceArn"], KmsKeyId=key, BackupRetentionPeriod=days,
             SourceRegion=primary_region,
         )  # fmt: skip
 
@@ -153,23 +165,24 @@ def seed_topology(
     dr_net = _network(session, dr_region, "idp-dr")
     _archive_buckets(session, primary_region, dr_region)
 
+    db = example_database()
     rds = session.client("rds", region_name=primary_region)
     primary = rds.create_db_instance(
         DBInstanceIdentifier="sso-db",
-        DBInstanceClass="db.r6g.large",
+        DBInstanceClass=db.instance_class,
         Engine="postgres",
-        EngineVersion="16.4",
+        EngineVersion=db.engine_version,
         DBName=idp,
-        MasterUsername="idp_admin",
+        MasterUsername=db.master_username,
         ManageMasterUserPassword=True,
         MasterUserSecretKmsKeyId=primary_net["kms"],
-        AllocatedStorage=50,
+        AllocatedStorage=db.allocated_storage_gb,
         StorageType="gp3",
         StorageEncrypted=True,
         KmsKeyId=primary_net["kms"],
         MultiAZ=True,
         DeletionProtection=True,
-        BackupRetentionPeriod=7,
+        BackupRetentionPeriod=db.backup_retention_days,
         DBSubnetGroupName=primary_net["subnet_group"],
         VpcSecurityGroupIds=[primary_net["sg"]],
         DBParameterGroupName=primary_net["parameter_group"],
@@ -189,7 +202,7 @@ def seed_topology(
         replica = dr_rds.create_db_instance_read_replica(
             DBInstanceIdentifier="sso-dr-replica",
             SourceDBInstanceIdentifier=primary["DBInstanceArn"],
-            DBInstanceClass="db.r6g.large",
+            DBInstanceClass=db.dr_replica_instance_class or db.instance_class,
             KmsKeyId=dr_net["kms"],
             DBSubnetGroupName=dr_net["subnet_group"],
             VpcSecurityGroupIds=[dr_net["sg"]],
@@ -197,7 +210,7 @@ def seed_topology(
             SourceRegion=primary_region,
             Tags=[{"Key": "app", "Value": idp}, {"Key": "env", "Value": "dr"}],
         )["DBInstance"]
-    _replicate_backups(dr_rds, primary, dr_net["kms"], primary_region)
+    _replicate_backups(dr_rds, primary, dr_net["kms"], primary_region, db.replicated_retention)
     account = session.client("sts", region_name=primary_region).get_caller_identity()["Account"]
     # Named after the primary (motofix.apply_replicated_backups answers for it, SIMULATED).
     backups_arn = f"arn:aws:rds:{dr_region}:{account}:auto-backup:{replicated_backups_id(primary['DbiResourceId'])}"

@@ -107,6 +107,23 @@ def test_a_dump_lands_with_its_manifest_and_is_verified_where_it_landed(lab, aws
     assert any("dumped the primary" in note for note in doc["notes"])
 
 
+def test_the_manifest_records_the_key_s3_encrypted_the_dump_with(lab, aws_env):
+    """Not the flag's word (it recorded null in a run with a keyed bucket): what S3 answers for the object."""
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    lab.s3.create_bucket("idp-dr-dumps-keyed")
+    lab.s3.client().put_bucket_encryption(
+        Bucket="idp-dr-dumps-keyed",
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]},
+    )  # fmt: skip
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["backup", "dump", "--idp", "keycloak", "--db-dsn", lab.dsn(), "--archive", "s3://idp-dr-dumps-keyed",
+                 "--endpoint-url", lab.s3.endpoint_url, "--tier", "daily", "--json", "--quiet"],
+                stdout=out, stderr=err)  # fmt: skip
+    assert code == ExitCode.OK, err.getvalue()
+    assert json.loads(out.getvalue())["result"]["manifest"]["kms_key_arn"] == key
+
+
 def test_a_half_written_upload_is_caught_by_the_read_back(lab, aws_env, monkeypatch):
     real = dump_module._upload
 
