@@ -33,6 +33,7 @@ secrets = Secrets(
     db_app_password=stack_config.require_secret("dbAppPassword"),
     authentik_secret_key=stack_config.get_secret("authentikSecretKey"),
     master_password=stack_config.get_secret("masterPassword"),
+    admin_password=stack_config.get_secret("adminPassword"),
 )
 
 topology = DrTopology(config.name, config, providers, secrets)

@@ -63,6 +63,8 @@ class Secrets:
     db_app_password: pulumi.Input[str]
     authentik_secret_key: pulumi.Input[str] | None = None
     master_password: pulumi.Input[str] | None = None
+    #: The IdP's first administrator (primary site only; ignored once one exists).
+    admin_password: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -395,6 +397,7 @@ class DrTopology(pulumi.ComponentResource):
                         db_username=cfg.app_username,
                         db_password=secrets.db_app_password,
                         authentik_secret_key=secrets.authentik_secret_key,
+                        bootstrap_admin_password=secrets.admin_password if is_primary else None,
                     ),
                     media_bucket_name=(media.primary_bucket_name if is_primary else media.dr_bucket_name)
                     if media

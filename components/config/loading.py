@@ -13,7 +13,7 @@ from components.config.stack import ConfigValueError, CrossFieldProblems, StackC
 from contract.messages import describe_invalid
 
 NAMESPACE = "idp-dr"
-SECRET_KEYS = ("dbAppPassword", "authentikSecretKey", "masterPassword")
+SECRET_KEYS = ("dbAppPassword", "authentikSecretKey", "masterPassword", "adminPassword")
 
 #: Type errors in plain words (constraint errors use the field's own Allowed words).
 _READABLE_TYPES = {

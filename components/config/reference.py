@@ -22,6 +22,9 @@ SECRET_DOCS = {
     "dbAppPassword": "the IdP's database password (required). Stored in Secrets Manager, replicated to the DR region.",
     "authentikSecretKey": "authentik's secret key (required for authentik). Replicated; both regions share it.",
     "masterPassword": "RDS master password; only with database.manageMasterPassword: false.",
+    "adminPassword": "the IdP's first administrator on the primary site's first start (Keycloak: 'admin' of the "
+    "master realm, which Keycloak marks temporary; authentik: akadmin). Ignored once an administrator exists; set "
+    "it before the first pulumi up (docs/getting-started-aws.md).",
 }
 
 _JSON_TYPES = {"string": "string", "integer": "integer", "boolean": "boolean", "object": "object", "array": "list"}

@@ -42,6 +42,7 @@ class AuthentikBuilder(PodBuilder):
             *self._secret_env(AUTHENTIK_KEY_SECRET, ["AUTHENTIK_SECRET_KEY"]),
             *self._secret_env(self.db_secret_name, list(keys.values())),
             *self._authentik_db_tls_env(),
+            *self._bootstrap_admin_env(),
         ]
         if self._args.forwarded_header_sources:
             # Only the load balancer may tell authentik the client's address (default: all private ranges).

@@ -52,6 +52,7 @@ class KeycloakBuilder(PodBuilder):
             # TLS to PostgreSQL (RDS refuses anything else: rds.force_ssl=1), the server verified.
             {"name": "KC_DB_URL_PROPERTIES", "value": self._jdbc_tls_properties()},
             *self._secret_env(self.db_secret_name, list(keys.values())),
+            *self._bootstrap_admin_env(),
             # A full URL pins the issuer to the public hostname on both sites.
             {"name": "KC_HOSTNAME", "value": f"https://{idp.public_hostname}"},
             {"name": "KC_HTTP_ENABLED", "value": "true"},

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.standby.base import StandbyBase
-from components.standby.spec import NON_ROOT_UID, RUNBOOK_UID
+from components.standby.spec import BOOTSTRAP_ADMIN_ENV, BOOTSTRAP_ADMIN_SECRET, NON_ROOT_UID, RUNBOOK_UID
 from contract.tls import POD_CA_DIR, POD_CA_KEY, POD_CA_PATH, RDS_CA_BUNDLE, RDS_CA_CONFIG_MAP
 
 
@@ -93,6 +93,12 @@ class PodBuilder(StandbyBase):
 
     def _secret_env(self, secret: str, keys: list[str]) -> list[dict]:
         return [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for key in keys]
+
+    def _bootstrap_admin_env(self) -> list[dict]:
+        """The first administrator's variables (the primary site, when adminPassword is set)."""
+        if self._args.secrets.bootstrap_admin_password is None:
+            return []
+        return self._secret_env(BOOTSTRAP_ADMIN_SECRET, [k for k in BOOTSTRAP_ADMIN_ENV[self.app] if k])
 
     def _deployment(
         self, resource_name: str, deployment_name: str, component: str, replicas: int, pod_spec: dict

@@ -6,7 +6,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.standby.base import StandbyBase
-from components.standby.spec import AUTHENTIK_KEY_SECRET, SECRETS_READER_SA
+from components.standby.spec import (
+    AUTHENTIK_KEY_SECRET,
+    BOOTSTRAP_ADMIN_ENV,
+    BOOTSTRAP_ADMIN_SECRET,
+    BOOTSTRAP_ADMIN_USER,
+    SECRETS_READER_SA,
+)
 from contract.secrets import DB_SECRET_KEYS
 
 
@@ -20,6 +26,26 @@ class SecretsBuilder(StandbyBase):
             self._pulumi_secrets()
         else:
             self._external_secrets(self._secret_store())
+        self._bootstrap_admin_secret()
+
+    def _bootstrap_admin_secret(self) -> None:
+        """The first administrator, for the primary site's first start on an empty database (both IdPs ignore it
+        once an administrator exists). Written by Pulumi in either mode: it is needed once, before any
+        Secrets Manager sync could be set up by that administrator."""
+        password = self._args.secrets.bootstrap_admin_password
+        if password is None:
+            return
+        user_key, password_key = BOOTSTRAP_ADMIN_ENV[self.app]
+        data = {
+            password_key: pulumi.Output.from_input(password),
+            **({user_key: BOOTSTRAP_ADMIN_USER} if user_key else {}),
+        }
+        k8s.core.v1.Secret(
+            f"{self._name}-bootstrap-admin-secret",
+            metadata={"name": BOOTSTRAP_ADMIN_SECRET, "namespace": self._ns, "labels": self.labels},
+            string_data=pulumi.Output.secret(data),
+            opts=self._k8s(),
+        )
 
     def _pulumi_secrets(self) -> None:
         args, src = self._args, self._args.secrets

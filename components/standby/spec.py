@@ -102,6 +102,17 @@ class SecretSources:
     db_username: str
     db_password: pulumi.Input[str]
     authentik_secret_key: pulumi.Input[str] | None
+    #: The first administrator's password (the primary site; None: no bootstrap admin).
+    bootstrap_admin_password: pulumi.Input[str] | None = None
+
+
+#: The first administrator: the Secret and the variables each IdP reads it from (only while none exists).
+BOOTSTRAP_ADMIN_SECRET = "idp-bootstrap-admin"  # noqa: S105 - a Secret *name*
+BOOTSTRAP_ADMIN_USER = "admin"  # what bootstrap verifier --admin-user defaults to
+BOOTSTRAP_ADMIN_ENV = {
+    "keycloak": ("KC_BOOTSTRAP_ADMIN_USERNAME", "KC_BOOTSTRAP_ADMIN_PASSWORD"),
+    "authentik": (None, "AUTHENTIK_BOOTSTRAP_PASSWORD"),  # authentik's first admin is akadmin
+}
 
 
 @dataclass(frozen=True)

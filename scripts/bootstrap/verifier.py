@@ -3,7 +3,8 @@
 
 Keycloak: client credentials only (no browser, implicit or password flow), ``fullScopeAllowed``
 off and no client roles on its service account, so its token carries nothing but the proof that the
-realm signs with the keys it publishes. Phases:
+realm signs with the keys it publishes. Phases (after creating the realm, enabled and nothing more, when a new
+Keycloak does not have it yet):
 
 1. **client**: find it by client ID; create it, or put back any setting that drifted;
 2. **roles**: take away client roles its service account was given (realm-management and the like);
@@ -82,8 +83,10 @@ def bootstrap_verifier(req: VerifierRequest, aws: Aws, report: Report) -> dict[s
     changes: list[str] = []
     with report.step("preflight", secret=req.secret_name, region=req.region):
         _secret_exists(req, aws)  # before Keycloak is touched: nowhere to keep the secret is bad input
+    with report.step("realm", realm=req.realm):
+        created = _ensure_realm(req, changes)
     with report.step("client", realm=req.realm, client_id=req.client_id):
-        internal_id = _ensure_client(req, changes)
+        internal_id = None if created and req.dry_run else _ensure_client(req, changes)
     with report.step("roles"):
         if internal_id:
             _strip_client_roles(req, internal_id, changes)
@@ -102,6 +105,19 @@ def bootstrap_verifier(req: VerifierRequest, aws: Aws, report: Report) -> dict[s
 
 
 # ---------------------------------------------------------------------------- phases
+def _ensure_realm(req: VerifierRequest, changes: list[str]) -> bool:
+    """Day one: a new Keycloak has only its master realm, and the stack's realm (the issuer every check compares)
+    is created here, enabled and nothing more: its clients, users and login settings are the team's. An
+    existing realm is never changed. Returns whether it was (or, in a dry run, would be) created."""
+    names = [r.get("realm") for r in req.admin.request("GET", "/realms").json() if isinstance(r, dict)]
+    if req.realm in names:
+        return False
+    changes.append(f"create realm {req.realm}")
+    if not req.dry_run:
+        req.admin.request("POST", "/realms", json={"realm": req.realm, "enabled": True})
+    return True
+
+
 def _ensure_client(req: VerifierRequest, changes: list[str]) -> str | None:
     listed = req.admin.request("GET", f"/realms/{req.realm}/clients", params={"clientId": req.client_id}).json()
     # Only the exact ID: never another client the search happened to return (it is made client-credentials only,

@@ -18,7 +18,7 @@ from scripts.offline import OfflineRun, Recorded, run_program
 #: Distinctive secret values: tests assert they never appear outside secret inputs.
 APP_PASSWORD = "unit-test-app-password-7f3a"
 AUTHENTIK_KEY = "unit-test-authentik-secret-key-91c2"
-SECRET_KEYS = {"idp-dr:dbAppPassword", "idp-dr:authentikSecretKey", "idp-dr:masterPassword"}
+SECRET_KEYS = {"idp-dr:dbAppPassword", "idp-dr:authentikSecretKey", "idp-dr:masterPassword", "idp-dr:adminPassword"}
 
 BASE: dict[str, Any] = {
     "idp-dr:name": "sso",

@@ -510,3 +510,29 @@ def test_a_configured_tls_13_only_policy_is_kept():
     assert ingress.inputs["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-policy"] == (
         "ELBSecurityPolicy-TLS13-1-3-2021-06"
     )
+
+
+ADMIN = "unit-test-admin-password-5e1d"
+
+
+@pytest.mark.parametrize(("overrides", "variables"), [
+    ({}, ["KC_BOOTSTRAP_ADMIN_USERNAME", "KC_BOOTSTRAP_ADMIN_PASSWORD"]),
+    (AUTHENTIK, ["AUTHENTIK_BOOTSTRAP_PASSWORD"]),
+])  # fmt: skip
+def test_the_primary_site_starts_with_an_administrator_from_the_admin_password(overrides, variables):
+    """Keycloak 26 starts with no administrator unless one is given (day one's first gap); authentik likewise."""
+    run = run_stack({**overrides, "idp-dr:adminPassword": ADMIN})
+    server = "keycloak" if not overrides else "authentik-server"
+    primary, dr = sorted(deployments(run, server), key=lambda d: d.provider_name != "k8s-primary")
+    assert primary.provider_name == "k8s-primary"
+    env = env_of(primary)
+    assert [env[v]["secretKeyRef"]["name"] for v in variables] == ["idp-bootstrap-admin"] * len(variables)
+    assert not any(v in env_of(dr) for v in variables)  # the DR site starts on a database that has its admins
+    [secret] = [r for r in run.recorder.of_type("kubernetes:core/v1:Secret")
+                if r.inputs["metadata"]["name"] == "idp-bootstrap-admin"]  # fmt: skip
+    assert is_secret(secret.inputs["stringData"]) and unwrap(secret.inputs["stringData"])[variables[-1]] == ADMIN
+    assert plaintext_occurrences(run, ADMIN) == []
+
+
+def test_without_an_admin_password_no_bootstrap_admin_is_set(default_run):
+    assert not any("KC_BOOTSTRAP_ADMIN_PASSWORD" in env_of(d) for d in deployments(default_run, "keycloak"))

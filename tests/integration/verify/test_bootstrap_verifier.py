@@ -84,6 +84,20 @@ def test_the_client_is_created_once_with_client_credentials_only(keycloak_lab: K
     assert code == ExitCode.OK and doc["result"]["changes"] == []
 
 
+def test_on_day_one_the_realm_is_created_then_its_verifier(keycloak_lab: KeycloakLab, aws_env):
+    """A new Keycloak has only master: the stack's realm is created (enabled, nothing else), then the client."""
+    lab = keycloak_lab
+    aws_env.create_secret(Name=f"{SECRET}-day-one")
+    code, doc, text = bootstrap(lab, "day-one", f"{SECRET}-day-one")
+    assert code == ExitCode.OK, text
+    assert doc["result"]["changes"] == ["create realm day-one", "create client", "store secret"]
+    realm = lab.primary.admin().request("GET", "/realms/day-one").json()
+    assert realm["enabled"] is True
+    assert {c["name"]: c["status"] for c in doc["checks"]} == {"verifier.token": "pass"}
+    code, doc, _ = bootstrap(lab, "day-one", f"{SECRET}-day-one")
+    assert code == ExitCode.OK and doc["result"]["changes"] == []
+
+
 def test_drift_is_put_back(keycloak_lab: KeycloakLab, aws_env):
     lab = keycloak_lab
     admin = lab.primary.admin()
