@@ -10,8 +10,11 @@ from botocore.stub import Stubber
 from scripts.cli import main
 from scripts.polling import FakeClock
 from scripts.restore.rds.request import TAG_KIND, TAG_RESTORED_TO, TAG_SOURCE, TAG_TIME, TAG_VERSION
+from scripts.sandbox.topology import example_database
 from tests.scripts.shapes import BACKUPS_ARN, DR_KMS, automated_backup, instance, not_found, t
 from tests.scripts.world import error, invoke, throttle_first
+
+EXAMPLE_DB = example_database()  # what the seeded source instance is (Pulumi.prod.yaml)
 
 
 def restore(*extra: str) -> list[str]:
@@ -45,7 +48,7 @@ def test_restore_request_carries_every_setting_aws_would_otherwise_default(world
         "DBSubnetGroupName": "idp-db",
         "VpcSecurityGroupIds": [g["VpcSecurityGroupId"] for g in source["VpcSecurityGroups"]],
         "DBParameterGroupName": "idp-postgres16",
-        "DBInstanceClass": "db.r6g.large",
+        "DBInstanceClass": EXAMPLE_DB.instance_class,
         "MultiAZ": True,
         "StorageType": "gp3",
         "Port": 5432,
@@ -53,7 +56,7 @@ def test_restore_request_carries_every_setting_aws_would_otherwise_default(world
         "CopyTagsToSnapshot": True,
         "AutoMinorVersionUpgrade": True,
         "CACertificateIdentifier": source["CACertificateIdentifier"],
-        "BackupRetentionPeriod": 7,
+        "BackupRetentionPeriod": EXAMPLE_DB.backup_retention_days,
         "DeletionProtection": True,
         "PubliclyAccessible": False,
         "ManageMasterUserPassword": True,
@@ -313,7 +316,7 @@ def test_restore_from_replicated_backups_in_the_dr_region(world):
             "VpcSecurityGroupIds": out["drSecurityGroupIds"],
             "DBParameterGroupName": out["drParameterGroupName"],
             # from the source instance, read in its own region:
-            "DBInstanceClass": "db.r6g.large",
+            "DBInstanceClass": EXAMPLE_DB.instance_class,
             "MultiAZ": True,
             "StorageType": "gp3",
             "Port": 5432,
@@ -321,7 +324,7 @@ def test_restore_from_replicated_backups_in_the_dr_region(world):
             "CopyTagsToSnapshot": True,
             "AutoMinorVersionUpgrade": True,
             "CACertificateIdentifier": source["CACertificateIdentifier"],
-            "BackupRetentionPeriod": 7,
+            "BackupRetentionPeriod": EXAMPLE_DB.backup_retention_days,
             "DeletionProtection": True,
             "PubliclyAccessible": False,
             # the master secret is encrypted with the DR key:
