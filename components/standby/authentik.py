@@ -125,15 +125,8 @@ class AuthentikBuilder(PodBuilder):
         k8s.core.v1.Secret(
             f"{self._name}-redis-secret",
             metadata={"name": REDIS_SECRET, "namespace": self._ns, "labels": self.labels},
-            string_data=pulumi.Output.secret(
-                password.apply(
-                    lambda pw: {
-                        "AUTHENTIK_REDIS__PASSWORD": pw,
-                        # Redis reads its password from this file, not its argv (which /proc shows to every process).
-                        REDIS_CONF_KEY: f'requirepass {pw}\nsave ""\nappendonly no\n',
-                    }
-                )
-            ),
+            # Secret, as the key it derives from: Output.apply keeps the mark.
+            string_data=password.apply(_redis_secret_data),
             opts=self._k8s(),
         )
 
@@ -243,3 +236,11 @@ class AuthentikBuilder(PodBuilder):
             opts=self._k8s(),
         )
         return config_map.metadata.name
+
+
+def _redis_secret_data(password: str) -> dict[str, str]:
+    return {
+        "AUTHENTIK_REDIS__PASSWORD": password,
+        # Redis reads its password from this file, not its argv (which /proc shows to every process).
+        REDIS_CONF_KEY: f'requirepass {password}\nsave ""\nappendonly no\n',
+    }
