@@ -17,7 +17,7 @@ from scripts.k8s.adapter import KubectlAdapter
 from scripts.sandbox.command import standby_deployment
 from scripts.sandbox.real_cluster import seed, seed_drill_namespace
 from tests.kube.conftest import Cluster
-from tests.scripts.drill_world import drill, idp, replicated_backups  # noqa: F401 - the drill's world
+from tests.scripts.drill_world import DRILL_STEPS, drill, idp, replicated_backups  # noqa: F401 - the drill's world
 
 
 @pytest.fixture
@@ -46,9 +46,8 @@ def test_a_drill_runs_on_the_real_api_and_leaves_nothing(world, dr_site, drill):
     assert result.code == 0, result.stderr
     doc = result.json()
     assert [(s["name"], s["status"]) for s in doc["steps"] if "." not in s["name"]] == [
-        (name, "ok") for name in ("preflight", "leftovers", "restore", "start", "verify", "measure", "metrics",
-                                  "cleanup", "record")
-    ]  # fmt: skip
+        (name, "ok") for name in DRILL_STEPS
+    ]
     checks = {c["name"]: c["status"] for c in doc["checks"]}
     for name in ("verify.readiness", "verify.issuer", "verify.jwks.baseline_overlap", "verify.token.signature"):
         assert checks[name] == "pass", (name, checks)

@@ -23,6 +23,8 @@ from tests.fakes.keycloak import FakeKeycloak, generate_keys
 from tests.scripts.world import fresh_session, invoke
 
 DRILL_NS = "identity-drill"
+#: Every step of a drill that passes, in order.
+DRILL_STEPS = ("preflight", "leftovers", "restore", "start", "verify", "measure", "metrics", "cleanup", "record")
 VERIFIER = "keycloak/dr-verifier"
 
 

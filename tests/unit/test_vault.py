@@ -14,6 +14,7 @@ import pytest
 from components.buckets import VAULT_RULE
 from components.protection import BUCKET_UNLOCKING, KEY_DESTRUCTION
 from components.vault import ENCRYPT_ONLY, REPLICATION_INTO_VAULT
+from tests.iam_eval import decide
 from tests.unit.conftest import run_stack
 
 PRODUCTION, VAULT_ACCOUNT = "123456789012", "210987654321"
@@ -42,28 +43,19 @@ def _policy(record, key: str = "policy") -> list[dict]:
     return json.loads(record.inputs[key])["Statement"]
 
 
-def _listed(value) -> list:
-    return value if isinstance(value, list) else [value]
+def _production_may(statements: list[dict], action: str, principal_arn: str, resource: str) -> bool:
+    """Whether a resource policy lets a production principal do ``action`` on ``resource`` (over TLS): the
+    statements naming that principal (itself, its account, or anyone), evaluated by tests.iam_eval."""
 
-
-def _production_may(statements: list[dict], action: str, principal_arn: str) -> bool:
-    """Whether a resource policy lets a production principal do ``action`` (explicit deny wins; no condition
-    in these statements besides the ones handled here)."""
-    allowed = False
-    for st in statements:
+    def names(st: dict) -> list[str]:
         principal = st["Principal"]
-        names = ["*"] if principal == "*" else _listed(principal.get("AWS"))
-        applies = "*" in names or principal_arn in names or f"arn:aws:iam::{PRODUCTION}:root" in names
-        if not applies or ("Condition" in st and "aws:SecureTransport" in json.dumps(st["Condition"])):
-            continue
-        actions = _listed(st.get("Action", []))
-        matches = action in actions or any(a.endswith("*") and action.startswith(a[:-1]) for a in actions)
-        if "NotAction" in st:
-            matches = action not in _listed(st["NotAction"])
-        if matches and st["Effect"] == "Deny":
-            return False
-        allowed = allowed or (matches and st["Effect"] == "Allow")
-    return allowed
+        return (
+            ["*"] if principal == "*" else [principal["AWS"]] if isinstance(principal["AWS"], str) else principal["AWS"]
+        )
+
+    mine = [st for st in statements if {"*", principal_arn, f"arn:aws:iam::{PRODUCTION}:root"} & set(names(st))]
+    context = {"aws:SecureTransport": "true", "aws:PrincipalArn": principal_arn}
+    return decide({"Statement": mine}, action, resource, context) == "allow"
 
 
 # -- vault ---------------------------------------------------------------------------------------------------
@@ -95,11 +87,14 @@ def test_production_can_replicate_into_the_vault_bucket_and_do_nothing_else(vaul
     statements = _policy(rec.by_name("sso-archive-vault-policy"))
     role = rec.by_name("sso-archive-buckets-replication-role").outputs["arn"]
     admin = f"arn:aws:iam::{PRODUCTION}:role/Administrator"
+    bucket = rec.by_name("sso-archive-vault-bucket").outputs["arn"]
+    objects = f"{bucket}/dumps/daily/keycloak/x.dump"
     for action in REPLICATION_INTO_VAULT:
-        assert _production_may(statements, action, role), action
+        assert _production_may(statements, action, role, objects), action
     for principal in (role, admin):
         for action in DESTRUCTIVE_S3:
-            assert not _production_may(statements, action, principal), (principal, action)
+            for resource in (bucket, objects):
+                assert not _production_may(statements, action, principal, resource), (principal, action)
     # And explicitly denied, so that an Allow added later (by a vault administrator) cannot open it to production.
     [deny] = [s for s in statements if s["Sid"] == "ProductionDoesNothingElse"]
     assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": f"arn:aws:iam::{PRODUCTION}:root"}

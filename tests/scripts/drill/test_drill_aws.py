@@ -19,7 +19,7 @@ from scripts.k8s.adapter import FakeKube
 from scripts.sandbox import motofix
 from scripts.verify import BaselineParams, Target, capture_baseline
 from tests.fakes.keycloak import generate_keys
-from tests.scripts.drill_world import DRILL_NS, VERIFIER
+from tests.scripts.drill_world import DRILL_NS, DRILL_STEPS, VERIFIER
 from tests.scripts.world import invoke
 
 
@@ -54,9 +54,8 @@ def test_a_drill_restores_starts_verifies_measures_publishes_and_removes_everyth
     assert result.code == 0, result.stderr
     doc = result.json()
     assert [(s["name"], s["status"]) for s in doc["steps"] if "." not in s["name"]] == [
-        (name, "ok") for name in ("preflight", "leftovers", "restore", "start", "verify", "measure", "metrics",
-                                  "cleanup", "record")
-    ]  # fmt: skip
+        (name, "ok") for name in DRILL_STEPS
+    ]
     checks = {c["name"]: c["status"] for c in doc["checks"]}
     for name in ("verify.readiness", "verify.issuer", "verify.jwks.baseline_overlap", "verify.token.signature",
                  "verify.token.issuer", "rto", "rpo", "baseline.fresh"):  # fmt: skip
